@@ -1,0 +1,11 @@
+//! # evidock-store
+//!
+//! Writes the formats that `evidock-verify` checks: the station key and its signatures, the
+//! append-only custody log with its checkpoints, RFC 3161 time-stamps, and (later) the object
+//! layout of the evidence store.
+
+pub mod clock;
+pub mod fsutil;
+pub mod key;
+pub mod log;
+pub mod tsa;

@@ -1,0 +1,1 @@
+//! Test rigs: real services the end-to-end tests start themselves.

@@ -1,0 +1,607 @@
+//! Custody events: every action on evidence, as one canonical JSON object.
+//!
+//! ```json
+//! {"actor":{"id":"dock-01","role":"station"},"key":"acquired/…","kind":"acquired",
+//!  "offset":"+08:00","payload":{…},"seq":17,"station":"dock-01",
+//!  "subject":{"evidence":"ev-…"},"time":"2026-11-28T09:10:55.123Z","v":1}
+//! ```
+//!
+//! - `v`: format version (1);
+//! - `station`: the log the event belongs to (its signing identity);
+//! - `seq`: its index in that log, which is also its Merkle leaf index;
+//! - `time`: UTC with millisecond precision, and `offset`: the station's UTC offset then, so the
+//!   local time a person saw can be shown without guessing;
+//! - `actor`: who did it (a station, officer, reviewer or admin);
+//! - `subject`: what it is about (evidence item, camera session, device, case, station);
+//! - `key`: the idempotency key — a replay after a crash with the same key appends nothing;
+//! - `kind` and `payload`: what happened, with a payload typed per kind (see [`payload`]).
+//!
+//! The bytes in the log are the RFC 8785 canonical encoding ([`crate::canonical`]); the leaf hash
+//! is computed over exactly those bytes.
+
+use crate::canonical::{self, CanonicalError};
+use crate::id::{CaseId, DeviceSerial, EvidenceId, SessionId, StationId};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::fmt;
+
+pub mod payload;
+
+/// The format version written by this code.
+pub const EVENT_VERSION: u32 = 1;
+/// Events larger than this are refused (a custody event is a few hundred bytes; a wipe listing
+/// thousands of files stays far below it).
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// What happened. One word per meaning:
+/// - `acquired`: copied off the camera and the spool copy re-read from disk with equal digests;
+/// - `uploaded`: written to the evidence store and read back with an equal SHA-256;
+/// - `verified`: a reviewer's check (`evidock verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// A camera was docked and identified; a camera session began.
+    Docked,
+    /// A camera's clock was set from the station clock.
+    ClockSynced,
+    /// One file acquired (copied and checked in the spool).
+    Acquired,
+    /// A file could not be acquired (the reason names the file and the error).
+    AcquireFailed,
+    /// A file already acquired from this camera at an earlier docking was not read again.
+    Skipped,
+    /// Every file of a session is acquired: the camera is safe to undock.
+    Released,
+    /// The camera left the dock.
+    Undocked,
+    /// Who carries a camera from when.
+    CameraAssigned,
+    /// A checkpoint received an RFC 3161 time-stamp token.
+    Timestamped,
+    /// An original or derivative is in the evidence store and its read-back matched.
+    Uploaded,
+    /// A playable derivative was made from an original.
+    Transcoded,
+    /// No derivative could be made (the reason says why).
+    TranscodeFailed,
+    /// Evidence linked to a case.
+    Linked,
+    /// A link removed (nothing is deleted).
+    Unlinked,
+    /// Category or retention of an evidence item changed.
+    RetentionChanged,
+    /// A reviewer's verification and its result.
+    Verified,
+    /// A disclosure package was sealed.
+    Exported,
+    /// Someone fetched evidence to view it.
+    Accessed,
+    /// Files were deleted from a camera after their verified upload.
+    DeviceWiped,
+    /// Expired evidence was disposed of by an explicit action.
+    Disposed,
+    /// The station key changed; the old log is closed.
+    KeyRotated,
+    /// A kind this version does not know (a newer station wrote it).
+    Other(String),
+}
+
+impl EventKind {
+    pub const KNOWN: [EventKind; 21] = [
+        Self::Docked,
+        Self::ClockSynced,
+        Self::Acquired,
+        Self::AcquireFailed,
+        Self::Skipped,
+        Self::Released,
+        Self::Undocked,
+        Self::CameraAssigned,
+        Self::Timestamped,
+        Self::Uploaded,
+        Self::Transcoded,
+        Self::TranscodeFailed,
+        Self::Linked,
+        Self::Unlinked,
+        Self::RetentionChanged,
+        Self::Verified,
+        Self::Exported,
+        Self::Accessed,
+        Self::DeviceWiped,
+        Self::Disposed,
+        Self::KeyRotated,
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Docked => "docked",
+            Self::ClockSynced => "clock-synced",
+            Self::Acquired => "acquired",
+            Self::AcquireFailed => "acquire-failed",
+            Self::Skipped => "skipped",
+            Self::Released => "released",
+            Self::Undocked => "undocked",
+            Self::CameraAssigned => "camera-assigned",
+            Self::Timestamped => "timestamped",
+            Self::Uploaded => "uploaded",
+            Self::Transcoded => "transcoded",
+            Self::TranscodeFailed => "transcode-failed",
+            Self::Linked => "linked",
+            Self::Unlinked => "unlinked",
+            Self::RetentionChanged => "retention-changed",
+            Self::Verified => "verified",
+            Self::Exported => "exported",
+            Self::Accessed => "accessed",
+            Self::DeviceWiped => "device-wiped",
+            Self::Disposed => "disposed",
+            Self::KeyRotated => "key-rotated",
+            Self::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|k| k.as_str() == s)
+            .cloned()
+            .unwrap_or_else(|| Self::Other(s.to_string()))
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&String::deserialize(d)?))
+    }
+}
+
+/// A role an actor acts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A dock station or review workstation acting on its own (acquisition, upload, …).
+    Station,
+    /// An officer or inspector (执法人员).
+    Officer,
+    /// A legal reviewer (法制审核).
+    Reviewer,
+    /// A station administrator.
+    Admin,
+}
+
+/// Who did it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub role: Role,
+    /// Station ID, 警号/执法证号 or a reviewer's ID, as given.
+    pub id: String,
+}
+
+impl Actor {
+    pub fn station(id: &StationId) -> Self {
+        Actor {
+            role: Role::Station,
+            id: id.to_string(),
+        }
+    }
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Subject {
+    Evidence(EvidenceId),
+    Session(SessionId),
+    Device(DeviceSerial),
+    Case(CaseId),
+    Station(StationId),
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Evidence(x) => write!(f, "evidence {x}"),
+            Subject::Session(x) => write!(f, "session {x}"),
+            Subject::Device(x) => write!(f, "device {x}"),
+            Subject::Case(x) => write!(f, "case {x}"),
+            Subject::Station(x) => write!(f, "station {x}"),
+        }
+    }
+}
+
+/// A UTC offset, written `+08:00`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UtcOffset(pub FixedOffset);
+
+impl UtcOffset {
+    pub fn utc() -> Self {
+        UtcOffset(FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()))
+    }
+}
+
+use chrono::Offset as _;
+
+impl fmt::Display for UtcOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.local_minus_utc();
+        let sign = if secs < 0 { '-' } else { '+' };
+        let m = secs.unsigned_abs() / 60;
+        write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+}
+
+impl std::str::FromStr for UtcOffset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let b = s.as_bytes();
+        let ok = b.len() == 6
+            && (b[0] == b'+' || b[0] == b'-')
+            && b[3] == b':'
+            && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit());
+        if !ok {
+            return Err(format!("offset {s:?} is not ±HH:MM"));
+        }
+        let h: i32 = s[1..3].parse().map_err(|_| format!("bad hours in {s:?}"))?;
+        let m: i32 = s[4..6].parse().map_err(|_| format!("bad minutes in {s:?}"))?;
+        if h > 14 || m > 59 {
+            return Err(format!("offset {s:?} out of range"));
+        }
+        let secs = (h * 3600 + m * 60) * if b[0] == b'-' { -1 } else { 1 };
+        if secs == 0 && b[0] == b'-' {
+            return Err("offset -00:00 is not allowed; write +00:00".into());
+        }
+        FixedOffset::east_opt(secs)
+            .map(UtcOffset)
+            .ok_or_else(|| format!("offset {s:?} out of range"))
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A UTC instant with millisecond precision, written `2026-11-28T09:10:55.123Z` (one form only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    /// Truncate to milliseconds, the precision events carry.
+    pub fn from_datetime(t: DateTime<Utc>) -> Self {
+        let ms = t.timestamp_millis();
+        Timestamp(DateTime::from_timestamp_millis(ms).unwrap_or(t))
+    }
+
+    pub fn now() -> Self {
+        Self::from_datetime(Utc::now())
+    }
+
+    /// In the given offset, e.g. for showing a Beijing time.
+    pub fn local(&self, offset: UtcOffset) -> DateTime<FixedOffset> {
+        self.0.with_timezone(&offset.0)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|e| format!("time {s:?}: {e}"))?
+            .with_timezone(&Utc);
+        let ts = Timestamp(t);
+        if ts.to_string() != s {
+            return Err(format!(
+                "time {s:?} is not in the form YYYY-MM-DDTHH:MM:SS.mmmZ"
+            ));
+        }
+        Ok(ts)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A payload type and the kind it belongs to.
+pub trait Payload: Serialize + DeserializeOwned {
+    const KIND: EventKind;
+}
+
+/// One custody event as stored in a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustodyEvent {
+    pub v: u32,
+    pub station: StationId,
+    pub seq: u64,
+    pub time: Timestamp,
+    pub offset: UtcOffset,
+    pub actor: Actor,
+    pub subject: Subject,
+    pub key: String,
+    pub kind: EventKind,
+    pub payload: Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is larger than {MAX_EVENT_BYTES} bytes")]
+    TooLarge,
+    #[error("the event is not valid JSON of the custody-event form: {0}")]
+    Malformed(String),
+    #[error("the event bytes are not in canonical form (RFC 8785)")]
+    NotCanonical,
+    #[error("unsupported event format version {0}")]
+    Version(u32),
+    #[error("the idempotency key is empty or longer than 512 bytes")]
+    BadKey,
+    #[error("the event is a {found} event, not {expected}")]
+    WrongKind { expected: EventKind, found: EventKind },
+    #[error("the {kind} payload is malformed: {reason}")]
+    Payload { kind: EventKind, reason: String },
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+}
+
+impl CustodyEvent {
+    /// Parse stored bytes, insisting they are canonical.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EventError> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(EventError::TooLarge);
+        }
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
+        if canonical::canonical_value(&value)? != bytes {
+            return Err(EventError::NotCanonical);
+        }
+        let ev: CustodyEvent =
+            serde_json::from_value(value).map_err(|e| EventError::Malformed(e.to_string()))?;
+        ev.check()?;
+        Ok(ev)
+    }
+
+    /// The canonical bytes of this event.
+    pub fn to_canonical(&self) -> Result<Vec<u8>, EventError> {
+        let bytes = canonical::to_canonical(self)?;
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(EventError::TooLarge);
+        }
+        Ok(bytes)
+    }
+
+    /// Structural rules beyond the JSON shape.
+    pub fn check(&self) -> Result<(), EventError> {
+        if self.v != EVENT_VERSION {
+            return Err(EventError::Version(self.v));
+        }
+        check_key(&self.key)?;
+        Ok(())
+    }
+
+    /// The typed payload, if this event is of `P`'s kind.
+    pub fn payload<P: Payload>(&self) -> Result<P, EventError> {
+        if self.kind != P::KIND {
+            return Err(EventError::WrongKind {
+                expected: P::KIND,
+                found: self.kind.clone(),
+            });
+        }
+        serde_json::from_value(self.payload.clone()).map_err(|e| EventError::Payload {
+            kind: self.kind.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Check that the payload has the shape its kind requires (unknown kinds pass).
+    pub fn check_payload(&self) -> Result<(), EventError> {
+        payload::check(&self.kind, &self.payload).map_err(|reason| EventError::Payload {
+            kind: self.kind.clone(),
+            reason,
+        })
+    }
+
+    /// The local time at the station when the event was logged.
+    pub fn local_time(&self) -> DateTime<FixedOffset> {
+        self.time.local(self.offset)
+    }
+}
+
+fn check_key(key: &str) -> Result<(), EventError> {
+    if key.is_empty() || key.len() > 512 {
+        return Err(EventError::BadKey);
+    }
+    Ok(())
+}
+
+/// An event as a writer hands it to the log; the log adds version, station, seq and time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub actor: Actor,
+    pub subject: Subject,
+    pub key: String,
+    pub kind: EventKind,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// An event with a typed payload.
+    pub fn new<P: Payload>(
+        actor: Actor,
+        subject: Subject,
+        key: impl Into<String>,
+        payload: &P,
+    ) -> Result<Self, EventError> {
+        let key = key.into();
+        check_key(&key)?;
+        let payload = serde_json::to_value(payload).map_err(|e| EventError::Payload {
+            kind: P::KIND,
+            reason: e.to_string(),
+        })?;
+        // Refuse floats and oversized integers here, where the writer can still fix them.
+        canonical::canonical_value(&payload)?;
+        Ok(NewEvent {
+            actor,
+            subject,
+            key,
+            kind: P::KIND,
+            payload,
+        })
+    }
+
+    /// The stored event this becomes at `seq` in `station`'s log at `time`.
+    pub fn into_event(
+        self,
+        station: StationId,
+        seq: u64,
+        time: Timestamp,
+        offset: UtcOffset,
+    ) -> CustodyEvent {
+        CustodyEvent {
+            v: EVENT_VERSION,
+            station,
+            seq,
+            time,
+            offset,
+            actor: self.actor,
+            subject: self.subject,
+            key: self.key,
+            kind: self.kind,
+            payload: self.payload,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload::ReleasedPayload;
+    use super::*;
+
+    fn sample() -> CustodyEvent {
+        let st = StationId::new("dock-01").unwrap();
+        let se = SessionId::new("s1").unwrap();
+        NewEvent::new(
+            Actor::station(&st),
+            Subject::Session(se.clone()),
+            "released/s1",
+            &ReleasedPayload {
+                session: se,
+                files: 3,
+                bytes: 1234,
+                failed: 0,
+                skipped: 1,
+            },
+        )
+        .unwrap()
+        .into_event(
+            st,
+            7,
+            "2026-11-28T09:10:55.123Z".parse().unwrap(),
+            "+08:00".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn canonical_round_trip() {
+        let ev = sample();
+        let bytes = ev.to_canonical().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with(r#"{"actor":{"id":"dock-01","role":"station"},"key":"released/s1","kind":"released","offset":"+08:00","payload":{"#));
+        assert!(text.ends_with(r#""time":"2026-11-28T09:10:55.123Z","v":1}"#));
+        let back = CustodyEvent::parse(&bytes).unwrap();
+        assert_eq!(back, ev);
+        back.check_payload().unwrap();
+        assert_eq!(back.payload::<ReleasedPayload>().unwrap().files, 3);
+        assert_eq!(back.local_time().to_rfc3339(), "2026-11-28T17:10:55.123+08:00");
+    }
+
+    #[test]
+    fn strictness() {
+        let ev = sample();
+        let bytes = ev.to_canonical().unwrap();
+        let pretty = serde_json::to_vec_pretty(&ev).unwrap();
+        assert!(matches!(
+            CustodyEvent::parse(&pretty),
+            Err(EventError::NotCanonical)
+        ));
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["extra"] = Value::from(1);
+        let extra = canonical::canonical_value(&v).unwrap();
+        assert!(matches!(
+            CustodyEvent::parse(&extra),
+            Err(EventError::Malformed(_))
+        ));
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["v"] = Value::from(2);
+        assert!(matches!(
+            CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()),
+            Err(EventError::Version(2))
+        ));
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["time"] = Value::from("2026-11-28T17:10:55.123+08:00");
+        assert!(CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()).is_err());
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        v["kind"] = Value::from("from-the-future");
+        let fut = CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()).unwrap();
+        assert_eq!(fut.kind, EventKind::Other("from-the-future".into()));
+        assert!(fut.check_payload().is_ok());
+        assert!(fut.payload::<ReleasedPayload>().is_err());
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in EventKind::KNOWN {
+            assert_eq!(EventKind::parse(k.as_str()), k);
+        }
+    }
+
+    #[test]
+    fn offsets() {
+        for s in ["+08:00", "-05:30", "+00:00"] {
+            assert_eq!(s.parse::<UtcOffset>().unwrap().to_string(), s);
+        }
+        for s in ["08:00", "+8:00", "+15:00", "-00:00", "+08:60", "+0800"] {
+            assert!(s.parse::<UtcOffset>().is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Findings: what a check found, with a stable code, a level and the thing it is about.
+//!
+//! A check never stops at the first problem: it collects every finding into a [`Report`] and the
+//! caller decides the exit status from the worst level. Codes are stable strings (documented in
+//! `docs/findings.md`); the human text may change between releases, the code may not.
+
+use serde::Serialize;
+use std::fmt;
+
+/// How bad a finding is. Ordered: `Info < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Something a reader should know, e.g. which key fingerprints were relied on.
+    Info,
+    /// Integrity holds but something is not attested, e.g. a checkpoint without a trusted time.
+    Warning,
+    /// Integrity is not proven: a digest, signature or proof does not match, or data is missing.
+    Error,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Info => "info",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        })
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable code, e.g. `event.not-canonical`.
+    pub code: &'static str,
+    pub level: Level,
+    /// What the finding is about: a file, an event (`event #12`), a checkpoint (`checkpoint 40`).
+    pub subject: String,
+    /// Human explanation: what was expected, what was found.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<7} {:<34} {}: {}",
+            self.level, self.code, self.subject, self.message
+        )
+    }
+}
+
+/// Every finding of one check, in the order found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(
+        &mut self,
+        code: &'static str,
+        level: Level,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.findings.push(Finding {
+            code,
+            level,
+            subject: subject.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn error(&mut self, code: &'static str, subject: impl Into<String>, msg: impl Into<String>) {
+        self.push(code, Level::Error, subject, msg);
+    }
+
+    pub fn warning(
+        &mut self,
+        code: &'static str,
+        subject: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
+        self.push(code, Level::Warning, subject, msg);
+    }
+
+    pub fn info(&mut self, code: &'static str, subject: impl Into<String>, msg: impl Into<String>) {
+        self.push(code, Level::Info, subject, msg);
+    }
+
+    pub fn extend(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+    }
+
+    /// The worst level found, or `None` for an empty report.
+    pub fn worst(&self) -> Option<Level> {
+        self.findings.iter().map(|f| f.level).max()
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.worst() == Some(Level::Error)
+    }
+
+    pub fn count(&self, level: Level) -> usize {
+        self.findings.iter().filter(|f| f.level == level).count()
+    }
+
+    /// Whether any finding carries this code.
+    pub fn has(&self, code: &str) -> bool {
+        self.findings.iter().any(|f| f.code == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_level_wins() {
+        let mut r = Report::new();
+        assert_eq!(r.worst(), None);
+        r.info("a", "x", "m");
+        r.warning("b", "x", "m");
+        assert_eq!(r.worst(), Some(Level::Warning));
+        r.error("c", "x", "m");
+        r.info("d", "x", "m");
+        assert_eq!(r.worst(), Some(Level::Error));
+        assert!(r.has_errors());
+        assert_eq!(r.count(Level::Info), 2);
+        assert!(r.has("c"));
+    }
+}

@@ -1,0 +1,513 @@
+//! Checking a custody log directory (see [`crate::layout`]): every event, every checkpoint,
+//! every time-stamp token. Every problem becomes a finding; nothing stops the check early.
+
+use crate::checkpoint::{self, SignedCheckpoint};
+use crate::event::payload::TimestampedPayload;
+use crate::event::{CustodyEvent, EventError, EventKind};
+use crate::finding::Report;
+use crate::id::{Sha256, StationId};
+use crate::layout;
+use crate::merkle::{self, MemoryTree};
+use crate::note::VerifierKey;
+use crate::timestamp::{self, Anchor, Expectation, ImprintAlgorithm};
+use crate::trust::Trust;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+/// Finding codes of this module (documented in docs/findings.md).
+pub mod code {
+    pub const LOG_UNREADABLE: &str = "log.unreadable";
+    pub const LOG_TORN_TAIL: &str = "log.torn-tail";
+    pub const LOG_NO_CHECKPOINT: &str = "log.no-checkpoint";
+    pub const LOG_UNCOVERED: &str = "log.uncovered-events";
+    pub const LOG_SUMMARY: &str = "log.summary";
+    pub const KEY_MISSING: &str = "key.missing";
+    pub const KEY_UNTRUSTED: &str = "key.untrusted";
+    pub const TRUST_NOT_ANCHORED: &str = "trust.not-anchored";
+    pub const TRUST_RELIED_ON: &str = "trust.relied-on";
+    pub const EVENT_MALFORMED: &str = "event.malformed";
+    pub const EVENT_NOT_CANONICAL: &str = "event.not-canonical";
+    pub const EVENT_WRONG_STATION: &str = "event.wrong-station";
+    pub const EVENT_OUT_OF_ORDER: &str = "event.out-of-order";
+    pub const EVENT_DUPLICATE_KEY: &str = "event.duplicate-key";
+    pub const EVENT_UNKNOWN_KIND: &str = "event.unknown-kind";
+    pub const EVENT_BAD_PAYLOAD: &str = "event.bad-payload";
+    pub const CHECKPOINT_MALFORMED: &str = "checkpoint.malformed";
+    pub const CHECKPOINT_BAD_SIGNATURE: &str = "checkpoint.bad-signature";
+    pub const CHECKPOINT_WRONG_ORIGIN: &str = "checkpoint.wrong-origin";
+    pub const CHECKPOINT_BEYOND_LOG: &str = "checkpoint.beyond-log";
+    pub const CHECKPOINT_ROOT_MISMATCH: &str = "checkpoint.root-mismatch";
+    pub const CHECKPOINT_MISNAMED: &str = "checkpoint.misnamed";
+    pub const CHECKPOINT_INCONSISTENT: &str = "checkpoint.inconsistent";
+    pub const TIMESTAMP_MISSING: &str = "timestamp.missing";
+    pub const TIMESTAMP_NOT_ANCHORED: &str = "timestamp.not-anchored";
+    pub const TIMESTAMP_ORPHAN: &str = "timestamp.orphan";
+    pub const TIMESTAMP_EVENT_MISMATCH: &str = "timestamp.event-mismatch";
+    pub const TIMESTAMP_BEFORE_SIGNING: &str = "timestamp.before-signing";
+}
+
+/// The outcome of checking one log.
+#[derive(Debug, Default)]
+pub struct LogCheck {
+    pub station: Option<StationId>,
+    pub key: Option<VerifierKey>,
+    pub events: u64,
+    /// Checkpoint sizes whose signature and root verified.
+    pub good_checkpoints: Vec<u64>,
+    /// Checkpoint sizes with a verified time-stamp token.
+    pub timestamped: Vec<u64>,
+    pub report: Report,
+}
+
+impl LogCheck {
+    /// Integrity proven: no errors, and every event is under a verified checkpoint.
+    pub fn integrity_proven(&self) -> bool {
+        !self.report.has_errors()
+            && self.events > 0
+            && self.good_checkpoints.last() == Some(&self.events)
+    }
+
+    /// Time attested: the latest checkpoint carries a verified token.
+    pub fn time_attested(&self) -> bool {
+        self.integrity_proven()
+            && self
+                .good_checkpoints
+                .last()
+                .is_some_and(|s| self.timestamped.contains(s))
+    }
+}
+
+/// Check the custody log in `dir` against `trust`.
+pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
+    let mut out = LogCheck::default();
+    let r = &mut out.report;
+
+    // The key: from the trust file when pinned by key, else from the directory (not anchored).
+    let key_path = dir.join(layout::KEY_FILE);
+    let dir_key = match std::fs::read_to_string(&key_path) {
+        Ok(s) => match VerifierKey::parse(&s) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                r.error(code::KEY_MISSING, key_path.display().to_string(), e.to_string());
+                None
+            }
+        },
+        Err(e) => {
+            r.error(
+                code::KEY_MISSING,
+                key_path.display().to_string(),
+                format!("cannot read the station key: {e}"),
+            );
+            None
+        }
+    };
+    let key = resolve_key(dir_key, trust, r);
+    out.station = key
+        .as_ref()
+        .and_then(|k| checkpoint::station_of_origin(&k.name));
+    out.key = key.clone();
+
+    // Events.
+    let events_path = dir.join(layout::EVENTS_FILE);
+    let mut tree = MemoryTree::new();
+    let mut timestamped_events: BTreeMap<u64, TimestampedPayload> = BTreeMap::new();
+    match std::fs::File::open(&events_path) {
+        Ok(f) => {
+            let station = out.station.clone();
+            read_events(BufReader::new(f), station.as_ref(), &mut tree, r, |ev| {
+                if ev.kind == EventKind::Timestamped {
+                    if let Ok(p) = ev.payload::<TimestampedPayload>() {
+                        timestamped_events.insert(p.checkpoint_size, p);
+                    }
+                }
+            });
+        }
+        Err(e) => r.error(
+            code::LOG_UNREADABLE,
+            events_path.display().to_string(),
+            format!("cannot read the events: {e}"),
+        ),
+    }
+    out.events = tree.size();
+
+    // Checkpoints, in size order.
+    let checkpoints = read_dir_sorted(&dir.join(layout::CHECKPOINTS_DIR), r);
+    let mut prev: Option<(u64, Sha256)> = None;
+    let mut notes: HashMap<u64, Vec<u8>> = HashMap::new();
+    for (size_from_name, path) in &checkpoints {
+        let subject = format!("checkpoint {size_from_name}");
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                r.error(code::LOG_UNREADABLE, subject, format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let Some(sc) = check_checkpoint(&bytes, key.as_ref(), &subject, r) else {
+            continue;
+        };
+        let cp = &sc.checkpoint;
+        if cp.size != *size_from_name {
+            r.error(
+                code::CHECKPOINT_MISNAMED,
+                &subject,
+                format!("the file is named for size {size_from_name} but holds size {}", cp.size),
+            );
+        }
+        if cp.size > tree.size() {
+            r.error(
+                code::CHECKPOINT_BEYOND_LOG,
+                &subject,
+                format!(
+                    "signed for {} events but the log holds {}: events are missing",
+                    cp.size,
+                    tree.size()
+                ),
+            );
+            continue;
+        }
+        let root = tree.root_at(cp.size).unwrap_or_else(|_| merkle::empty_root());
+        if root != cp.root {
+            r.error(
+                code::CHECKPOINT_ROOT_MISMATCH,
+                &subject,
+                format!(
+                    "the events give root {root}, the signed checkpoint says {}: the log was altered",
+                    cp.root
+                ),
+            );
+            continue;
+        }
+        if let Some((psize, proot)) = prev {
+            let proof = tree.consistency_proof(psize, cp.size).unwrap_or_default();
+            if let Err(e) = merkle::verify_consistency(psize, cp.size, &proof, &proot, &cp.root) {
+                r.error(
+                    code::CHECKPOINT_INCONSISTENT,
+                    &subject,
+                    format!("not an extension of checkpoint {psize}: {e}"),
+                );
+            }
+        }
+        prev = Some((cp.size, cp.root));
+        out.good_checkpoints.push(cp.size);
+        notes.insert(cp.size, bytes);
+    }
+    if checkpoints.is_empty() && tree.size() > 0 {
+        r.warning(
+            code::LOG_NO_CHECKPOINT,
+            "log",
+            "no signed checkpoint: the events are not sealed",
+        );
+    } else if let Some(last) = out.good_checkpoints.last() {
+        if *last < tree.size() {
+            r.warning(
+                code::LOG_UNCOVERED,
+                format!("events {last}..{}", tree.size() - 1),
+                format!(
+                    "{} event(s) after the last checkpoint are not sealed yet",
+                    tree.size() - last
+                ),
+            );
+        }
+    }
+
+    // Time-stamp tokens.
+    let tokens = read_dir_sorted(&dir.join(layout::TIMESTAMPS_DIR), r);
+    let token_sizes: Vec<u64> = tokens.iter().map(|(s, _)| *s).collect();
+    for (size, path) in &tokens {
+        let subject = format!("timestamp {size}");
+        let Some(note) = notes.get(size) else {
+            r.warning(
+                code::TIMESTAMP_ORPHAN,
+                subject,
+                "a token for a checkpoint that is missing or did not verify",
+            );
+            continue;
+        };
+        let der = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                r.error(code::LOG_UNREADABLE, subject, format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let imprint = Sha256::digest(note);
+        let expect = Expectation {
+            algorithm: ImprintAlgorithm::Sha256,
+            imprint: &imprint.0,
+            nonce: None,
+            policy: None,
+        };
+        match timestamp::check_response(&der, &expect, &trust.tsa) {
+            Ok(info) => {
+                match &info.anchor {
+                    Anchor::Pinned { .. } => {}
+                    Anchor::Unanchored { root_sha256 } => r.warning(
+                        code::TIMESTAMP_NOT_ANCHORED,
+                        &subject,
+                        format!(
+                            "the TSA chain verifies but its root {} is not pinned by a trust file",
+                            root_sha256.map(|s| s.to_string()).unwrap_or("(not included)".into())
+                        ),
+                    ),
+                }
+                if let Some(cp_time) = SignedCheckpoint::parse(note)
+                    .ok()
+                    .and_then(|s| s.checkpoint.time)
+                {
+                    // The TSA's clock is the trusted one; a station clock running ahead of it by
+                    // more than the accuracy allowed is worth a look, not a failure.
+                    if info.gen_time + chrono::Duration::seconds(60) < cp_time {
+                        r.warning(
+                            code::TIMESTAMP_BEFORE_SIGNING,
+                            &subject,
+                            format!(
+                                "the TSA time {} is before the station's signing time {cp_time}",
+                                info.gen_time
+                            ),
+                        );
+                    }
+                }
+                if let Some(p) = timestamped_events.get(size) {
+                    let token_sha = Sha256::digest(&der);
+                    if p.token_sha256 != token_sha || p.checkpoint_sha256 != imprint {
+                        r.error(
+                            code::TIMESTAMP_EVENT_MISMATCH,
+                            &subject,
+                            "the timestamped event names a different token or checkpoint",
+                        );
+                    }
+                }
+                out.timestamped.push(*size);
+            }
+            Err(e) => r.error(e.code(), subject, e.to_string()),
+        }
+    }
+    for size in &out.good_checkpoints {
+        if !token_sizes.contains(size) {
+            r.warning(
+                code::TIMESTAMP_MISSING,
+                format!("checkpoint {size}"),
+                "integrity proven, time not attested: no RFC 3161 token",
+            );
+        }
+    }
+    if let Some(k) = &key {
+        r.info(
+            code::TRUST_RELIED_ON,
+            "station key",
+            format!("{k} (fingerprint SHA-256 {})", k.fingerprint()),
+        );
+    }
+    r.info(
+        code::LOG_SUMMARY,
+        "log",
+        format!(
+            "{} event(s), {} verified checkpoint(s), {} time-stamped",
+            out.events,
+            out.good_checkpoints.len(),
+            out.timestamped.len()
+        ),
+    );
+    out
+}
+
+/// Choose the key to verify with and say how it is anchored.
+fn resolve_key(dir_key: Option<VerifierKey>, trust: &Trust, r: &mut Report) -> Option<VerifierKey> {
+    if !trust.is_anchored() {
+        if dir_key.is_some() {
+            r.warning(
+                code::TRUST_NOT_ANCHORED,
+                "station key",
+                "no trust file given: the key was taken from the log itself; compare its \
+                 fingerprint with the collection record",
+            );
+        }
+        return dir_key;
+    }
+    match dir_key {
+        Some(k) if trust.trusts_station_key(&k) => Some(k),
+        Some(k) => {
+            let pinned = trust.station_keys_named(&k.name);
+            r.error(
+                code::KEY_UNTRUSTED,
+                "station key",
+                format!(
+                    "the log's key {} (fingerprint {}) is not in the trust file",
+                    k,
+                    k.fingerprint()
+                ),
+            );
+            // Verify against the pinned key of that name if there is one, so every
+            // re-signed checkpoint shows up as a bad signature.
+            pinned.into_iter().next().or(Some(k))
+        }
+        None => None,
+    }
+}
+
+/// Parse a checkpoint and check its signature; findings go to `r`.
+pub fn check_checkpoint(
+    bytes: &[u8],
+    key: Option<&VerifierKey>,
+    subject: &str,
+    r: &mut Report,
+) -> Option<SignedCheckpoint> {
+    let sc = match SignedCheckpoint::parse(bytes) {
+        Ok(sc) => sc,
+        Err(e) => {
+            r.error(code::CHECKPOINT_MALFORMED, subject, e.to_string());
+            return None;
+        }
+    };
+    let Some(key) = key else {
+        r.error(
+            code::CHECKPOINT_BAD_SIGNATURE,
+            subject,
+            "no station key to verify the signature with",
+        );
+        return None;
+    };
+    if sc.checkpoint.origin != key.name {
+        r.error(
+            code::CHECKPOINT_WRONG_ORIGIN,
+            subject,
+            format!(
+                "origin {:?} is not the station's {:?}",
+                sc.checkpoint.origin, key.name
+            ),
+        );
+        return None;
+    }
+    if !sc.verify(key) {
+        r.error(
+            code::CHECKPOINT_BAD_SIGNATURE,
+            subject,
+            format!("no valid signature by {} ({})", key.name, key.fingerprint()),
+        );
+        return None;
+    }
+    Some(sc)
+}
+
+/// Read events line by line into `tree`, reporting every problem. A line that cannot be parsed
+/// still occupies its leaf (its bytes are what the checkpoint covers).
+pub fn read_events(
+    reader: impl Read,
+    station: Option<&StationId>,
+    tree: &mut MemoryTree,
+    r: &mut Report,
+    mut each: impl FnMut(&CustodyEvent),
+) {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut line = Vec::with_capacity(1024);
+    let mut keys: HashMap<[u8; 16], u64> = HashMap::new();
+    let mut seq = 0u64;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                r.error(code::LOG_UNREADABLE, format!("event #{seq}"), e.to_string());
+                break;
+            }
+        }
+        if line.last() != Some(&b'\n') {
+            r.warning(
+                code::LOG_TORN_TAIL,
+                format!("after event #{}", seq.saturating_sub(1)),
+                format!(
+                    "{} byte(s) after the last complete event (an interrupted append)",
+                    line.len()
+                ),
+            );
+            break;
+        }
+        let entry = &line[..line.len() - 1];
+        tree.push_entry(entry);
+        let subject = format!("event #{seq}");
+        match CustodyEvent::parse(entry) {
+            Ok(ev) => {
+                if let Some(st) = station {
+                    if &ev.station != st {
+                        r.error(
+                            code::EVENT_WRONG_STATION,
+                            &subject,
+                            format!("belongs to station {}, not {st}", ev.station),
+                        );
+                    }
+                }
+                if ev.seq != seq {
+                    r.error(
+                        code::EVENT_OUT_OF_ORDER,
+                        &subject,
+                        format!("says it is event #{} (events moved, dropped or inserted)", ev.seq),
+                    );
+                }
+                let kh = key_hash(&ev.key);
+                if let Some(first) = keys.insert(kh, seq) {
+                    r.error(
+                        code::EVENT_DUPLICATE_KEY,
+                        &subject,
+                        format!("repeats the idempotency key of event #{first}: {:?}", ev.key),
+                    );
+                }
+                if !ev.kind.is_known() {
+                    r.warning(
+                        code::EVENT_UNKNOWN_KIND,
+                        &subject,
+                        format!("kind {:?} is unknown to this verifier", ev.kind.as_str()),
+                    );
+                } else if let Err(e) = ev.check_payload() {
+                    r.error(code::EVENT_BAD_PAYLOAD, &subject, e.to_string());
+                }
+                each(&ev);
+            }
+            Err(EventError::NotCanonical) => r.error(
+                code::EVENT_NOT_CANONICAL,
+                &subject,
+                "the bytes are not the canonical encoding of the event",
+            ),
+            Err(e) => r.error(code::EVENT_MALFORMED, &subject, e.to_string()),
+        }
+        seq += 1;
+    }
+}
+
+fn key_hash(key: &str) -> [u8; 16] {
+    let d = Sha256::digest(key.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d.0[..16]);
+    out
+}
+
+/// `(size, path)` of the `<size>.note` / `<size>.tsr` files in `dir`, by size. A missing
+/// directory is empty; a stray file is reported.
+fn read_dir_sorted(dir: &Path, r: &mut Report) -> Vec<(u64, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            r.error(code::LOG_UNREADABLE, dir.display().to_string(), e.to_string());
+            return out;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        match layout::size_of_file(&name) {
+            Some(size) => out.push((size, entry.path())),
+            None if name.starts_with('.') => {}
+            None => r.warning(
+                code::CHECKPOINT_MISNAMED,
+                entry.path().display().to_string(),
+                "a file that is not a checkpoint or token; ignored",
+            ),
+        }
+    }
+    out.sort();
+    out
+}
