@@ -57,7 +57,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        self.now.lock().map(|t| *t).unwrap_or_else(|p| *p.into_inner())
+        self.now
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|p| *p.into_inner())
     }
     fn offset_at(&self, _at: DateTime<Utc>) -> UtcOffset {
         self.offset

@@ -30,7 +30,10 @@ impl FsError {
 
     /// Whether the disk is full (ENOSPC) or over quota (EDQUOT).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self.source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        matches!(
+            self.source.raw_os_error(),
+            Some(libc::ENOSPC) | Some(libc::EDQUOT)
+        )
     }
 }
 
@@ -161,7 +164,10 @@ mod tests {
         );
         let q = dir.path().join("b.txt");
         assert_eq!(write_once(&q, b"x", 0o444).unwrap(), WriteOnce::Created);
-        assert_eq!(write_once(&q, b"x", 0o444).unwrap(), WriteOnce::AlreadyThere);
+        assert_eq!(
+            write_once(&q, b"x", 0o444).unwrap(),
+            WriteOnce::AlreadyThere
+        );
         let e = write_once(&q, b"y", 0o444).unwrap_err();
         assert_eq!(e.source.kind(), io::ErrorKind::AlreadyExists);
         assert!(e.to_string().contains("b.txt"));

@@ -105,14 +105,14 @@ impl StationKey {
     ) -> Result<(Self, bool), KeyError> {
         if path.exists() {
             let key = Self::load(path)?;
-            if let Some(want) = station {
-                if want != &key.station {
-                    return Err(KeyError::StationMismatch {
-                        path: path.to_path_buf(),
-                        found: key.station.to_string(),
-                        configured: want.to_string(),
-                    });
-                }
+            if let Some(want) = station
+                && want != &key.station
+            {
+                return Err(KeyError::StationMismatch {
+                    path: path.to_path_buf(),
+                    found: key.station.to_string(),
+                    configured: want.to_string(),
+                });
             }
             return Ok((key, false));
         }
@@ -168,12 +168,14 @@ impl StationKey {
 
     fn from_seed(station: StationId, seed: [u8; 32], path: &Path) -> Result<Self, KeyError> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let verifier =
-            VerifierKey::new(&checkpoint::origin(&station), signing.verifying_key().to_bytes())
-                .map_err(|e| KeyError::Malformed {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
+        let verifier = VerifierKey::new(
+            &checkpoint::origin(&station),
+            signing.verifying_key().to_bytes(),
+        )
+        .map_err(|e| KeyError::Malformed {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         Ok(StationKey {
             station,
             signing,

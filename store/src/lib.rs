@@ -8,4 +8,5 @@ pub mod clock;
 pub mod fsutil;
 pub mod key;
 pub mod log;
+pub mod timestamping;
 pub mod tsa;

@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 pub enum LogError {
     #[error(transparent)]
     Fs(#[from] FsError),
-    #[error("custody log {dir} is in use by another process (lock {dir}/.lock held)")]
-    Locked { dir: PathBuf },
-    #[error("custody log {dir}: event #{seq} is damaged ({reason}) and a signed checkpoint covers it; not repairing — restore the log from the evidence store or a backup")]
+    #[error(
+        "custody log {dir}: event #{seq} is damaged ({reason}) and a signed checkpoint covers it; not repairing — restore the log from the evidence store or a backup"
+    )]
     Corrupt {
         dir: PathBuf,
         seq: u64,
@@ -43,7 +43,9 @@ pub enum LogError {
         found: StationId,
         expected: StationId,
     },
-    #[error("custody log {dir}: key {key:?} is already used by event #{seq} with different content")]
+    #[error(
+        "custody log {dir}: key {key:?} is already used by event #{seq} with different content"
+    )]
     KeyConflict { dir: PathBuf, key: String, seq: u64 },
     #[error("custody log {dir}: {source}")]
     Event {
@@ -51,7 +53,9 @@ pub enum LogError {
         #[source]
         source: EventError,
     },
-    #[error("custody log {dir} stopped after a failed write or fsync; reopen it to recover from disk: {reason}")]
+    #[error(
+        "custody log {dir} stopped after a failed write or fsync; reopen it to recover from disk: {reason}"
+    )]
     Poisoned { dir: PathBuf, reason: String },
 }
 
@@ -60,6 +64,15 @@ impl LogError {
     pub fn is_disk_full(&self) -> bool {
         matches!(self, LogError::Fs(e) if e.is_disk_full())
     }
+}
+
+/// What to do when an appended key is already in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnExisting {
+    /// Refuse unless kind, subject and payload are equal.
+    Compare,
+    /// Return the existing event.
+    Keep,
 }
 
 /// The result of an append.
@@ -92,7 +105,9 @@ pub struct CustodyLog {
     keys: HashMap<[u8; 16], u64>,
     last_checkpoint: u64,
     poisoned: Option<String>,
-    _lock: File,
+    /// A torn tail cut off since the last look (reported by `open`).
+    last_repair: Option<(u64, PathBuf)>,
+    lock: File,
 }
 
 impl std::fmt::Debug for CustodyLog {
@@ -139,55 +154,110 @@ impl CustodyLog {
             .write(true)
             .open(&lock_path)
             .map_err(fsutil::err("open", &lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(LogError::Locked {
-                    dir: dir.to_path_buf(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(FsError::new("lock", &lock_path, e).into());
-            }
-        }
-
-        // The public key beside the log, so the directory can be checked on its own.
-        let key_line = format!("{}\n", signer.verifier());
-        let key_path = dir.join(layout::KEY_FILE);
-        match std::fs::read_to_string(&key_path) {
-            Ok(existing) if existing == key_line => {}
-            Ok(existing) => {
-                let found = evidock_verify::note::VerifierKey::parse(&existing)
-                    .ok()
-                    .and_then(|k| checkpoint::station_of_origin(&k.name));
-                return Err(LogError::WrongStation {
-                    dir: dir.to_path_buf(),
-                    found: found.unwrap_or_else(|| station.clone()),
-                    expected: station,
-                });
-            }
-            Err(_) => fsutil::write_atomic(&key_path, key_line.as_bytes(), 0o644)?,
-        }
-
-        let last_checkpoint = latest_checkpoint_size(dir)?;
         let events_path = dir.join(layout::EVENTS_FILE);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .append(true)
             .open(&events_path)
             .map_err(fsutil::err("open", &events_path))?;
+        let mut log = CustodyLog {
+            dir: dir.to_path_buf(),
+            station: station.clone(),
+            signer,
+            clock,
+            file,
+            len: 0,
+            tree: MemoryTree::new(),
+            keys: HashMap::new(),
+            last_checkpoint: 0,
+            poisoned: None,
+            last_repair: None,
+            lock,
+        };
+        let repaired = log.locked(|log| {
+            // The public key beside the log, so the directory can be checked on its own.
+            let key_line = format!("{}\n", log.signer.verifier());
+            let key_path = log.dir.join(layout::KEY_FILE);
+            match std::fs::read_to_string(&key_path) {
+                Ok(existing) if existing == key_line => {}
+                Ok(existing) => {
+                    let found = evidock_verify::note::VerifierKey::parse(&existing)
+                        .ok()
+                        .and_then(|k| checkpoint::station_of_origin(&k.name));
+                    return Err(LogError::WrongStation {
+                        dir: log.dir.clone(),
+                        found: found.unwrap_or_else(|| station.clone()),
+                        expected: station.clone(),
+                    });
+                }
+                Err(_) => fsutil::write_atomic(&key_path, key_line.as_bytes(), 0o644)?,
+            }
+            log.last_checkpoint = latest_checkpoint_size(&log.dir)?;
+            Ok(log.last_repair.take())
+        })?;
+        if log.last_checkpoint > log.tree.size() {
+            return Err(LogError::Corrupt {
+                dir: dir.to_path_buf(),
+                seq: log.tree.size(),
+                reason: format!(
+                    "checkpoint {} covers more events than the log holds",
+                    log.last_checkpoint
+                ),
+            });
+        }
+        let report = OpenReport {
+            events: log.tree.size(),
+            repaired,
+        };
+        Ok((log, report))
+    }
 
-        let mut tree = MemoryTree::new();
-        let mut keys = HashMap::new();
-        let mut report = OpenReport::default();
-        let mut good_len = 0u64;
+    /// Run `f` holding the log's exclusive lock (`.lock`), after reading whatever other
+    /// processes of this station appended since we last looked. Several processes (the dock
+    /// daemon, an admin's `evidock camera assign`) may write one log; each append happens whole
+    /// under the lock, with its sequence number taken from the file as it is then.
+    fn locked<R>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<R, LogError>,
+    ) -> Result<R, LogError> {
+        let lock_path = self.dir.join(".lock");
+        self.lock.lock().map_err(fsutil::err("lock", &lock_path))?;
+        let result = self.catch_up().and_then(|repaired| {
+            if repaired.is_some() {
+                self.last_repair = repaired;
+            }
+            f(self)
+        });
+        let unlocked = self
+            .lock
+            .unlock()
+            .map_err(fsutil::err("unlock", &lock_path));
+        let r = result?;
+        unlocked?;
+        Ok(r)
+    }
+
+    /// Read complete events appended after `self.len`; cut off a torn tail (keeping its bytes
+    /// in `quarantine/`) unless a signed checkpoint covers it. Call with the lock held.
+    fn catch_up(&mut self) -> Result<Option<(u64, PathBuf)>, LogError> {
+        let events_path = self.dir.join(layout::EVENTS_FILE);
+        let file_len = self
+            .file
+            .metadata()
+            .map_err(fsutil::err("stat", &events_path))?
+            .len();
+        if file_len == self.len {
+            return Ok(None);
+        }
+        let mut good_len = self.len;
         let mut damage: Option<(u64, String)> = None;
         {
-            file.seek(SeekFrom::Start(0))
+            let mut f = &self.file;
+            f.seek(SeekFrom::Start(self.len))
                 .map_err(fsutil::err("seek", &events_path))?;
-            let mut reader = BufReader::with_capacity(1 << 16, &file);
+            let mut reader = BufReader::with_capacity(1 << 16, f);
             let mut line = Vec::with_capacity(1024);
             loop {
                 line.clear();
@@ -197,23 +267,21 @@ impl CustodyLog {
                 if n == 0 {
                     break;
                 }
-                let seq = tree.size();
+                let seq = self.tree.size();
                 let problem = if line.last() != Some(&b'\n') {
                     Some("incomplete last line".to_string())
                 } else {
                     match CustodyEvent::parse(&line[..line.len() - 1]) {
-                        Ok(ev) if ev.seq != seq => {
-                            Some(format!("says it is event #{}", ev.seq))
-                        }
-                        Ok(ev) if ev.station != station => {
+                        Ok(ev) if ev.seq != seq => Some(format!("says it is event #{}", ev.seq)),
+                        Ok(ev) if ev.station != self.station => {
                             return Err(LogError::WrongStation {
-                                dir: dir.to_path_buf(),
+                                dir: self.dir.clone(),
                                 found: ev.station,
-                                expected: station,
+                                expected: self.station.clone(),
                             });
                         }
                         Ok(ev) => {
-                            keys.insert(key_hash(&ev.key), seq);
+                            self.keys.insert(key_hash(&ev.key), seq);
                             None
                         }
                         Err(e) => Some(e.to_string()),
@@ -223,55 +291,34 @@ impl CustodyLog {
                     damage = Some((seq, reason));
                     break;
                 }
-                tree.push_entry(&line[..line.len() - 1]);
+                self.tree.push_entry(&line[..line.len() - 1]);
                 good_len += n as u64;
             }
         }
-        if let Some((seq, reason)) = damage {
-            if seq < last_checkpoint {
-                return Err(LogError::Corrupt {
-                    dir: dir.to_path_buf(),
-                    seq,
-                    reason,
-                });
-            }
-            let kept = quarantine_tail(dir, &mut file, &events_path, good_len)?;
-            tracing::warn!(
-                log = %dir.display(),
-                event = seq,
-                %reason,
-                bytes = kept.0,
-                kept_in = %kept.1.display(),
-                "custody log had a torn tail from an interrupted append; cut off and kept"
-            );
-            report.repaired = Some(kept);
-        }
-        if last_checkpoint > tree.size() {
+        self.len = good_len;
+        let Some((seq, reason)) = damage else {
+            return Ok(None);
+        };
+        // Damage under a signed checkpoint is not a torn append: look at the checkpoints as
+        // they are now before deciding.
+        self.last_checkpoint = self.last_checkpoint.max(latest_checkpoint_size(&self.dir)?);
+        if seq < self.last_checkpoint {
             return Err(LogError::Corrupt {
-                dir: dir.to_path_buf(),
-                seq: tree.size(),
-                reason: format!(
-                    "checkpoint {last_checkpoint} covers more events than the log holds"
-                ),
+                dir: self.dir.clone(),
+                seq,
+                reason,
             });
         }
-        report.events = tree.size();
-        Ok((
-            CustodyLog {
-                dir: dir.to_path_buf(),
-                station,
-                signer,
-                clock,
-                file,
-                len: good_len,
-                tree,
-                keys,
-                last_checkpoint,
-                poisoned: None,
-                _lock: lock,
-            },
-            report,
-        ))
+        let kept = quarantine_tail(&self.dir, &mut self.file, &events_path, good_len)?;
+        tracing::warn!(
+            log = %self.dir.display(),
+            event = seq,
+            %reason,
+            bytes = kept.0,
+            kept_in = %kept.1.display(),
+            "custody log had a torn tail from an interrupted append; cut off and kept"
+        );
+        Ok(Some(kept))
     }
 
     pub fn dir(&self) -> &Path {
@@ -330,6 +377,25 @@ impl CustodyLog {
 
     /// Write an event without fsync (callers must [`CustodyLog::sync`] before acknowledging).
     pub fn write_unsynced(&mut self, ev: NewEvent) -> Result<Appended, LogError> {
+        self.locked(|log| log.write_locked(ev, OnExisting::Compare))
+    }
+
+    /// Like [`CustodyLog::write_unsynced`], but an event already logged under the same key is
+    /// returned as it is, whatever its content (e.g. the `docked` event of a resumed session).
+    pub fn write_unsynced_once(&mut self, ev: NewEvent) -> Result<Appended, LogError> {
+        self.locked(|log| log.write_locked(ev, OnExisting::Keep))
+    }
+
+    /// Catch up with events other processes appended.
+    pub fn refresh(&mut self) -> Result<(), LogError> {
+        self.locked(|log| log.catch_up().map(|_| ()))
+    }
+
+    fn write_locked(
+        &mut self,
+        ev: NewEvent,
+        on_existing: OnExisting,
+    ) -> Result<Appended, LogError> {
         if let Some(reason) = &self.poisoned {
             return Err(LogError::Poisoned {
                 dir: self.dir.clone(),
@@ -338,7 +404,7 @@ impl CustodyLog {
         }
         if let Some(seq) = self.seq_of_key(&ev.key) {
             let existing = self.read_event(seq)?;
-            if existing.kind != ev.kind
+            if on_existing == OnExisting::Compare && existing.kind != ev.kind
                 || existing.subject != ev.subject
                 || existing.payload != ev.payload
             {
@@ -433,10 +499,12 @@ impl CustodyLog {
         let reader = BufReader::with_capacity(1 << 16, file.take(self.len));
         for line in reader.split(b'\n') {
             let line = line.map_err(fsutil::err("read", &path))?;
-            f(CustodyEvent::parse(&line).map_err(|source| LogError::Event {
-                dir: self.dir.clone(),
-                source,
-            })?);
+            f(
+                CustodyEvent::parse(&line).map_err(|source| LogError::Event {
+                    dir: self.dir.clone(),
+                    source,
+                })?,
+            );
         }
         Ok(())
     }
@@ -450,6 +518,13 @@ impl CustodyLog {
     ///
     /// Returns the new checkpoint, or `None` when nothing changed since the last one.
     pub fn checkpoint(&mut self) -> Result<Option<SignedCheckpoint>, LogError> {
+        self.locked(|log| {
+            log.last_checkpoint = latest_checkpoint_size(&log.dir)?;
+            log.checkpoint_locked()
+        })
+    }
+
+    fn checkpoint_locked(&mut self) -> Result<Option<SignedCheckpoint>, LogError> {
         let size = self.tree.size();
         if size == 0 || size == self.last_checkpoint {
             return Ok(None);
@@ -460,8 +535,10 @@ impl CustodyLog {
             origin: checkpoint::origin(&self.station),
             size,
             root: self.tree.root(),
-            time: Some(chrono::DateTime::from_timestamp(self.clock.now().timestamp(), 0)
-                .unwrap_or_else(|| self.clock.now())),
+            time: Some(
+                chrono::DateTime::from_timestamp(self.clock.now().timestamp(), 0)
+                    .unwrap_or_else(|| self.clock.now()),
+            ),
             other: Vec::new(),
         };
         let note = self.signer.sign_note(&cp.to_text());
@@ -594,6 +671,13 @@ impl SharedLog {
         Ok(a)
     }
 
+    /// Append unless the key is already logged (then return that event, whatever it holds).
+    pub fn append_once(&self, ev: NewEvent) -> Result<Appended, LogError> {
+        let a = self.lock().write_unsynced_once(ev)?;
+        self.sync_through(a.event.seq + 1)?;
+        Ok(a)
+    }
+
     /// Append several events with one fsync.
     pub fn append_batch(&self, evs: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
         let mut out = Vec::with_capacity(evs.len());
@@ -613,7 +697,11 @@ impl SharedLog {
         if self.inner.durable.load(Ordering::Acquire) >= size {
             return Ok(());
         }
-        let _g = self.inner.sync_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _g = self
+            .inner
+            .sync_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if self.inner.durable.load(Ordering::Acquire) >= size {
             return Ok(());
         }
@@ -621,9 +709,10 @@ impl SharedLog {
         // other threads keep writing into the next batch.
         let (written, file) = {
             let log = self.lock();
-            let f = log.file.try_clone().map_err(|e| {
-                FsError::new("dup", &log.dir.join(layout::EVENTS_FILE), e)
-            })?;
+            let f = log
+                .file
+                .try_clone()
+                .map_err(|e| FsError::new("dup", &log.dir.join(layout::EVENTS_FILE), e))?;
             (log.size(), f)
         };
         if let Err(e) = file.sync_data() {
@@ -705,17 +794,21 @@ mod tests {
             log.append_batch(vec![ev(10), ev(11), ev(3)]).unwrap();
             assert_eq!(log.size(), 7);
             log.checkpoint().unwrap().unwrap();
-            // A second writer is refused while this one is open.
-            assert!(matches!(
-                CustodyLog::open(&dir, key.clone(), clock.clone()),
-                Err(LogError::Locked { .. })
-            ));
+            // A second process writing the same log sees this one's events and continues them.
+            let (mut other, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+            assert_eq!(other.size(), 7);
+            assert_eq!(other.append(ev(20)).unwrap().event.seq, 7);
+            assert_eq!(log.append(ev(21)).unwrap().event.seq, 8);
+            assert!(!log.append(ev(20)).unwrap().new);
+            other.refresh().unwrap();
+            assert_eq!(other.size(), 9);
+            log.checkpoint().unwrap().unwrap();
         }
         let (log, rep) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-        assert_eq!(rep.events, 7);
+        assert_eq!(rep.events, 9);
         assert!(rep.repaired.is_none());
         assert_eq!(log.seq_of_key("assign/11"), Some(6));
-        assert_eq!(log.events().unwrap().len(), 7);
+        assert_eq!(log.events().unwrap().len(), 9);
         drop(log);
 
         let check = evidock_verify::logcheck::check_log_dir(&dir, &Trust::none());

@@ -1,1 +1,8 @@
-//! Test rigs: real services the end-to-end tests start themselves.
+//! Test rigs: the built binaries, and real services the end-to-end tests start themselves.
+//!
+//! This crate only serves tests: a rig that cannot start is a failed test, so panicking with a
+//! clear message is the right way out here (unlike in the product crates).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod bins;
+pub mod tsa;

@@ -67,7 +67,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text of this checkpoint.
     pub fn to_text(&self) -> String {
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root.0));
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root.0)
+        );
         if let Some(t) = self.time {
             s.push_str(&format!(
                 "time {}\n",

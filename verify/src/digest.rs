@@ -41,7 +41,7 @@ impl DigestAlgorithm {
     }
 
     /// Output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Self::Sha256 | Self::Sm3 => 32,
             Self::Md5 => 16,
@@ -70,7 +70,9 @@ impl std::str::FromStr for DigestAlgorithm {
             "sha256" | "sha-256" => Ok(Self::Sha256),
             "sm3" => Ok(Self::Sm3),
             "md5" => Ok(Self::Md5),
-            _ => Err(format!("unknown digest {s:?} (expected sha256, sm3 or md5)")),
+            _ => Err(format!(
+                "unknown digest {s:?} (expected sha256, sm3 or md5)"
+            )),
         }
     }
 }
@@ -150,7 +152,9 @@ impl<'de> Deserialize<'de> for HexBytes {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(serde::de::Error::custom("hex digits must be lowercase"));
         }
-        hex::decode(&s).map(HexBytes).map_err(serde::de::Error::custom)
+        hex::decode(&s)
+            .map(HexBytes)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -314,7 +318,10 @@ pub struct MultiHasher {
 impl fmt::Debug for MultiHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MultiHasher")
-            .field("algorithms", &self.workers.iter().map(|w| w.alg).collect::<Vec<_>>())
+            .field(
+                "algorithms",
+                &self.workers.iter().map(|w| w.alg).collect::<Vec<_>>(),
+            )
             .field("bytes", &self.bytes)
             .finish()
     }
@@ -374,7 +381,8 @@ impl MultiHasher {
         let mut replies = Vec::with_capacity(self.workers.len());
         for w in &self.workers {
             let (tx, rx) = sync_channel(1);
-            w.tx.send(Msg::Finish(tx)).map_err(|_| HasherStopped(w.alg))?;
+            w.tx.send(Msg::Finish(tx))
+                .map_err(|_| HasherStopped(w.alg))?;
             replies.push((w.alg, rx));
         }
         let mut out = Digests {

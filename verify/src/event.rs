@@ -258,7 +258,9 @@ impl std::str::FromStr for UtcOffset {
             return Err(format!("offset {s:?} is not ±HH:MM"));
         }
         let h: i32 = s[1..3].parse().map_err(|_| format!("bad hours in {s:?}"))?;
-        let m: i32 = s[4..6].parse().map_err(|_| format!("bad minutes in {s:?}"))?;
+        let m: i32 = s[4..6]
+            .parse()
+            .map_err(|_| format!("bad minutes in {s:?}"))?;
         if h > 14 || m > 59 {
             return Err(format!("offset {s:?} out of range"));
         }
@@ -377,7 +379,10 @@ pub enum EventError {
     #[error("the idempotency key is empty or longer than 512 bytes")]
     BadKey,
     #[error("the event is a {found} event, not {expected}")]
-    WrongKind { expected: EventKind, found: EventKind },
+    WrongKind {
+        expected: EventKind,
+        found: EventKind,
+    },
     #[error("the {kind} payload is malformed: {reason}")]
     Payload { kind: EventKind, reason: String },
     #[error(transparent)]
@@ -552,7 +557,10 @@ mod tests {
         assert_eq!(back, ev);
         back.check_payload().unwrap();
         assert_eq!(back.payload::<ReleasedPayload>().unwrap().files, 3);
-        assert_eq!(back.local_time().to_rfc3339(), "2026-11-28T17:10:55.123+08:00");
+        assert_eq!(
+            back.local_time().to_rfc3339(),
+            "2026-11-28T17:10:55.123+08:00"
+        );
     }
 
     #[test]

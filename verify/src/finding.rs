@@ -77,7 +77,12 @@ impl Report {
         });
     }
 
-    pub fn error(&mut self, code: &'static str, subject: impl Into<String>, msg: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        subject: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
         self.push(code, Level::Error, subject, msg);
     }
 

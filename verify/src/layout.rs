@@ -28,7 +28,9 @@ pub fn timestamp_file(size: u64) -> String {
 
 /// The tree size encoded in a checkpoint or timestamp file name.
 pub fn size_of_file(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".note").or_else(|| name.strip_suffix(".tsr"))?;
+    let stem = name
+        .strip_suffix(".note")
+        .or_else(|| name.strip_suffix(".tsr"))?;
     if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

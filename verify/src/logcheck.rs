@@ -89,7 +89,11 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
         Ok(s) => match VerifierKey::parse(&s) {
             Ok(k) => Some(k),
             Err(e) => {
-                r.error(code::KEY_MISSING, key_path.display().to_string(), e.to_string());
+                r.error(
+                    code::KEY_MISSING,
+                    key_path.display().to_string(),
+                    e.to_string(),
+                );
                 None
             }
         },
@@ -116,10 +120,10 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
         Ok(f) => {
             let station = out.station.clone();
             read_events(BufReader::new(f), station.as_ref(), &mut tree, r, |ev| {
-                if ev.kind == EventKind::Timestamped {
-                    if let Ok(p) = ev.payload::<TimestampedPayload>() {
-                        timestamped_events.insert(p.checkpoint_size, p);
-                    }
+                if ev.kind == EventKind::Timestamped
+                    && let Ok(p) = ev.payload::<TimestampedPayload>()
+                {
+                    timestamped_events.insert(p.checkpoint_size, p);
                 }
             });
         }
@@ -140,7 +144,11 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                r.error(code::LOG_UNREADABLE, subject, format!("{}: {e}", path.display()));
+                r.error(
+                    code::LOG_UNREADABLE,
+                    subject,
+                    format!("{}: {e}", path.display()),
+                );
                 continue;
             }
         };
@@ -152,7 +160,10 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
             r.error(
                 code::CHECKPOINT_MISNAMED,
                 &subject,
-                format!("the file is named for size {size_from_name} but holds size {}", cp.size),
+                format!(
+                    "the file is named for size {size_from_name} but holds size {}",
+                    cp.size
+                ),
             );
         }
         if cp.size > tree.size() {
@@ -167,7 +178,9 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
             );
             continue;
         }
-        let root = tree.root_at(cp.size).unwrap_or_else(|_| merkle::empty_root());
+        let root = tree
+            .root_at(cp.size)
+            .unwrap_or_else(|_| merkle::empty_root());
         if root != cp.root {
             r.error(
                 code::CHECKPOINT_ROOT_MISMATCH,
@@ -199,17 +212,17 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
             "log",
             "no signed checkpoint: the events are not sealed",
         );
-    } else if let Some(last) = out.good_checkpoints.last() {
-        if *last < tree.size() {
-            r.warning(
-                code::LOG_UNCOVERED,
-                format!("events {last}..{}", tree.size() - 1),
-                format!(
-                    "{} event(s) after the last checkpoint are not sealed yet",
-                    tree.size() - last
-                ),
-            );
-        }
+    } else if let Some(last) = out.good_checkpoints.last()
+        && *last < tree.size()
+    {
+        r.warning(
+            code::LOG_UNCOVERED,
+            format!("events {last}..{}", tree.size() - 1),
+            format!(
+                "{} event(s) after the last checkpoint are not sealed yet",
+                tree.size() - last
+            ),
+        );
     }
 
     // Time-stamp tokens.
@@ -228,7 +241,11 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
         let der = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
-                r.error(code::LOG_UNREADABLE, subject, format!("{}: {e}", path.display()));
+                r.error(
+                    code::LOG_UNREADABLE,
+                    subject,
+                    format!("{}: {e}", path.display()),
+                );
                 continue;
             }
         };
@@ -248,7 +265,9 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
                         &subject,
                         format!(
                             "the TSA chain verifies but its root {} is not pinned by a trust file",
-                            root_sha256.map(|s| s.to_string()).unwrap_or("(not included)".into())
+                            root_sha256
+                                .map(|s| s.to_string())
+                                .unwrap_or("(not included)".into())
                         ),
                     ),
                 }
@@ -430,20 +449,23 @@ pub fn read_events(
         let subject = format!("event #{seq}");
         match CustodyEvent::parse(entry) {
             Ok(ev) => {
-                if let Some(st) = station {
-                    if &ev.station != st {
-                        r.error(
-                            code::EVENT_WRONG_STATION,
-                            &subject,
-                            format!("belongs to station {}, not {st}", ev.station),
-                        );
-                    }
+                if let Some(st) = station
+                    && &ev.station != st
+                {
+                    r.error(
+                        code::EVENT_WRONG_STATION,
+                        &subject,
+                        format!("belongs to station {}, not {st}", ev.station),
+                    );
                 }
                 if ev.seq != seq {
                     r.error(
                         code::EVENT_OUT_OF_ORDER,
                         &subject,
-                        format!("says it is event #{} (events moved, dropped or inserted)", ev.seq),
+                        format!(
+                            "says it is event #{} (events moved, dropped or inserted)",
+                            ev.seq
+                        ),
                     );
                 }
                 let kh = key_hash(&ev.key);
@@ -451,7 +473,10 @@ pub fn read_events(
                     r.error(
                         code::EVENT_DUPLICATE_KEY,
                         &subject,
-                        format!("repeats the idempotency key of event #{first}: {:?}", ev.key),
+                        format!(
+                            "repeats the idempotency key of event #{first}: {:?}",
+                            ev.key
+                        ),
                     );
                 }
                 if !ev.kind.is_known() {
@@ -491,7 +516,11 @@ fn read_dir_sorted(dir: &Path, r: &mut Report) -> Vec<(u64, std::path::PathBuf)>
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
         Err(e) => {
-            r.error(code::LOG_UNREADABLE, dir.display().to_string(), e.to_string());
+            r.error(
+                code::LOG_UNREADABLE,
+                dir.display().to_string(),
+                e.to_string(),
+            );
             return out;
         }
     };

@@ -51,12 +51,16 @@ pub trait NodeSource {
 }
 
 /// `MTH(D[start..end])` for a range that occurs in the RFC 9162 decomposition.
-pub fn subtree_hash<S: NodeSource + ?Sized>(src: &S, start: u64, end: u64) -> Result<Hash, S::Error> {
+pub fn subtree_hash<S: NodeSource + ?Sized>(
+    src: &S,
+    start: u64,
+    end: u64,
+) -> Result<Hash, S::Error> {
     let n = end - start;
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start >> n.trailing_zeros());
     }
     let k = split(n);
@@ -310,7 +314,7 @@ impl MemoryTree {
         self.levels[0].push(leaf);
         let mut level = 0;
         // Each time a level gains a right child, its parent becomes complete.
-        while self.levels[level].len() % 2 == 0 {
+        while self.levels[level].len().is_multiple_of(2) {
             let n = self.levels[level].len();
             let parent = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
             if self.levels.len() == level + 1 {
@@ -331,7 +335,10 @@ impl MemoryTree {
     }
 
     pub fn leaf(&self, index: u64) -> Option<Hash> {
-        self.levels.first()?.get(usize::try_from(index).ok()?).copied()
+        self.levels
+            .first()?
+            .get(usize::try_from(index).ok()?)
+            .copied()
     }
 
     /// The root hash of the first `size` leaves (`size ≤ self.size()`).

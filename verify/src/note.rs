@@ -133,7 +133,13 @@ impl fmt::Display for VerifierKey {
         let mut raw = Vec::with_capacity(33);
         raw.push(ALG_ED25519);
         raw.extend_from_slice(&self.public_key);
-        write!(f, "{}+{}+{}", self.name, hex::encode(self.id), B64.encode(raw))
+        write!(
+            f,
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.id),
+            B64.encode(raw)
+        )
     }
 }
 
@@ -259,9 +265,10 @@ mod tests {
     // must be readable by that reference implementation and vice versa.
     #[test]
     fn reads_the_reference_example() {
-        let vk =
-            VerifierKey::parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
-                .unwrap();
+        let vk = VerifierKey::parse(
+            "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+        )
+        .unwrap();
         assert_eq!(vk.name, "PeterNeumann");
         let note = "If you think cryptography is the answer to your problem,\n\
                     then you don't know what your problem is.\n\
@@ -308,9 +315,19 @@ mod tests {
             b"te\rxt\n\n\xe2\x80\x94 a AAAAAAAA\n",
             b"\xff\n\n",
         ] {
-            assert!(SignedNote::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                SignedNote::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        for bad in ["", "a+b", "a+0000+AAAA", "a+zzzzzzzz+ARpc", "a b+c74f20a3+AR=="] {
+        for bad in [
+            "",
+            "a+b",
+            "a+0000+AAAA",
+            "a+zzzzzzzz+ARpc",
+            "a b+c74f20a3+AR==",
+        ] {
             assert!(VerifierKey::parse(bad).is_err(), "{bad}");
         }
     }

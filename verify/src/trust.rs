@@ -182,7 +182,10 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         let end = after
             .find("-----END CERTIFICATE-----")
             .ok_or("unterminated CERTIFICATE block")?;
-        let b64: String = after[..end].chars().filter(|c| !c.is_whitespace()).collect();
+        let b64: String = after[..end]
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         let der = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|e| format!("bad base64 in CERTIFICATE block: {e}"))?;

@@ -549,9 +549,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<CameraPath>(&json).unwrap(), gbk);
         assert_eq!(gbk.file_name(), b"\xd6\xb4\xb7\xa8.MP4");
         // A UTF-8 path in the raw form is refused: one form per path.
-        assert!(
-            serde_json::from_str::<CameraPath>(r#"{"bytes":"41","shown":"A"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<CameraPath>(r#"{"bytes":"41","shown":"A"}"#).is_err());
     }
 
     #[test]

@@ -1,0 +1,57 @@
+# evidock — two commands on a fresh Debian 12 machine:
+#   make run    build, then show the pipeline on the embedded default (local store, generated key)
+#   make test   every check and test (what CI runs)
+# Both install what they need first, only when it is missing (scripts/deps.sh).
+
+CARGO      ?= cargo
+DATA_DIR   ?= ./evidock-data
+FUZZ_SECS  ?= 60
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test deps-build deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean
+
+run: deps-build
+	$(CARGO) build --release --bins
+	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
+
+test: deps-test fmt-check clippy verify-is-light unit fuzz-build
+	@echo "make test: all passed"
+
+deps-build:
+	scripts/deps.sh build
+
+deps-test:
+	scripts/deps.sh test
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# Invariant 7: checking evidence offline needs no FFmpeg, libusb, object store, network or
+# async runtime. The verifier's normal dependency tree must not contain any of them.
+HEAVY := ffmpeg-next ffmpeg-sys-next rusb libusb1-sys notify object_store tokio reqwest hyper
+verify-is-light:
+	@tree=$$($(CARGO) tree -p evidock-verify -e normal --prefix none --locked | awk '{print $$1}' | sort -u); \
+	bad=$$(for c in $(HEAVY); do echo "$$tree" | grep -qx "$$c" && echo "$$c"; done); \
+	if [ -n "$$bad" ]; then echo "verify/ depends on: $$bad — invariant 7 says it must stay light" >&2; exit 1; fi; \
+	echo "verify-is-light: evidock-verify depends on none of: $(HEAVY)"
+
+unit:
+	$(CARGO) build --workspace --bins --locked
+	$(CARGO) test --workspace --locked
+
+fuzz-build:
+	cd fuzz && $(CARGO) fuzz build --sanitizer none --dev
+
+fuzz: deps-test
+	cd fuzz && for t in $$($(CARGO) fuzz list); do \
+	  $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECS) || exit 1; done
+
+bench:
+	scripts/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(DATA_DIR)

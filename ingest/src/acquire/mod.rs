@@ -1,0 +1,18 @@
+//! Acquisition: pulling a docked camera's files read-only into the spool, hashing every byte
+//! once, checking the spool copy from disk, and releasing the camera.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`session`] | one camera session from identify to release, resumable |
+//! | [`copy`] | copying one file: one pass, shared buffers, durable offsets, re-read check |
+//! | [`spool`] | the content-addressed spool |
+//! | [`walk`] | listing a card without following links |
+//! | [`times`] | correcting recording times for clock drift and resets |
+//! | [`progress`] | live counters for progress bars and the status page |
+
+pub mod copy;
+pub mod progress;
+pub mod session;
+pub mod spool;
+pub mod times;
+pub mod walk;

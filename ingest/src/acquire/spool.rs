@@ -1,0 +1,91 @@
+//! The spool: the station's local copy of every original, content-addressed by SHA-256.
+//!
+//! ```text
+//! <spool>/sha256/ab/cd/<64 hex>     originals, write-once, mode 0444
+//! <spool>/partial/<device>/<path>.part   copies in progress (resumable)
+//! ```
+//!
+//! Identical content is stored once; every acquisition still gets its own evidence item and
+//! custody event.
+
+use evidock_store::fsutil::{self, FsError};
+use evidock_verify::id::{DeviceSerial, Sha256};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+}
+
+impl Spool {
+    pub fn open(root: &Path) -> Result<Self, FsError> {
+        for d in ["sha256", "partial"] {
+            fsutil::create_dir_all(&root.join(d))?;
+        }
+        Ok(Spool {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the original with this digest lives.
+    pub fn object_path(&self, sha: &Sha256) -> PathBuf {
+        let h = sha.to_hex();
+        self.root
+            .join("sha256")
+            .join(&h[0..2])
+            .join(&h[2..4])
+            .join(h)
+    }
+
+    pub fn contains(&self, sha: &Sha256) -> bool {
+        self.object_path(sha).is_file()
+    }
+
+    /// The partial-copy file of `path` on `device`. Both are hashed into the name: serials and
+    /// camera paths are arbitrary bytes, file names here must be plain.
+    pub fn partial_path(&self, device: &DeviceSerial, path: &[u8]) -> PathBuf {
+        let dev = &Sha256::digest(device.as_str().as_bytes()).to_hex()[..16];
+        let p = Sha256::digest(path).to_hex();
+        self.root
+            .join("partial")
+            .join(dev)
+            .join(format!("{p}.part"))
+    }
+
+    /// Move a checked copy into its content address. If the content is already there (the same
+    /// bytes acquired before), the copy is dropped: identical content is stored once.
+    pub fn commit(&self, part: &Path, sha: &Sha256) -> Result<PathBuf, FsError> {
+        let dest = self.object_path(sha);
+        if let Some(dir) = dest.parent() {
+            fsutil::create_dir_all(dir)?;
+        }
+        if dest.is_file() {
+            std::fs::remove_file(part).map_err(fsutil::err("remove duplicate copy", part))?;
+            return Ok(dest);
+        }
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o444);
+        std::fs::set_permissions(part, perms).map_err(fsutil::err("make read-only", part))?;
+        // link(2) never replaces: a concurrent commit of the same content wins harmlessly.
+        match std::fs::hard_link(part, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(FsError::new("link into the spool", &dest, e)),
+        }
+        std::fs::remove_file(part).map_err(fsutil::err("remove", part))?;
+        fsutil::sync_dir(dest.parent().unwrap_or(&self.root))?;
+        if let Some(dir) = part.parent() {
+            fsutil::sync_dir(dir)?;
+        }
+        Ok(dest)
+    }
+
+    /// Bytes free on the spool's filesystem.
+    pub fn free_bytes(&self) -> Option<u64> {
+        let s = rustix::fs::statvfs(&self.root).ok()?;
+        Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+}

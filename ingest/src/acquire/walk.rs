@@ -1,0 +1,135 @@
+//! Listing a camera volume: every regular file (video, audio, photo, device logs), never
+//! following a symbolic link, reporting what cannot be read instead of skipping it silently.
+
+use crate::device::volume::FileMeta;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+/// One thing found on the card.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A regular file: its path relative to the root (raw bytes, `/`-separated) and metadata.
+    File { path: Vec<u8>, meta: FileMeta },
+    /// Not acquirable: a symbolic link, device node, socket, or an unreadable directory.
+    Unreadable { path: Vec<u8>, reason: String },
+}
+
+impl Entry {
+    pub fn path(&self) -> &[u8] {
+        match self {
+            Entry::File { path, .. } | Entry::Unreadable { path, .. } => path,
+        }
+    }
+}
+
+/// Every entry under `root`, sorted by path bytes (cameras number their files, so this is
+/// recording order for one camera's naming scheme).
+pub fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    // The root itself must be readable: otherwise the camera is not really there.
+    std::fs::read_dir(root)?;
+    walk_dir(root, &[], &mut out);
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(out)
+}
+
+fn walk_dir(dir: &Path, prefix: &[u8], out: &mut Vec<Entry>) {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            out.push(Entry::Unreadable {
+                path: prefix.to_vec(),
+                reason: format!("cannot list directory: {e}"),
+            });
+            return;
+        }
+    };
+    for entry in rd {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.push(Entry::Unreadable {
+                    path: prefix.to_vec(),
+                    reason: format!("cannot list directory: {e}"),
+                });
+                continue;
+            }
+        };
+        let name = entry.file_name();
+        let mut rel = prefix.to_vec();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.as_bytes());
+        // lstat: a link is reported as a link, never followed.
+        let meta = match std::fs::symlink_metadata(entry.path()) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Entry::Unreadable {
+                    path: rel,
+                    reason: format!("cannot stat: {e}"),
+                });
+                continue;
+            }
+        };
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            out.push(Entry::Unreadable {
+                path: rel,
+                reason: format!(
+                    "symbolic link to {target:?}: not followed (a camera card holds no links)"
+                ),
+            });
+        } else if ft.is_dir() {
+            walk_dir(&entry.path(), &rel, out);
+        } else if ft.is_file() {
+            out.push(Entry::File {
+                path: rel,
+                meta: FileMeta::of(&meta),
+            });
+        } else {
+            out.push(Entry::Unreadable {
+                path: rel,
+                reason: "not a regular file (device, socket or pipe)".into(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_files_and_reports_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        std::fs::create_dir_all(r.join("DCIM/100")).unwrap();
+        std::fs::write(r.join("DCIM/100/b.mp4"), b"bb").unwrap();
+        std::fs::write(r.join("DCIM/100/a.mp4"), b"a").unwrap();
+        std::fs::write(r.join("LOG.TXT"), b"").unwrap();
+        std::os::unix::fs::symlink("../../etc", r.join("DCIM/up")).unwrap();
+        let gbk_name = std::ffi::OsStr::from_bytes(b"\xd6\xb4.JPG");
+        std::fs::write(r.join(gbk_name), b"j").unwrap();
+        let e = walk(r).unwrap();
+        let paths: Vec<&[u8]> = e.iter().map(Entry::path).collect();
+        assert_eq!(
+            paths,
+            vec![
+                &b"DCIM/100/a.mp4"[..],
+                b"DCIM/100/b.mp4",
+                b"DCIM/up",
+                b"LOG.TXT",
+                b"\xd6\xb4.JPG"
+            ]
+        );
+        assert!(
+            matches!(&e[2], Entry::Unreadable { reason, .. } if reason.contains("symbolic link"))
+        );
+        assert!(matches!(&e[3], Entry::File { meta, .. } if meta.size == 0));
+        assert!(walk(&r.join("missing")).is_err());
+    }
+}

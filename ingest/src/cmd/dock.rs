@@ -1,0 +1,93 @@
+//! `evidock dock`: the long-running process that acquires every docked camera.
+
+use super::Ctx;
+use crate::dock::daemon::{Dock, DockState};
+use crate::dock::watch;
+use crate::exit;
+use clap::Args;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Debug, Args)]
+pub struct DockArgs {
+    /// Watch this folder for camera volumes instead of the configured mount root.
+    #[arg(long, value_name = "DIR")]
+    pub mount_root: Option<std::path::PathBuf>,
+}
+
+pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
+    let st = ctx.station()?;
+    let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let watch_stop = Arc::new(AtomicBool::new(false));
+        let watcher = watch::run(mount_root.clone(), tx, watch_stop.clone()).map_err(anyhow::Error::msg)?;
+        let released = Arc::new(tokio::sync::Notify::new());
+        eprintln!(
+            "evidock dock: station {} watching {} ({} slot(s), {} at once); {}",
+            st.id(),
+            mount_root.display(),
+            st.settings.dock.slots,
+            st.settings.dock.max_cameras,
+            match &st.settings.tsa {
+                Some(t) => format!("trusted time from {}", t.url),
+                None => "no TSA configured — local time only".into(),
+            }
+        );
+        // Time-stamp checkpoints in the background; nothing waits for it.
+        if let Some(client) = super::log::tsa_client(&st)? {
+            let log = st.log.clone();
+            let released = released.clone();
+            tokio::spawn(async move {
+                loop {
+                    match evidock_store::timestamping::timestamp_pending(&log, &client, 100).await {
+                        Ok(run) => {
+                            if let Some(e) = run.failure {
+                                tracing::warn!(pending = run.pending.len(), error = %e, "TSA unreachable; checkpoints queued");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "time-stamping failed"),
+                    }
+                    tokio::select! {
+                        _ = released.notified() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                    }
+                }
+            });
+        }
+        let dock = Dock {
+            acquirer: st.acquirer(),
+            profiles: st.settings.profiles.clone(),
+            clock: st.clock.clone(),
+            log: st.log.clone(),
+            max_cameras: st.settings.dock.max_cameras,
+            state: DockState::default(),
+            released,
+        };
+        dock.run(rx, shutdown_signal()).await;
+        watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = watcher.join();
+        anyhow::Ok(())
+    })?;
+    Ok(exit::OK)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

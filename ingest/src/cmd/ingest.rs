@@ -1,0 +1,176 @@
+//! `evidock ingest PATH`: acquire a mounted camera folder once, with a progress bar.
+
+use super::Ctx;
+use crate::acquire::progress::SessionProgress;
+use crate::acquire::session::{DockedCamera, Outcome, StopSignal};
+use crate::device::profile::{DriverKind, ProfileConfig, WipePolicy};
+use crate::dock::Arrival;
+use crate::dock::attach::attach;
+use crate::exit;
+use anyhow::Context as _;
+use clap::Args;
+use evidock_verify::id::{DeviceSerial, OfficerId};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The camera's mounted volume (or a copy of its card).
+    pub path: PathBuf,
+    /// The camera's device serial, when the card does not say.
+    #[arg(long)]
+    pub serial: Option<String>,
+    /// The officer (警号 / 执法证号) who carried it, overriding what the camera says.
+    #[arg(long)]
+    pub officer: Option<String>,
+    /// Read every file again, even those acquired at an earlier docking.
+    #[arg(long)]
+    pub full: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
+    let path = std::fs::canonicalize(&args.path)
+        .with_context(|| format!("cannot read {}", args.path.display()))?;
+    anyhow::ensure!(path.is_dir(), "{} is not a folder", path.display());
+    let operator = args.officer.map(OfficerId::new).transpose()?;
+    let fallback = match &args.serial {
+        Some(s) => DeviceSerial::new(s.clone())?.to_string(),
+        None => path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| DeviceSerial::new(n.clone()).is_ok())
+            .context("give --serial: the folder name is not a usable device serial")?,
+    };
+    let st = ctx.station()?;
+    // The operator named this folder explicitly: a plain folder is acquired as a mass-storage
+    // camera even without a configured profile for it.
+    let mut profiles = st.settings.profiles.clone();
+    profiles.push(
+        ProfileConfig {
+            name: "manual ingest".into(),
+            vendor: None,
+            driver: DriverKind::MassStorage,
+            usb_vid: None,
+            usb_pid: None,
+            password: "000000".into(),
+            allow: vec!["*".into()],
+            file_pattern: None,
+            time_format: "%Y%m%d%H%M%S".into(),
+            wipe: WipePolicy::Never,
+            id_file: "ZFYINFO.TXT".into(),
+        }
+        .validate("ingest")
+        .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?,
+    );
+    let arrival = Arrival {
+        slot: "ingest".into(),
+        volume: path.clone(),
+        usb: None,
+    };
+    let att =
+        attach(&profiles, &arrival, &fallback, st.clock.clone()).map_err(anyhow::Error::msg)?;
+    let cam = DockedCamera {
+        slot: None,
+        volume: att.volume,
+        driver: att.driver,
+        profile: att.profile,
+        operator,
+        full: args.full,
+    };
+    let acquirer = st.acquirer();
+    let progress = SessionProgress::new();
+    let stop = Arc::new(StopSignal::default());
+    let worker = {
+        let progress = progress.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || acquirer.acquire(cam, &progress, &stop))
+    };
+    let bar = (!args.quiet && !ctx.json).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg:<28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b
+    });
+    while !worker.is_finished() {
+        if let Some(b) = &bar {
+            let s = progress.snapshot();
+            b.set_length(s.bytes_total);
+            b.set_position(s.bytes_done);
+            b.set_message(format!("files {}/{}", s.files_done, s.files_total));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let outcome = worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the acquisition thread panicked"))?;
+    report(ctx, &outcome)
+}
+
+fn report(ctx: &Ctx, outcome: &Outcome) -> anyhow::Result<u8> {
+    let (code, json) = match outcome {
+        Outcome::Released {
+            session,
+            files,
+            bytes,
+            failed,
+            skipped,
+        } => {
+            if !ctx.json {
+                eprintln!(
+                    "released: session {session}: {files} file(s) acquired ({bytes} bytes), {skipped} skipped (acquired before), {failed} failed — safe to undock"
+                );
+            }
+            (
+                if *failed > 0 {
+                    exit::FINDINGS
+                } else {
+                    exit::OK
+                },
+                serde_json::json!({"outcome": "released", "session": session, "files": files, "bytes": bytes, "failed": failed, "skipped": skipped}),
+            )
+        }
+        Outcome::Interrupted { session, reason } => {
+            if !ctx.json {
+                eprintln!("interrupted: session {session}: {reason}; run again to resume");
+            }
+            (
+                exit::FAILED,
+                serde_json::json!({"outcome": "interrupted", "session": session, "reason": reason}),
+            )
+        }
+        Outcome::Failed { session, reason } => {
+            if !ctx.json {
+                eprintln!("failed: {reason}");
+            }
+            (
+                exit::FAILED,
+                serde_json::json!({"outcome": "failed", "session": session, "reason": reason}),
+            )
+        }
+        Outcome::Refused { device, reason } => {
+            if !ctx.json {
+                eprintln!("refused: {reason}");
+            }
+            (
+                exit::FINDINGS,
+                serde_json::json!({"outcome": "refused", "device": device, "reason": reason}),
+            )
+        }
+    };
+    if ctx.json {
+        ctx.print_json(&json)?;
+    }
+    Ok(code)
+}

@@ -1,0 +1,188 @@
+//! `evidock log`: this station's custody log.
+
+use super::Ctx;
+use crate::exit;
+use crate::station::Station;
+use anyhow::Context as _;
+use clap::Subcommand;
+use evidock_store::timestamping;
+use evidock_store::tsa::{TsaClient, TsaConfig};
+use evidock_verify::finding::Level;
+use evidock_verify::logcheck;
+use evidock_verify::timestamp::TsaTrust;
+use evidock_verify::trust::{StationAnchor, Trust};
+
+#[derive(Debug, Subcommand)]
+pub enum LogCmd {
+    /// List custody events.
+    Show {
+        /// First event to show.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// At most this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Sign a checkpoint over every event now, and time-stamp it if a TSA is configured.
+    Checkpoint,
+    /// Time-stamp every checkpoint that has no token yet (needs a TSA in the configuration).
+    Timestamp,
+    /// Check this station's log: every event, checkpoint and token (as evidock-verify does).
+    Verify,
+}
+
+pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
+    let st = ctx.station()?;
+    match cmd {
+        LogCmd::Show { from, limit } => show(ctx, &st, from, limit),
+        LogCmd::Checkpoint => {
+            let cp = st.log.with(|l| l.checkpoint())?;
+            match &cp {
+                Some(c) => eprintln!(
+                    "signed checkpoint {} (root {}) for station {}",
+                    c.checkpoint.size,
+                    c.checkpoint.root,
+                    st.id()
+                ),
+                None => eprintln!("nothing new since the last checkpoint"),
+            }
+            if st.settings.tsa.is_some() {
+                return timestamp(ctx, &st);
+            }
+            eprintln!("no TSA configured: the checkpoint carries station time only");
+            Ok(exit::OK)
+        }
+        LogCmd::Timestamp => timestamp(ctx, &st),
+        LogCmd::Verify => verify(ctx, &st),
+    }
+}
+
+fn show(ctx: &Ctx, st: &Station, from: u64, limit: Option<u64>) -> anyhow::Result<u8> {
+    let mut events = Vec::new();
+    st.log.with(|l| {
+        l.for_each_event(|ev| {
+            if ev.seq >= from && limit.is_none_or(|n| ev.seq < from.saturating_add(n)) {
+                events.push(ev);
+            }
+        })
+    })?;
+    if ctx.json {
+        ctx.print_json(&events)?;
+    } else {
+        for ev in &events {
+            println!(
+                "#{:<6} {}  {:<16} {:<38} by {} {}",
+                ev.seq,
+                ev.local_time().format("%Y-%m-%d %H:%M:%S%:z"),
+                ev.kind,
+                ev.subject.to_string(),
+                format!("{:?}", ev.actor.role).to_lowercase(),
+                ev.actor.id
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// A TSA client from the configuration, or `None` when no TSA is configured.
+pub fn tsa_client(st: &Station) -> anyhow::Result<Option<TsaClient>> {
+    let Some(t) = &st.settings.tsa else {
+        return Ok(None);
+    };
+    let mut trust = TsaTrust::default();
+    for r in &t.roots {
+        let pem = std::fs::read(r).with_context(|| format!("reading TSA root {}", r.display()))?;
+        trust.roots.extend(
+            evidock_verify::trust::pem_certificates(&pem)
+                .map_err(|e| anyhow::anyhow!("TSA root {}: {e}", r.display()))?,
+        );
+    }
+    Ok(Some(TsaClient::new(TsaConfig {
+        url: t.url.clone(),
+        policy: t.policy.clone(),
+        timeout: t.timeout,
+        trust,
+    })?))
+}
+
+fn timestamp(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
+    let Some(client) = tsa_client(st)? else {
+        anyhow::bail!("no TSA configured: add a [tsa] section with a url to the configuration");
+    };
+    let run =
+        super::runtime()?.block_on(timestamping::timestamp_pending(&st.log, &client, 1000))?;
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "stamped": run.stamped,
+            "pending": run.pending,
+            "failure": run.failure.as_ref().map(|e| e.to_string()),
+        }))?;
+    } else {
+        for s in &run.stamped {
+            eprintln!("time-stamped checkpoint {s}");
+        }
+        if let Some(e) = &run.failure {
+            eprintln!(
+                "time-stamping deferred: {e}; {} checkpoint(s) stay queued and nothing else waits for them",
+                run.pending.len()
+            );
+        }
+    }
+    Ok(match run.failure {
+        None => exit::OK,
+        Some(_) => exit::FAILED,
+    })
+}
+
+fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
+    // The station trusts its own key; TSA roots come from the configuration.
+    let mut trust = Trust {
+        source: st
+            .settings
+            .source
+            .clone()
+            .or_else(|| Some(st.key.path().to_path_buf())),
+        ..Trust::none()
+    };
+    trust.stations.push(StationAnchor::Key(
+        evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone(),
+    ));
+    if let Some(client) = tsa_client(st)? {
+        trust.tsa = client.trust().clone();
+    }
+    let dir = st.log_path();
+    // The check reads the directory while this process holds the log lock: fine, it only reads.
+    let check = logcheck::check_log_dir(&dir, &trust);
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "log": dir,
+            "integrity_proven": check.integrity_proven(),
+            "time_attested": check.time_attested(),
+            "findings": check.report,
+        }))?;
+    } else {
+        for f in &check.report.findings {
+            println!("  {f}");
+        }
+        println!(
+            "integrity {}, time {}; {} error(s), {} warning(s)",
+            if check.integrity_proven() {
+                "proven"
+            } else {
+                "NOT proven"
+            },
+            if check.time_attested() {
+                "attested"
+            } else {
+                "not attested"
+            },
+            check.report.count(Level::Error),
+            check.report.count(Level::Warning)
+        );
+    }
+    Ok(if check.report.has_errors() {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    })
+}

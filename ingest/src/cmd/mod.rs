@@ -1,0 +1,65 @@
+//! Command implementations: thin glue between the command line and the libraries.
+
+pub mod camera;
+pub mod dock;
+pub mod evidence;
+pub mod hash;
+pub mod ingest;
+pub mod log;
+pub mod sessions;
+pub mod station;
+
+use crate::config::Settings;
+use crate::station::Station;
+use crate::{Cli, Command};
+use std::path::PathBuf;
+
+/// What every command gets: the global options, resolved.
+#[derive(Debug)]
+pub struct Ctx {
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Open this station (key, custody log), creating it on first use.
+    pub fn station(&self) -> anyhow::Result<Station> {
+        Station::open(&self.data_dir, self.settings.clone())
+    }
+
+    /// Print `value` as pretty JSON.
+    pub fn print_json<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(value)?);
+        Ok(())
+    }
+}
+
+/// A current-thread Tokio runtime for commands that talk to the network.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let settings = match &cli.config {
+        Some(p) => Settings::load(p)?,
+        None => Settings::embedded()?,
+    };
+    let ctx = Ctx {
+        data_dir: cli.data_dir,
+        settings,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Station(c) => station::run(&ctx, c),
+        Command::Log(c) => log::run(&ctx, c),
+        Command::Hash(a) => hash::run(&ctx, a),
+        Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Sessions => sessions::run(&ctx),
+        Command::Evidence(c) => evidence::run(&ctx, c),
+        Command::Camera(c) => camera::run(&ctx, c),
+        Command::Dock(a) => dock::run(&ctx, a),
+    }
+}

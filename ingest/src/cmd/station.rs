@@ -1,0 +1,84 @@
+//! `evidock station`: who this station is.
+
+use super::Ctx;
+use crate::exit;
+use clap::Subcommand;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum StationCmd {
+    /// Show the station ID, its public key and fingerprint, and the custody log.
+    Show,
+    /// Write the station's public (verifier) key, for trust files and collection records.
+    ExportKey {
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Serialize)]
+struct Show {
+    station: String,
+    public_key: String,
+    fingerprint_sha256: String,
+    key_file: PathBuf,
+    custody_log: PathBuf,
+    events: u64,
+    last_checkpoint: u64,
+    tsa: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
+    let st = ctx.station()?;
+    let v = evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone();
+    match cmd {
+        StationCmd::Show => {
+            let (events, last_checkpoint) = st.log.with(|l| (l.size(), l.last_checkpoint()));
+            let show = Show {
+                station: st.id().to_string(),
+                public_key: v.to_string(),
+                fingerprint_sha256: v.fingerprint().to_string(),
+                key_file: st.key.path().to_path_buf(),
+                custody_log: st.log_path(),
+                events,
+                last_checkpoint,
+                tsa: st.settings.tsa.as_ref().map(|t| t.url.clone()),
+            };
+            if ctx.json {
+                ctx.print_json(&show)?;
+            } else {
+                println!("Station:      {}", show.station);
+                println!("Public key:   {}", show.public_key);
+                println!("Fingerprint:  SHA-256 {}", show.fingerprint_sha256);
+                println!("Key file:     {}", show.key_file.display());
+                println!(
+                    "Custody log:  {} ({} events, last checkpoint at {})",
+                    show.custody_log.display(),
+                    events,
+                    last_checkpoint
+                );
+                match &show.tsa {
+                    Some(u) => println!("Trusted time: RFC 3161 TSA {u}"),
+                    None => println!("Trusted time: none configured — local time only"),
+                }
+            }
+        }
+        StationCmd::ExportKey { out } => {
+            let line = format!("{v}\n");
+            match out {
+                Some(p) => {
+                    evidock_store::fsutil::write_atomic(&p, line.as_bytes(), 0o644)?;
+                    eprintln!(
+                        "wrote the public key of station {} to {}",
+                        st.id(),
+                        p.display()
+                    );
+                }
+                None => print!("{line}"),
+            }
+        }
+    }
+    Ok(exit::OK)
+}

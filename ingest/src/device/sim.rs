@@ -1,0 +1,248 @@
+//! A simulated ZFY camera, for tests and the demo.
+//!
+//! The camera's "firmware" — identity, admin password, its own clock with drift, battery, and
+//! how fast it reads — is a TOML file outside the card, as a real camera's settings live in its
+//! flash and not on the SD card. The card carries a marker, `ZFYSIM.INI`, naming the firmware
+//! file, the way a real camera volume carries an ID file. The driver answers the handshake with
+//! the exact `ZFY_INFO` bytes a real camera sends ([`super::zfy`]), checks the password on every
+//! call, and keeps the clock in the firmware file (so `SyncDevTime` persists, as on a camera).
+
+use super::zfy;
+use super::{CameraDriver, DeviceError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use evidock_verify::event::payload::CameraIdentity;
+use evidock_verify::id::{DeviceSerial, OfficerId};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The marker file on a simulated camera's card.
+pub const MARKER: &str = "ZFYSIM.INI";
+
+/// The simulated camera's firmware state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Firmware {
+    pub serial: String,
+    #[serde(default)]
+    pub officer: String,
+    #[serde(default)]
+    pub user_name: String,
+    #[serde(default)]
+    pub unit_number: String,
+    #[serde(default)]
+    pub unit_name: String,
+    /// The six-character admin password.
+    pub password: String,
+    /// The camera's local time at `clock_set_at`, as `YYYYMMDDhhmmss`.
+    pub clock: String,
+    /// The real (UTC) instant at which the clock showed `clock`.
+    pub clock_set_at: DateTime<Utc>,
+    /// How fast the camera's clock runs off, in parts per million (positive = fast).
+    #[serde(default)]
+    pub drift_ppm: i64,
+    #[serde(default = "default_battery")]
+    pub battery: u8,
+    /// Bytes per second the card delivers (0 = unthrottled).
+    #[serde(default)]
+    pub read_bytes_per_sec: u64,
+}
+
+fn default_battery() -> u8 {
+    80
+}
+
+impl Firmware {
+    pub fn identity(&self) -> Result<CameraIdentity, String> {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Ok(CameraIdentity {
+            serial: DeviceSerial::new(self.serial.clone()).map_err(|e| e.to_string())?,
+            officer: match opt(&self.officer) {
+                Some(o) => Some(OfficerId::new(o).map_err(|e| e.to_string())?),
+                None => None,
+            },
+            user_name: opt(&self.user_name),
+            unit_number: opt(&self.unit_number),
+            unit_name: opt(&self.unit_name),
+        })
+    }
+
+    /// What the camera's clock shows at the real instant `now`.
+    pub fn clock_at(&self, now: DateTime<Utc>) -> Result<NaiveDateTime, String> {
+        let base = zfy::parse_time(&self.clock).map_err(|e| e.to_string())?;
+        let elapsed_ms = (now - self.clock_set_at).num_milliseconds();
+        let drift_ms = elapsed_ms.saturating_mul(self.drift_ppm) / 1_000_000;
+        Ok(base + chrono::Duration::milliseconds(elapsed_ms + drift_ms))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read firmware {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("firmware {}: {e}", path.display()))
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = toml::to_string(self).map_err(|e| e.to_string())?;
+        evidock_store::fsutil::write_atomic(path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
+    }
+}
+
+/// The firmware file a card's marker names, if the card is a simulated camera's.
+pub fn firmware_of_volume(volume: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(volume.join(MARKER)).ok()?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("firmware="))
+        .map(|p| PathBuf::from(p.trim()))
+}
+
+/// The driver of a simulated camera.
+#[derive(Debug)]
+pub struct SimDriver {
+    firmware: PathBuf,
+    clock: std::sync::Arc<dyn evidock_store::clock::Clock>,
+}
+
+impl SimDriver {
+    pub fn new(firmware: PathBuf, clock: std::sync::Arc<dyn evidock_store::clock::Clock>) -> Self {
+        SimDriver { firmware, clock }
+    }
+
+    /// Card read speed, from the firmware.
+    pub fn read_rate(&self) -> Option<u64> {
+        Firmware::load(&self.firmware)
+            .ok()
+            .map(|f| f.read_bytes_per_sec)
+            .filter(|r| *r > 0)
+    }
+
+    /// Load the firmware and check the password, as the camera does on every call.
+    fn authorised(&self, op: &'static str, password: &str) -> Result<Firmware, DeviceError> {
+        let fw = Firmware::load(&self.firmware).map_err(|reason| DeviceError::Failed {
+            device: self.firmware.display().to_string(),
+            op,
+            reason,
+            retriable: true,
+        })?;
+        if password.len() != zfy::PASSWORD_LEN || password != fw.password {
+            return Err(DeviceError::WrongPassword { device: fw.serial });
+        }
+        Ok(fw)
+    }
+}
+
+impl CameraDriver for SimDriver {
+    fn name(&self) -> &'static str {
+        "zfy-sim"
+    }
+
+    fn identify(&mut self, password: &str) -> Result<CameraIdentity, DeviceError> {
+        let fw = self.authorised("GetZFYInfo", password)?;
+        let protocol = |reason: String| DeviceError::Protocol {
+            device: fw.serial.clone(),
+            op: "GetZFYInfo",
+            reason,
+        };
+        // The camera side builds the struct; the station side decodes the bytes.
+        let id = fw.identity().map_err(protocol)?;
+        let bytes = zfy::encode_info(&id).map_err(|e| protocol(e.to_string()))?;
+        zfy::decode_info(&bytes).map_err(|e| protocol(e.to_string()))
+    }
+
+    fn read_clock(&mut self, password: &str) -> Result<Option<NaiveDateTime>, DeviceError> {
+        let fw = self.authorised("GetDevTime", password)?;
+        let text = zfy::format_time(fw.clock_at(self.clock.now()).map_err(|reason| {
+            DeviceError::Protocol {
+                device: fw.serial.clone(),
+                op: "GetDevTime",
+                reason,
+            }
+        })?);
+        zfy::parse_time(&text)
+            .map(Some)
+            .map_err(|e| DeviceError::Protocol {
+                device: fw.serial.clone(),
+                op: "GetDevTime",
+                reason: e.to_string(),
+            })
+    }
+
+    fn sync_clock(&mut self, password: &str, local: NaiveDateTime) -> Result<bool, DeviceError> {
+        let mut fw = self.authorised("SyncDevTime", password)?;
+        fw.clock = zfy::format_time(local);
+        fw.clock_set_at = self.clock.now();
+        fw.save(&self.firmware)
+            .map_err(|reason| DeviceError::Failed {
+                device: fw.serial.clone(),
+                op: "SyncDevTime",
+                reason,
+                retriable: true,
+            })?;
+        Ok(true)
+    }
+
+    fn battery(&mut self, password: &str) -> Result<Option<u8>, DeviceError> {
+        Ok(Some(self.authorised("GetBattery", password)?.battery))
+    }
+
+    fn set_mass_storage(&mut self, password: &str) -> Result<(), DeviceError> {
+        self.authorised("SetMSDC", password).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use evidock_store::clock::ManualClock;
+    use std::sync::Arc;
+
+    fn fw() -> Firmware {
+        Firmware {
+            serial: "ZFY0001".into(),
+            officer: "350201".into(),
+            user_name: "张三".into(),
+            unit_number: "350500000001".into(),
+            unit_name: "应急管理局".into(),
+            password: "000000".into(),
+            clock: "20000101000000".into(),
+            clock_set_at: "2026-11-28T00:00:00Z".parse().unwrap(),
+            drift_ppm: 100,
+            battery: 55,
+            read_bytes_per_sec: 0,
+        }
+    }
+
+    #[test]
+    fn handshake_password_and_clock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("fw.toml");
+        fw().save(&path).unwrap();
+        let clock = Arc::new(ManualClock::new(
+            "2026-11-28T10:00:00Z".parse().unwrap(),
+            "+08:00".parse().unwrap(),
+        ));
+        let mut d = SimDriver::new(path.clone(), clock.clone());
+        assert!(matches!(
+            d.identify("123456"),
+            Err(DeviceError::WrongPassword { .. })
+        ));
+        assert!(matches!(
+            d.identify("0000000"),
+            Err(DeviceError::WrongPassword { .. })
+        ));
+        let id = d.identify("000000").unwrap();
+        assert_eq!(id.serial.as_str(), "ZFY0001");
+        assert_eq!(id.user_name.as_deref(), Some("张三"));
+        // 10 h after the reset to 2000-01-01, plus 100 ppm drift (3.6 s).
+        assert_eq!(
+            d.read_clock("000000").unwrap().unwrap().to_string(),
+            "2000-01-01 10:00:03"
+        );
+        let now_local = "2026-11-28T18:00:00".parse().unwrap();
+        assert!(d.sync_clock("000000", now_local).unwrap());
+        clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(
+            d.read_clock("000000").unwrap().unwrap().to_string(),
+            "2026-11-28 18:01:00"
+        );
+        assert_eq!(d.battery("000000").unwrap(), Some(55));
+    }
+}

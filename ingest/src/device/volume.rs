@@ -1,0 +1,144 @@
+//! A camera's card as evidock reads it: read-only, never following a symbolic link, and — for
+//! simulated cameras — at the camera's own speed.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Metadata of a file on a camera volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+}
+
+impl FileMeta {
+    pub fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        FileMeta {
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        }
+    }
+}
+
+/// A mounted camera volume.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    root: PathBuf,
+    /// Bytes per second the camera delivers (simulated cameras); `None` = as fast as the disk.
+    rate: Option<u64>,
+}
+
+impl Volume {
+    pub fn new(root: PathBuf, rate: Option<u64>) -> Self {
+        Volume { root, rate }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Open `rel` (bytes relative to the root) read-only. No component may be a symbolic link
+    /// and the result must stay beneath the root (`openat2` with `RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS`), so a `..` or absolute link on a card can never lead out of it.
+    pub fn open(&self, rel: &[u8]) -> io::Result<CameraFile> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let dir = rustix::fs::open(
+            &self.root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let rel_path = Path::new(std::ffi::OsStr::from_bytes(rel));
+        let fd = rustix::fs::openat2(
+            &dir,
+            rel_path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )?;
+        let file = File::from(fd);
+        Ok(CameraFile {
+            file,
+            rate: self.rate,
+            started: Instant::now(),
+            read: 0,
+        })
+    }
+}
+
+/// An open file on a camera volume.
+#[derive(Debug)]
+pub struct CameraFile {
+    file: File,
+    rate: Option<u64>,
+    started: Instant,
+    read: u64,
+}
+
+impl CameraFile {
+    pub fn meta(&self) -> io::Result<FileMeta> {
+        Ok(FileMeta::of(&self.file.metadata()?))
+    }
+
+    /// Continue at `offset` (resuming an interrupted copy).
+    pub fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        use std::io::Seek as _;
+        self.file.seek(io::SeekFrom::Start(offset))?;
+        Ok(())
+    }
+}
+
+impl std::io::Seek for CameraFile {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl Read for CameraFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.read += n as u64;
+        if let Some(rate) = self.rate.filter(|r| *r > 0) {
+            // Sleep until the bytes read so far would have taken that long at `rate`.
+            let due = Duration::from_secs_f64(self.read as f64 / rate as f64);
+            let elapsed = self.started.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_links_out_of_the_volume() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("card");
+        std::fs::create_dir_all(root.join("DCIM")).unwrap();
+        std::fs::write(root.join("DCIM/a.mp4"), b"abc").unwrap();
+        std::fs::write(tmp.path().join("secret"), b"no").unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("DCIM/up.mp4")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("DCIM/abs.mp4")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), root.join("outside")).unwrap();
+        let v = Volume::new(root, None);
+        let mut s = String::new();
+        v.open(b"DCIM/a.mp4")
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "abc");
+        assert!(v.open(b"DCIM/up.mp4").is_err());
+        assert!(v.open(b"DCIM/abs.mp4").is_err());
+        assert!(v.open(b"outside/secret").is_err());
+        assert!(v.open(b"../secret").is_err());
+        assert!(v.open(b"/etc/passwd").is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! The dock loop: every docked camera is acquired on its own threads (at most `max_cameras` at
+//! once), departures stop their session at once (the copy in flight is kept for a resume), and a
+//! shutdown lets in-flight copies finish before it returns.
+
+use super::attach::attach;
+use super::{Arrival, DockEvent};
+use crate::acquire::progress::{SessionProgress, Snapshot};
+use crate::acquire::session::{Acquirer, DockedCamera, Outcome, StopSignal};
+use crate::device::profile::Profile;
+use evidock_store::clock::Clock;
+use evidock_store::log::SharedLog;
+use evidock_verify::event::payload::UndockedPayload;
+use evidock_verify::event::{Actor, NewEvent, Subject};
+use evidock_verify::id::{DeviceSerial, SessionId};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+/// One dock slot as the status page and `evidock status` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SlotView {
+    pub slot: String,
+    pub docked: bool,
+    #[serde(flatten)]
+    pub progress: Snapshot,
+}
+
+struct Slot {
+    stop: Arc<StopSignal>,
+    progress: Arc<SessionProgress>,
+    /// The camera left.
+    departed: bool,
+    /// The acquisition task has ended.
+    finished: bool,
+    released: bool,
+}
+
+/// Live state shared with status readers.
+#[derive(Default, Clone)]
+pub struct DockState {
+    slots: Arc<Mutex<BTreeMap<String, Slot>>>,
+}
+
+impl std::fmt::Debug for DockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockState").finish()
+    }
+}
+
+impl DockState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn view(&self) -> Vec<SlotView> {
+        self.lock()
+            .iter()
+            .map(|(k, s)| SlotView {
+                slot: k.clone(),
+                docked: !s.departed,
+                progress: s.progress.snapshot(),
+            })
+            .collect()
+    }
+}
+
+/// What the dock needs.
+pub struct Dock {
+    pub acquirer: Acquirer,
+    pub profiles: Vec<Profile>,
+    pub clock: Arc<dyn Clock>,
+    pub log: SharedLog,
+    pub max_cameras: usize,
+    pub state: DockState,
+    /// Woken after every release (e.g. to time-stamp the new checkpoint).
+    pub released: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Dock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dock")
+            .field("max_cameras", &self.max_cameras)
+            .finish()
+    }
+}
+
+impl Dock {
+    /// Run until `shutdown` resolves; then let in-flight copies finish and return.
+    pub async fn run(
+        &self,
+        mut events: mpsc::Receiver<DockEvent>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let permits = Arc::new(Semaphore::new(self.max_cameras));
+        let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(DockEvent::Arrived(a)) => self.arrived(a, &permits, &mut tasks),
+                    Some(DockEvent::Departed { slot }) => self.departed(&slot),
+                    None => break,
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok((slot, outcome)) = done {
+                        self.finished(&slot, outcome);
+                    }
+                }
+                _ = &mut shutdown => {
+                    tracing::info!("shutting down: letting in-flight copies finish");
+                    for s in self.state.lock().values() {
+                        s.stop.shutdown();
+                    }
+                    break;
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((slot, outcome)) = done {
+                self.finished(&slot, outcome);
+            }
+        }
+    }
+
+    fn arrived(
+        &self,
+        a: Arrival,
+        permits: &Arc<Semaphore>,
+        tasks: &mut JoinSet<(String, Outcome)>,
+    ) {
+        let stop = Arc::new(StopSignal::default());
+        let progress = SessionProgress::new();
+        {
+            let mut slots = self.state.lock();
+            if slots.get(&a.slot).is_some_and(|s| !s.finished) {
+                return; // already being acquired
+            }
+            slots.insert(
+                a.slot.clone(),
+                Slot {
+                    stop: stop.clone(),
+                    progress: progress.clone(),
+                    departed: false,
+                    finished: false,
+                    released: false,
+                },
+            );
+        }
+        let acquirer = self.acquirer.clone();
+        let profiles = self.profiles.clone();
+        let clock = self.clock.clone();
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            // A camera waits for a free acquisition slot, not for another camera's files.
+            let _permit = permits.acquire_owned().await;
+            let slot = a.slot.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || match attach(&profiles, &a, &a.slot, clock) {
+                    Ok(att) => acquirer.acquire(
+                        DockedCamera {
+                            slot: Some(a.slot.clone()),
+                            volume: att.volume,
+                            driver: att.driver,
+                            profile: att.profile,
+                            operator: None,
+                            full: false,
+                        },
+                        &progress,
+                        &stop,
+                    ),
+                    Err(reason) => {
+                        tracing::warn!(slot = %a.slot, %reason, "camera refused");
+                        progress.set_state(
+                            crate::acquire::progress::SlotState::Refused,
+                            Some(reason.clone()),
+                        );
+                        Outcome::Refused {
+                            device: String::new(),
+                            reason,
+                        }
+                    }
+                })
+                .await
+                .unwrap_or_else(|e| Outcome::Failed {
+                    session: None,
+                    reason: format!("acquisition task failed: {e}"),
+                });
+            (slot, outcome)
+        });
+    }
+
+    fn departed(&self, slot: &str) {
+        let mut slots = self.state.lock();
+        let Some(s) = slots.get_mut(slot) else {
+            return;
+        };
+        s.departed = true;
+        s.stop.undock();
+        if s.finished {
+            let snap = s.progress.snapshot();
+            let released = s.released;
+            slots.remove(slot);
+            drop(slots);
+            self.log_undocked(&snap, released);
+        }
+    }
+
+    fn finished(&self, slot: &str, outcome: Outcome) {
+        match &outcome {
+            Outcome::Released {
+                session,
+                files,
+                bytes,
+                failed,
+                skipped,
+            } => {
+                tracing::info!(%slot, %session, files, bytes, failed, skipped, "safe to undock");
+                self.released.notify_one();
+            }
+            Outcome::Interrupted { session, reason } => {
+                tracing::warn!(%slot, %session, %reason, "session interrupted; the next docking resumes");
+            }
+            Outcome::Failed { session, reason } => {
+                tracing::error!(%slot, ?session, %reason, "camera stopped with an error");
+            }
+            Outcome::Refused { device, reason } => {
+                tracing::warn!(%slot, %device, %reason, "camera not read");
+            }
+        }
+        let mut slots = self.state.lock();
+        let Some(s) = slots.get_mut(slot) else {
+            return;
+        };
+        s.finished = true;
+        s.released = matches!(outcome, Outcome::Released { .. });
+        if s.departed {
+            let snap = s.progress.snapshot();
+            let released = s.released;
+            slots.remove(slot);
+            drop(slots);
+            self.log_undocked(&snap, released);
+        }
+    }
+
+    /// The `undocked` custody event of a session whose camera left.
+    fn log_undocked(&self, snap: &Snapshot, released: bool) {
+        let (Some(session), Some(serial)) = (&snap.session, &snap.serial) else {
+            return;
+        };
+        let (Ok(session), Ok(device)) = (
+            SessionId::new(session.clone()),
+            DeviceSerial::new(serial.clone()),
+        ) else {
+            return;
+        };
+        let ev = NewEvent::new(
+            Actor::station(&self.acquirer.station),
+            Subject::Session(session.clone()),
+            format!("undocked/{session}"),
+            &UndockedPayload {
+                session,
+                device,
+                released,
+            },
+        );
+        match ev
+            .map_err(|e| e.to_string())
+            .and_then(|ev| self.log.append_once(ev).map_err(|e| e.to_string()))
+        {
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not log the undock"),
+        }
+    }
+}

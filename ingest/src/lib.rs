@@ -1,0 +1,88 @@
+//! # evidock-ingest
+//!
+//! The dock station: devices, acquisition, the dock loop, and the `evidock` command line.
+//! See docs/ARCHITECTURE.md for the map.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod acquire;
+pub mod cmd;
+pub mod config;
+pub mod device;
+pub mod dock;
+pub mod journal;
+pub mod station;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit status of every `evidock` command.
+pub mod exit {
+    /// Done, nothing failed.
+    pub const OK: u8 = 0;
+    /// Done, but something failed and was recorded (a file not acquired, a check that found
+    /// errors): read the output.
+    pub const FINDINGS: u8 = 1;
+    /// Bad command line or configuration: nothing was done.
+    pub const USAGE: u8 = 2;
+    /// Could not complete (I/O error, unreachable service, data directory in use): safe to retry.
+    pub const FAILED: u8 = 3;
+}
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  done, nothing failed
+  1  done, but something failed and was recorded (e.g. a check found errors): read the output
+  2  bad command line or configuration; nothing was done
+  3  could not complete (I/O error, service unreachable, data directory in use); safe to retry
+
+Without --config, evidock runs on the embedded default: a local store in the data directory,
+a station key generated on first run, and no time-stamping authority (local time only).";
+
+#[derive(Debug, Parser)]
+#[command(name = "evidock", version, about = "Body-worn camera evidence, from the dock to the court", after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Station configuration file (TOML). Default: the embedded default.
+    #[arg(long, global = true, value_name = "FILE", env = "EVIDOCK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the station keeps its key, custody log, spool and journal.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "EVIDOCK_DATA_DIR",
+        default_value = "./evidock-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Print data as JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// This station: its ID and public key.
+    #[command(subcommand)]
+    Station(cmd::station::StationCmd),
+    /// This station's custody log: events, checkpoints, time-stamps.
+    #[command(subcommand)]
+    Log(cmd::log::LogCmd),
+    /// Compute the configured digests of files (SHA-256, and SM3/MD5 when configured).
+    Hash(cmd::hash::HashArgs),
+    /// Acquire a mounted camera folder once (read-only), with a progress bar.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Camera sessions (one per docking) and their states.
+    Sessions,
+    /// Evidence items.
+    #[command(subcommand)]
+    Evidence(cmd::evidence::EvidenceCmd),
+    /// Cameras: who carries which.
+    #[command(subcommand)]
+    Camera(cmd::camera::CameraCmd),
+    /// Run the dock: acquire every camera docked under the mount root, until stopped.
+    Dock(cmd::dock::DockArgs),
+}

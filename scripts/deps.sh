@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what evidock needs to build, run and test on Debian 12 — only what is missing.
+# Idempotent: a second run installs nothing and takes a second.
+#
+#   scripts/deps.sh build    compilers and libraries for `cargo build`
+#   scripts/deps.sh test     build + the tools the tests start (openssl TSA, ffmpeg CLI, …)
+#   scripts/deps.sh fuzz     test + cargo-fuzz
+set -euo pipefail
+what=${1:-test}
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+apt_build=(pkg-config gcc libc6-dev make)
+apt_test=(openssl python3 coreutils)
+
+need=()
+want=("${apt_build[@]}")
+case "$what" in
+  test|fuzz) want+=("${apt_test[@]}") ;;
+esac
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "deps: cargo not found; install Rust 1.95 (rustup) first" >&2
+  exit 1
+fi
+
+if [ "$what" = fuzz ] || [ "$what" = test ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "deps: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked --quiet
+  fi
+fi
