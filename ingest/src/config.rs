@@ -50,6 +50,50 @@ pub struct Config {
     /// cameras only.
     #[serde(default)]
     pub camera: Vec<ProfileConfig>,
+    /// Acquisition tuning.
+    #[serde(default)]
+    pub acquire: AcquireSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcquireSection {
+    /// Size of each copy buffer, KiB.
+    #[serde(default = "default_buffer_kib")]
+    pub buffer_kib: usize,
+    /// Copy buffers per camera (bounds memory: buffers × buffer size).
+    #[serde(default = "default_buffers")]
+    pub buffers: usize,
+    /// Make a copy resumable (fsync + journal) every this many MiB.
+    #[serde(default = "default_sync_every")]
+    pub sync_every_mib: u64,
+    /// Stop a camera rather than leave less than this free on the spool disk, MiB.
+    #[serde(default = "default_min_free")]
+    pub min_free_mib: u64,
+}
+
+fn default_buffer_kib() -> usize {
+    1024
+}
+fn default_buffers() -> usize {
+    4
+}
+fn default_sync_every() -> u64 {
+    64
+}
+fn default_min_free() -> u64 {
+    256
+}
+
+impl Default for AcquireSection {
+    fn default() -> Self {
+        AcquireSection {
+            buffer_kib: default_buffer_kib(),
+            buffers: default_buffers(),
+            sync_every_mib: default_sync_every(),
+            min_free_mib: default_min_free(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +155,7 @@ pub struct Settings {
     pub tsa: Option<TsaSettings>,
     pub dock: DockSettings,
     pub profiles: Vec<Profile>,
+    pub tuning: crate::acquire::session::Tuning,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +283,25 @@ impl Config {
             .dock
             .mount_root
             .map(|r| if r.is_absolute() { r } else { base.join(r) });
+        let a = &self.acquire;
+        if !(4..=65536).contains(&a.buffer_kib) {
+            return Err(invalid("acquire.buffer_kib", "must be 4..=65536".into()));
+        }
+        if !(2..=64).contains(&a.buffers) {
+            return Err(invalid("acquire.buffers", "must be 2..=64".into()));
+        }
+        if a.sync_every_mib == 0 {
+            return Err(invalid(
+                "acquire.sync_every_mib",
+                "must be at least 1".into(),
+            ));
+        }
+        let tuning = crate::acquire::session::Tuning {
+            buffer_size: a.buffer_kib * 1024,
+            buffers: a.buffers,
+            sync_every: a.sync_every_mib << 20,
+            min_free_bytes: a.min_free_mib << 20,
+        };
         let mut profiles = Vec::new();
         for (i, c) in self.camera.into_iter().enumerate() {
             let key = format!("camera[{i}]");
@@ -255,6 +319,7 @@ impl Config {
                 max_cameras,
             },
             profiles,
+            tuning,
         })
     }
 }

@@ -85,4 +85,7 @@ pub enum Command {
     Camera(cmd::camera::CameraCmd),
     /// Run the dock: acquire every camera docked under the mount root, until stopped.
     Dock(cmd::dock::DockArgs),
+    /// Simulated cameras, for the demo and for trying a station without hardware.
+    #[command(subcommand)]
+    Simulate(cmd::simulate::SimulateCmd),
 }

@@ -9,7 +9,7 @@
 //!   dock/                       the default mount root: camera volumes appear here
 //! ```
 
-use crate::acquire::session::{Acquirer, Tuning};
+use crate::acquire::session::Acquirer;
 use crate::acquire::spool::Spool;
 use crate::config::Settings;
 use crate::journal::Journal;
@@ -111,7 +111,7 @@ impl Station {
             spool: self.spool.clone(),
             clock: self.clock.clone(),
             digests: self.settings.digests,
-            tuning: Tuning::default(),
+            tuning: self.settings.tuning,
         }
     }
 

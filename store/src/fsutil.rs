@@ -42,16 +42,21 @@ pub fn err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Fs
     move |e| FsError::new(op, path, e)
 }
 
+/// The directory holding `path` (`.` for a bare relative name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
 /// `mkdir -p`, then fsync the parent so the new directory entry is durable.
 pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
     if path.is_dir() {
         return Ok(());
     }
     std::fs::create_dir_all(path).map_err(err("create directory", path))?;
-    if let Some(parent) = path.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    sync_dir(parent_dir(path))
 }
 
 /// fsync a directory (makes renames and creations in it durable).
@@ -84,7 +89,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), FsError> 
         f.write_all(data).map_err(err("write", &tmp))?;
         f.sync_all().map_err(err("fsync", &tmp))?;
         std::fs::rename(&tmp, path).map_err(err("rename into place", path))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        sync_dir(parent_dir(path))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -128,7 +133,7 @@ pub fn write_once(path: &Path, data: &[u8], mode: u32) -> Result<WriteOnce, FsEr
         // link(2) fails if the target exists: no window where a racing writer is overwritten.
         std::fs::hard_link(&tmp, path).map_err(err("link into place", path))?;
         std::fs::remove_file(&tmp).map_err(err("remove temporary", &tmp))?;
-        sync_dir(path.parent().unwrap_or(Path::new(".")))
+        sync_dir(parent_dir(path))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -120,9 +120,7 @@ impl StationKey {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
         let key = Self::from_seed(station, seed, path)?;
-        if let Some(dir) = path.parent() {
-            fsutil::create_dir_all(dir)?;
-        }
+        fsutil::create_dir_all(fsutil::parent_dir(path))?;
         fsutil::write_once(path, key.secret_line().as_bytes(), 0o600)?;
         Ok((key, true))
     }

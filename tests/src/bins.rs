@@ -5,7 +5,7 @@
 //! first (`cargo build --workspace --bins`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// The target profile directory (`target/debug`) of the running test.
 pub fn target_dir() -> PathBuf {
@@ -39,15 +39,54 @@ pub fn cmd(name: &str) -> Command {
     c
 }
 
-/// Run and capture; the exit code, stdout and stderr as text.
+/// Run and capture; the exit code, stdout and stderr as text. A command still running after
+/// five minutes is killed and the test fails (a hang is a failure, not a stuck CI job).
 pub fn run(c: &mut Command) -> Ran {
-    let out: Output = c
-        .output()
+    run_for(c, std::time::Duration::from_secs(300))
+}
+
+/// [`run`] with a time limit.
+pub fn run_for(c: &mut Command, limit: std::time::Duration) -> Ran {
+    use std::io::Read as _;
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = t_err.join().unwrap_or_default();
+            panic!(
+                "{c:?} did not finish within {limit:?}\nstderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = t_out.join().unwrap_or_default();
+    let stderr = t_err.join().unwrap_or_default();
     Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
 }
 

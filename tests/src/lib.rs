@@ -5,4 +5,5 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bins;
+pub mod station;
 pub mod tsa;

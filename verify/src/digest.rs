@@ -227,28 +227,67 @@ impl BufferPool {
         self.inner.size
     }
 
-    /// Take a free buffer (blocks while all are in use).
-    pub fn take(&self) -> Vec<u8> {
+    /// Take a free buffer (blocks while all are in use). It goes back to the pool when dropped,
+    /// or when the [`Chunk`] made from it is dropped by its last holder.
+    pub fn take(&self) -> PoolBuf {
         let rx = match self.inner.free_rx.lock() {
             Ok(rx) => rx,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match rx.recv() {
+        let buf = match rx.recv() {
             Ok(buf) => buf,
             // Unreachable while `self` holds the sender; allocate rather than fail a copy.
             Err(_) => vec![0u8; self.inner.size],
+        };
+        PoolBuf {
+            buf: Some(buf),
+            home: self.inner.free_tx.clone(),
         }
     }
 
-    /// Freeze the first `len` bytes of `buf` into a shareable chunk that returns `buf` to this
-    /// pool when its last holder drops it.
-    pub fn chunk(&self, buf: Vec<u8>, len: usize) -> Chunk {
-        let len = len.min(buf.len());
+    /// Freeze the first `len` bytes of `buf` into a shareable chunk that returns the buffer to
+    /// this pool when its last holder drops it.
+    pub fn chunk(&self, mut buf: PoolBuf, len: usize) -> Chunk {
+        let v = buf.buf.take().unwrap_or_default();
+        let len = len.min(v.len());
         Chunk(Arc::new(ChunkInner {
-            buf,
+            buf: v,
             len,
-            home: Some(self.inner.free_tx.clone()),
+            home: Some(buf.home.clone()),
         }))
+    }
+}
+
+/// A buffer taken from a [`BufferPool`]; it finds its way back on every path, errors included.
+pub struct PoolBuf {
+    buf: Option<Vec<u8>>,
+    home: SyncSender<Vec<u8>>,
+}
+
+impl fmt::Debug for PoolBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PoolBuf({} bytes)", self.len())
+    }
+}
+
+impl Deref for PoolBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::ops::DerefMut for PoolBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.buf.as_deref_mut().unwrap_or_default()
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            let _ = self.home.try_send(b);
+        }
     }
 }
 
@@ -564,7 +603,13 @@ mod tests {
         drop(a);
         drop(b);
         // One buffer came back; the other is still held by `held`.
-        let _c = pool.take();
+        let c = pool.take();
         assert_eq!(held.len(), 4);
+        // A buffer dropped without becoming a chunk (end of file, error) comes back too.
+        drop(c);
+        drop(held);
+        for _ in 0..10 {
+            let _b = pool.take();
+        }
     }
 }

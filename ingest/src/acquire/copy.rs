@@ -3,6 +3,22 @@
 //! disk (not the page cache) that must give the same digests.
 
 use crate::device::volume::{CameraFile, FileMeta};
+
+/// A file being read off a camera: bytes, metadata, and seeking to resume. A trait so tests can
+/// inject read errors and files that change under the copy.
+pub trait SourceFile: io::Read {
+    fn meta(&self) -> io::Result<FileMeta>;
+    fn seek_to(&mut self, offset: u64) -> io::Result<()>;
+}
+
+impl SourceFile for CameraFile {
+    fn meta(&self) -> io::Result<FileMeta> {
+        CameraFile::meta(self)
+    }
+    fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+        CameraFile::seek_to(self, offset)
+    }
+}
 use evidock_verify::digest::{self, BufferPool, DigestAlgorithm, DigestSet, Digests, MultiHasher};
 use evidock_verify::id::Sha256;
 use std::fs::{File, OpenOptions};
@@ -61,7 +77,7 @@ pub struct Copied {
 /// a resume may start; `progress(n)` after each chunk.
 #[allow(clippy::too_many_arguments)]
 pub fn copy(
-    src: &mut CameraFile,
+    src: &mut dyn SourceFile,
     before: FileMeta,
     part: &Path,
     resume_at: u64,
@@ -234,4 +250,206 @@ pub fn edge_hash<R: io::Read + io::Seek>(r: &mut R) -> io::Result<Sha256> {
         h.update(&buf[..n]);
     }
     Ok(Sha256(h.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A camera file in memory that can fail or change under the copy.
+    struct Fake {
+        data: Vec<u8>,
+        pos: usize,
+        fail_at: Option<usize>,
+        meta: Cell<FileMeta>,
+        change_meta_at: Option<usize>,
+    }
+
+    impl Fake {
+        fn new(data: Vec<u8>) -> Self {
+            let size = data.len() as u64;
+            Fake {
+                data,
+                pos: 0,
+                fail_at: None,
+                meta: Cell::new(FileMeta { size, mtime_ns: 1 }),
+                change_meta_at: None,
+            }
+        }
+    }
+
+    impl io::Read for Fake {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if let Some(f) = self.fail_at {
+                if self.pos >= f {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+            }
+            if self.change_meta_at.is_some_and(|c| self.pos >= c) {
+                let m = self.meta.get();
+                self.meta.set(FileMeta {
+                    size: m.size + 10,
+                    mtime_ns: 2,
+                });
+            }
+            let end = (self.pos + buf.len().min(7000)).min(self.data.len());
+            let end = self.fail_at.map_or(end, |f| end.min(f.max(self.pos)));
+            let n = end - self.pos;
+            buf[..n].copy_from_slice(&self.data[self.pos..end]);
+            self.pos = end;
+            Ok(n)
+        }
+    }
+
+    impl SourceFile for Fake {
+        fn meta(&self) -> io::Result<FileMeta> {
+            Ok(self.meta.get())
+        }
+        fn seek_to(&mut self, offset: u64) -> io::Result<()> {
+            self.pos = offset as usize;
+            Ok(())
+        }
+    }
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 + i / 977) as u8).collect()
+    }
+
+    fn full_digests(d: &[u8], set: DigestSet) -> Digests {
+        digest::hash_reader(&mut &d[..], set).unwrap().0
+    }
+
+    struct Run {
+        durable: Vec<u64>,
+        progress: u64,
+    }
+
+    fn run(
+        src: &mut Fake,
+        part: &Path,
+        resume: u64,
+        stop_after: Option<u64>,
+    ) -> (Result<Copied, CopyError>, Run) {
+        let pool = BufferPool::new(3, 16 * 1024);
+        let mut hasher = MultiHasher::new(DigestSet::ALL, 3).unwrap();
+        let mut r = Run {
+            durable: vec![],
+            progress: 0,
+        };
+        let before = src.meta().unwrap();
+        let progressed = Cell::new(0u64);
+        let res = copy(
+            src,
+            before,
+            part,
+            resume,
+            40_000,
+            &pool,
+            &mut hasher,
+            &mut |o| {
+                r.durable.push(o);
+                Ok(())
+            },
+            &mut |n| progressed.set(progressed.get() + n),
+            &|| {
+                stop_after
+                    .filter(|s| progressed.get() >= *s)
+                    .map(|_| "the camera was undocked")
+            },
+        );
+        r.progress = progressed.get();
+        (res, r)
+    }
+
+    #[test]
+    fn copy_check_and_edges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let part = tmp.path().join("p/a.part");
+        let d = data(300_000);
+        let mut src = Fake::new(d.clone());
+        let (res, r) = run(&mut src, &part, 0, None);
+        let c = res.unwrap();
+        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
+        assert_eq!(c.size, d.len() as u64);
+        assert!(!c.changed);
+        assert!(c.resumed_at.is_none());
+        assert_eq!(r.progress, d.len() as u64);
+        assert!(!r.durable.is_empty() && r.durable.iter().all(|o| *o <= d.len() as u64));
+        let checked = check(&part, &c.digests, DigestSet::ALL).unwrap();
+        assert!(checked.mismatched.is_empty());
+        assert_eq!(checked.edge, edge_hash(&mut io::Cursor::new(&d)).unwrap());
+
+        // A bit flipped on the disk after the copy is caught by the re-read.
+        let mut on_disk = std::fs::read(&part).unwrap();
+        on_disk[123_456] ^= 4;
+        std::fs::write(&part, &on_disk).unwrap();
+        let bad = check(&part, &c.digests, DigestSet::ALL).unwrap();
+        assert_eq!(
+            bad.mismatched,
+            vec![
+                DigestAlgorithm::Sha256,
+                DigestAlgorithm::Sm3,
+                DigestAlgorithm::Md5
+            ]
+        );
+    }
+
+    #[test]
+    fn interrupted_copy_resumes_from_the_durable_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let part = tmp.path().join("b.part");
+        let d = data(500_000);
+        let mut src = Fake::new(d.clone());
+        let (res, r) = run(&mut src, &part, 0, Some(200_000));
+        let offset = match res {
+            Err(CopyError::Stopped { offset, .. }) => offset,
+            other => panic!("expected a stop, got {other:?}"),
+        };
+        assert_eq!(r.durable.last(), Some(&offset));
+        // Garbage past the durable offset (an unsynced tail) must not survive the resume.
+        let mut f = OpenOptions::new().append(true).open(&part).unwrap();
+        f.write_all(b"garbage after the durable offset").unwrap();
+        drop(f);
+        let mut again = Fake::new(d.clone());
+        let (res, r2) = run(&mut again, &part, offset, None);
+        let c = res.unwrap();
+        assert_eq!(c.resumed_at, Some(offset));
+        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
+        // The camera was read only for the bytes after the offset.
+        assert_eq!(r2.progress, d.len() as u64 - offset);
+        assert_eq!(std::fs::read(&part).unwrap(), d);
+    }
+
+    #[test]
+    fn read_errors_and_changing_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = data(100_000);
+        let mut src = Fake::new(d.clone());
+        src.fail_at = Some(50_000);
+        let (res, r) = run(&mut src, &tmp.path().join("c.part"), 0, None);
+        match res {
+            Err(CopyError::Camera { offset, source, .. }) => {
+                // Whole buffers before the failing read are kept, and durable for a resume.
+                assert!(offset <= 50_000 && offset > 30_000, "{offset}");
+                assert_eq!(source.raw_os_error(), Some(libc::EIO));
+                assert_eq!(r.durable.last(), Some(&offset));
+                let kept = std::fs::read(tmp.path().join("c.part")).unwrap();
+                assert_eq!(kept, &d[..offset as usize]);
+            }
+            other => panic!("expected EIO, got {other:?}"),
+        }
+
+        let mut growing = Fake::new(d.clone());
+        growing.change_meta_at = Some(30_000);
+        let (res, _) = run(&mut growing, &tmp.path().join("d.part"), 0, None);
+        let c = res.unwrap();
+        assert!(c.changed);
+        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
+
+        // Zero bytes is a file too.
+        let mut empty = Fake::new(vec![]);
+        let (res, _) = run(&mut empty, &tmp.path().join("e.part"), 0, None);
+        assert_eq!(res.unwrap().size, 0);
+    }
 }

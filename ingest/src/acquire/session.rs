@@ -267,26 +267,33 @@ impl Acquirer {
         reason: String,
         progress: &SessionProgress,
     ) -> Outcome {
-        tracing::warn!(slot = ?cam.slot, %reason, "camera refused");
         progress.set_state(SlotState::Refused, Some(reason.clone()));
+        self.record_refusal(cam.slot.as_deref(), cam.driver.name(), device, reason)
+    }
+
+    /// Record that a docked device was not read (journal and operations log; no custody event:
+    /// nothing was acquired).
+    pub fn record_refusal(
+        &self,
+        slot: Option<&str>,
+        driver: &str,
+        device: Option<&DeviceSerial>,
+        reason: String,
+    ) -> Outcome {
+        tracing::warn!(slot = ?slot, device = ?device.map(|d| d.as_str()), %reason, "camera refused");
         let now = self.clock.now();
         let label = device
             .cloned()
             .or_else(|| DeviceSerial::new("unidentified").ok());
-        if let Some(d) = label
-            && let Ok(id) = session_id(now, &d)
-        {
-            let _ = self.journal.create_session(
-                &id,
-                &d,
-                cam.slot.as_deref(),
-                cam.driver.name(),
-                SessionState::Refused,
-                now,
-            );
-            let _ = self
-                .journal
-                .set_session_state(&id, SessionState::Refused, Some(&reason));
+        if let Some(d) = label {
+            if let Ok(id) = session_id(now, &d) {
+                let _ =
+                    self.journal
+                        .create_session(&id, &d, slot, driver, SessionState::Refused, now);
+                let _ = self
+                    .journal
+                    .set_session_state(&id, SessionState::Refused, Some(&reason));
+            }
         }
         Outcome::Refused {
             device: device.map(|d| d.to_string()).unwrap_or_default(),
@@ -462,7 +469,8 @@ impl Acquirer {
             files.iter().map(|(_, m)| m.size).sum(),
         );
 
-        // Raw times from the names (else the mtime as the camera's local time); corrections.
+        // Raw recording times from the names; for recordings whose name carries none, the
+        // mtime the camera wrote (its local time). Logs and other files have no recording time.
         let names: Vec<_> = files
             .iter()
             .map(|(p, _)| cam.profile.parse_name(CameraPath(p.to_vec()).file_name()))
@@ -470,9 +478,11 @@ impl Acquirer {
         let raw: Vec<Option<NaiveDateTime>> = files
             .iter()
             .zip(&names)
-            .map(|((_, m), n)| {
+            .map(|((p, m), n)| {
                 n.time.or_else(|| {
-                    DateTime::from_timestamp((m.mtime_ns / 1_000_000_000) as i64, 0)
+                    is_recording(CameraPath(p.to_vec()).file_name())
+                        .then(|| DateTime::from_timestamp((m.mtime_ns / 1_000_000_000) as i64, 0))
+                        .flatten()
                         .map(|t| t.with_timezone(&dk.offset.0).naive_local())
                 })
             })
@@ -1059,6 +1069,17 @@ struct FileCtx<'a> {
     meta: FileMeta,
     name: &'a crate::device::profile::NameFields,
     recorded: Option<RecordingTime>,
+}
+
+/// Whether a file name looks like a recording (video, audio, photo) by its extension.
+pub fn is_recording(name: &[u8]) -> bool {
+    const EXT: [&str; 16] = [
+        "mp4", "mov", "avi", "ts", "mkv", "3gp", "h264", "h265", "wav", "mp3", "aac", "m4a", "amr",
+        "jpg", "jpeg", "png",
+    ];
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    name.rsplit_once('.')
+        .is_some_and(|(_, ext)| EXT.contains(&ext))
 }
 
 /// Whether the camera's volume is gone (undocked): its root can no longer be listed.

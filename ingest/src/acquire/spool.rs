@@ -76,10 +76,8 @@ impl Spool {
             Err(e) => return Err(FsError::new("link into the spool", &dest, e)),
         }
         std::fs::remove_file(part).map_err(fsutil::err("remove", part))?;
-        fsutil::sync_dir(dest.parent().unwrap_or(&self.root))?;
-        if let Some(dir) = part.parent() {
-            fsutil::sync_dir(dir)?;
-        }
+        fsutil::sync_dir(fsutil::parent_dir(&dest))?;
+        fsutil::sync_dir(fsutil::parent_dir(part))?;
         Ok(dest)
     }
 

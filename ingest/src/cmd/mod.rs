@@ -7,6 +7,7 @@ pub mod hash;
 pub mod ingest;
 pub mod log;
 pub mod sessions;
+pub mod simulate;
 pub mod station;
 
 use crate::config::Settings;
@@ -61,5 +62,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Evidence(c) => evidence::run(&ctx, c),
         Command::Camera(c) => camera::run(&ctx, c),
         Command::Dock(a) => dock::run(&ctx, a),
+        Command::Simulate(c) => simulate::run(&ctx, c),
     }
 }

@@ -9,7 +9,7 @@
 
 use super::zfy;
 use super::{CameraDriver, DeviceError};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeZone as _, Utc};
 use evidock_verify::event::payload::CameraIdentity;
 use evidock_verify::id::{DeviceSerial, OfficerId};
 use serde::{Deserialize, Serialize};
@@ -245,4 +245,96 @@ mod tests {
         );
         assert_eq!(d.battery("000000").unwrap(), Some(55));
     }
+}
+
+/// A file to put on a simulated camera's card.
+#[derive(Debug, Clone)]
+pub enum SimContent {
+    /// `size` deterministic pseudo-random bytes from `seed`.
+    Generated { size: u64, seed: u64 },
+    /// A copy of an existing file (e.g. a clip made with the ffmpeg CLI).
+    CopyOf(PathBuf),
+    /// These bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A simulated camera to create.
+#[derive(Debug, Clone)]
+pub struct SimSpec {
+    pub firmware: Firmware,
+    /// Paths on the card (raw bytes, `/`-separated) and their contents.
+    pub files: Vec<(Vec<u8>, SimContent)>,
+}
+
+/// A ZFY-style file name for recording `n` started at camera time `at`.
+pub fn recording_name(serial: &str, officer: &str, at: NaiveDateTime, n: u32, ext: &str) -> String {
+    format!(
+        "DCIM/100MEDIA/{serial}_{officer}_{}_{n:04}.{ext}",
+        at.format(zfy::TIME_FORMAT)
+    )
+}
+
+/// Create a simulated camera in `dir`: `dir/firmware.toml` and the card `dir/card/` (with its
+/// `ZFYSIM.INI` marker). Returns the card's path; dock it by moving it under the mount root.
+pub fn create(dir: &Path, spec: &SimSpec) -> Result<PathBuf, String> {
+    use std::io::Write as _;
+    let card = dir.join("card");
+    std::fs::create_dir_all(&card).map_err(|e| format!("{}: {e}", card.display()))?;
+    let fw_path = std::path::absolute(dir.join("firmware.toml")).map_err(|e| e.to_string())?;
+    spec.firmware.save(&fw_path)?;
+    std::fs::write(
+        card.join(MARKER),
+        format!("firmware={}\n", fw_path.display()),
+    )
+    .map_err(|e| format!("{}: {e}", card.display()))?;
+    // Files are stamped as the camera stamps them: its clock, read as station local time.
+    let camera_now = spec.firmware.clock_at(chrono::Utc::now())?;
+    for (rel, content) in &spec.files {
+        let path = card.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(rel));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        match content {
+            SimContent::Bytes(b) => {
+                std::fs::write(&path, b).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            SimContent::CopyOf(src) => {
+                std::fs::copy(src, &path)
+                    .map_err(|e| format!("{} → {}: {e}", src.display(), path.display()))?;
+            }
+            SimContent::Generated { size, seed } => {
+                let mut f = std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+                );
+                let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                let mut left = *size;
+                let mut block = [0u8; 8192];
+                while left > 0 {
+                    for w in block.chunks_exact_mut(8) {
+                        // xorshift64*: fast, deterministic, incompressible enough for tests.
+                        x ^= x >> 12;
+                        x ^= x << 25;
+                        x ^= x >> 27;
+                        w.copy_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+                    }
+                    let n = left.min(block.len() as u64) as usize;
+                    f.write_all(&block[..n])
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    left -= n as u64;
+                }
+                f.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        let mtime = chrono::Local
+            .from_local_datetime(&camera_now)
+            .earliest()
+            .map(std::time::SystemTime::from)
+            .unwrap_or_else(std::time::SystemTime::now);
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(mtime));
+    }
+    Ok(card)
 }

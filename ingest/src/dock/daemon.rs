@@ -121,6 +121,14 @@ impl Dock {
                 self.finished(&slot, outcome);
             }
         }
+        self.seal();
+    }
+
+    /// Sign a checkpoint over everything logged so far.
+    fn seal(&self) {
+        if let Err(e) = self.log.with(|l| l.checkpoint()) {
+            tracing::error!(error = %e, "could not sign a checkpoint");
+        }
     }
 
     fn arrived(
@@ -170,15 +178,11 @@ impl Dock {
                         &stop,
                     ),
                     Err(reason) => {
-                        tracing::warn!(slot = %a.slot, %reason, "camera refused");
                         progress.set_state(
                             crate::acquire::progress::SlotState::Refused,
                             Some(reason.clone()),
                         );
-                        Outcome::Refused {
-                            device: String::new(),
-                            reason,
-                        }
+                        acquirer.record_refusal(Some(&a.slot), "none", None, reason)
                     }
                 })
                 .await
@@ -268,7 +272,7 @@ impl Dock {
             .map_err(|e| e.to_string())
             .and_then(|ev| self.log.append_once(ev).map_err(|e| e.to_string()))
         {
-            Ok(_) => {}
+            Ok(_) => self.seal(),
             Err(e) => tracing::error!(error = %e, "could not log the undock"),
         }
     }

@@ -1,0 +1,431 @@
+//! Acquisition end to end: the real `evidock` binary, simulated ZFY cameras on real files.
+
+use evidock_ingest::device::sim::{Firmware, SimContent};
+use evidock_tests::bins;
+use evidock_tests::station::{self, TestStation, of_kind, sha256_file};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::Path;
+
+fn evidence_by_path(st: &TestStation) -> BTreeMap<String, Value> {
+    st.json(&["evidence", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_string(), e.clone()))
+        .collect()
+}
+
+fn verify_log(st: &TestStation) -> Value {
+    let ran = bins::run(bins::cmd("evidock-verify").arg(st.log_dir()).arg("--json"));
+    let v = ran.json();
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(v["integrity_proven"], true, "{}", ran.stdout);
+    v
+}
+
+#[test]
+fn simulated_camera_dock_identify_sync_acquire_release() {
+    let st = TestStation::new();
+    // The battery died: the camera's clock restarted at 2000-01-01 and drifts.
+    let mut fw = station::firmware("ZFY0001", "350201");
+    fw.clock = "20000101080000".into();
+    fw.drift_ppm = 40;
+    let mut files = station::recordings(&fw, 3, 2_500_000, 1);
+    files.push((
+        b"DCIM/100MEDIA/ZFY0001_350201_20000101073000_0009_IMP.MP4".to_vec(),
+        SimContent::Generated {
+            size: 700_000,
+            seed: 9,
+        },
+    ));
+    // A GBK short name (执法.JPG), a zero-byte log, and links out of the card.
+    files.push((
+        b"DCIM/\xd6\xb4\xb7\xa8.JPG".to_vec(),
+        SimContent::Bytes(b"\xff\xd8 jpeg".to_vec()),
+    ));
+    files.push((b"LOG/EMPTY.LOG".to_vec(), SimContent::Bytes(vec![])));
+    let card = station::camera(st.dir.path(), fw.clone(), files);
+    std::os::unix::fs::symlink("../../../../etc/passwd", card.join("DCIM/up.MP4")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", card.join("DCIM/abs.MP4")).unwrap();
+
+    let ran = st.run(&["ingest", card.to_str().unwrap(), "--json"]);
+    let out = ran.json();
+    assert_eq!(out["outcome"], "released", "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(out["failed"], 2, "the two links are recorded as failures");
+    assert_eq!(ran.code, 1, "failures recorded → exit 1");
+
+    // Every file on the card is an evidence item with the digest of its bytes.
+    let ev = evidence_by_path(&st);
+    for item in ev.values() {
+        assert!(item["id"].as_str().unwrap().starts_with("ev-"));
+        assert_eq!(item["device"], "ZFY0001");
+    }
+    for entry in [
+        "DCIM/100MEDIA/ZFY0001_350201_20000101073000_0009_IMP.MP4",
+        "LOG/EMPTY.LOG",
+        "ZFYSIM.INI",
+    ] {
+        let item = &ev[entry];
+        assert_eq!(item["sha256"], sha256_file(&card.join(entry)), "{entry}");
+    }
+    let gbk = &ev["DCIM/执法.JPG"];
+    assert_eq!(
+        gbk["sha256"],
+        sha256_file(&card.join(std::ffi::OsStr::from_bytes(b"DCIM/\xd6\xb4\xb7\xa8.JPG")))
+    );
+    assert_eq!(ev["LOG/EMPTY.LOG"]["size"], 0);
+    assert_eq!(
+        ev["DCIM/100MEDIA/ZFY0001_350201_20000101073000_0009_IMP.MP4"]["important"],
+        true
+    );
+    assert_eq!(ev.len(), 7, "3 recordings + IMP + JPG + log + marker");
+
+    // Custody: docked → clock-synced → acquired… → released, the links as acquire-failed.
+    let events = st.events();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[0], "docked");
+    assert_eq!(kinds[1], "clock-synced");
+    assert_eq!(*kinds.last().unwrap(), "released");
+    assert_eq!(of_kind(&events, "acquired").len(), 7);
+    let failed = of_kind(&events, "acquire-failed");
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|e| {
+        e["payload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("symbolic link")
+    }));
+    let docked = &events[0]["payload"];
+    assert_eq!(docked["identity"]["serial"], "ZFY0001");
+    assert_eq!(docked["identity"]["officer"], "350201");
+    assert_eq!(docked["identity"]["unit_name"], "晋江市应急管理局");
+    let offset_ms = docked["clock_offset_ms"].as_i64().unwrap();
+    assert!(offset_ms > 26 * 365 * 86_400_000, "offset {offset_ms}");
+    // Recordings stamped by the reset clock take the docking offset: corrected to today.
+    let today = chrono::Utc::now();
+    for a in of_kind(&events, "acquired") {
+        let p = &a["payload"];
+        if let Some(rec) = p.get("recorded") {
+            assert!(
+                rec["raw"].as_str().unwrap().starts_with("2000-01-01")
+                    || rec["raw"].as_str().unwrap().starts_with("1999-12-31")
+            );
+            assert_eq!(rec["rule"], "docking-offset");
+            let corrected: chrono::DateTime<chrono::Utc> =
+                rec["corrected"].as_str().unwrap().parse().unwrap();
+            assert!((today - corrected).num_hours().abs() < 3, "{rec}");
+        }
+        assert_eq!(p["officer"], "350201");
+        assert_eq!(p["officer_source"], "camera");
+    }
+    // The camera's clock was set to the station's time.
+    let after = Firmware::load(&card.parent().unwrap().join("firmware.toml")).unwrap();
+    let cam_now = after.clock_at(chrono::Utc::now()).unwrap();
+    let local_now = chrono::Local::now().naive_local();
+    assert!((cam_now - local_now).num_seconds().abs() < 5);
+
+    let sessions = st.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["state"], "released");
+    verify_log(&st);
+
+    // Re-docking the same card: nothing is read again, every skip is recorded.
+    let again = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(again["outcome"], "released");
+    assert_eq!(again["skipped"], 7);
+    assert_eq!(again["files"], 0);
+    let events = st.events();
+    assert_eq!(of_kind(&events, "skipped").len(), 7);
+    // With --full everything is read again: new evidence items, same content, stored once.
+    let spool_objects = count_files(&st.data().join("spool/sha256"));
+    let full = st.json(&["ingest", card.to_str().unwrap(), "--full"]);
+    assert_eq!(full["files"], 7);
+    assert_eq!(count_files(&st.data().join("spool/sha256")), spool_objects);
+    assert_eq!(st.sessions().len(), 3);
+    verify_log(&st);
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            n += count_files(&e.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn kill_during_acquisition_then_resume_loses_and_duplicates_nothing() {
+    let st = TestStation::with_config(
+        "[acquire]\nbuffer_kib = 256\nsync_every_mib = 2\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let mut fw = station::firmware("ZFY0002", "350202");
+    fw.read_bytes_per_sec = 20_000_000;
+    let files = station::recordings(&fw, 3, 24 << 20, 2);
+    let card = station::camera(st.dir.path(), fw, files);
+
+    let mut child = st
+        .cmd(&["ingest", card.to_str().unwrap(), "--quiet"])
+        .spawn()
+        .unwrap();
+    // Wait until the copy is well under way, then kill -9.
+    st.wait_for(30, "a partial copy on the spool", || {
+        let partial = st.data().join("spool/partial");
+        walk_sizes(&partial).into_iter().any(|s| s > 6 << 20)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = st.events();
+    assert!(
+        of_kind(&before, "released").is_empty(),
+        "killed before release"
+    );
+
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(out["outcome"], "released");
+    let events = st.events();
+    // One session, resumed: one docked event, one acquired per file, no key twice.
+    assert_eq!(of_kind(&events, "docked").len(), 1);
+    let acquired = of_kind(&events, "acquired");
+    assert_eq!(acquired.len(), 4, "3 recordings + marker");
+    let ids: BTreeSet<&str> = acquired
+        .iter()
+        .map(|e| e["subject"]["evidence"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let keys: BTreeSet<&str> = events.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(keys.len(), events.len());
+    // The file in flight resumed from its durable offset (not read again from byte 0).
+    assert!(
+        acquired
+            .iter()
+            .any(|e| e["payload"]["resumed_at"].as_u64().unwrap_or(0) > 0),
+        "no acquisition resumed: {acquired:#?}"
+    );
+    for (path, item) in evidence_by_path(&st) {
+        assert_eq!(item["sha256"], sha256_file(&card.join(&path)), "{path}");
+    }
+    verify_log(&st);
+}
+
+fn walk_sizes(dir: &Path) -> Vec<u64> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                out.extend(walk_sizes(&e.path()));
+            } else {
+                out.push(m.len());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn four_cameras_at_once_each_progresses_while_the_others_copy() {
+    let st = TestStation::with_config(
+        "[dock]\nslots = 4\n\n[acquire]\nbuffer_kib = 256\nsync_every_mib = 4\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let dock = st.start_dock();
+    let mut cards = vec![];
+    for i in 0..4u64 {
+        let serial = format!("ZFY010{i}");
+        let mut fw = station::firmware(&serial, &format!("35030{i}"));
+        // USB 2.0 speed.
+        fw.read_bytes_per_sec = 40_000_000;
+        let files = station::recordings(&fw, 3, 12 << 20, 10 + i);
+        cards.push((serial, station::camera(st.dir.path(), fw, files)));
+    }
+    for (serial, card) in &cards {
+        station::dock(card, &st.mount_root(), serial);
+    }
+    st.wait_for(120, "four released sessions", || {
+        st.sessions()
+            .iter()
+            .filter(|s| s["state"] == "released")
+            .count()
+            == 4
+    });
+    // Order of events, not timings: every camera acquired a file before any other camera
+    // was released — none waited for another to finish.
+    let events = st.events();
+    let mut first_acquired: BTreeMap<String, u64> = BTreeMap::new();
+    let mut released: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &events {
+        let seq = e["seq"].as_u64().unwrap();
+        match e["kind"].as_str().unwrap() {
+            "acquired" => {
+                first_acquired
+                    .entry(e["payload"]["device"].as_str().unwrap().to_string())
+                    .or_insert(seq);
+            }
+            "released" => {
+                let session = e["payload"]["session"].as_str().unwrap();
+                let device = session.rsplit('-').next().unwrap().to_string();
+                released.insert(device, seq);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(first_acquired.len(), 4);
+    assert_eq!(released.len(), 4);
+    for (a, first) in &first_acquired {
+        for (b, rel) in &released {
+            if a != b {
+                assert!(
+                    first < rel,
+                    "camera {a} started only after camera {b} was released"
+                );
+            }
+        }
+    }
+    // Undocking a released camera is logged.
+    std::fs::rename(st.mount_root().join("ZFY0100"), st.dir.path().join("away")).unwrap();
+    st.wait_for(20, "the undocked event", || {
+        !of_kind(&st.events(), "undocked").is_empty()
+    });
+    let undocked = of_kind(&st.events(), "undocked")[0].clone();
+    assert_eq!(undocked["payload"]["released"], true);
+    assert_eq!(undocked["payload"]["device"], "ZFY0100");
+    station::stop(dock);
+    verify_log(&st);
+}
+
+#[test]
+fn camera_removed_mid_file_resumes_when_docked_again() {
+    let st = TestStation::with_config(
+        "[acquire]\nbuffer_kib = 256\nsync_every_mib = 2\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let dock = st.start_dock();
+    let mut fw = station::firmware("ZFY0200", "350400");
+    fw.read_bytes_per_sec = 10_000_000;
+    let files = station::recordings(&fw, 1, 40 << 20, 20);
+    let card = station::camera(st.dir.path(), fw, files);
+    let clip = std::fs::read_dir(card.join("DCIM/100MEDIA"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let sha = sha256_file(&clip);
+    let docked = station::dock(&card, &st.mount_root(), "slot-1");
+    st.wait_for(30, "a partial copy", || {
+        walk_sizes(&st.data().join("spool/partial"))
+            .into_iter()
+            .any(|s| s > 8 << 20)
+    });
+    // Pulled out mid-file.
+    let away = st.dir.path().join("pulled");
+    std::fs::rename(&docked, &away).unwrap();
+    st.wait_for(20, "the undocked event", || {
+        !of_kind(&st.events(), "undocked").is_empty()
+    });
+    let und = of_kind(&st.events(), "undocked")[0].clone();
+    assert_eq!(und["payload"]["released"], false);
+    assert!(st.sessions().iter().any(|s| s["state"] == "interrupted"));
+    // Back in the dock: a new session that continues the copy where it stopped.
+    std::fs::rename(&away, &docked).unwrap();
+    st.wait_for(60, "release after re-docking", || {
+        st.sessions().iter().any(|s| s["state"] == "released")
+    });
+    let events = st.events();
+    let rec: Vec<_> = of_kind(&events, "acquired")
+        .into_iter()
+        .filter(|e| e["payload"]["path"].as_str().unwrap().ends_with(".MP4"))
+        .collect();
+    assert_eq!(rec.len(), 1);
+    assert!(rec[0]["payload"]["resumed_at"].as_u64().unwrap() > 0);
+    assert_eq!(rec[0]["payload"]["digests"]["sha256"], sha);
+    station::stop(dock);
+    verify_log(&st);
+}
+
+#[test]
+fn unknown_cameras_and_wrong_passwords_are_never_read() {
+    let st = TestStation::new();
+    let dock = st.start_dock();
+    // A plain disk: no profile accepts it in the embedded default.
+    let stick = st.dir.path().join("stick");
+    std::fs::create_dir_all(&stick).unwrap();
+    std::fs::write(stick.join("secret.txt"), b"not evidence").unwrap();
+    station::dock(&stick, &st.mount_root(), "usb-stick");
+    // A camera whose admin password is not the profile's.
+    let mut fw = station::firmware("ZFY0300", "350500");
+    fw.password = "123456".into();
+    let files = station::recordings(&fw, 1, 1000, 30);
+    let card = station::camera(st.dir.path(), fw, files);
+    station::dock(&card, &st.mount_root(), "ZFY0300");
+    st.wait_for(30, "two refusals", || {
+        let log = st.dock_log();
+        log.matches("camera not read").count() >= 2
+    });
+    let log = st.dock_log();
+    assert!(log.contains("not a known camera"), "{log}");
+    assert!(log.contains("password was refused"), "{log}");
+    station::stop(dock);
+    // Nothing was acquired, nothing logged as custody of these devices.
+    let events = st.events();
+    assert!(of_kind(&events, "acquired").is_empty());
+    assert!(of_kind(&events, "docked").is_empty());
+    let sessions = st.sessions();
+    for slot in ["ZFY0300", "usb-stick"] {
+        assert!(
+            sessions
+                .iter()
+                .any(|s| s["state"] == "refused" && s["slot"] == slot),
+            "{slot}: {sessions:#?}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(st.data().join("spool/sha256"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn camera_assignment_names_the_officer_when_the_camera_does_not() {
+    let st = TestStation::new();
+    let mut fw = station::firmware("ZFY0400", "");
+    fw.officer = String::new();
+    // Names without a 警号 field: the profile's pattern finds none.
+    let now = fw.clock_at(chrono::Utc::now()).unwrap();
+    let name = format!("DCIM/REC_{}.MP4", now.format("%Y%m%d%H%M%S"));
+    let card = station::camera(
+        st.dir.path(),
+        fw,
+        vec![(name.into_bytes(), SimContent::Bytes(vec![7; 1000]))],
+    );
+    let from = (chrono::Utc::now() - chrono::Duration::hours(8)).to_rfc3339();
+    let ran = st.run(&[
+        "camera",
+        "assign",
+        "ZFY0400",
+        "执法证 3502-0099",
+        "--from",
+        &from,
+        "--by",
+        "admin01",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(out["outcome"], "released");
+    let events = st.events();
+    let assigned = of_kind(&events, "camera-assigned");
+    assert_eq!(assigned.len(), 1);
+    assert_eq!(assigned[0]["actor"]["id"], "admin01");
+    let rec: Vec<_> = of_kind(&events, "acquired")
+        .into_iter()
+        .filter(|e| e["payload"]["path"].as_str().unwrap().ends_with(".MP4"))
+        .collect();
+    assert_eq!(rec[0]["payload"]["officer"], "执法证 3502-0099");
+    assert_eq!(rec[0]["payload"]["officer_source"], "assignment");
+}
