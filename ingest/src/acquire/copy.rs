@@ -281,10 +281,10 @@ mod tests {
 
     impl io::Read for Fake {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if let Some(f) = self.fail_at {
-                if self.pos >= f {
-                    return Err(io::Error::from_raw_os_error(libc::EIO));
-                }
+            if let Some(f) = self.fail_at
+                && self.pos >= f
+            {
+                return Err(io::Error::from_raw_os_error(libc::EIO));
             }
             if self.change_meta_at.is_some_and(|c| self.pos >= c) {
                 let m = self.meta.get();

@@ -285,15 +285,15 @@ impl Acquirer {
         let label = device
             .cloned()
             .or_else(|| DeviceSerial::new("unidentified").ok());
-        if let Some(d) = label {
-            if let Ok(id) = session_id(now, &d) {
-                let _ =
-                    self.journal
-                        .create_session(&id, &d, slot, driver, SessionState::Refused, now);
-                let _ = self
-                    .journal
-                    .set_session_state(&id, SessionState::Refused, Some(&reason));
-            }
+        if let Some(d) = label
+            && let Ok(id) = session_id(now, &d)
+        {
+            let _ = self
+                .journal
+                .create_session(&id, &d, slot, driver, SessionState::Refused, now);
+            let _ = self
+                .journal
+                .set_session_state(&id, SessionState::Refused, Some(&reason));
         }
         Outcome::Refused {
             device: device.map(|d| d.to_string()).unwrap_or_default(),
