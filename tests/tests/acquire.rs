@@ -1,4 +1,6 @@
 //! Acquisition end to end: the real `evidock` binary, simulated ZFY cameras on real files.
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use evidock_ingest::device::sim::{Firmware, SimContent};
 use evidock_tests::bins;
