@@ -1,9 +1,6 @@
 //! The RFC 3161 client against a real TSA (`openssl ts -reply` behind the test rig): a verified
 //! round trip that openssl itself also accepts, then each way a TSA fails, classified as
 //! retriable or not.
-// Test helpers panic on purpose: a failed expectation is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 // Test helpers outside `#[test]` functions: a failure here is a failed test.
 #![allow(
     clippy::unwrap_used,
