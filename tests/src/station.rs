@@ -243,3 +243,30 @@ pub fn sha256_file(p: &Path) -> String {
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
+
+/// A small tmpfs mounted for a test (a disk that fills up). `None` when this process may not
+/// mount (not root): the caller says the test was skipped and why.
+#[derive(Debug)]
+pub struct SmallDisk {
+    pub path: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(path: &Path, mib: u64) -> Option<SmallDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}

@@ -431,3 +431,109 @@ fn camera_assignment_names_the_officer_when_the_camera_does_not() {
     assert_eq!(rec[0]["payload"]["officer"], "执法证 3502-0099");
     assert_eq!(rec[0]["payload"]["officer_source"], "assignment");
 }
+
+#[test]
+fn full_spool_disk_stops_that_camera_cleanly_and_the_others_go_on() {
+    let st = TestStation::with_config(
+        "[dock]\nslots = 2\n\n[acquire]\nmin_free_mib = 1\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let Some(_disk) = station::SmallDisk::mount(&st.data().join("spool"), 24) else {
+        eprintln!("SKIPPED: mounting a small tmpfs for the spool needs root");
+        return;
+    };
+    let dock = st.start_dock();
+    // Camera A needs more than the spool can hold; camera B needs little.
+    let mut a = station::firmware("ZFY0500", "350600");
+    a.read_bytes_per_sec = 40_000_000;
+    let card_a = station::camera(
+        st.dir.path(),
+        a.clone(),
+        station::recordings(&a, 2, 14 << 20, 50),
+    );
+    let mut b = station::firmware("ZFY0501", "350601");
+    b.read_bytes_per_sec = 8_000_000;
+    let files_b = station::recordings(&b, 4, 1 << 20, 51);
+    let card_b = station::camera(st.dir.path(), b, files_b);
+    station::dock(&card_a, &st.mount_root(), "A");
+    station::dock(&card_b, &st.mount_root(), "B");
+    st.wait_for(60, "A failed and B released", || {
+        let s = st.sessions();
+        s.iter()
+            .any(|x| x["device"] == "ZFY0500" && x["state"] == "failed")
+            && s.iter()
+                .any(|x| x["device"] == "ZFY0501" && x["state"] == "released")
+    });
+    station::stop(dock);
+    let s = st.sessions();
+    let failed = s.iter().find(|x| x["device"] == "ZFY0500").unwrap();
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("spool disk full"),
+        "{failed}"
+    );
+    // Nothing half-recorded: A's first file is acquired whole, the second not at all, and no
+    // partial copy is left taking space.
+    let events = st.events();
+    let a_acquired: Vec<_> = of_kind(&events, "acquired")
+        .into_iter()
+        .filter(|e| e["payload"]["device"] == "ZFY0500")
+        .filter(|e| e["payload"]["path"].as_str().unwrap().ends_with(".MP4"))
+        .collect();
+    assert!(a_acquired.len() <= 1);
+    for e in &a_acquired {
+        assert_eq!(e["payload"]["size"], 14 << 20);
+    }
+    let b_acquired = of_kind(&events, "acquired")
+        .into_iter()
+        .filter(|e| e["payload"]["device"] == "ZFY0501")
+        .count();
+    assert_eq!(b_acquired, 5, "4 recordings + marker");
+    assert!(
+        walk_sizes(&st.data().join("spool/partial"))
+            .iter()
+            .all(|s| *s == 0)
+    );
+    verify_log(&st);
+}
+
+#[test]
+fn a_disk_filling_mid_copy_is_a_clear_spool_error() {
+    use evidock_ingest::acquire::copy::{self, CopyError};
+    use evidock_ingest::device::volume::Volume;
+    use evidock_verify::digest::{BufferPool, DigestSet, MultiHasher};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(disk) = station::SmallDisk::mount(&tmp.path().join("small"), 4) else {
+        eprintln!("SKIPPED: mounting a small tmpfs needs root");
+        return;
+    };
+    let src_dir = tmp.path().join("card");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    std::fs::write(src_dir.join("big.MP4"), vec![5u8; 8 << 20]).unwrap();
+    let vol = Volume::new(src_dir, None);
+    let mut f = vol.open(b"big.MP4").unwrap();
+    let meta = f.meta().unwrap();
+    let pool = BufferPool::new(4, 1 << 20);
+    let mut h = MultiHasher::new(DigestSet::default(), 4).unwrap();
+    let part = disk.path.join("big.part");
+    let err = copy::copy(
+        &mut f,
+        meta,
+        &part,
+        0,
+        1 << 20,
+        &pool,
+        &mut h,
+        &mut |_| Ok(()),
+        &mut |_| {},
+        &|| None,
+    )
+    .unwrap_err();
+    assert!(err.is_disk_full(), "{err}");
+    assert!(matches!(err, CopyError::Spool { .. }));
+    assert!(
+        err.to_string().contains("big.part"),
+        "the error names the file: {err}"
+    );
+}
