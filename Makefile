@@ -8,9 +8,9 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps-build deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean
+.PHONY: run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean
 
-run: deps-build
+run: deps-run
 	$(CARGO) build --release --bins
 	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
 
@@ -19,6 +19,9 @@ test: deps-test fmt-check clippy verify-is-light unit fuzz-build
 
 deps-build:
 	scripts/deps.sh build
+
+deps-run:
+	scripts/deps.sh run
 
 deps-test:
 	scripts/deps.sh test

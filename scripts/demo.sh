@@ -1,22 +1,60 @@
 #!/usr/bin/env bash
-# `make run`: the embedded default end to end — a station key generated on first run, a custody
-# log in the data directory, a checkpoint, and the stand-alone verifier checking the log.
+# `make run`: the embedded default end to end. A station key is generated on first run, a
+# simulated ZFY camera with generated footage is docked, `evidock dock` acquires it (clock
+# checked and synced, every file hashed once, re-read from disk, custody events, checkpoint),
+# and the stand-alone verifier checks the custody log.
 set -euo pipefail
 BIN=${BIN:-target/release}
 DATA_DIR=${DATA_DIR:-./evidock-data}
+WORK=$(mktemp -d)
+trap 'rc=$?; kill "${DOCK_PID:-}" 2>/dev/null || true; [ $rc -eq 0 ] || cat "$WORK/dock.log" >&2 2>/dev/null; rm -rf "$WORK"' EXIT
 evidock() { "$BIN/evidock" --data-dir "$DATA_DIR" "$@"; }
 
-echo "== This station (key created on first run, mode 0600)"
+echo "== This station (key created on first run, mode 0600; no TSA configured: local time only)"
 evidock station show
 echo
-echo "== Digests in one pass (SHA-256 + SM3 + MD5) of a generated sample"
-sample=$(mktemp -d)/sample.bin
-head -c 8M /dev/urandom > "$sample"
-evidock hash --sm3 --md5 "$sample"
+
+echo "== A simulated camera: ZFY_INFO identity, password, a clock reset to 2000-01-01 by a dead battery"
+clips=()
+if command -v ffmpeg >/dev/null; then
+  for i in 1 2 3; do
+    ffmpeg -loglevel error -f lavfi -i "testsrc2=size=640x360:rate=25:duration=4" \
+      -f lavfi -i "sine=frequency=$((300 * i)):duration=4" \
+      -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -shortest "$WORK/clip$i.mp4"
+    clips+=(--add "$WORK/clip$i.mp4")
+  done
+else
+  clips+=(--generate 3 --size 4000000)
+fi
+serial="ZFY$(date +%M%S)"  # 产品序号: 7 characters in ZFY_INFO
+evidock simulate camera "$WORK/cam" --serial "$serial" --clock 20000101080000 --rate 20000000 "${clips[@]}"
 echo
-echo "== Seal the custody log with a signed checkpoint"
-evidock log checkpoint || true
+
+echo "== evidock dock (watching $DATA_DIR/dock): dock the camera"
+mkdir -p "$DATA_DIR/dock"
+EVIDOCK_LOG=info "$BIN/evidock" --data-dir "$DATA_DIR" dock 2> "$WORK/dock.log" &
+DOCK_PID=$!
+sleep 1
+mv "$WORK/cam/card" "$DATA_DIR/dock/$serial"
+for _ in $(seq 1 120); do
+  if evidock sessions --json | python3 -c "import json,sys; sys.exit(0 if any(s['device']=='$serial' and s['state']=='released' for s in json.load(sys.stdin)) else 1)"; then
+    break
+  fi
+  sleep 0.5
+done
+grep -E "docked|reset|safe to undock|released" "$WORK/dock.log" | sed 's/^/  dock: /' || true
 echo
-echo "== The stand-alone verifier on the log (no trust file: fingerprints printed for comparison)"
+evidock sessions
+echo
+echo "== Evidence (raw camera time 2000-01-01 → corrected to today by the docking offset)"
+evidock evidence list
+echo
+echo "== Undock, stop the dock"
+mv "$DATA_DIR/dock/$serial" "$WORK/undocked"
+sleep 2
+kill -TERM "$DOCK_PID"; wait "$DOCK_PID" 2>/dev/null || true; DOCK_PID=
+evidock log show | tail -n 8
+echo
+echo "== The stand-alone verifier on the custody log (no trust file: fingerprints printed for comparison)"
 station=$(evidock station show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["station"])')
 "$BIN/evidock-verify" "$DATA_DIR/custody/$station" || true

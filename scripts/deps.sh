@@ -3,6 +3,7 @@
 # Idempotent: a second run installs nothing and takes a second.
 #
 #   scripts/deps.sh build    compilers and libraries for `cargo build`
+#   scripts/deps.sh run      build + the ffmpeg CLI the demo makes footage with
 #   scripts/deps.sh test     build + the tools the tests start (openssl TSA, ffmpeg CLI, …)
 #   scripts/deps.sh fuzz     test + cargo-fuzz
 set -euo pipefail
@@ -11,12 +12,14 @@ what=${1:-test}
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
-apt_build=(pkg-config gcc libc6-dev make)
-apt_test=(openssl python3 coreutils)
+apt_build=(pkg-config gcc libc6-dev make python3)
+apt_run=(ffmpeg)
+apt_test=(openssl coreutils ffmpeg)
 
 need=()
 want=("${apt_build[@]}")
 case "$what" in
+  run) want+=("${apt_run[@]}") ;;
   test|fuzz) want+=("${apt_test[@]}") ;;
 esac
 for p in "${want[@]}"; do
