@@ -107,6 +107,8 @@ pub struct CustodyLog {
     poisoned: Option<String>,
     /// A torn tail cut off since the last look (reported by `open`).
     last_repair: Option<(u64, PathBuf)>,
+    /// Per event: whether it is a `timestamped` event (a record about time, not evidence).
+    about_time: Vec<bool>,
     lock: File,
 }
 
@@ -174,6 +176,7 @@ impl CustodyLog {
             last_checkpoint: 0,
             poisoned: None,
             last_repair: None,
+            about_time: Vec::new(),
             lock,
         };
         let repaired = log.locked(|log| {
@@ -282,6 +285,8 @@ impl CustodyLog {
                         }
                         Ok(ev) => {
                             self.keys.insert(key_hash(&ev.key), seq);
+                            self.about_time
+                                .push(ev.kind == evidock_verify::event::EventKind::Timestamped);
                             None
                         }
                         Err(e) => Some(e.to_string()),
@@ -344,6 +349,14 @@ impl CustodyLog {
 
     pub fn tree(&self) -> &MemoryTree {
         &self.tree
+    }
+
+    /// Whether every event in `from..to` is a `timestamped` event. A checkpoint that adds only
+    /// those needs no token of its own: they record time, and stamping them would only log
+    /// another one.
+    pub fn only_time_records(&self, from: u64, to: u64) -> bool {
+        let (from, to) = (from as usize, (to as usize).min(self.about_time.len()));
+        from >= to || self.about_time[from..to].iter().all(|t| *t)
     }
 
     /// The seq of the event with this idempotency key, if any.
@@ -445,6 +458,8 @@ impl CustodyLog {
         let leaf = merkle::leaf_hash(&bytes);
         self.tree.push(leaf);
         self.keys.insert(key_hash(&key), seq);
+        self.about_time
+            .push(event.kind == evidock_verify::event::EventKind::Timestamped);
         Ok(Appended {
             event,
             leaf,

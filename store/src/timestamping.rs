@@ -41,13 +41,20 @@ pub fn event_key(size: u64) -> String {
     format!("timestamped/{size}")
 }
 
-/// Checkpoint sizes that have no `timestamped` event yet.
+/// Checkpoint sizes that have no `timestamped` event yet — except checkpoints that add nothing
+/// but `timestamped` events to the one before (time records need no time-stamp of their own).
 pub fn pending(log: &SharedLog) -> Result<Vec<u64>, LogError> {
     log.with(|l| {
-        Ok(l.checkpoint_sizes()?
-            .into_iter()
-            .filter(|s| l.seq_of_key(&event_key(*s)).is_none())
-            .collect())
+        let sizes = l.checkpoint_sizes()?;
+        let mut out = Vec::new();
+        let mut prev = 0;
+        for s in sizes {
+            if l.seq_of_key(&event_key(s)).is_none() && !l.only_time_records(prev, s) {
+                out.push(s);
+            }
+            prev = s;
+        }
+        Ok(out)
     })
 }
 
@@ -130,6 +137,10 @@ pub async fn timestamp_pending(
         })?;
         log.append(ev)?;
         run.stamped.push(size);
+    }
+    if !run.stamped.is_empty() {
+        // Seal the new `timestamped` events; that checkpoint needs no token of its own.
+        log.with(|l| l.checkpoint())?;
     }
     Ok(run)
 }

@@ -18,8 +18,34 @@ pub fn target_dir() -> PathBuf {
     dir
 }
 
+/// Build the workspace's binaries once per test process, so a test never runs a stale binary
+/// (`cargo test -p evidock-tests` alone does not rebuild other packages' binaries).
+fn ensure_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let Ok(cargo) = std::env::var("CARGO") else {
+            return;
+        };
+        let profile = target_dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut c = Command::new(cargo);
+        c.args(["build", "--quiet", "--workspace", "--bins"]);
+        if profile == "release" {
+            c.arg("--release");
+        }
+        let status = c.status();
+        assert!(
+            status.as_ref().is_ok_and(|s| s.success()),
+            "building the binaries failed: {status:?}"
+        );
+    });
+}
+
 /// Path of a workspace binary; panics with the fix if it was not built.
 pub fn bin(name: &str) -> PathBuf {
+    ensure_built();
     let p = target_dir().join(name);
     if !p.is_file() {
         panic!(

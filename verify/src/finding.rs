@@ -141,3 +141,28 @@ mod tests {
         assert!(r.has("c"));
     }
 }
+
+#[cfg(test)]
+mod docs {
+    /// Every code the checks can emit is documented in docs/findings.md, and every code
+    /// documented there exists.
+    #[test]
+    fn findings_doc_lists_every_code() {
+        let doc = include_str!("../../docs/findings.md");
+        let mut codes: Vec<&str> = crate::logcheck::code::ALL.to_vec();
+        codes.extend_from_slice(crate::timestamp::TimestampError::CODES);
+        for c in &codes {
+            assert!(
+                doc.contains(&format!("`{c}`")),
+                "{c} is not in docs/findings.md"
+            );
+        }
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let code = line.split('`').nth(1).unwrap_or_default();
+            assert!(
+                codes.contains(&code),
+                "docs/findings.md lists {code}, which no check emits"
+            );
+        }
+    }
+}

@@ -45,6 +45,38 @@ pub mod code {
     pub const TIMESTAMP_ORPHAN: &str = "timestamp.orphan";
     pub const TIMESTAMP_EVENT_MISMATCH: &str = "timestamp.event-mismatch";
     pub const TIMESTAMP_BEFORE_SIGNING: &str = "timestamp.before-signing";
+
+    /// Every code above.
+    pub const ALL: &[&str] = &[
+        LOG_UNREADABLE,
+        LOG_TORN_TAIL,
+        LOG_NO_CHECKPOINT,
+        LOG_UNCOVERED,
+        LOG_SUMMARY,
+        KEY_MISSING,
+        KEY_UNTRUSTED,
+        TRUST_NOT_ANCHORED,
+        TRUST_RELIED_ON,
+        EVENT_MALFORMED,
+        EVENT_NOT_CANONICAL,
+        EVENT_WRONG_STATION,
+        EVENT_OUT_OF_ORDER,
+        EVENT_DUPLICATE_KEY,
+        EVENT_UNKNOWN_KIND,
+        EVENT_BAD_PAYLOAD,
+        CHECKPOINT_MALFORMED,
+        CHECKPOINT_BAD_SIGNATURE,
+        CHECKPOINT_WRONG_ORIGIN,
+        CHECKPOINT_BEYOND_LOG,
+        CHECKPOINT_ROOT_MISMATCH,
+        CHECKPOINT_MISNAMED,
+        CHECKPOINT_INCONSISTENT,
+        TIMESTAMP_MISSING,
+        TIMESTAMP_NOT_ANCHORED,
+        TIMESTAMP_ORPHAN,
+        TIMESTAMP_EVENT_MISMATCH,
+        TIMESTAMP_BEFORE_SIGNING,
+    ];
 }
 
 /// The outcome of checking one log.
@@ -58,6 +90,8 @@ pub struct LogCheck {
     /// Checkpoint sizes with a verified time-stamp token.
     pub timestamped: Vec<u64>,
     pub report: Report,
+    /// Per event: whether it is a `timestamped` event.
+    about_time: Vec<bool>,
 }
 
 impl LogCheck {
@@ -68,14 +102,25 @@ impl LogCheck {
             && self.good_checkpoints.last() == Some(&self.events)
     }
 
-    /// Time attested: the latest checkpoint carries a verified token.
+    /// Time attested: a checkpoint with a verified token covers every event but the
+    /// `timestamped` records logged after it (which are about time and need no token).
     pub fn time_attested(&self) -> bool {
         self.integrity_proven()
             && self
-                .good_checkpoints
-                .last()
-                .is_some_and(|s| self.timestamped.contains(s))
+                .timestamped
+                .iter()
+                .any(|s| self.only_time_records(*s, self.events))
     }
+
+    fn only_time_records(&self, from: u64, to: u64) -> bool {
+        only_time_records(&self.about_time, from, to)
+    }
+}
+
+/// Whether events `from..to` are all `timestamped` events.
+fn only_time_records(about_time: &[bool], from: u64, to: u64) -> bool {
+    let (from, to) = (from as usize, (to as usize).min(about_time.len()));
+    from >= to || about_time[from..to].iter().all(|t| *t)
 }
 
 /// Check the custody log in `dir` against `trust`.
@@ -116,10 +161,14 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
     let events_path = dir.join(layout::EVENTS_FILE);
     let mut tree = MemoryTree::new();
     let mut timestamped_events: BTreeMap<u64, TimestampedPayload> = BTreeMap::new();
+    // Per event: a `timestamped` event (a record about time, needing no token of its own).
+    let mut about_time: Vec<bool> = Vec::new();
     match std::fs::File::open(&events_path) {
         Ok(f) => {
             let station = out.station.clone();
             read_events(BufReader::new(f), station.as_ref(), &mut tree, r, |ev| {
+                about_time.resize(ev.seq as usize, false);
+                about_time.push(ev.kind == EventKind::Timestamped);
                 if ev.kind == EventKind::Timestamped
                     && let Ok(p) = ev.payload::<TimestampedPayload>()
                 {
@@ -303,8 +352,11 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
             Err(e) => r.error(e.code(), subject, e.to_string()),
         }
     }
-    for size in &out.good_checkpoints {
-        if !token_sizes.contains(size) {
+    let mut prev = 0;
+    for size in out.good_checkpoints.clone() {
+        let needs_token = !only_time_records(&about_time, prev, size);
+        prev = size;
+        if needs_token && !token_sizes.contains(&size) {
             r.warning(
                 code::TIMESTAMP_MISSING,
                 format!("checkpoint {size}"),
@@ -329,6 +381,7 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
             out.timestamped.len()
         ),
     );
+    out.about_time = about_time;
     out
 }
 

@@ -285,9 +285,15 @@ impl Acquirer {
         let label = device
             .cloned()
             .or_else(|| DeviceSerial::new("unidentified").ok());
-        if let Some(d) = label
-            && let Ok(id) = session_id(now, &d)
-        {
+        // Refusals can come in the same millisecond from several slots: the ID names the slot.
+        let mut rnd = [0u8; 3];
+        let _ = getrandom::fill(&mut rnd);
+        let id = SessionId::new(format!(
+            "{}-refused-{}",
+            now.format("%Y%m%dT%H%M%S%3fZ"),
+            hex::encode(rnd)
+        ));
+        if let (Some(d), Ok(id)) = (label, id) {
             let _ = self
                 .journal
                 .create_session(&id, &d, slot, driver, SessionState::Refused, now);
