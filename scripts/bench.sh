@@ -19,7 +19,7 @@ cargo build --release --quiet --workspace --bins
 
 gen() { # gen FILE BYTES SEED — incompressible deterministic data
   [ -f "$1" ] && [ "$(stat -c %s "$1")" = "$2" ] && return
-  openssl enc -aes-128-ctr -pass "pass:$3" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null | head -c "$2" > "$1"
+  head -c "$2" < <(openssl enc -aes-128-ctr -pass "pass:$3" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null) > "$1"
 }
 
 peak_rss() { # peak_rss CMD… — prints the peak resident set of the command (KiB)
@@ -83,7 +83,7 @@ EOF
     "$BIN/evidock" --data-dir "$root/data" simulate camera "$root/sims/c$i" --serial "ZFY00$i" \
       --rate "$rate" --generate 4 --size $(((size << 20) / 4)) 2>/dev/null
   done
-  /usr/bin/time -f "%M" -o "$root/rss" "$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml" \
+  "$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml" \
     dock --mount-root "$root/mnt" 2> "$root/dock.log" &
   local pid=$!
   sleep 1
@@ -91,6 +91,7 @@ EOF
   for i in $(seq -w 1 "$n"); do mv "$root/sims/c$i/card" "$root/mnt/ZFY00$i"; done
   while [ "$("$BIN/evidock" --data-dir "$root/data" sessions --json | python3 -c 'import json,sys; print(sum(s["state"]=="released" for s in json.load(sys.stdin)))')" -lt "$n" ]; do sleep 0.2; done
   local t1; t1=$(date +%s.%N)
+  awk '/VmHWM/{print $2}' "/proc/$pid/status" > "$root/rss"
   kill -TERM $pid; wait $pid || true
   python3 - "$t0" "$t1" "$n" "$size" "$rate" "$root" <<'EOF'
 import json, sys, subprocess

@@ -493,6 +493,14 @@ pub fn hash_reader(reader: &mut dyn Read, set: DigestSet) -> Result<(Digests, u6
         };
         return Ok((d, n));
     }
+    hash_stream(reader, set)
+}
+
+/// Digest everything `reader` yields, reading on this thread while every digest runs on its
+/// own: for large files from disk, where the read and the hashing then overlap instead of
+/// taking turns.
+pub fn hash_stream(reader: &mut dyn Read, set: DigestSet) -> Result<(Digests, u64), HashError> {
+    const BUF: usize = 1 << 20;
     let pool = BufferPool::new(4, BUF);
     let mut hasher = MultiHasher::new(set, 4)?;
     let mut n = 0u64;

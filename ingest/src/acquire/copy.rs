@@ -210,7 +210,7 @@ pub fn check(part: &Path, expected: &Digests, set: DigestSet) -> Result<Checked,
     };
     let mut f = File::open(part).map_err(err("open for re-read"))?;
     drop_cache(&f);
-    let (digests, _) = digest::hash_reader(&mut f, set).map_err(|e| match e {
+    let (digests, _) = digest::hash_stream(&mut f, set).map_err(|e| match e {
         digest::HashError::Io(source) => CopyError::Spool {
             op: "re-read",
             path: part.to_path_buf(),

@@ -42,8 +42,22 @@ pub fn run(
     std::fs::create_dir_all(&root)
         .map_err(|e| format!("cannot create the mount root {}: {e}", root.display()))?;
     let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        let _ = wake_tx.send(());
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Only entries appearing, going or being renamed matter. Opening and reading (which the
+        // scan itself does) must not wake the scan, or it wakes itself for ever.
+        let relevant = res.is_ok_and(|ev| {
+            matches!(
+                ev.kind,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Remove(_)
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+                    | notify::EventKind::Any
+                    | notify::EventKind::Other
+            )
+        });
+        if relevant {
+            let _ = wake_tx.send(());
+        }
     })
     .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
     watcher
