@@ -109,6 +109,17 @@ pub struct DockSection {
     /// Cameras acquired at the same time. Default: the number of slots.
     #[serde(default)]
     pub max_cameras: Option<usize>,
+    /// Detect cameras on USB (libusb hot-plug) besides the watch folder.
+    #[serde(default = "default_true")]
+    pub usb: bool,
+    /// Let the system's automounter mount USB cards (they must be mounted read-only) instead
+    /// of evidock mounting them read-only itself.
+    #[serde(default)]
+    pub automount: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_slots() -> usize {
@@ -121,6 +132,8 @@ impl Default for DockSection {
             mount_root: None,
             slots: default_slots(),
             max_cameras: None,
+            usb: true,
+            automount: false,
         }
     }
 }
@@ -163,6 +176,8 @@ pub struct DockSettings {
     pub mount_root: Option<PathBuf>,
     pub slots: usize,
     pub max_cameras: usize,
+    pub usb: bool,
+    pub automount: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +332,8 @@ impl Config {
                 mount_root,
                 slots: self.dock.slots,
                 max_cameras,
+                usb: self.dock.usb,
+                automount: self.dock.automount,
             },
             profiles,
             tuning,

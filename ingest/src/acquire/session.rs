@@ -13,7 +13,7 @@ use super::spool::Spool;
 use super::times::{self, Docking, History};
 use super::walk::{self, Entry};
 use crate::device::profile::Profile;
-use crate::device::volume::{FileMeta, Volume};
+use crate::device::volume::{CardSource, FileMeta, Volume};
 use crate::device::{CameraDriver, DeviceError};
 use crate::journal::{FileState, Journal, Partial, SessionState};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -79,7 +79,8 @@ impl std::fmt::Debug for Acquirer {
 #[derive(Debug)]
 pub struct DockedCamera {
     pub slot: Option<String>,
-    pub volume: Volume,
+    /// The card: ready (a mounted folder), or made readable after `SetMSDC` (a USB camera).
+    pub card: Box<dyn CardSource>,
     pub driver: Box<dyn CameraDriver>,
     pub profile: Profile,
     /// The officer given by the operator (`evidock ingest --officer`), overriding all else.
@@ -447,18 +448,24 @@ impl Acquirer {
         cam.driver
             .set_mass_storage(&pw)
             .map_err(|e| fail(s, e.to_string()))?;
+        let volume = cam.card.attach().map_err(|e| {
+            (
+                Some(session.clone()),
+                Stop::Interrupted(format!("the card could not be mounted read-only: {e}")),
+            )
+        })?;
 
         // List the card.
         self.journal
             .set_session_state(&session, SessionState::Copying, None)
             .map_err(journal_err(s))?;
         progress.set_state(SlotState::Copying, None);
-        let entries = walk::walk(cam.volume.root()).map_err(|e| {
+        let entries = walk::walk(volume.root()).map_err(|e| {
             (
                 Some(session.clone()),
                 Stop::Interrupted(format!(
                     "the card at {} cannot be read: {e}",
-                    cam.volume.root().display()
+                    volume.root().display()
                 )),
             )
         })?;
@@ -562,7 +569,7 @@ impl Acquirer {
                         recorded: corrected[i].clone(),
                     };
                     if let Some(job) =
-                        self.copy_one(cam, &ctx, &pool, &mut hasher, progress, stop)?
+                        self.copy_one(cam, &volume, &ctx, &pool, &mut hasher, progress, stop)?
                         && job_tx.send(job).is_err()
                     {
                         break;
@@ -600,7 +607,7 @@ impl Acquirer {
             let _ = std::fs::remove_file(&job.part);
             let _ = self.journal.remove_partial(&device, path);
             if let Some(job) = self
-                .copy_one(cam, &ctx, &pool, &mut hasher, progress, stop)
+                .copy_one(cam, &volume, &ctx, &pool, &mut hasher, progress, stop)
                 .map_err(|e| (Some(session.clone()), e))?
                 && let Some(again) = self
                     .check_and_log(&session, &device, job, progress)
@@ -658,9 +665,11 @@ impl Acquirer {
     }
 
     /// Copy one file (or replay/skip it). Returns a job for the checker when bytes were copied.
+    #[allow(clippy::too_many_arguments)]
     fn copy_one(
         &self,
         cam: &DockedCamera,
+        volume: &Volume,
         f: &FileCtx<'_>,
         pool: &BufferPool,
         hasher: &mut MultiHasher,
@@ -693,8 +702,7 @@ impl Acquirer {
                 .previous(f.device, f.path, f.meta.size, f.meta.mtime_ns)
                 .map_err(jerr)?
         {
-            let edge = cam
-                .volume
+            let edge = volume
                 .open(f.path)
                 .and_then(|mut file| copy::edge_hash(&mut file));
             if let Ok(edge) = edge
@@ -768,10 +776,10 @@ impl Acquirer {
                 None,
             )
             .map_err(jerr)?;
-        let mut src = match cam.volume.open(f.path) {
+        let mut src = match volume.open(f.path) {
             Ok(s) => s,
             Err(e) => {
-                if cam_gone(&cam.volume) {
+                if camera_left(cam, stop) {
                     return Err(Stop::Interrupted(format!(
                         "the camera left while opening {shown}"
                     )));
@@ -846,7 +854,7 @@ impl Acquirer {
             }
             Err(e @ CopyError::Camera { .. }) => {
                 let _ = hasher.finish();
-                if cam_gone(&cam.volume) {
+                if camera_left(cam, stop) {
                     return Err(Stop::Interrupted(format!(
                         "the camera left during {shown}: {e}"
                     )));
@@ -1088,7 +1096,14 @@ pub fn is_recording(name: &[u8]) -> bool {
         .is_some_and(|(_, ext)| EXT.contains(&ext))
 }
 
-/// Whether the camera's volume is gone (undocked): its root can no longer be listed.
-fn cam_gone(v: &Volume) -> bool {
-    std::fs::read_dir(v.root()).is_err()
+/// After a read error: did the camera leave? The error can arrive before the departure does,
+/// so give the departure a moment to be seen.
+fn camera_left(cam: &DockedCamera, stop: &StopSignal) -> bool {
+    for _ in 0..10 {
+        if stop.now().is_some() || !cam.card.present() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }

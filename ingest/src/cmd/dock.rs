@@ -25,7 +25,24 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
     rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let watch_stop = Arc::new(AtomicBool::new(false));
-        let watcher = watch::run(mount_root.clone(), tx, watch_stop.clone()).map_err(anyhow::Error::msg)?;
+        let watcher = watch::run(mount_root.clone(), tx.clone(), watch_stop.clone())
+            .map_err(anyhow::Error::msg)?;
+        let usb_threads = if st.settings.dock.usb {
+            match crate::dock::usb::run(
+                st.settings.profiles.clone(),
+                mount_root.clone(),
+                tx,
+                watch_stop.clone(),
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "USB detection unavailable; watching the folder only");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         let released = Arc::new(tokio::sync::Notify::new());
         eprintln!(
             "evidock dock: station {} watching {} ({} slot(s), {} at once); {}",
@@ -65,12 +82,16 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
             clock: st.clock.clone(),
             log: st.log.clone(),
             max_cameras: st.settings.dock.max_cameras,
+            automount: st.settings.dock.automount,
             state: DockState::default(),
             released,
         };
         dock.run(rx, shutdown_signal()).await;
         watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = watcher.join();
+        for t in usb_threads {
+            let _ = t.join();
+        }
         anyhow::Ok(())
     })?;
     Ok(exit::OK)

@@ -71,11 +71,11 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         volume: path.clone(),
         usb: None,
     };
-    let att =
-        attach(&profiles, &arrival, &fallback, st.clock.clone()).map_err(anyhow::Error::msg)?;
+    let att = attach(&profiles, &arrival, &fallback, st.clock.clone(), false)
+        .map_err(anyhow::Error::msg)?;
     let cam = DockedCamera {
         slot: None,
-        volume: att.volume,
+        card: att.card,
         driver: att.driver,
         profile: att.profile,
         operator,

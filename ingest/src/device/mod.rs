@@ -10,6 +10,7 @@ pub mod profile;
 pub mod sim;
 pub mod volume;
 pub mod zfy;
+pub mod zfy_usb;
 
 use chrono::NaiveDateTime;
 use evidock_verify::event::payload::CameraIdentity;

@@ -25,6 +25,25 @@ impl FileMeta {
     }
 }
 
+/// Where a docked camera's card comes from: a folder already mounted, or a USB camera's disk
+/// that appears only after `SetMSDC` and is then mounted read-only.
+pub trait CardSource: Send + std::fmt::Debug {
+    /// Make the card readable; called once, after the camera switched to mass storage.
+    fn attach(&mut self) -> Result<Volume, String>;
+    /// Whether the camera is still docked (a read error with the camera gone is an
+    /// interruption to resume, not a failed file).
+    fn present(&self) -> bool;
+}
+
+impl CardSource for Volume {
+    fn attach(&mut self) -> Result<Volume, String> {
+        Ok(self.clone())
+    }
+    fn present(&self) -> bool {
+        std::fs::read_dir(&self.root).is_ok()
+    }
+}
+
 /// A mounted camera volume.
 #[derive(Debug, Clone)]
 pub struct Volume {

@@ -1,32 +1,75 @@
 //! Choosing the profile and driver for a docked volume.
 
 use super::Arrival;
+use super::blockdev::UsbCard;
 use crate::device::CameraDriver;
 use crate::device::mass_storage::MassStorageDriver;
 use crate::device::profile::{DriverKind, Profile};
 use crate::device::sim::{self, SimDriver};
-use crate::device::volume::Volume;
+use crate::device::volume::{CardSource, Volume};
+use crate::device::zfy_usb::ZfyUsbDriver;
 use evidock_store::clock::Clock;
 use std::sync::Arc;
 
-/// A volume matched to a profile, with its driver.
+/// A docked camera matched to a profile, with its driver and its card.
 #[derive(Debug)]
 pub struct Attached {
     pub profile: Profile,
     pub driver: Box<dyn CameraDriver>,
-    pub volume: Volume,
+    pub card: Box<dyn CardSource>,
 }
 
 /// Match `arrival` to the first profile that recognises it:
 /// a simulated camera's card (marker file) → a `zfy-sim` profile; a USB device → the profile
-/// with its VID/PID; anything else → the first `mass-storage` profile. `fallback_serial` names a
+/// with its VID/PID (a `zfy-usb` camera is reached over its vendor interface and its card
+/// mounted after `SetMSDC`; a `mass-storage` one is mounted at once); any other folder under
+/// the mount root → the first `mass-storage` profile without USB IDs. `fallback_serial` names a
 /// mass-storage camera without an ID file.
 pub fn attach(
     profiles: &[Profile],
     arrival: &Arrival,
     fallback_serial: &str,
     clock: Arc<dyn Clock>,
+    automount: bool,
 ) -> Result<Attached, String> {
+    if let Some(usb) = &arrival.usb {
+        let (vid, pid) = (usb.info.vid, usb.info.pid);
+        let profile = profiles
+            .iter()
+            .find(|p| p.usb == Some((vid, pid)))
+            .ok_or_else(|| {
+                format!("USB device {vid:04x}:{pid:04x} matches no device profile: not read")
+            })?;
+        let card = UsbCard::new(usb.sysfs.clone(), arrival.volume.clone(), automount);
+        return match profile.driver {
+            DriverKind::ZfyUsb => Ok(Attached {
+                profile: profile.clone(),
+                driver: Box::new(
+                    ZfyUsbDriver::open(&usb.device, &arrival.slot).map_err(|e| e.to_string())?,
+                ),
+                card: Box::new(card),
+            }),
+            DriverKind::MassStorage => {
+                // No handshake: the card is there at once; its ID file names the camera.
+                let mut card = card;
+                let volume = card.attach()?;
+                let serial = usb.info.serial.as_deref().unwrap_or(fallback_serial);
+                Ok(Attached {
+                    profile: profile.clone(),
+                    driver: Box::new(MassStorageDriver::new(
+                        volume.root().to_path_buf(),
+                        profile.id_file.clone(),
+                        serial.to_string(),
+                    )),
+                    card: Box::new(MountedCard { card, volume }),
+                })
+            }
+            DriverKind::ZfySim => Err(format!(
+                "profile {:?} uses the zfy-sim driver for a USB device",
+                profile.name
+            )),
+        };
+    }
     if let Some(fw) = sim::firmware_of_volume(&arrival.volume) {
         let profile = profiles
             .iter()
@@ -37,30 +80,8 @@ pub fn attach(
         return Ok(Attached {
             profile: profile.clone(),
             driver: Box::new(driver),
-            volume,
+            card: Box::new(volume),
         });
-    }
-    if let Some(usb) = &arrival.usb {
-        if let Some(profile) = profiles.iter().find(|p| p.usb == Some((usb.vid, usb.pid))) {
-            if profile.driver == DriverKind::MassStorage {
-                return Ok(mass_storage(
-                    profile,
-                    arrival,
-                    usb.serial.as_deref().unwrap_or(fallback_serial),
-                ));
-            }
-            return Err(format!(
-                "USB device {:04x}:{:04x} matches profile {:?}, whose {} driver is not available here",
-                usb.vid,
-                usb.pid,
-                profile.name,
-                profile.driver.name()
-            ));
-        }
-        return Err(format!(
-            "USB device {:04x}:{:04x} matches no device profile: not read",
-            usb.vid, usb.pid
-        ));
     }
     let profile = profiles
         .iter()
@@ -71,17 +92,29 @@ pub fn attach(
                 arrival.volume.display()
             )
         })?;
-    Ok(mass_storage(profile, arrival, fallback_serial))
-}
-
-fn mass_storage(profile: &Profile, arrival: &Arrival, serial: &str) -> Attached {
-    Attached {
+    Ok(Attached {
         profile: profile.clone(),
         driver: Box::new(MassStorageDriver::new(
             arrival.volume.clone(),
             profile.id_file.clone(),
-            serial.to_string(),
+            fallback_serial.to_string(),
         )),
-        volume: Volume::new(arrival.volume.clone(), None),
+        card: Box::new(Volume::new(arrival.volume.clone(), None)),
+    })
+}
+
+/// A USB card already mounted (mass-storage cameras), kept mounted until the session ends.
+#[derive(Debug)]
+struct MountedCard {
+    card: UsbCard,
+    volume: Volume,
+}
+
+impl CardSource for MountedCard {
+    fn attach(&mut self) -> Result<Volume, String> {
+        Ok(self.volume.clone())
+    }
+    fn present(&self) -> bool {
+        self.card.present()
     }
 }

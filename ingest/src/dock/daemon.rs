@@ -72,6 +72,8 @@ pub struct Dock {
     pub clock: Arc<dyn Clock>,
     pub log: SharedLog,
     pub max_cameras: usize,
+    /// USB cards are mounted by the system's automounter (must be read-only), not by evidock.
+    pub automount: bool,
     pub state: DockState,
     /// Woken after every release (e.g. to time-stamp the new checkpoint).
     pub released: Arc<Notify>,
@@ -158,17 +160,18 @@ impl Dock {
         let acquirer = self.acquirer.clone();
         let profiles = self.profiles.clone();
         let clock = self.clock.clone();
+        let automount = self.automount;
         let permits = permits.clone();
         tasks.spawn(async move {
             // A camera waits for a free acquisition slot, not for another camera's files.
             let _permit = permits.acquire_owned().await;
             let slot = a.slot.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || match attach(&profiles, &a, &a.slot, clock) {
+            let outcome = tokio::task::spawn_blocking(move || {
+                match attach(&profiles, &a, &a.slot, clock, automount) {
                     Ok(att) => acquirer.acquire(
                         DockedCamera {
                             slot: Some(a.slot.clone()),
-                            volume: att.volume,
+                            card: att.card,
                             driver: att.driver,
                             profile: att.profile,
                             operator: None,
@@ -184,12 +187,13 @@ impl Dock {
                         );
                         acquirer.record_refusal(Some(&a.slot), "none", None, reason)
                     }
-                })
-                .await
-                .unwrap_or_else(|e| Outcome::Failed {
-                    session: None,
-                    reason: format!("acquisition task failed: {e}"),
-                });
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Outcome::Failed {
+                session: None,
+                reason: format!("acquisition task failed: {e}"),
+            });
             (slot, outcome)
         });
     }

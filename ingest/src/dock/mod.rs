@@ -5,7 +5,9 @@
 //! `max_cameras` at a time, so a slow camera never holds up another.
 
 pub mod attach;
+pub mod blockdev;
 pub mod daemon;
+pub mod usb;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -20,18 +22,27 @@ pub struct UsbInfo {
     pub product: Option<String>,
 }
 
-/// A camera volume that appeared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A USB device that matched a device profile.
+#[derive(Debug, Clone)]
+pub struct UsbArrival {
+    pub info: UsbInfo,
+    pub device: rusb::Device<rusb::Context>,
+    /// Its sysfs directory (`/sys/bus/usb/devices/<bus>-<ports>`), where its disk will appear.
+    pub sysfs: PathBuf,
+}
+
+/// A docked camera.
+#[derive(Debug, Clone)]
 pub struct Arrival {
     /// The dock slot: the USB port path, or the volume's name under the mount root.
     pub slot: String,
-    /// Where the card is mounted (read-only).
+    /// Where the card is (watch folder), or will be mounted read-only (USB).
     pub volume: PathBuf,
-    pub usb: Option<UsbInfo>,
+    pub usb: Option<UsbArrival>,
 }
 
 /// What the sources report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DockEvent {
     Arrived(Arrival),
     Departed { slot: String },

@@ -1,0 +1,411 @@
+//! From a USB device to a read-only mounted card.
+//!
+//! The USB device's sysfs directory leads to its SCSI disk (`…/host*/target*/*/block/sdX`).
+//! Real kernels race: the disk appears before its partition table is scanned, and opening
+//! `/dev/sdX` right after it appears can fail with ENXIO. So: wait for the disk, read sector 0 to
+//! decide whole-disk filesystem or partition table (and wait for the partitions the table
+//! promises), retry opens for a few seconds, set every block device read-only (`BLKROSET`), and
+//! mount read-only (`ro,nosuid,nodev,noexec`). A read-only mount that cannot be obtained is an
+//! error: there is no read-write fallback. With the system's automounter instead, the mount must
+//! already be read-only or the card is refused.
+
+use crate::device::volume::{CardSource, Volume};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long to wait for the disk and its partitions after the camera switched to mass storage.
+const APPEAR: Duration = Duration::from_secs(20);
+
+/// What sector 0 says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// A filesystem on the whole disk (no partition table), of this type.
+    WholeDisk(FsType),
+    /// An MBR partition table with at least one partition in use.
+    Partitioned,
+    /// Neither: no filesystem evidock can read.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsType {
+    Vfat,
+    Exfat,
+}
+
+impl FsType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FsType::Vfat => "vfat",
+            FsType::Exfat => "exfat",
+        }
+    }
+
+    /// Mount options: Chinese long names as UTF-8, GBK short names (codepage 936).
+    pub fn options(self) -> &'static std::ffi::CStr {
+        match self {
+            FsType::Vfat => c"iocharset=utf8,codepage=936,shortname=mixed",
+            FsType::Exfat => c"iocharset=utf8",
+        }
+    }
+}
+
+/// The filesystem a boot sector announces, if it is one evidock reads.
+pub fn fs_type(sector: &[u8]) -> Option<FsType> {
+    if sector.len() < 512 {
+        return None;
+    }
+    if &sector[3..11] == b"EXFAT   " {
+        return Some(FsType::Exfat);
+    }
+    let jump = sector[0] == 0xEB || sector[0] == 0xE9;
+    let fat =
+        &sector[82..87] == b"FAT32" || &sector[54..59] == b"FAT16" || &sector[54..59] == b"FAT12";
+    (jump && fat && sector[510] == 0x55 && sector[511] == 0xAA).then_some(FsType::Vfat)
+}
+
+/// Decide the layout from sector 0.
+pub fn layout(sector0: &[u8]) -> Layout {
+    if let Some(t) = fs_type(sector0) {
+        return Layout::WholeDisk(t);
+    }
+    if sector0.len() >= 512 && sector0[510] == 0x55 && sector0[511] == 0xAA {
+        let any = (0..4).any(|i| sector0[446 + 16 * i + 4] != 0);
+        if any {
+            return Layout::Partitioned;
+        }
+    }
+    Layout::Unknown
+}
+
+/// The disks (`sdX`) below a USB device's sysfs directory.
+pub fn disks_of(usb_sysfs: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    find_block(usb_sysfs, 0, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn find_block(dir: &Path, depth: usize, out: &mut Vec<String>) {
+    if depth > 8 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Stay inside this device: sysfs links point everywhere else.
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            continue;
+        }
+        if name == "block" {
+            if let Ok(b) = std::fs::read_dir(e.path()) {
+                out.extend(
+                    b.flatten()
+                        .map(|d| d.file_name().to_string_lossy().into_owned()),
+                );
+            }
+        } else if ft.is_dir() {
+            find_block(&e.path(), depth + 1, out);
+        }
+    }
+}
+
+/// Partitions of `disk` the kernel knows (`sdb1`, `sdb2`, …).
+pub fn partitions_of(disk: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(format!("/sys/block/{disk}"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(disk) && n.len() > disk.len())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|p| {
+        p[disk.len()..]
+            .trim_start_matches('p')
+            .parse::<u32>()
+            .unwrap_or(0)
+    });
+    out
+}
+
+/// Open a block device, retrying while the kernel still answers ENXIO/ENOMEDIUM.
+fn open_retrying(dev: &Path) -> Result<std::fs::File, String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match std::fs::File::open(dev) {
+            Ok(f) => return Ok(f),
+            Err(e)
+                if Instant::now() < deadline
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::ENXIO) | Some(libc::ENOMEDIUM) | Some(libc::ENOENT)
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(format!("cannot open {}: {e}", dev.display())),
+        }
+    }
+}
+
+fn read_sector0(dev: &Path) -> Result<Vec<u8>, String> {
+    let mut f = open_retrying(dev)?;
+    let mut b = vec![0u8; 512];
+    f.read_exact(&mut b)
+        .map_err(|e| format!("cannot read sector 0 of {}: {e}", dev.display()))?;
+    Ok(b)
+}
+
+/// Set a block device read-only in the kernel, so nothing — not even a buggy mount — can write.
+fn set_read_only(dev: &Path) -> Result<(), String> {
+    let f = open_retrying(dev)?;
+    hw::blkroset(&f).map_err(|e| format!("cannot set {} read-only (BLKROSET): {e}", dev.display()))
+}
+
+/// The one place evidock talks to the kernel with a raw ioctl.
+#[allow(unsafe_code)]
+mod hw {
+    use std::os::fd::AsRawFd as _;
+
+    /// `BLKROSET` from <linux/fs.h>: `_IO(0x12, 93)`.
+    const BLKROSET: libc::c_ulong = 0x125d;
+
+    pub fn blkroset(f: &std::fs::File) -> std::io::Result<()> {
+        let one: libc::c_int = 1;
+        // SAFETY: BLKROSET reads one `int` through the pointer; `one` lives for the call and the
+        // descriptor is an open block device owned by `f`.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKROSET, &one as *const libc::c_int) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+/// Where `/dev/<dev_name>` is mounted in this mount namespace, and whether read-only.
+fn mount_of(dev_name: &str) -> Option<(PathBuf, bool)> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    for line in text.lines() {
+        // id parent major:minor root mountpoint options ... - fstype source superoptions
+        let (left, right) = line.split_once(" - ")?;
+        let f: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if f.len() >= 6 && r.len() >= 2 && r[1] == format!("/dev/{dev_name}") {
+            let ro = f[5].split(',').any(|o| o == "ro");
+            return Some((PathBuf::from(unescape(f[4])), ro));
+        }
+    }
+    None
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// A USB camera's card, mounted read-only on `attach` and unmounted on drop.
+#[derive(Debug)]
+pub struct UsbCard {
+    usb_sysfs: PathBuf,
+    mount_point: PathBuf,
+    automount: bool,
+    mounted: Vec<PathBuf>,
+}
+
+impl UsbCard {
+    pub fn new(usb_sysfs: PathBuf, mount_point: PathBuf, automount: bool) -> Self {
+        UsbCard {
+            usb_sysfs,
+            mount_point,
+            automount,
+            mounted: Vec::new(),
+        }
+    }
+
+    fn wait_disk(&self) -> Result<String, String> {
+        let deadline = Instant::now() + APPEAR;
+        loop {
+            if let Some(d) = disks_of(&self.usb_sysfs).into_iter().next() {
+                // A removable LUN without a medium has size 0: wait for the card.
+                let size: u64 = std::fs::read_to_string(format!("/sys/block/{d}/size"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                if size > 0 {
+                    return Ok(d);
+                }
+            }
+            if !self.usb_sysfs.exists() {
+                return Err("the camera was unplugged before its card appeared".into());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "no card appeared under {} within {} s of switching to mass storage",
+                    self.usb_sysfs.display(),
+                    APPEAR.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The filesystems to mount: (device name, type).
+    fn filesystems(&self, disk: &str) -> Result<Vec<(String, FsType)>, String> {
+        let dev = PathBuf::from(format!("/dev/{disk}"));
+        match layout(&read_sector0(&dev)?) {
+            Layout::WholeDisk(t) => Ok(vec![(disk.to_string(), t)]),
+            Layout::Unknown => Err(format!(
+                "/dev/{disk} holds neither a FAT/exFAT filesystem nor a partition table: not read"
+            )),
+            Layout::Partitioned => {
+                // The table is there; the kernel may not have scanned it yet.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut parts = partitions_of(disk);
+                while parts.is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
+                    parts = partitions_of(disk);
+                }
+                let mut out = Vec::new();
+                for p in parts {
+                    match read_sector0(Path::new(&format!("/dev/{p}"))).map(|s| fs_type(&s)) {
+                        Ok(Some(t)) => out.push((p, t)),
+                        Ok(None) => {
+                            tracing::warn!(partition = %p, "partition holds no FAT/exFAT filesystem; not read")
+                        }
+                        Err(e) => {
+                            tracing::warn!(partition = %p, error = %e, "partition unreadable")
+                        }
+                    }
+                }
+                if out.is_empty() {
+                    return Err(format!("no FAT/exFAT partition on /dev/{disk}: not read"));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn mount_ro(&mut self, dev: &str, fs: FsType, target: &Path) -> Result<(), String> {
+        use rustix::mount::{MountFlags, mount};
+        std::fs::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+        let source = PathBuf::from(format!("/dev/{dev}"));
+        let flags =
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match mount(&source, target, fs.name(), flags, fs.options()) {
+                Ok(()) => break,
+                Err(e) if e == rustix::io::Errno::NXIO && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot mount /dev/{dev} ({}) read-only at {}: {e}; not falling back to read-write",
+                        fs.name(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+        self.mounted.push(target.to_path_buf());
+        Ok(())
+    }
+}
+
+impl CardSource for UsbCard {
+    fn attach(&mut self) -> Result<Volume, String> {
+        let disk = self.wait_disk()?;
+        if self.automount {
+            let deadline = Instant::now() + APPEAR;
+            loop {
+                let devs = std::iter::once(disk.clone()).chain(partitions_of(&disk));
+                if let Some((mp, ro)) = devs.filter_map(|d| mount_of(&d)).next() {
+                    if !ro {
+                        return Err(format!(
+                            "{} was mounted read-write by the system (that marks a FAT card dirty): refusing to read; configure the automounter to mount cameras read-only",
+                            mp.display()
+                        ));
+                    }
+                    return Ok(Volume::new(mp, None));
+                }
+                if Instant::now() > deadline {
+                    return Err("the system did not mount the card".into());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        let filesystems = self.filesystems(&disk)?;
+        set_read_only(Path::new(&format!("/dev/{disk}")))?;
+        for (dev, _) in &filesystems {
+            set_read_only(Path::new(&format!("/dev/{dev}")))?;
+        }
+        if let [(dev, fs)] = filesystems.as_slice() {
+            let target = self.mount_point.clone();
+            self.mount_ro(dev, *fs, &target)?;
+        } else {
+            // Several filesystems: each under p<N>/, so nothing on the card is left out.
+            for (i, (dev, fs)) in filesystems.iter().enumerate() {
+                let target = self.mount_point.join(format!("p{}", i + 1));
+                self.mount_ro(dev, *fs, &target)?;
+            }
+        }
+        tracing::info!(disk = %disk, mount = %self.mount_point.display(), filesystems = filesystems.len(), "card mounted read-only");
+        Ok(Volume::new(self.mount_point.clone(), None))
+    }
+
+    fn present(&self) -> bool {
+        self.usb_sysfs.exists()
+    }
+}
+
+impl Drop for UsbCard {
+    fn drop(&mut self) {
+        for m in self.mounted.iter().rev() {
+            let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
+            let _ = std::fs::remove_dir(m);
+        }
+        let _ = std::fs::remove_dir(&self.mount_point);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fat32_boot() -> Vec<u8> {
+        let mut s = vec![0u8; 512];
+        s[0] = 0xEB;
+        s[2] = 0x90;
+        s[82..90].copy_from_slice(b"FAT32   ");
+        s[510] = 0x55;
+        s[511] = 0xAA;
+        s
+    }
+
+    #[test]
+    fn layouts() {
+        assert_eq!(layout(&fat32_boot()), Layout::WholeDisk(FsType::Vfat));
+        let mut ex = vec![0u8; 512];
+        ex[0] = 0xEB;
+        ex[3..11].copy_from_slice(b"EXFAT   ");
+        ex[510] = 0x55;
+        ex[511] = 0xAA;
+        assert_eq!(layout(&ex), Layout::WholeDisk(FsType::Exfat));
+        let mut mbr = vec![0u8; 512];
+        mbr[446 + 4] = 0x0c;
+        mbr[510] = 0x55;
+        mbr[511] = 0xAA;
+        assert_eq!(layout(&mbr), Layout::Partitioned);
+        assert_eq!(layout(&[0u8; 512]), Layout::Unknown);
+        assert_eq!(layout(&[0u8; 10]), Layout::Unknown);
+    }
+}
