@@ -53,6 +53,71 @@ pub struct Config {
     /// Acquisition tuning.
     #[serde(default)]
     pub acquire: AcquireSection,
+    /// The evidence store. Default: a local store in `<data dir>/store`.
+    #[serde(default)]
+    pub store: Option<StoreSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// `file:///path`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
+    pub url: String,
+    /// S3-compatible endpoint (Ceph RGW, MinIO, Alibaba OSS), e.g. `http://10.0.0.5:7480`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Allow plain http to the endpoint (on a closed network).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Path-style addressing (`endpoint/bucket/key`), as most S3-compatible servers want.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+    /// A TOML file with `access_key_id` and `secret_access_key` (and optionally
+    /// `session_token`), readable by this service only (mode 0600). Without it, credentials come
+    /// from the environment (AWS_ACCESS_KEY_ID, …).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Part size for multipart uploads, MiB (at least 5).
+    #[serde(default = "default_part")]
+    pub part_size_mib: u64,
+    /// Uploads at the same time.
+    #[serde(default = "default_parallel")]
+    pub parallel: usize,
+    /// Cap on upload bandwidth, bytes per second (0 = none).
+    #[serde(default)]
+    pub bandwidth_bytes_per_sec: u64,
+    /// Local-time windows when uploads run, e.g. ["22:00-06:00"] (empty = always).
+    #[serde(default)]
+    pub upload_windows: Vec<String>,
+    /// Default retention of originals (S3 Object Lock), set by `evidock store init`.
+    #[serde(default)]
+    pub retention: Option<RetentionSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// `compliance` (nobody can shorten or delete) or `governance` (privileged users can).
+    pub mode: String,
+    pub days: u32,
+}
+
+fn default_part() -> u64 {
+    16
+}
+fn default_parallel() -> usize {
+    4
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    #[serde(default)]
+    session_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +234,17 @@ pub struct Settings {
     pub dock: DockSettings,
     pub profiles: Vec<Profile>,
     pub tuning: crate::acquire::session::Tuning,
+    /// `None`: the local store in the data directory.
+    pub store: Option<StoreSettings>,
+}
+
+/// The validated store configuration.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub store: evidock_store::objects::StoreSettings,
+    pub upload: crate::upload::UploadSettings,
+    /// (mode, days) of the default retention.
+    pub retention: Option<(String, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +393,10 @@ impl Config {
             sync_every: a.sync_every_mib << 20,
             min_free_bytes: a.min_free_mib << 20,
         };
+        let store = match self.store {
+            None => None,
+            Some(st) => Some(validate_store(st, base, &invalid)?),
+        };
         let mut profiles = Vec::new();
         for (i, c) in self.camera.into_iter().enumerate() {
             let key = format!("camera[{i}]");
@@ -337,8 +417,98 @@ impl Config {
             },
             profiles,
             tuning,
+            store,
         })
     }
+}
+
+fn validate_store(
+    st: StoreSection,
+    base: &Path,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<StoreSettings, ConfigError> {
+    if !["file://", "s3://", "az://", "azure://", "gs://"]
+        .iter()
+        .any(|p| st.url.starts_with(p))
+    {
+        return Err(invalid(
+            "store.url",
+            format!("{:?}: use file://, s3://, az:// or gs://", st.url),
+        ));
+    }
+    if st.part_size_mib < 5 || st.part_size_mib > 5120 {
+        return Err(invalid("store.part_size_mib", "must be 5..=5120 (S3's limits)".into()));
+    }
+    if st.parallel == 0 || st.parallel > 64 {
+        return Err(invalid("store.parallel", "must be 1..=64".into()));
+    }
+    let mut windows = Vec::new();
+    for (i, w) in st.upload_windows.iter().enumerate() {
+        windows.push(
+            crate::upload::parse_window(w)
+                .map_err(|m| invalid(&format!("store.upload_windows[{i}]"), m))?,
+        );
+    }
+    let retention = match st.retention {
+        None => None,
+        Some(r) => {
+            if !matches!(r.mode.as_str(), "compliance" | "governance") {
+                return Err(invalid(
+                    "store.retention.mode",
+                    format!("{:?}: compliance or governance", r.mode),
+                ));
+            }
+            if r.days == 0 {
+                return Err(invalid("store.retention.days", "must be at least 1".into()));
+            }
+            Some((r.mode, r.days))
+        }
+    };
+    let mut s = evidock_store::objects::StoreSettings {
+        url: st.url,
+        endpoint: st.endpoint,
+        region: st.region,
+        allow_http: st.allow_http,
+        path_style: st.path_style,
+        max_retries: 3,
+        ..Default::default()
+    };
+    if let Some(f) = st.credentials_file {
+        let f = if f.is_absolute() { f } else { base.join(f) };
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(&f).map_err(|e| {
+            invalid("store.credentials_file", format!("{}: {e}", f.display()))
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(invalid(
+                "store.credentials_file",
+                format!("{} is readable by others: chmod 600 it", f.display()),
+            ));
+        }
+        let text = std::fs::read_to_string(&f)
+            .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
+        let c: Credentials = toml::from_str(&text).map_err(|e| {
+            // Never echo the file's content: it holds secrets.
+            invalid(
+                "store.credentials_file",
+                format!("{} is not access_key_id/secret_access_key TOML: {}", f.display(), e.message()),
+            )
+        })?;
+        s.access_key_id = Some(c.access_key_id);
+        s.secret_access_key = Some(c.secret_access_key);
+        s.session_token = c.session_token;
+    }
+    Ok(StoreSettings {
+        store: s,
+        upload: crate::upload::UploadSettings {
+            part_size: st.part_size_mib << 20,
+            parallel: st.parallel,
+            bandwidth: (st.bandwidth_bytes_per_sec > 0).then_some(st.bandwidth_bytes_per_sec),
+            windows,
+            retention_days: retention.as_ref().map(|(_, d)| *d),
+        },
+        retention,
+    })
 }
 
 #[cfg(test)]

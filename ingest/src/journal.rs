@@ -163,6 +163,61 @@ pub struct FileRow {
     pub digests: Option<Digests>,
 }
 
+/// An object to upload.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub evidence: EvidenceId,
+    /// `original`, `playback`, `poster`, `contact-sheet`.
+    pub role: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    /// The local file (the spool copy).
+    pub source: PathBuf,
+    /// The object key in the store.
+    pub key: String,
+}
+
+/// An upload's journal row.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadRow {
+    pub evidence: EvidenceId,
+    pub role: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub source: PathBuf,
+    pub key: String,
+    /// `pending`, `uploading`, `uploaded`, `failed`.
+    pub state: String,
+    pub upload_id: Option<String>,
+    pub parts: Vec<String>,
+    pub attempts: u64,
+    pub error: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<UploadRow>> {
+    let parts: Option<String> = r.get(8)?;
+    Ok((|| {
+        Some(UploadRow {
+            evidence: EvidenceId::new(r.get::<_, String>(0).ok()?).ok()?,
+            role: r.get(1).ok()?,
+            sha256: r.get::<_, String>(2).ok()?.parse().ok()?,
+            size: r.get::<_, i64>(3).ok()? as u64,
+            source: PathBuf::from(r.get::<_, String>(4).ok()?),
+            key: r.get(5).ok()?,
+            state: r.get(6).ok()?,
+            upload_id: r.get(7).ok()?,
+            parts: parts
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok())
+                .unwrap_or_default(),
+            attempts: r.get::<_, i64>(9).ok()? as u64,
+            error: r.get(10).ok()?,
+            queued_at: r.get::<_, String>(11).ok().as_deref().and_then(parse_ts),
+        })
+    })())
+}
+
 /// A resumable partial copy.
 #[derive(Debug, Clone)]
 pub struct Partial {
@@ -222,6 +277,17 @@ CREATE TABLE IF NOT EXISTS acquired (
 );
 CREATE TABLE IF NOT EXISTS clocks (
   device TEXT PRIMARY KEY, synced_at TEXT, drift_ppm REAL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+  evidence TEXT NOT NULL, role TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+  source TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,
+  upload_id TEXT, parts TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT, error TEXT,
+  queued_at TEXT NOT NULL, uploaded_at TEXT, seq INTEGER,
+  PRIMARY KEY (evidence, role)
+);
+CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, next_at);
+CREATE TABLE IF NOT EXISTS published (
+  station TEXT PRIMARY KEY, size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS assignments (
   device TEXT NOT NULL, officer TEXT NOT NULL, from_utc TEXT NOT NULL, PRIMARY KEY (device, from_utc)
@@ -718,6 +784,159 @@ impl Journal {
             db.execute(
                 "INSERT OR REPLACE INTO acquired (device, path, size, mtime_ns, edge_sha256, evidence, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![device.as_str(), path, size as i64, mtime_ns.to_string(), edge.to_hex(), evidence.as_str(), sha256.to_hex()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The `acquired` payload (JSON) and event seq of an evidence item.
+    pub fn acquired_of(&self, evidence: &EvidenceId) -> Result<Option<(String, u64)>, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT payload, event_seq FROM files WHERE evidence = ?1 AND state = 'acquired'",
+                params![evidence.as_str()],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()
+        })
+        .map(|o| match o {
+            Some((Some(p), Some(seq))) => Some((p, seq as u64)),
+            _ => None,
+        })
+    }
+
+    // --- uploads ---
+
+    /// Queue an object for upload (once; a second call changes nothing).
+    pub fn enqueue_upload(&self, u: &NewUpload, at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR IGNORE INTO uploads (evidence, role, sha256, size, source, key, state, queued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+                params![
+                    u.evidence.as_str(),
+                    u.role,
+                    u.sha256.to_hex(),
+                    u.size as i64,
+                    u.source.to_string_lossy(),
+                    u.key,
+                    ts(at)
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Uploads due now (pending or uploading, not waiting for a retry), oldest first.
+    pub fn due_uploads(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<UploadRow>, JournalError> {
+        self.with(|db| {
+            let mut st = db.prepare(
+                "SELECT evidence, role, sha256, size, source, key, state, upload_id, parts, attempts, error, queued_at
+                 FROM uploads WHERE state IN ('pending', 'uploading') AND (next_at IS NULL OR next_at <= ?1)
+                 ORDER BY queued_at LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![ts(now), limit as i64], upload_row)?;
+            rows.collect()
+        })
+        .map(|v: Vec<Option<UploadRow>>| v.into_iter().flatten().collect())
+    }
+
+    /// Every upload row (for status and tests).
+    pub fn uploads(&self) -> Result<Vec<UploadRow>, JournalError> {
+        self.with(|db| {
+            let mut st = db.prepare(
+                "SELECT evidence, role, sha256, size, source, key, state, upload_id, parts, attempts, error, queued_at
+                 FROM uploads ORDER BY queued_at",
+            )?;
+            let rows = st.query_map([], upload_row)?;
+            rows.collect()
+        })
+        .map(|v: Vec<Option<UploadRow>>| v.into_iter().flatten().collect())
+    }
+
+    /// Record multipart progress: the upload ID and the parts done so far (their ETags).
+    pub fn upload_progress(
+        &self,
+        evidence: &EvidenceId,
+        role: &str,
+        upload_id: Option<&str>,
+        parts: &[String],
+    ) -> Result<(), JournalError> {
+        let parts = serde_json::to_string(parts).unwrap_or_else(|_| "[]".into());
+        self.with(|db| {
+            db.execute(
+                "UPDATE uploads SET state = 'uploading', upload_id = ?3, parts = ?4 WHERE evidence = ?1 AND role = ?2",
+                params![evidence.as_str(), role, upload_id, parts],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// A failed attempt: retriable ones wait until `next_at`; permanent ones are `failed`.
+    pub fn upload_failed(
+        &self,
+        evidence: &EvidenceId,
+        role: &str,
+        error: &str,
+        next_at: Option<DateTime<Utc>>,
+    ) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE uploads SET attempts = attempts + 1, error = ?3, next_at = ?4,
+                   state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END
+                 WHERE evidence = ?1 AND role = ?2",
+                params![evidence.as_str(), role, error, next_at.map(ts)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn upload_done(
+        &self,
+        evidence: &EvidenceId,
+        role: &str,
+        seq: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE uploads SET state = 'uploaded', seq = ?3, uploaded_at = ?4, error = NULL, next_at = NULL
+                 WHERE evidence = ?1 AND role = ?2",
+                params![evidence.as_str(), role, seq as i64, ts(at)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Put failed uploads back in the queue (after the cause was fixed).
+    pub fn retry_failed_uploads(&self) -> Result<usize, JournalError> {
+        self.with(|db| {
+            db.execute(
+                "UPDATE uploads SET state = 'pending', next_at = NULL WHERE state = 'failed'",
+                [],
+            )
+        })
+    }
+
+    /// How far this station's custody log is published in the store.
+    pub fn published(&self, station: &str) -> Result<u64, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT size FROM published WHERE station = ?1",
+                params![station],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+        })
+        .map(|o| o.unwrap_or(0) as u64)
+    }
+
+    pub fn set_published(&self, station: &str, size: u64) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO published (station, size) VALUES (?1, ?2)
+                 ON CONFLICT (station) DO UPDATE SET size = MAX(size, ?2)",
+                params![station, size as i64],
             )
             .map(|_| ())
         })

@@ -11,6 +11,7 @@ pub mod device;
 pub mod dock;
 pub mod journal;
 pub mod station;
+pub mod upload;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -88,4 +89,9 @@ pub enum Command {
     /// Simulated cameras, for the demo and for trying a station without hardware.
     #[command(subcommand)]
     Simulate(cmd::simulate::SimulateCmd),
+    /// Upload queued evidence to the evidence store, read it back, publish the custody log.
+    Upload(cmd::upload::UploadArgs),
+    /// The evidence store: set it up (Object Lock, retention), see the upload queue.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCmd),
 }

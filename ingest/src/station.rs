@@ -7,6 +7,7 @@
 //!   journal.db                  where acquisition stands (SQLite; station state, not evidence)
 //!   spool/                      originals by SHA-256, and copies in progress
 //!   dock/                       the default mount root: camera volumes appear here
+//!   store/                      the default (local) evidence store
 //! ```
 
 use crate::acquire::session::Acquirer;
@@ -29,6 +30,7 @@ pub struct Station {
     pub clock: Arc<dyn Clock>,
     pub journal: Arc<Journal>,
     pub spool: Spool,
+    pub store: evidock_store::objects::EvidenceStore,
     /// Whether this run created the station key.
     pub key_created: bool,
 }
@@ -90,6 +92,14 @@ impl Station {
         }
         let journal = Arc::new(Journal::open(&data_dir.join("journal.db"))?);
         let spool = Spool::open(&data_dir.join("spool"))?;
+        let store_settings = match &settings.store {
+            Some(s) => s.store.clone(),
+            None => evidock_store::objects::StoreSettings {
+                url: format!("file://{}", std::path::absolute(data_dir.join("store"))?.display()),
+                ..Default::default()
+            },
+        };
+        let store = evidock_store::objects::EvidenceStore::open(&store_settings)?;
         Ok(Station {
             settings,
             data_dir: data_dir.to_path_buf(),
@@ -98,6 +108,7 @@ impl Station {
             clock,
             journal,
             spool,
+            store,
             key_created,
         })
     }
@@ -113,6 +124,22 @@ impl Station {
             digests: self.settings.digests,
             tuning: self.settings.tuning,
         }
+    }
+
+    /// The uploader to this station's evidence store.
+    pub fn uploader(&self) -> crate::upload::Uploader {
+        crate::upload::Uploader::new(
+            self.store.clone(),
+            self.journal.clone(),
+            self.log.clone(),
+            self.id().clone(),
+            self.clock.clone(),
+            self.settings
+                .store
+                .as_ref()
+                .map(|s| s.upload.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// Where camera volumes appear.

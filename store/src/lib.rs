@@ -8,5 +8,7 @@ pub mod clock;
 pub mod fsutil;
 pub mod key;
 pub mod log;
+pub mod objects;
+pub mod s3control;
 pub mod timestamping;
 pub mod tsa;

@@ -28,5 +28,6 @@ pub mod layout;
 pub mod logcheck;
 pub mod merkle;
 pub mod note;
+pub mod record;
 pub mod timestamp;
 pub mod trust;

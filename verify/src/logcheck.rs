@@ -13,11 +13,12 @@ use crate::timestamp::{self, Anchor, Expectation, ImprintAlgorithm};
 use crate::trust::Trust;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Finding codes of this module (documented in docs/findings.md).
 pub mod code {
     pub const LOG_UNREADABLE: &str = "log.unreadable";
+    pub const LOG_SEGMENT_GAP: &str = "log.segment-gap";
     pub const LOG_TORN_TAIL: &str = "log.torn-tail";
     pub const LOG_NO_CHECKPOINT: &str = "log.no-checkpoint";
     pub const LOG_UNCOVERED: &str = "log.uncovered-events";
@@ -49,6 +50,7 @@ pub mod code {
     /// Every code above.
     pub const ALL: &[&str] = &[
         LOG_UNREADABLE,
+        LOG_SEGMENT_GAP,
         LOG_TORN_TAIL,
         LOG_NO_CHECKPOINT,
         LOG_UNCOVERED,
@@ -123,14 +125,97 @@ fn only_time_records(about_time: &[bool], from: u64, to: u64) -> bool {
     from >= to || about_time[from..to].iter().all(|t| *t)
 }
 
+/// Where a custody log's pieces are: a station's log directory, or the log as a station
+/// published it in an evidence store (docs/formats/store-layout.md).
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    pub key: PathBuf,
+    /// Read one after another, these give the events in order.
+    pub events: Vec<PathBuf>,
+    pub checkpoints: PathBuf,
+    pub timestamps: PathBuf,
+    /// Problems found while locating the pieces (e.g. a gap between published segments).
+    pub report: Report,
+}
+
+impl LogFiles {
+    /// A station's log directory (docs/formats/custody-log.md).
+    pub fn station_dir(dir: &Path) -> Self {
+        LogFiles {
+            key: dir.join(layout::KEY_FILE),
+            events: vec![dir.join(layout::EVENTS_FILE)],
+            checkpoints: dir.join(layout::CHECKPOINTS_DIR),
+            timestamps: dir.join(layout::TIMESTAMPS_DIR),
+            report: Report::new(),
+        }
+    }
+
+    /// A log published in a store: `<store>/stations/<station ID>/` with `keys/*.pub` and
+    /// `log/{segments,checkpoints,timestamps}/`.
+    pub fn published(station_dir: &Path) -> Self {
+        let mut report = Report::new();
+        let mut keys: Vec<PathBuf> = std::fs::read_dir(station_dir.join("keys"))
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        keys.sort();
+        if keys.len() > 1 {
+            report.warning(
+                code::KEY_MISSING,
+                station_dir.join("keys").display().to_string(),
+                format!("{} station keys published; checking with the first", keys.len()),
+            );
+        }
+        let seg_dir = station_dir.join("log/segments");
+        let mut segments: Vec<(u64, u64, PathBuf)> = std::fs::read_dir(&seg_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        let (a, b) = name.strip_suffix(".jsonl")?.split_once('-')?;
+                        Some((a.parse().ok()?, b.parse().ok()?, e.path()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        segments.sort();
+        let mut at = 0u64;
+        for (from, to, path) in &segments {
+            if *from != at {
+                report.error(
+                    code::LOG_SEGMENT_GAP,
+                    path.display().to_string(),
+                    format!("the segment starts at event #{from}, but the one before ends at #{at}: events are missing"),
+                );
+            }
+            at = *to;
+        }
+        LogFiles {
+            key: keys
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| station_dir.join("keys/(none)")),
+            events: segments.into_iter().map(|(_, _, p)| p).collect(),
+            checkpoints: station_dir.join("log/checkpoints"),
+            timestamps: station_dir.join("log/timestamps"),
+            report,
+        }
+    }
+}
+
 /// Check the custody log in `dir` against `trust`.
 pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
+    check_log(&LogFiles::station_dir(dir), trust)
+}
+
+/// Check a custody log, wherever its pieces are.
+pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
     let mut out = LogCheck::default();
+    out.report.extend(files.report.clone());
     let r = &mut out.report;
 
-    // The key: from the trust file when pinned by key, else from the directory (not anchored).
-    let key_path = dir.join(layout::KEY_FILE);
-    let dir_key = match std::fs::read_to_string(&key_path) {
+    // The key: from the trust file when pinned by key, else from what is checked (not anchored).
+    let key_path = &files.key;
+    let dir_key = match std::fs::read_to_string(key_path) {
         Ok(s) => match VerifierKey::parse(&s) {
             Ok(k) => Some(k),
             Err(e) => {
@@ -158,34 +243,41 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
     out.key = key.clone();
 
     // Events.
-    let events_path = dir.join(layout::EVENTS_FILE);
     let mut tree = MemoryTree::new();
     let mut timestamped_events: BTreeMap<u64, TimestampedPayload> = BTreeMap::new();
     // Per event: a `timestamped` event (a record about time, needing no token of its own).
     let mut about_time: Vec<bool> = Vec::new();
-    match std::fs::File::open(&events_path) {
-        Ok(f) => {
-            let station = out.station.clone();
-            read_events(BufReader::new(f), station.as_ref(), &mut tree, r, |ev| {
-                about_time.resize(ev.seq as usize, false);
-                about_time.push(ev.kind == EventKind::Timestamped);
-                if ev.kind == EventKind::Timestamped
-                    && let Ok(p) = ev.payload::<TimestampedPayload>()
-                {
-                    timestamped_events.insert(p.checkpoint_size, p);
-                }
-            });
+    let mut reader: Box<dyn Read> = Box::new(std::io::empty());
+    let mut readable = true;
+    for p in &files.events {
+        match std::fs::File::open(p) {
+            Ok(f) => reader = Box::new(reader.chain(f)),
+            Err(e) => {
+                readable = false;
+                r.error(
+                    code::LOG_UNREADABLE,
+                    p.display().to_string(),
+                    format!("cannot read the events: {e}"),
+                );
+            }
         }
-        Err(e) => r.error(
-            code::LOG_UNREADABLE,
-            events_path.display().to_string(),
-            format!("cannot read the events: {e}"),
-        ),
+    }
+    if readable {
+        let station = out.station.clone();
+        read_events(BufReader::new(reader), station.as_ref(), &mut tree, r, |ev| {
+            about_time.resize(ev.seq as usize, false);
+            about_time.push(ev.kind == EventKind::Timestamped);
+            if ev.kind == EventKind::Timestamped
+                && let Ok(p) = ev.payload::<TimestampedPayload>()
+            {
+                timestamped_events.insert(p.checkpoint_size, p);
+            }
+        });
     }
     out.events = tree.size();
 
     // Checkpoints, in size order.
-    let checkpoints = read_dir_sorted(&dir.join(layout::CHECKPOINTS_DIR), r);
+    let checkpoints = read_dir_sorted(&files.checkpoints, r);
     let mut prev: Option<(u64, Sha256)> = None;
     let mut notes: HashMap<u64, Vec<u8>> = HashMap::new();
     for (size_from_name, path) in &checkpoints {
@@ -275,7 +367,7 @@ pub fn check_log_dir(dir: &Path, trust: &Trust) -> LogCheck {
     }
 
     // Time-stamp tokens.
-    let tokens = read_dir_sorted(&dir.join(layout::TIMESTAMPS_DIR), r);
+    let tokens = read_dir_sorted(&files.timestamps, r);
     let token_sizes: Vec<u64> = tokens.iter().map(|(s, _)| *s).collect();
     for (size, path) in &tokens {
         let subject = format!("timestamp {size}");

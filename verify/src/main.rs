@@ -25,7 +25,8 @@ collection record (提取笔录).";
 #[derive(Debug, Parser)]
 #[command(name = "evidock-verify", version, after_help = AFTER_HELP)]
 struct Args {
-    /// What to check: a custody log directory.
+    /// What to check: a custody log directory, or a station's directory in an evidence store
+    /// (`<store>/stations/<station ID>`).
     path: PathBuf,
     /// Trust anchors: pinned station keys and TSA roots (TOML).
     #[arg(long, value_name = "FILE")]
@@ -65,17 +66,23 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let meta = std::fs::metadata(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
-    if !(meta.is_dir() && args.path.join(layout::EVENTS_FILE).exists()) {
+    let (kind, check) = if meta.is_dir() && args.path.join(layout::EVENTS_FILE).exists() {
+        ("custody-log", logcheck::check_log_dir(&args.path, &trust))
+    } else if meta.is_dir() && args.path.join("log/segments").is_dir() {
+        (
+            "published-custody-log",
+            logcheck::check_log(&logcheck::LogFiles::published(&args.path), &trust),
+        )
+    } else {
         anyhow::bail!(
-            "{} is not a custody log directory (no {})",
+            "{} is neither a custody log directory (with {}) nor a station's directory in an evidence store (with log/segments/)",
             args.path.display(),
             layout::EVENTS_FILE
         );
-    }
-    let check = logcheck::check_log_dir(&args.path, &trust);
+    };
     let out = Output {
         path: &args.path,
-        kind: "custody-log",
+        kind,
         integrity_proven: check.integrity_proven(),
         time_attested: check.time_attested(),
         anchored: trust.is_anchored(),

@@ -1020,6 +1020,15 @@ impl Acquirer {
                 payload.important,
             )
             .map_err(|e| e.to_string())?;
+        crate::upload::enqueue_original(
+            &self.journal,
+            &self.spool,
+            &evidence,
+            &payload.digests.sha256,
+            payload.size,
+            self.clock.now(),
+        )
+        .map_err(|e| e.to_string())?;
         progress.add(&progress.files_done, 1);
         Ok(None)
     }

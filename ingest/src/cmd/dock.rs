@@ -76,6 +76,31 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 }
             });
         }
+        // Upload with read-back in the background: after every release, and every 30 s.
+        {
+            let uploader = st.uploader();
+            let released = released.clone();
+            tokio::spawn(async move {
+                loop {
+                    let run = uploader.run_once().await;
+                    if !run.uploaded.is_empty() || !run.failed.is_empty() {
+                        tracing::info!(
+                            uploaded = run.uploaded.len(),
+                            retrying = run.retrying.len(),
+                            failed = run.failed.len(),
+                            "upload pass"
+                        );
+                    }
+                    if let Some(e) = run.publish_error {
+                        tracing::warn!(error = %e, "custody log not published");
+                    }
+                    tokio::select! {
+                        _ = released.notified() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                    }
+                }
+            });
+        }
         let dock = Dock {
             acquirer: st.acquirer(),
             profiles: st.settings.profiles.clone(),

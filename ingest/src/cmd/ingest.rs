@@ -30,6 +30,9 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Leave the acquired files in the upload queue (`evidock upload` sends them later).
+    #[arg(long)]
+    pub no_upload: bool,
 }
 
 pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
@@ -115,10 +118,36 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let outcome = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the acquisition thread panicked"))?;
-    report(ctx, &outcome)
+    let uploads = if matches!(outcome, Outcome::Released { .. }) && !args.no_upload {
+        let run = super::runtime()?.block_on(st.uploader().run_once());
+        if !ctx.json {
+            eprintln!(
+                "uploaded and read back: {} object(s) to {}{}",
+                run.uploaded.len(),
+                st.store.url(),
+                if run.retrying.is_empty() && run.failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} waiting to retry, {} failed (the spool keeps them; see `evidock store status`)",
+                        run.retrying.len(),
+                        run.failed.len()
+                    )
+                }
+            );
+        }
+        Some(run)
+    } else {
+        None
+    };
+    report(ctx, &outcome, uploads.as_ref())
 }
 
-fn report(ctx: &Ctx, outcome: &Outcome) -> anyhow::Result<u8> {
+fn report(
+    ctx: &Ctx,
+    outcome: &Outcome,
+    uploads: Option<&crate::upload::UploadRun>,
+) -> anyhow::Result<u8> {
     let (code, json) = match outcome {
         Outcome::Released {
             session,
@@ -170,6 +199,10 @@ fn report(ctx: &Ctx, outcome: &Outcome) -> anyhow::Result<u8> {
         }
     };
     if ctx.json {
+        let mut json = json;
+        if let Some(u) = uploads {
+            json["uploads"] = serde_json::to_value(u)?;
+        }
         ctx.print_json(&json)?;
     }
     Ok(code)

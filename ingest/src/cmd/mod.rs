@@ -9,6 +9,8 @@ pub mod log;
 pub mod sessions;
 pub mod simulate;
 pub mod station;
+pub mod store;
+pub mod upload;
 
 use crate::config::Settings;
 use crate::station::Station;
@@ -63,5 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Camera(c) => camera::run(&ctx, c),
         Command::Dock(a) => dock::run(&ctx, a),
         Command::Simulate(c) => simulate::run(&ctx, c),
+        Command::Upload(a) => upload::run(&ctx, a),
+        Command::Store(c) => store::run(&ctx, c),
     }
 }

@@ -224,7 +224,7 @@ impl Dock {
                 skipped,
             } => {
                 tracing::info!(%slot, %session, files, bytes, failed, skipped, "safe to undock");
-                self.released.notify_one();
+                self.released.notify_waiters();
             }
             Outcome::Interrupted { session, reason } => {
                 tracing::warn!(%slot, %session, %reason, "session interrupted; the next docking resumes");

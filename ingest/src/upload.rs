@@ -1,0 +1,529 @@
+//! Upload: originals (and later derivatives) from the spool to the evidence store, each read back
+//! before it counts, and the custody log published beside them.
+//!
+//! The queue is durable (the journal's `uploads` table): a crash or restart resumes where it
+//! stopped — a multipart upload keeps its upload ID and the ETags of the parts already sent, so
+//! they are not sent again. Retriable failures (network, server, credentials) wait with
+//! exponential backoff and jitter; permanent ones (a conflicting object, a read-back that does not
+//! match) are marked failed with their reason and raised. Several uploads run at once (bounded),
+//! under an optional bandwidth cap and upload windows.
+//!
+//! Only after the read-back matches is the `uploaded` custody event appended — and only that
+//! event allows a camera to be wiped (see [`crate::wipe`]).
+
+use crate::journal::{Journal, NewUpload, UploadRow};
+use chrono::{DateTime, NaiveTime, Utc};
+use evidock_store::clock::Clock;
+use evidock_store::log::SharedLog;
+use evidock_store::objects::{EvidenceStore, StoreError, layout};
+use evidock_verify::event::payload::{AcquiredPayload, ObjectRole, UploadedPayload};
+use evidock_verify::event::{Actor, NewEvent, Subject, Timestamp};
+use evidock_verify::id::{EvidenceId, Sha256, StationId};
+use evidock_verify::layout as loglayout;
+use evidock_verify::record::{EvidenceRecord, RECORD_VERSION};
+use serde::Serialize;
+use std::io::{Read as _, Seek as _};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How uploads run.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// Files larger than this go up in parts of this size (resumable where the backend allows).
+    pub part_size: u64,
+    /// Uploads at the same time.
+    pub parallel: usize,
+    /// Bytes per second over all uploads; `None` = as fast as the uplink allows.
+    pub bandwidth: Option<u64>,
+    /// Local-time windows when uploads may run (empty = always).
+    pub windows: Vec<(NaiveTime, NaiveTime)>,
+    /// Retention to note in `uploaded` events (the store's default retention, in days).
+    pub retention_days: Option<u32>,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings {
+            part_size: 16 << 20,
+            parallel: 4,
+            bandwidth: None,
+            windows: Vec::new(),
+            retention_days: None,
+        }
+    }
+}
+
+/// Parse an upload window `HH:MM-HH:MM` (may wrap past midnight).
+pub fn parse_window(s: &str) -> Result<(NaiveTime, NaiveTime), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?} is not HH:MM-HH:MM"))?;
+    let t = |x: &str| {
+        NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
+    };
+    Ok((t(a)?, t(b)?))
+}
+
+fn in_window(windows: &[(NaiveTime, NaiveTime)], now: NaiveTime) -> bool {
+    windows.is_empty()
+        || windows.iter().any(|(a, b)| {
+            if a <= b {
+                *a <= now && now < *b
+            } else {
+                now >= *a || now < *b
+            }
+        })
+}
+
+/// A shared bandwidth cap: each caller reserves its bytes and waits its turn.
+#[derive(Debug)]
+struct RateLimiter {
+    rate: u64,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    async fn take(&self, bytes: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let start = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
+            start
+        };
+        tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Serialize)]
+pub struct UploadRun {
+    /// (evidence, role) uploaded and read back.
+    pub uploaded: Vec<(EvidenceId, String)>,
+    /// (evidence, role, error) waiting to be retried.
+    pub retrying: Vec<(EvidenceId, String, String)>,
+    /// (evidence, role, error) that will not succeed without a person.
+    pub failed: Vec<(EvidenceId, String, String)>,
+    /// Outside the upload windows: nothing was sent.
+    pub outside_window: bool,
+    /// The custody log is published up to this size.
+    pub published: u64,
+    /// Why the custody log could not be published, if it could not.
+    pub publish_error: Option<String>,
+}
+
+/// The uploader of one station.
+#[derive(Clone)]
+pub struct Uploader {
+    pub store: EvidenceStore,
+    pub journal: Arc<Journal>,
+    pub log: SharedLog,
+    pub station: StationId,
+    pub clock: Arc<dyn Clock>,
+    pub settings: UploadSettings,
+    limiter: Arc<RateLimiter>,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader").field("store", &self.store.url()).finish()
+    }
+}
+
+/// Queue the original of an acquired evidence item.
+pub fn enqueue_original(
+    journal: &Journal,
+    spool: &crate::acquire::spool::Spool,
+    evidence: &EvidenceId,
+    sha256: &Sha256,
+    size: u64,
+    at: DateTime<Utc>,
+) -> Result<(), crate::journal::JournalError> {
+    journal.enqueue_upload(
+        &NewUpload {
+            evidence: evidence.clone(),
+            role: "original".into(),
+            sha256: *sha256,
+            size,
+            source: spool.object_path(sha256),
+            key: layout::original(sha256),
+        },
+        at,
+    )
+}
+
+impl Uploader {
+    pub fn new(
+        store: EvidenceStore,
+        journal: Arc<Journal>,
+        log: SharedLog,
+        station: StationId,
+        clock: Arc<dyn Clock>,
+        settings: UploadSettings,
+    ) -> Self {
+        let limiter = Arc::new(RateLimiter {
+            rate: settings.bandwidth.unwrap_or(0),
+            next: Mutex::new(Instant::now()),
+        });
+        Uploader {
+            store,
+            journal,
+            log,
+            station,
+            clock,
+            settings,
+            limiter,
+        }
+    }
+
+    /// Upload everything due, then publish the custody log.
+    pub async fn run_once(&self) -> UploadRun {
+        let mut run = UploadRun::default();
+        let now = self.clock.now();
+        let local = now.with_timezone(&self.clock.offset_at(now).0).time();
+        if !in_window(&self.settings.windows, local) {
+            run.outside_window = true;
+            return run;
+        }
+        let due = match self.journal.due_uploads(now, 10_000) {
+            Ok(d) => d,
+            Err(e) => {
+                run.publish_error = Some(e.to_string());
+                return run;
+            }
+        };
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.settings.parallel.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for row in due {
+            let this = self.clone();
+            let sem = sem.clone();
+            tasks.spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let r = this.upload_one(&row).await;
+                (row, r)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((row, result)) = done else { continue };
+            match result {
+                Ok(()) => run.uploaded.push((row.evidence.clone(), row.role.clone())),
+                Err(e) => {
+                    let msg = e.to_string();
+                    if e.is_retriable() {
+                        let next = self.clock.now() + backoff(row.attempts);
+                        tracing::warn!(evidence = %row.evidence, role = %row.role, attempt = row.attempts + 1, error = %msg, "upload failed; will retry");
+                        let _ = self.journal.upload_failed(&row.evidence, &row.role, &msg, Some(next));
+                        run.retrying.push((row.evidence.clone(), row.role.clone(), msg));
+                    } else {
+                        tracing::error!(evidence = %row.evidence, role = %row.role, error = %msg, "upload failed permanently; the camera copy is kept");
+                        let _ = self.journal.upload_failed(&row.evidence, &row.role, &msg, None);
+                        run.failed.push((row.evidence.clone(), row.role.clone(), msg));
+                    }
+                }
+            }
+        }
+        if !run.uploaded.is_empty() {
+            // Seal the `uploaded` events so they are published with the rest.
+            let log = self.log.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log.with(|l| l.checkpoint())).await {
+                tracing::error!(error = %e, "could not sign a checkpoint");
+            }
+        }
+        match self.publish_log().await {
+            Ok(n) => run.published = n,
+            Err(e) => run.publish_error = Some(e.to_string()),
+        }
+        run
+    }
+
+    /// Upload one object and read it back; log `uploaded` (and the record, for originals).
+    async fn upload_one(&self, row: &UploadRow) -> Result<(), StoreError> {
+        let key = &row.key;
+        // Already there (another station's copy of the same content, or our own before a
+        // crash)? Then only the read-back decides.
+        let exists = self.store.head(key).await?;
+        if exists.is_none() {
+            self.send(row).await?;
+        }
+        let (got, size) = self.store.read_back(key).await?;
+        if got != row.sha256 || size != row.size {
+            return Err(StoreError::Conflict {
+                url: self.store.url().to_string(),
+                key: self.store.full_key(key),
+                found: got,
+                expected: row.sha256,
+            });
+        }
+        let role = match row.role.as_str() {
+            "original" => ObjectRole::Original,
+            "playback" => ObjectRole::Playback,
+            "poster" => ObjectRole::Poster,
+            "contact-sheet" => ObjectRole::ContactSheet,
+            _ => ObjectRole::Record,
+        };
+        let seq = self.log_uploaded(&row.evidence, role, key, size, &got).await?;
+        if role == ObjectRole::Original {
+            self.put_record(&row.evidence, key).await?;
+        }
+        self.journal
+            .upload_done(&row.evidence, &row.role, seq, self.clock.now())
+            .map_err(|e| self.local_err(e.to_string()))?;
+        tracing::info!(evidence = %row.evidence, role = %row.role, object = %self.store.full_key(key), size, "uploaded and read back");
+        Ok(())
+    }
+
+    fn local_err(&self, reason: String) -> StoreError {
+        StoreError::Local {
+            path: std::path::PathBuf::from("journal"),
+            reason,
+        }
+    }
+
+    /// Send the bytes: one put for small files, resumable parts for large ones.
+    async fn send(&self, row: &UploadRow) -> Result<(), StoreError> {
+        let local = |e: std::io::Error| StoreError::Local {
+            path: row.source.clone(),
+            reason: e.to_string(),
+        };
+        let part = self.settings.part_size.max(5 << 20);
+        if row.size <= part {
+            let data = tokio::fs::read(&row.source).await.map_err(local)?;
+            self.limiter.take(data.len() as u64).await;
+            return self.store.put_once(&row.key, data.into()).await;
+        }
+        if !self.store.has_multipart() {
+            self.limiter.take(row.size).await;
+            return self.store.put_file_streaming(&row.key, &row.source).await;
+        }
+        // Resumable multipart: the upload ID and finished parts are in the journal.
+        let mut parts = row.parts.clone();
+        let upload = match &row.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self.store.create_multipart(&row.key).await?;
+                parts.clear();
+                self.journal
+                    .upload_progress(&row.evidence, &row.role, Some(&id), &parts)
+                    .map_err(|e| self.local_err(e.to_string()))?;
+                id
+            }
+        };
+        let count = row.size.div_ceil(part) as usize;
+        for idx in parts.len()..count {
+            let offset = idx as u64 * part;
+            let len = part.min(row.size - offset) as usize;
+            let path = row.source.clone();
+            let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                let mut f = std::fs::File::open(&path)?;
+                f.seek(std::io::SeekFrom::Start(offset))?;
+                let mut buf = vec![0u8; len];
+                f.read_exact(&mut buf)?;
+                Ok(buf)
+            })
+            .await
+            .map_err(|e| local(std::io::Error::other(e.to_string())))?
+            .map_err(local)?;
+            self.limiter.take(len as u64).await;
+            match self.store.put_part(&row.key, &upload, idx, data.into()).await {
+                Ok(etag) => {
+                    parts.push(etag);
+                    self.journal
+                        .upload_progress(&row.evidence, &row.role, Some(&upload), &parts)
+                        .map_err(|e| self.local_err(e.to_string()))?;
+                }
+                Err(e) if e.to_string().contains("NoSuchUpload") => {
+                    // The store forgot the upload (expired or aborted): start over next time.
+                    let _ = self.journal.upload_progress(&row.evidence, &row.role, None, &[]);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match self.store.complete_multipart(&row.key, &upload, parts).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Completed by an earlier attempt whose answer was lost? The read-back decides.
+                if self.store.head(&row.key).await?.is_some() {
+                    return Ok(());
+                }
+                if e.to_string().contains("NoSuchUpload") {
+                    let _ = self.journal.upload_progress(&row.evidence, &row.role, None, &[]);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn log_uploaded(
+        &self,
+        evidence: &EvidenceId,
+        role: ObjectRole,
+        key: &str,
+        size: u64,
+        sha: &Sha256,
+    ) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let retain_until = self
+            .settings
+            .retention_days
+            .map(|d| Timestamp::from_datetime(now + chrono::Duration::days(i64::from(d))));
+        let role_name = serde_json::to_value(role)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let ev = NewEvent::new(
+            Actor::station(&self.station),
+            Subject::Evidence(evidence.clone()),
+            format!("uploaded/{evidence}/{role_name}"),
+            &UploadedPayload {
+                role,
+                object: self.store.full_key(key),
+                store: self.store.url().to_string(),
+                size,
+                sha256: *sha,
+                retain_until,
+            },
+        )
+        .map_err(|e| self.local_err(e.to_string()))?;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || log.append_once(ev))
+            .await
+            .map_err(|e| self.local_err(e.to_string()))?
+            .map(|a| a.event.seq)
+            .map_err(|e| self.local_err(format!("custody log: {e}")))
+    }
+
+    /// The write-once evidence record, read back.
+    async fn put_record(&self, evidence: &EvidenceId, original_key: &str) -> Result<(), StoreError> {
+        let (payload, seq) = self
+            .journal
+            .acquired_of(evidence)
+            .map_err(|e| self.local_err(e.to_string()))?
+            .ok_or_else(|| self.local_err(format!("no acquired event recorded for {evidence}")))?;
+        let acquired: AcquiredPayload =
+            serde_json::from_str(&payload).map_err(|e| self.local_err(e.to_string()))?;
+        let leaf = self.log.with(|l| l.tree().leaf(seq)).unwrap_or_default();
+        let record = EvidenceRecord {
+            v: RECORD_VERSION,
+            evidence: evidence.clone(),
+            station: self.station.clone(),
+            acquired_seq: seq,
+            acquired_leaf: leaf,
+            acquired,
+            original: original_key.to_string(),
+        };
+        let bytes = record
+            .to_canonical()
+            .map_err(|e| self.local_err(e.to_string()))?;
+        let key = layout::record(&self.station, evidence);
+        self.store.put_once(&key, bytes.clone().into()).await?;
+        let (got, _) = self.store.read_back(&key).await?;
+        if got != Sha256::digest(&bytes) {
+            return Err(StoreError::Conflict {
+                url: self.store.url().to_string(),
+                key,
+                found: got,
+                expected: Sha256::digest(&bytes),
+            });
+        }
+        Ok(())
+    }
+
+    /// Publish the custody log up to its latest checkpoint: the events since the last
+    /// publication as one segment, the checkpoints, the tokens and the station key. Every object
+    /// is written once; a reader rebuilds the log by concatenating segments in order.
+    pub async fn publish_log(&self) -> Result<u64, StoreError> {
+        let st = self.station.clone();
+        let (dir, sizes, key_line, fingerprint) = self.log.with(|l| {
+            let v = l.signer().verifier().clone();
+            (
+                l.dir().to_path_buf(),
+                l.checkpoint_sizes().unwrap_or_default(),
+                format!("{v}\n"),
+                v.fingerprint(),
+            )
+        });
+        self.store
+            .put_once(&layout::station_key(&st, &fingerprint), key_line.into_bytes().into())
+            .await?;
+        let mut published = self
+            .journal
+            .published(st.as_str())
+            .map_err(|e| self.local_err(e.to_string()))?;
+        for size in sizes {
+            let cp_file = dir.join(loglayout::CHECKPOINTS_DIR).join(loglayout::checkpoint_file(size));
+            if size > published {
+                let lines = read_lines(&dir.join(loglayout::EVENTS_FILE), published, size)
+                    .map_err(|e| self.local_err(e))?;
+                self.store
+                    .put_once(&layout::log_segment(&st, published, size), lines.into())
+                    .await?;
+                let note = tokio::fs::read(&cp_file).await.map_err(|e| StoreError::Local {
+                    path: cp_file.clone(),
+                    reason: e.to_string(),
+                })?;
+                self.store.put_once(&layout::checkpoint(&st, size), note.into()).await?;
+                published = size;
+                self.journal
+                    .set_published(st.as_str(), published)
+                    .map_err(|e| self.local_err(e.to_string()))?;
+            }
+            let tsr = dir.join(loglayout::TIMESTAMPS_DIR).join(loglayout::timestamp_file(size));
+            if let Ok(token) = tokio::fs::read(&tsr).await {
+                self.store.put_once(&layout::timestamp(&st, size), token.into()).await?;
+            }
+        }
+        Ok(published)
+    }
+}
+
+/// Exponential backoff with jitter: 2^attempts seconds (at most 5 minutes), ±50 %.
+fn backoff(attempts: u64) -> chrono::Duration {
+    let base = 2f64.powi(attempts.min(9) as i32).min(300.0);
+    let mut r = [0u8; 2];
+    let _ = getrandom::fill(&mut r);
+    let jitter = 0.5 + f64::from(u16::from_le_bytes(r)) / f64::from(u16::MAX);
+    chrono::Duration::milliseconds((base * jitter * 1000.0) as i64)
+}
+
+/// Lines `from..to` (events) of the events file, each with its newline.
+fn read_lines(events: &std::path::Path, from: u64, to: u64) -> Result<Vec<u8>, String> {
+    use std::io::BufRead as _;
+    let f = std::fs::File::open(events).map_err(|e| format!("{}: {e}", events.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
+        let i = i as u64;
+        if i >= to {
+            break;
+        }
+        let line = line.map_err(|e| format!("{}: {e}", events.display()))?;
+        if i >= from {
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_backoff() {
+        let w = vec![parse_window("22:00-06:00").unwrap()];
+        let t = |s: &str| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
+        assert!(in_window(&w, t("23:30")));
+        assert!(in_window(&w, t("05:59")));
+        assert!(!in_window(&w, t("12:00")));
+        assert!(in_window(&[], t("12:00")));
+        assert!(parse_window("22-06").is_err());
+        for a in 0..20 {
+            let b = backoff(a).num_milliseconds();
+            assert!(b >= 400 && b <= 450_000, "{a}: {b}");
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! The evidence store: evidence as objects, over `object_store`, in the layout of
+//! docs/formats/store-layout.md.
+//!
+//! Originals and derivatives live at content addresses shared by every station; each station
+//! writes its records, its custody log segments, checkpoints and tokens under its own ID, so many
+//! stations share one bucket without coordination. Everything is written once: `PutMode::Create`
+//! for single puts; an existing object with the same SHA-256 is success, one with other content
+//! is an error. Nothing counts until it is read back.
+
+use bytes::Bytes;
+use evidock_verify::id::{EvidenceId, Sha256, StationId};
+use futures::StreamExt as _;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Object keys, relative to the store's prefix.
+pub mod layout {
+    use super::*;
+
+    fn fanout(kind: &str, sha: &Sha256) -> String {
+        let h = sha.to_hex();
+        format!("{kind}/sha256/{}/{}/{h}", &h[0..2], &h[2..4])
+    }
+
+    /// An original, by the SHA-256 of its bytes.
+    pub fn original(sha: &Sha256) -> String {
+        fanout("originals", sha)
+    }
+
+    /// A derivative (playback copy, thumbnail), by the SHA-256 of its bytes.
+    pub fn derivative(sha: &Sha256) -> String {
+        fanout("derivatives", sha)
+    }
+
+    pub fn station(st: &StationId) -> String {
+        format!("stations/{st}")
+    }
+
+    /// A station's verifier key, by its fingerprint (a rotated key adds a file).
+    pub fn station_key(st: &StationId, fingerprint: &Sha256) -> String {
+        format!("stations/{st}/keys/{fingerprint}.pub")
+    }
+
+    /// The write-once record of an evidence item.
+    pub fn record(st: &StationId, ev: &EvidenceId) -> String {
+        format!("stations/{st}/records/{ev}.json")
+    }
+
+    /// Events `from..to` of a station's custody log, one canonical event per line.
+    pub fn log_segment(st: &StationId, from: u64, to: u64) -> String {
+        format!("stations/{st}/log/segments/{from:020}-{to:020}.jsonl")
+    }
+
+    pub fn checkpoint(st: &StationId, size: u64) -> String {
+        format!("stations/{st}/log/checkpoints/{size:020}.note")
+    }
+
+    pub fn timestamp(st: &StationId, size: u64) -> String {
+        format!("stations/{st}/log/timestamps/{size:020}.tsr")
+    }
+
+    /// `(from, to)` of a segment key's file name.
+    pub fn segment_range(name: &str) -> Option<(u64, u64)> {
+        let stem = name.rsplit('/').next()?.strip_suffix(".jsonl")?;
+        let (a, b) = stem.split_once('-')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    }
+}
+
+/// An evidence store error: what, where, and whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("evidence store {url}: configuration: {reason}")]
+    Config { url: String, reason: String },
+    #[error("evidence store {url}: {op} {key}: {reason} (will retry)")]
+    Retriable {
+        url: String,
+        op: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("evidence store {url}: {op} {key}: access refused ({reason}); check the credentials — uploads wait until they work")]
+    Credentials {
+        url: String,
+        op: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("evidence store {url}: {op} {key}: {reason}")]
+    Permanent {
+        url: String,
+        op: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("evidence store {url}: {key} already holds other content (SHA-256 {found}, expected {expected}); refusing to overwrite — investigate")]
+    Conflict {
+        url: String,
+        key: String,
+        found: Sha256,
+        expected: Sha256,
+    },
+    #[error("evidence store {url}: {key} is missing")]
+    NotFound { url: String, key: String },
+    #[error("local file {path}: {reason}")]
+    Local { path: PathBuf, reason: String },
+}
+
+impl StoreError {
+    /// Whether the same request may succeed later (network, server, credentials being fixed).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Retriable { .. } | StoreError::Credentials { .. }
+        )
+    }
+}
+
+/// Where and how to reach the store.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSettings {
+    /// `file:///path`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
+    pub url: String,
+    /// S3-compatible endpoint (Ceph RGW, MinIO, Alibaba OSS): `http://host:port`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: bool,
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Retries object_store makes itself before an error reaches the upload queue.
+    pub max_retries: usize,
+}
+
+/// Which kind of backend, for what object_store cannot do (fsync, Object Lock).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Local { root: PathBuf },
+    S3 { bucket: String },
+    Other,
+}
+
+/// The evidence store.
+#[derive(Clone)]
+pub struct EvidenceStore {
+    url: String,
+    prefix: ObjectPath,
+    backend: Backend,
+    store: Arc<dyn ObjectStore>,
+    multipart: Option<Arc<dyn MultipartStore>>,
+}
+
+impl std::fmt::Debug for EvidenceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvidenceStore").field("url", &self.url).finish()
+    }
+}
+
+/// The URL without credentials or query, for messages and custody events.
+pub fn display_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => url.split(['?', '#']).next().unwrap_or(url).to_string(),
+    }
+}
+
+impl EvidenceStore {
+    /// Open the store a URL names.
+    pub fn open(s: &StoreSettings) -> Result<Self, StoreError> {
+        let url = display_url(&s.url);
+        let cfg = |reason: String| StoreError::Config {
+            url: url.clone(),
+            reason,
+        };
+        let parsed = reqwest::Url::parse(&s.url).map_err(|e| cfg(format!("not a URL: {e}")))?;
+        let retry = object_store::RetryConfig {
+            max_retries: s.max_retries,
+            ..Default::default()
+        };
+        match parsed.scheme() {
+            "file" => {
+                let root = PathBuf::from(parsed.path());
+                std::fs::create_dir_all(&root)
+                    .map_err(|e| cfg(format!("cannot create {}: {e}", root.display())))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
+                    .map_err(|e| cfg(e.to_string()))?;
+                Ok(EvidenceStore {
+                    url,
+                    prefix: ObjectPath::default(),
+                    backend: Backend::Local { root },
+                    store: Arc::new(fs),
+                    multipart: None,
+                })
+            }
+            "s3" | "s3a" => {
+                let bucket = parsed
+                    .host_str()
+                    .ok_or_else(|| cfg("s3:// URLs name a bucket: s3://bucket/prefix".into()))?
+                    .to_string();
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .with_retry(retry)
+                    .with_allow_http(s.allow_http)
+                    .with_virtual_hosted_style_request(!s.path_style);
+                if let Some(e) = &s.endpoint {
+                    b = b.with_endpoint(e);
+                }
+                if let Some(r) = &s.region {
+                    b = b.with_region(r);
+                }
+                if let Some(k) = &s.access_key_id {
+                    b = b.with_access_key_id(k);
+                }
+                if let Some(k) = &s.secret_access_key {
+                    b = b.with_secret_access_key(k);
+                }
+                if let Some(t) = &s.session_token {
+                    b = b.with_token(t);
+                }
+                let s3 = Arc::new(b.build().map_err(|e| cfg(e.to_string()))?);
+                Ok(EvidenceStore {
+                    url,
+                    prefix: ObjectPath::from(parsed.path().trim_matches('/')),
+                    backend: Backend::S3 { bucket },
+                    store: s3.clone(),
+                    multipart: Some(s3),
+                })
+            }
+            "az" | "azure" | "abfs" | "gs" => {
+                let (store, prefix) = object_store::parse_url(&parsed)
+                    .map_err(|e| cfg(e.to_string()))?;
+                Ok(EvidenceStore {
+                    url,
+                    prefix,
+                    backend: Backend::Other,
+                    store: Arc::from(store),
+                    multipart: None,
+                })
+            }
+            other => Err(cfg(format!(
+                "unsupported scheme {other:?} (file, s3, az, gs)"
+            ))),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Whether resumable multipart uploads are available.
+    pub fn has_multipart(&self) -> bool {
+        self.multipart.is_some()
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        if self.prefix.as_ref().is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    /// The full object key (with the prefix), as it appears in the store.
+    pub fn full_key(&self, key: &str) -> String {
+        self.path(key).to_string()
+    }
+
+    fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> StoreError {
+        use object_store::Error as E;
+        let reason = e.to_string();
+        let url = self.url.clone();
+        let key = key.to_string();
+        match e {
+            E::NotFound { .. } => StoreError::NotFound { url, key },
+            E::PermissionDenied { .. } | E::Unauthenticated { .. } => StoreError::Credentials {
+                url,
+                op,
+                key,
+                reason,
+            },
+            E::NotSupported { .. } | E::NotImplemented { .. } | E::InvalidPath { .. } => {
+                StoreError::Permanent { url, op, key, reason }
+            }
+            _ => {
+                // object_store reports HTTP errors as Generic; 403s in the text are credentials.
+                if reason.contains("403") || reason.contains("AccessDenied") || reason.contains("InvalidAccessKeyId") || reason.contains("ExpiredToken") || reason.contains("SignatureDoesNotMatch") {
+                    StoreError::Credentials { url, op, key, reason }
+                } else {
+                    StoreError::Retriable { url, op, key, reason }
+                }
+            }
+        }
+    }
+
+    /// Size of an object, or `None` if it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match self.store.head(&self.path(key)).await {
+            Ok(m) => Ok(Some(m.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.err("HEAD", key, e)),
+        }
+    }
+
+    /// Stream an object back and hash it: what the store really holds.
+    pub async fn read_back(&self, key: &str) -> Result<(Sha256, u64), StoreError> {
+        use sha2::Digest as _;
+        if let Backend::Local { root } = &self.backend {
+            // The bytes on the disk, not the page cache.
+            let p = root.join(self.path(key).as_ref());
+            let p2 = p.clone();
+            let key = key.to_string();
+            return tokio::task::spawn_blocking(move || {
+                let mut f = std::fs::File::open(&p).map_err(|e| StoreError::Local {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })?;
+                // A fsynced file's clean pages are evicted: the hash reads the disk.
+                let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
+                let (d, n) = evidock_verify::digest::hash_stream(&mut f, Default::default())
+                    .map_err(|e| StoreError::Local {
+                        path: p.clone(),
+                        reason: e.to_string(),
+                    })?;
+                Ok::<_, StoreError>((d.sha256, n))
+            })
+            .await
+            .map_err(|e| StoreError::Local {
+                path: p2,
+                reason: format!("read-back of {key} stopped: {e}"),
+            })?;
+        }
+        let got = self
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(|e| self.err("GET", key, e))?;
+        let mut stream = got.into_stream();
+        let mut h = sha2::Sha256::new();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.err("GET", key, e))?;
+            n += chunk.len() as u64;
+            h.update(&chunk);
+        }
+        Ok((Sha256(h.finalize().into()), n))
+    }
+
+    /// A small object whole (records, notes, tokens).
+    pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StoreError> {
+        let got = self
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(|e| self.err("GET", key, e))?;
+        got.bytes().await.map_err(|e| self.err("GET", key, e))
+    }
+
+    /// Write-once put. If the object exists already, it is success only with the same bytes
+    /// (compared by SHA-256); otherwise [`StoreError::Conflict`].
+    pub async fn put_once(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        let want = Sha256::digest(&data);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(key), PutPayload::from_bytes(data), opts)
+            .await
+        {
+            Ok(_) => self.make_durable(key).await,
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let (found, _) = self.read_back(key).await?;
+                if found == want {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict {
+                        url: self.url.clone(),
+                        key: key.to_string(),
+                        found,
+                        expected: want,
+                    })
+                }
+            }
+            Err(e) => Err(self.err("PUT", key, e)),
+        }
+    }
+
+    /// Upload a local file with one streaming put (no resume; for backends without
+    /// `MultipartStore`, and the local store). The caller reads it back.
+    pub async fn put_file_streaming(&self, key: &str, file: &Path) -> Result<(), StoreError> {
+        use tokio::io::AsyncReadExt as _;
+        let local = |e: std::io::Error| StoreError::Local {
+            path: file.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        let mut up = self
+            .store
+            .put_multipart(&self.path(key))
+            .await
+            .map_err(|e| self.err("PUT", key, e))?;
+        let mut buf = vec![0u8; 8 << 20];
+        loop {
+            let n = f.read(&mut buf).await.map_err(local)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = up.put_part(PutPayload::from(buf[..n].to_vec())).await {
+                let _ = up.abort().await;
+                return Err(self.err("PUT part", key, e));
+            }
+        }
+        up.complete().await.map_err(|e| self.err("PUT complete", key, e))?;
+        self.make_durable(key).await
+    }
+
+    pub async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
+        let mp = self.multipart_store(key)?;
+        mp.create_multipart(&self.path(key))
+            .await
+            .map_err(|e| self.err("create multipart upload", key, e))
+    }
+
+    pub async fn put_part(
+        &self,
+        key: &str,
+        upload: &str,
+        index: usize,
+        data: Bytes,
+    ) -> Result<String, StoreError> {
+        let mp = self.multipart_store(key)?;
+        let id = upload.to_string();
+        mp.put_part(&self.path(key), &id, index, PutPayload::from_bytes(data))
+            .await
+            .map(|p| p.content_id)
+            .map_err(|e| self.err("upload part", key, e))
+    }
+
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mp = self.multipart_store(key)?;
+        let id = upload.to_string();
+        let parts = parts
+            .into_iter()
+            .map(|content_id| PartId { content_id })
+            .collect();
+        mp.complete_multipart(&self.path(key), &id, parts)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err("complete multipart upload", key, e))
+    }
+
+    pub async fn abort_multipart(&self, key: &str, upload: &str) -> Result<(), StoreError> {
+        let mp = self.multipart_store(key)?;
+        let id = upload.to_string();
+        mp.abort_multipart(&self.path(key), &id)
+            .await
+            .map_err(|e| self.err("abort multipart upload", key, e))
+    }
+
+    fn multipart_store(&self, key: &str) -> Result<&Arc<dyn MultipartStore>, StoreError> {
+        self.multipart.as_ref().ok_or_else(|| StoreError::Permanent {
+            url: self.url.clone(),
+            op: "multipart upload",
+            key: key.to_string(),
+            reason: "this backend has no resumable multipart uploads".into(),
+        })
+    }
+
+    /// Keys under a prefix (relative to the store's prefix), sorted.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let base = self.path(prefix);
+        let mut out = Vec::new();
+        let mut s = self.store.list(Some(&base));
+        let strip = if self.prefix.as_ref().is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        while let Some(m) = s.next().await {
+            let m = m.map_err(|e| self.err("LIST", prefix, e))?;
+            let k = m.location.to_string();
+            out.push(k.strip_prefix(&strip).unwrap_or(&k).to_string());
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Local store: fsync the object and its directory, and make it read-only. The local store
+    /// cannot enforce retention beyond that (root can still delete): `evidock store init` says so.
+    async fn make_durable(&self, key: &str) -> Result<(), StoreError> {
+        let Backend::Local { root } = &self.backend else {
+            return Ok(());
+        };
+        let p = root.join(self.path(key).as_ref());
+        tokio::task::spawn_blocking(move || {
+            let err = |e: std::io::Error| StoreError::Local {
+                path: p.clone(),
+                reason: e.to_string(),
+            };
+            let f = std::fs::File::open(&p).map_err(err)?;
+            f.sync_all().map_err(err)?;
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).map_err(err)?;
+            if let Some(dir) = p.parent() {
+                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Local {
+            path: PathBuf::from(key),
+            reason: e.to_string(),
+        })?
+    }
+}
+
+/// Signed S3 requests for what object_store cannot do (Object Lock, retention, legal hold), for
+/// an `s3://` store; `None` for other backends.
+pub fn s3_control(s: &StoreSettings) -> Result<Option<crate::s3control::S3Control>, StoreError> {
+    let url = display_url(&s.url);
+    let cfg = |reason: String| StoreError::Config {
+        url: url.clone(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(&s.url).map_err(|e| cfg(e.to_string()))?;
+    if !matches!(parsed.scheme(), "s3" | "s3a") {
+        return Ok(None);
+    }
+    let bucket = parsed.host_str().unwrap_or_default().to_string();
+    let region = s
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let endpoint = s
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    let key = s
+        .access_key_id
+        .clone()
+        .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
+        .ok_or_else(|| cfg("no access key (credentials_file or AWS_ACCESS_KEY_ID)".into()))?;
+    let secret = s
+        .secret_access_key
+        .clone()
+        .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
+        .ok_or_else(|| cfg("no secret key (credentials_file or AWS_SECRET_ACCESS_KEY)".into()))?;
+    let token = s
+        .session_token
+        .clone()
+        .or_else(|| std::env::var("AWS_SESSION_TOKEN").ok());
+    crate::s3control::S3Control::new(
+        &endpoint,
+        &region,
+        &bucket,
+        &key,
+        &secret,
+        token.as_deref(),
+        s.path_style,
+    )
+    .map(Some)
+    .map_err(|e| cfg(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        let sha = Sha256::digest(b"x");
+        let h = sha.to_hex();
+        assert_eq!(
+            layout::original(&sha),
+            format!("originals/sha256/{}/{}/{h}", &h[..2], &h[2..4])
+        );
+        let st = StationId::new("dock-01").unwrap();
+        assert_eq!(
+            layout::log_segment(&st, 0, 12),
+            "stations/dock-01/log/segments/00000000000000000000-00000000000000000012.jsonl"
+        );
+        assert_eq!(
+            layout::segment_range("stations/dock-01/log/segments/00000000000000000003-00000000000000000012.jsonl"),
+            Some((3, 12))
+        );
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(display_url("s3://bucket/prefix?x=1"), "s3://bucket/prefix");
+        assert_eq!(display_url("https://user:pw@host/p"), "https://host/p");
+        assert_eq!(display_url("file:///var/lib/evidock/store"), "file:///var/lib/evidock/store");
+    }
+
+    #[tokio::test]
+    async fn local_store_put_once_read_back_conflict() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = EvidenceStore::open(&StoreSettings {
+            url: format!("file://{}", tmp.path().display()),
+            ..Default::default()
+        })
+        .unwrap();
+        let data = Bytes::from_static(b"evidence bytes");
+        let sha = Sha256::digest(&data);
+        let key = layout::original(&sha);
+        s.put_once(&key, data.clone()).await.unwrap();
+        s.put_once(&key, data.clone()).await.unwrap();
+        assert_eq!(s.read_back(&key).await.unwrap(), (sha, 14));
+        assert_eq!(s.head(&key).await.unwrap(), Some(14));
+        let e = s.put_once(&key, Bytes::from_static(b"other")).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+        assert_eq!(s.list("originals").await.unwrap(), vec![key.clone()]);
+        let p = tmp.path().join(&key);
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o444);
+        assert!(matches!(s.head("missing").await, Ok(None)));
+    }
+}
