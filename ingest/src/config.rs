@@ -437,7 +437,10 @@ fn validate_store(
         ));
     }
     if st.part_size_mib < 5 || st.part_size_mib > 5120 {
-        return Err(invalid("store.part_size_mib", "must be 5..=5120 (S3's limits)".into()));
+        return Err(invalid(
+            "store.part_size_mib",
+            "must be 5..=5120 (S3's limits)".into(),
+        ));
     }
     if st.parallel == 0 || st.parallel > 64 {
         return Err(invalid("store.parallel", "must be 1..=64".into()));
@@ -476,9 +479,8 @@ fn validate_store(
     if let Some(f) = st.credentials_file {
         let f = if f.is_absolute() { f } else { base.join(f) };
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(&f).map_err(|e| {
-            invalid("store.credentials_file", format!("{}: {e}", f.display()))
-        })?;
+        let meta = std::fs::metadata(&f)
+            .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(invalid(
                 "store.credentials_file",
@@ -491,7 +493,11 @@ fn validate_store(
             // Never echo the file's content: it holds secrets.
             invalid(
                 "store.credentials_file",
-                format!("{} is not access_key_id/secret_access_key TOML: {}", f.display(), e.message()),
+                format!(
+                    "{} is not access_key_id/secret_access_key TOML: {}",
+                    f.display(),
+                    e.message()
+                ),
             )
         })?;
         s.access_key_id = Some(c.access_key_id);

@@ -790,7 +790,10 @@ impl Journal {
     }
 
     /// The `acquired` payload (JSON) and event seq of an evidence item.
-    pub fn acquired_of(&self, evidence: &EvidenceId) -> Result<Option<(String, u64)>, JournalError> {
+    pub fn acquired_of(
+        &self,
+        evidence: &EvidenceId,
+    ) -> Result<Option<(String, u64)>, JournalError> {
         self.with(|db| {
             db.query_row(
                 "SELECT payload, event_seq FROM files WHERE evidence = ?1 AND state = 'acquired'",
@@ -803,6 +806,48 @@ impl Journal {
             Some((Some(p), Some(seq))) => Some((p, seq as u64)),
             _ => None,
         })
+    }
+
+    /// Originals of a session's acquired files whose upload is not verified yet.
+    pub fn session_uploads_pending(&self, session: &SessionId) -> Result<u64, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT COUNT(*) FROM files f LEFT JOIN uploads u ON u.evidence = f.evidence AND u.role = 'original'
+                 WHERE f.session = ?1 AND f.state = 'acquired' AND (u.state IS NULL OR u.state != 'uploaded')",
+                params![session.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    /// The state of an upload (`pending`, `uploading`, `uploaded`, `failed`), if queued.
+    pub fn upload_state(
+        &self,
+        evidence: &EvidenceId,
+        role: &str,
+    ) -> Result<Option<String>, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT state FROM uploads WHERE evidence = ?1 AND role = ?2",
+                params![evidence.as_str(), role],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Whether the evidence item was flagged important (unknown counts as important).
+    pub fn is_important(&self, evidence: &EvidenceId) -> Result<bool, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT important FROM files WHERE evidence = ?1",
+                params![evidence.as_str()],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()
+        })
+        .map(|o| o.unwrap_or(true))
     }
 
     // --- uploads ---
@@ -828,7 +873,11 @@ impl Journal {
     }
 
     /// Uploads due now (pending or uploading, not waiting for a retry), oldest first.
-    pub fn due_uploads(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<UploadRow>, JournalError> {
+    pub fn due_uploads(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<UploadRow>, JournalError> {
         self.with(|db| {
             let mut st = db.prepare(
                 "SELECT evidence, role, sha256, size, source, key, state, upload_id, parts, attempts, error, queued_at

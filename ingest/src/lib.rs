@@ -12,6 +12,7 @@ pub mod dock;
 pub mod journal;
 pub mod station;
 pub mod upload;
+pub mod wipe;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -95,7 +95,10 @@ impl Station {
         let store_settings = match &settings.store {
             Some(s) => s.store.clone(),
             None => evidock_store::objects::StoreSettings {
-                url: format!("file://{}", std::path::absolute(data_dir.join("store"))?.display()),
+                url: format!(
+                    "file://{}",
+                    std::path::absolute(data_dir.join("store"))?.display()
+                ),
                 ..Default::default()
             },
         };

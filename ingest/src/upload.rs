@@ -59,7 +59,8 @@ pub fn parse_window(s: &str) -> Result<(NaiveTime, NaiveTime), String> {
         .split_once('-')
         .ok_or_else(|| format!("{s:?} is not HH:MM-HH:MM"))?;
     let t = |x: &str| {
-        NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
+        NaiveTime::parse_from_str(x.trim(), "%H:%M")
+            .map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
     };
     Ok((t(a)?, t(b)?))
 }
@@ -129,7 +130,9 @@ pub struct Uploader {
 
 impl std::fmt::Debug for Uploader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uploader").field("store", &self.store.url()).finish()
+        f.debug_struct("Uploader")
+            .field("store", &self.store.url())
+            .finish()
     }
 }
 
@@ -215,12 +218,18 @@ impl Uploader {
                     if e.is_retriable() {
                         let next = self.clock.now() + backoff(row.attempts);
                         tracing::warn!(evidence = %row.evidence, role = %row.role, attempt = row.attempts + 1, error = %msg, "upload failed; will retry");
-                        let _ = self.journal.upload_failed(&row.evidence, &row.role, &msg, Some(next));
-                        run.retrying.push((row.evidence.clone(), row.role.clone(), msg));
+                        let _ =
+                            self.journal
+                                .upload_failed(&row.evidence, &row.role, &msg, Some(next));
+                        run.retrying
+                            .push((row.evidence.clone(), row.role.clone(), msg));
                     } else {
                         tracing::error!(evidence = %row.evidence, role = %row.role, error = %msg, "upload failed permanently; the camera copy is kept");
-                        let _ = self.journal.upload_failed(&row.evidence, &row.role, &msg, None);
-                        run.failed.push((row.evidence.clone(), row.role.clone(), msg));
+                        let _ = self
+                            .journal
+                            .upload_failed(&row.evidence, &row.role, &msg, None);
+                        run.failed
+                            .push((row.evidence.clone(), row.role.clone(), msg));
                     }
                 }
             }
@@ -228,7 +237,9 @@ impl Uploader {
         if !run.uploaded.is_empty() {
             // Seal the `uploaded` events so they are published with the rest.
             let log = self.log.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || log.with(|l| l.checkpoint())).await {
+            if let Ok(Err(e)) =
+                tokio::task::spawn_blocking(move || log.with(|l| l.checkpoint())).await
+            {
                 tracing::error!(error = %e, "could not sign a checkpoint");
             }
         }
@@ -264,7 +275,9 @@ impl Uploader {
             "contact-sheet" => ObjectRole::ContactSheet,
             _ => ObjectRole::Record,
         };
-        let seq = self.log_uploaded(&row.evidence, role, key, size, &got).await?;
+        let seq = self
+            .log_uploaded(&row.evidence, role, key, size, &got)
+            .await?;
         if role == ObjectRole::Original {
             self.put_record(&row.evidence, key).await?;
         }
@@ -327,7 +340,11 @@ impl Uploader {
             .map_err(|e| local(std::io::Error::other(e.to_string())))?
             .map_err(local)?;
             self.limiter.take(len as u64).await;
-            match self.store.put_part(&row.key, &upload, idx, data.into()).await {
+            match self
+                .store
+                .put_part(&row.key, &upload, idx, data.into())
+                .await
+            {
                 Ok(etag) => {
                     parts.push(etag);
                     self.journal
@@ -336,13 +353,19 @@ impl Uploader {
                 }
                 Err(e) if e.to_string().contains("NoSuchUpload") => {
                     // The store forgot the upload (expired or aborted): start over next time.
-                    let _ = self.journal.upload_progress(&row.evidence, &row.role, None, &[]);
+                    let _ = self
+                        .journal
+                        .upload_progress(&row.evidence, &row.role, None, &[]);
                     return Err(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        match self.store.complete_multipart(&row.key, &upload, parts).await {
+        match self
+            .store
+            .complete_multipart(&row.key, &upload, parts)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) => {
                 // Completed by an earlier attempt whose answer was lost? The read-back decides.
@@ -350,7 +373,9 @@ impl Uploader {
                     return Ok(());
                 }
                 if e.to_string().contains("NoSuchUpload") {
-                    let _ = self.journal.upload_progress(&row.evidence, &row.role, None, &[]);
+                    let _ = self
+                        .journal
+                        .upload_progress(&row.evidence, &row.role, None, &[]);
                 }
                 Err(e)
             }
@@ -397,7 +422,11 @@ impl Uploader {
     }
 
     /// The write-once evidence record, read back.
-    async fn put_record(&self, evidence: &EvidenceId, original_key: &str) -> Result<(), StoreError> {
+    async fn put_record(
+        &self,
+        evidence: &EvidenceId,
+        original_key: &str,
+    ) -> Result<(), StoreError> {
         let (payload, seq) = self
             .journal
             .acquired_of(evidence)
@@ -447,33 +476,46 @@ impl Uploader {
             )
         });
         self.store
-            .put_once(&layout::station_key(&st, &fingerprint), key_line.into_bytes().into())
+            .put_once(
+                &layout::station_key(&st, &fingerprint),
+                key_line.into_bytes().into(),
+            )
             .await?;
         let mut published = self
             .journal
             .published(st.as_str())
             .map_err(|e| self.local_err(e.to_string()))?;
         for size in sizes {
-            let cp_file = dir.join(loglayout::CHECKPOINTS_DIR).join(loglayout::checkpoint_file(size));
+            let cp_file = dir
+                .join(loglayout::CHECKPOINTS_DIR)
+                .join(loglayout::checkpoint_file(size));
             if size > published {
                 let lines = read_lines(&dir.join(loglayout::EVENTS_FILE), published, size)
                     .map_err(|e| self.local_err(e))?;
                 self.store
                     .put_once(&layout::log_segment(&st, published, size), lines.into())
                     .await?;
-                let note = tokio::fs::read(&cp_file).await.map_err(|e| StoreError::Local {
-                    path: cp_file.clone(),
-                    reason: e.to_string(),
-                })?;
-                self.store.put_once(&layout::checkpoint(&st, size), note.into()).await?;
+                let note = tokio::fs::read(&cp_file)
+                    .await
+                    .map_err(|e| StoreError::Local {
+                        path: cp_file.clone(),
+                        reason: e.to_string(),
+                    })?;
+                self.store
+                    .put_once(&layout::checkpoint(&st, size), note.into())
+                    .await?;
                 published = size;
                 self.journal
                     .set_published(st.as_str(), published)
                     .map_err(|e| self.local_err(e.to_string()))?;
             }
-            let tsr = dir.join(loglayout::TIMESTAMPS_DIR).join(loglayout::timestamp_file(size));
+            let tsr = dir
+                .join(loglayout::TIMESTAMPS_DIR)
+                .join(loglayout::timestamp_file(size));
             if let Ok(token) = tokio::fs::read(&tsr).await {
-                self.store.put_once(&layout::timestamp(&st, size), token.into()).await?;
+                self.store
+                    .put_once(&layout::timestamp(&st, size), token.into())
+                    .await?;
             }
         }
         Ok(published)

@@ -87,6 +87,10 @@ pub struct DockedCamera {
     pub operator: Option<OfficerId>,
     /// Re-read files already acquired at an earlier docking.
     pub full: bool,
+    /// The card once mounted (kept for wiping after the uploads are verified).
+    pub volume: Option<Volume>,
+    /// The camera's identity once known.
+    pub device: Option<DeviceSerial>,
 }
 
 /// How a session ended.
@@ -204,7 +208,7 @@ impl Acquirer {
     /// Acquire a docked camera until release, interruption or failure.
     pub fn acquire(
         &self,
-        mut cam: DockedCamera,
+        cam: &mut DockedCamera,
         progress: &SessionProgress,
         stop: &StopSignal,
     ) -> Outcome {
@@ -213,7 +217,7 @@ impl Acquirer {
         let identity = match cam.driver.identify(&pw) {
             Ok(id) => id,
             Err(e @ DeviceError::WrongPassword { .. }) => {
-                return self.refuse(&cam, None, e.to_string(), progress);
+                return self.refuse(cam, None, e.to_string(), progress);
             }
             Err(e) => {
                 progress.set_state(SlotState::Error, Some(e.to_string()));
@@ -229,9 +233,9 @@ impl Acquirer {
                 "camera {device} is not on the allow-list of profile {:?}: not read",
                 cam.profile.name
             );
-            return self.refuse(&cam, Some(&device), reason, progress);
+            return self.refuse(cam, Some(&device), reason, progress);
         }
-        match self.run(&mut cam, identity, progress, stop) {
+        match self.run(cam, identity, progress, stop) {
             Ok(o) => o,
             Err((session, Stop::Interrupted(reason))) => {
                 progress.set_state(SlotState::Interrupted, Some(reason.clone()));
@@ -454,6 +458,8 @@ impl Acquirer {
                 Stop::Interrupted(format!("the card could not be mounted read-only: {e}")),
             )
         })?;
+        cam.volume = Some(volume.clone());
+        cam.device = Some(device.clone());
 
         // List the card.
         self.journal

@@ -83,6 +83,8 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         profile: att.profile,
         operator,
         full: args.full,
+        volume: None,
+        device: None,
     };
     let acquirer = st.acquirer();
     let progress = SessionProgress::new();
@@ -90,7 +92,12 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let worker = {
         let progress = progress.clone();
         let stop = stop.clone();
-        std::thread::spawn(move || acquirer.acquire(cam, &progress, &stop))
+        let acquirer = acquirer.clone();
+        let mut cam = cam;
+        std::thread::spawn(move || {
+            let outcome = acquirer.acquire(&mut cam, &progress, &stop);
+            (outcome, cam)
+        })
     };
     let bar = (!args.quiet && !ctx.json).then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -115,7 +122,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let outcome = worker
+    let (outcome, mut cam) = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the acquisition thread panicked"))?;
     let uploads = if matches!(outcome, Outcome::Released { .. }) && !args.no_upload {
@@ -140,13 +147,30 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    report(ctx, &outcome, uploads.as_ref())
+    // Wipe (when the profile says so) only what the uploads above verified.
+    let wiped = match (&outcome, &uploads) {
+        (Outcome::Released { session, .. }, Some(_)) => {
+            let w = acquirer
+                .wipe(&mut cam, session)
+                .map_err(anyhow::Error::msg)?;
+            if !ctx.json && !w.deleted.is_empty() {
+                eprintln!(
+                    "wiped from the camera after verified upload: {} file(s)",
+                    w.deleted.len()
+                );
+            }
+            Some(w)
+        }
+        _ => None,
+    };
+    report(ctx, &outcome, uploads.as_ref(), wiped.as_ref())
 }
 
 fn report(
     ctx: &Ctx,
     outcome: &Outcome,
     uploads: Option<&crate::upload::UploadRun>,
+    wiped: Option<&crate::wipe::WipeOutcome>,
 ) -> anyhow::Result<u8> {
     let (code, json) = match outcome {
         Outcome::Released {
@@ -202,6 +226,9 @@ fn report(
         let mut json = json;
         if let Some(u) = uploads {
             json["uploads"] = serde_json::to_value(u)?;
+        }
+        if let Some(w) = wiped {
+            json["wiped"] = serde_json::to_value(w)?;
         }
         ctx.print_json(&json)?;
     }

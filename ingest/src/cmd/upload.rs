@@ -41,11 +41,13 @@ pub fn run(ctx: &Ctx, args: UploadArgs) -> anyhow::Result<u8> {
             eprintln!("custody log not published: {e}");
         }
     }
-    Ok(if run.failed.is_empty() && run.retrying.is_empty() && run.publish_error.is_none() {
-        exit::OK
-    } else if run.failed.is_empty() {
-        exit::FAILED
-    } else {
-        exit::FINDINGS
-    })
+    Ok(
+        if run.failed.is_empty() && run.retrying.is_empty() && run.publish_error.is_none() {
+            exit::OK
+        } else if run.failed.is_empty() {
+            exit::FAILED
+        } else {
+            exit::FINDINGS
+        },
+    )
 }

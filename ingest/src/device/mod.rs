@@ -72,4 +72,21 @@ pub trait CameraDriver: Send + std::fmt::Debug {
     /// `SetMSDC`: switch to USB mass storage for this insertion (a no-op for cameras that mount
     /// directly).
     fn set_mass_storage(&mut self, password: &str) -> Result<(), DeviceError>;
+
+    /// Delete these files (paths relative to the card's root) from the camera — the only write
+    /// evidock ever makes to a camera, and only for files whose read-back-verified upload is
+    /// recorded (see `crate::wipe`). Returns the paths deleted. The acquisition mount is
+    /// read-only: a driver deletes through the camera itself (a vendor command) or a session of
+    /// its own; drivers that cannot, say so.
+    fn delete_files(
+        &mut self,
+        _password: &str,
+        _paths: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, DeviceError> {
+        Err(DeviceError::Unsupported {
+            device: String::new(),
+            driver: self.name(),
+            op: "deleting files",
+        })
+    }
 }

@@ -99,11 +99,23 @@ pub fn firmware_of_volume(volume: &Path) -> Option<PathBuf> {
 pub struct SimDriver {
     firmware: PathBuf,
     clock: std::sync::Arc<dyn evidock_store::clock::Clock>,
+    /// The card, as the camera's firmware sees it (for deleting files).
+    card: Option<PathBuf>,
 }
 
 impl SimDriver {
     pub fn new(firmware: PathBuf, clock: std::sync::Arc<dyn evidock_store::clock::Clock>) -> Self {
-        SimDriver { firmware, clock }
+        SimDriver {
+            firmware,
+            clock,
+            card: None,
+        }
+    }
+
+    /// The camera's own view of its card (where a delete command acts).
+    pub fn with_card(mut self, card: PathBuf) -> Self {
+        self.card = Some(card);
+        self
     }
 
     /// Card read speed, from the firmware.
@@ -185,6 +197,48 @@ impl CameraDriver for SimDriver {
 
     fn set_mass_storage(&mut self, password: &str) -> Result<(), DeviceError> {
         self.authorised("SetMSDC", password).map(|_| ())
+    }
+
+    fn delete_files(
+        &mut self,
+        password: &str,
+        paths: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, DeviceError> {
+        let fw = self.authorised("DeleteFile", password)?;
+        let Some(card) = &self.card else {
+            return Err(DeviceError::Unsupported {
+                device: fw.serial,
+                driver: "zfy-sim",
+                op: "deleting files (no card attached)",
+            });
+        };
+        let mut deleted = Vec::new();
+        for p in paths {
+            let rel = std::path::Path::new(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p),
+            );
+            // The firmware deletes only plain relative paths inside its card.
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                continue;
+            }
+            match std::fs::remove_file(card.join(rel)) {
+                Ok(()) => deleted.push(p.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(DeviceError::Failed {
+                        device: fw.serial,
+                        op: "DeleteFile",
+                        reason: format!("{}: {e}", rel.display()),
+                        retriable: true,
+                    });
+                }
+            }
+        }
+        Ok(deleted)
     }
 }
 

@@ -75,7 +75,7 @@ pub fn attach(
             .iter()
             .find(|p| p.driver == DriverKind::ZfySim)
             .ok_or("a simulated camera, but no zfy-sim device profile is configured: not read")?;
-        let driver = SimDriver::new(fw, clock);
+        let driver = SimDriver::new(fw, clock).with_card(arrival.volume.clone());
         let volume = Volume::new(arrival.volume.clone(), driver.read_rate());
         return Ok(Attached {
             profile: profile.clone(),

@@ -17,6 +17,34 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
 
+/// While the camera stays docked after release, wait for its uploads to be verified, then wipe
+/// what the profile allows. Undocked first: the camera is wiped at its next docking instead.
+fn wipe_when_uploaded(
+    acquirer: &Acquirer,
+    cam: &mut DockedCamera,
+    session: &SessionId,
+    stop: &StopSignal,
+) {
+    if cam.profile.wipe == crate::device::profile::WipePolicy::Never {
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+    while !acquirer.session_uploaded(session) {
+        if stop.between_files().is_some() || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    match acquirer.wipe(cam, session) {
+        Ok(w) => {
+            for (f, why) in &w.kept {
+                tracing::info!(file = %f, reason = %why, "kept on the camera");
+            }
+        }
+        Err(e) => tracing::error!(%session, error = %e, "wipe failed; the camera keeps its files"),
+    }
+}
+
 /// One dock slot as the status page and `evidock status` show it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SlotView {
@@ -168,18 +196,23 @@ impl Dock {
             let slot = a.slot.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 match attach(&profiles, &a, &a.slot, clock, automount) {
-                    Ok(att) => acquirer.acquire(
-                        DockedCamera {
+                    Ok(att) => {
+                        let mut cam = DockedCamera {
                             slot: Some(a.slot.clone()),
                             card: att.card,
                             driver: att.driver,
                             profile: att.profile,
                             operator: None,
                             full: false,
-                        },
-                        &progress,
-                        &stop,
-                    ),
+                            volume: None,
+                            device: None,
+                        };
+                        let outcome = acquirer.acquire(&mut cam, &progress, &stop);
+                        if let Outcome::Released { session, .. } = &outcome {
+                            wipe_when_uploaded(&acquirer, &mut cam, session, &stop);
+                        }
+                        outcome
+                    }
                     Err(reason) => {
                         progress.set_state(
                             crate::acquire::progress::SlotState::Refused,

@@ -1,0 +1,150 @@
+//! Wiping a camera only after the verified upload: through the real binary, a simulated camera
+//! and the local evidence store.
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use evidock_ingest::device::sim::SimContent;
+use evidock_tests::station::{self, TestStation, of_kind};
+use std::path::Path;
+
+fn config(store: &Path, policy: &str) -> String {
+    format!(
+        "[store]\nurl = \"file://{}\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\nwipe = \"{policy}\"\n",
+        store.display()
+    )
+}
+
+fn card_files(card: &Path) -> Vec<String> {
+    let mut out = vec![];
+    for e in walkdir(card) {
+        out.push(e.strip_prefix(card).unwrap().display().to_string());
+    }
+    out.sort();
+    out
+}
+
+fn walkdir(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut v = vec![];
+    for e in std::fs::read_dir(d).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            v.extend(walkdir(&e.path()));
+        } else {
+            v.push(e.path());
+        }
+    }
+    v
+}
+
+#[test]
+fn verified_uploads_are_wiped_important_files_and_failed_read_backs_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let st = TestStation::with_config(&config(&store, "after-upload"));
+    let fw = station::firmware("ZFY0600", "350700");
+    let mut files = station::recordings(&fw, 2, 300_000, 60);
+    files.push((
+        b"DCIM/100MEDIA/ZFY0600_350700_20261128070000_0009_IMP.MP4".to_vec(),
+        SimContent::Bytes(vec![9; 5000]),
+    ));
+    // The Nashville failure: the store already holds *other* bytes where this recording's
+    // content address is — the read-back cannot match, so this file must stay on the camera.
+    let doomed = vec![7u8; 4096];
+    files.push((
+        b"DCIM/100MEDIA/ZFY0600_350700_20261128075000_0010.MP4".to_vec(),
+        SimContent::Bytes(doomed.clone()),
+    ));
+    let sha = evidock_verify::id::Sha256::digest(&doomed);
+    let planted = store.join(evidock_store::objects::layout::original(&sha));
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    std::fs::write(&planted, b"not the camera's bytes").unwrap();
+
+    let card = station::camera(st.dir.path(), fw, files);
+    let before = card_files(&card);
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(out["outcome"], "released", "{out:#}");
+    let wiped = &out["wiped"];
+    let deleted: Vec<&str> = wiped["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // The two plain recordings and the marker were uploaded and read back: deleted.
+    assert_eq!(deleted.len(), 3, "{wiped:#}");
+    let after = card_files(&card);
+    assert!(
+        after.iter().any(|f| f.ends_with("_IMP.MP4")),
+        "important file kept: {after:?}"
+    );
+    assert!(
+        after.iter().any(|f| f.ends_with("_0010.MP4")),
+        "failed read-back kept: {after:?}"
+    );
+    assert_eq!(after.len(), before.len() - 3);
+    let kept: Vec<String> = wiped["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k[1].as_str().unwrap().to_string())
+        .collect();
+    assert!(kept.iter().any(|k| k.contains("upload failed")), "{kept:?}");
+    assert!(kept.iter().any(|k| k.contains("important")), "{kept:?}");
+
+    // Custody: one device-wiped event listing exactly the deleted files, each after its
+    // `uploaded` event.
+    let events = st.events();
+    let w = of_kind(&events, "device-wiped");
+    assert_eq!(w.len(), 1);
+    let listed = w[0]["payload"]["files"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    let wipe_seq = w[0]["seq"].as_u64().unwrap();
+    for f in listed {
+        let ev = f["evidence"].as_str().unwrap();
+        let up = events
+            .iter()
+            .find(|e| e["kind"] == "uploaded" && e["subject"]["evidence"] == ev)
+            .unwrap_or_else(|| panic!("{ev} wiped without an uploaded event"));
+        assert!(up["seq"].as_u64().unwrap() < wipe_seq);
+    }
+    // The failed upload is visible with its reason.
+    let status = st.json(&["store", "status"]);
+    let failed: Vec<_> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("other content"),
+        "{failed:#?}"
+    );
+}
+
+#[test]
+fn no_store_no_wipe() {
+    // An unreachable store: nothing is verified, so nothing is deleted.
+    let st = TestStation::with_config(
+        "[store]\nurl = \"s3://evidence\"\nendpoint = \"http://127.0.0.1:9\"\nallow_http = true\nregion = \"us-east-1\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\nwipe = \"after-upload-including-important\"\n",
+    );
+    let fw = station::firmware("ZFY0601", "350701");
+    let files = station::recordings(&fw, 2, 1000, 61);
+    let card = station::camera(st.dir.path(), fw, files);
+    let before = card_files(&card);
+    let ran = st
+        .cmd(&["ingest", card.to_str().unwrap(), "--json"])
+        .env("AWS_ACCESS_KEY_ID", "AKIATEST")
+        .env("AWS_SECRET_ACCESS_KEY", "SECRETTEST")
+        .output()
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap();
+    assert_eq!(out["outcome"], "released", "{out:#}");
+    assert!(out["uploads"]["uploaded"].as_array().unwrap().is_empty());
+    assert!(!out["uploads"]["retrying"].as_array().unwrap().is_empty());
+    assert!(out["wiped"]["deleted"].as_array().unwrap().is_empty());
+    assert_eq!(card_files(&card), before);
+    assert!(of_kind(&st.events(), "device-wiped").is_empty());
+}
