@@ -8,13 +8,13 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean
+.PHONY: run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean usb-e2e
 
 run: deps-run
 	$(CARGO) build --release --bins
 	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
 
-test: deps-test fmt-check clippy verify-is-light unit fuzz-build
+test: deps-test fmt-check clippy verify-is-light unit fuzz-build usb-e2e
 	@echo "make test: all passed"
 
 deps-build:
@@ -44,6 +44,11 @@ verify-is-light:
 unit:
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+# USB end to end (docs/usb-testing.md): the real `evidock dock` in a QEMU guest, an emulated ZFY
+# camera (dummy_hcd gadget) and a usb-storage stick hot-plugged into it.
+usb-e2e:
+	CARGO=$(CARGO) tests/usb/run.sh
 
 fuzz-build:
 	cd fuzz && $(CARGO) fuzz build --sanitizer none --dev

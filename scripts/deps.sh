@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
 apt_build=(pkg-config gcc libc6-dev make python3)
 apt_run=(ffmpeg)
-apt_test=(openssl coreutils ffmpeg)
+apt_test=(openssl coreutils ffmpeg qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")

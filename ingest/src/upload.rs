@@ -565,7 +565,7 @@ mod tests {
         assert!(parse_window("22-06").is_err());
         for a in 0..20 {
             let b = backoff(a).num_milliseconds();
-            assert!(b >= 400 && b <= 450_000, "{a}: {b}");
+            assert!((400..=450_000).contains(&b), "{a}: {b}");
         }
     }
 }

@@ -82,7 +82,9 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
-    #[error("evidence store {url}: {op} {key}: access refused ({reason}); check the credentials — uploads wait until they work")]
+    #[error(
+        "evidence store {url}: {op} {key}: access refused ({reason}); check the credentials — uploads wait until they work"
+    )]
     Credentials {
         url: String,
         op: &'static str,
@@ -96,7 +98,9 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
-    #[error("evidence store {url}: {key} already holds other content (SHA-256 {found}, expected {expected}); refusing to overwrite — investigate")]
+    #[error(
+        "evidence store {url}: {key} already holds other content (SHA-256 {found}, expected {expected}); refusing to overwrite — investigate"
+    )]
     Conflict {
         url: String,
         key: String,
@@ -156,7 +160,9 @@ pub struct EvidenceStore {
 
 impl std::fmt::Debug for EvidenceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EvidenceStore").field("url", &self.url).finish()
+        f.debug_struct("EvidenceStore")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -237,8 +243,8 @@ impl EvidenceStore {
                 })
             }
             "az" | "azure" | "abfs" | "gs" => {
-                let (store, prefix) = object_store::parse_url(&parsed)
-                    .map_err(|e| cfg(e.to_string()))?;
+                let (store, prefix) =
+                    object_store::parse_url(&parsed).map_err(|e| cfg(e.to_string()))?;
                 Ok(EvidenceStore {
                     url,
                     prefix,
@@ -293,14 +299,34 @@ impl EvidenceStore {
                 reason,
             },
             E::NotSupported { .. } | E::NotImplemented { .. } | E::InvalidPath { .. } => {
-                StoreError::Permanent { url, op, key, reason }
+                StoreError::Permanent {
+                    url,
+                    op,
+                    key,
+                    reason,
+                }
             }
             _ => {
                 // object_store reports HTTP errors as Generic; 403s in the text are credentials.
-                if reason.contains("403") || reason.contains("AccessDenied") || reason.contains("InvalidAccessKeyId") || reason.contains("ExpiredToken") || reason.contains("SignatureDoesNotMatch") {
-                    StoreError::Credentials { url, op, key, reason }
+                if reason.contains("403")
+                    || reason.contains("AccessDenied")
+                    || reason.contains("InvalidAccessKeyId")
+                    || reason.contains("ExpiredToken")
+                    || reason.contains("SignatureDoesNotMatch")
+                {
+                    StoreError::Credentials {
+                        url,
+                        op,
+                        key,
+                        reason,
+                    }
                 } else {
-                    StoreError::Retriable { url, op, key, reason }
+                    StoreError::Retriable {
+                        url,
+                        op,
+                        key,
+                        reason,
+                    }
                 }
             }
         }
@@ -425,7 +451,9 @@ impl EvidenceStore {
                 return Err(self.err("PUT part", key, e));
             }
         }
-        up.complete().await.map_err(|e| self.err("PUT complete", key, e))?;
+        up.complete()
+            .await
+            .map_err(|e| self.err("PUT complete", key, e))?;
         self.make_durable(key).await
     }
 
@@ -478,12 +506,14 @@ impl EvidenceStore {
     }
 
     fn multipart_store(&self, key: &str) -> Result<&Arc<dyn MultipartStore>, StoreError> {
-        self.multipart.as_ref().ok_or_else(|| StoreError::Permanent {
-            url: self.url.clone(),
-            op: "multipart upload",
-            key: key.to_string(),
-            reason: "this backend has no resumable multipart uploads".into(),
-        })
+        self.multipart
+            .as_ref()
+            .ok_or_else(|| StoreError::Permanent {
+                url: self.url.clone(),
+                op: "multipart upload",
+                key: key.to_string(),
+                reason: "this backend has no resumable multipart uploads".into(),
+            })
     }
 
     /// Keys under a prefix (relative to the store's prefix), sorted.
@@ -522,7 +552,9 @@ impl EvidenceStore {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).map_err(err)?;
             if let Some(dir) = p.parent() {
-                std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(err)?;
             }
             Ok(())
         })
@@ -602,7 +634,9 @@ mod tests {
             "stations/dock-01/log/segments/00000000000000000000-00000000000000000012.jsonl"
         );
         assert_eq!(
-            layout::segment_range("stations/dock-01/log/segments/00000000000000000003-00000000000000000012.jsonl"),
+            layout::segment_range(
+                "stations/dock-01/log/segments/00000000000000000003-00000000000000000012.jsonl"
+            ),
             Some((3, 12))
         );
     }
@@ -611,7 +645,10 @@ mod tests {
     fn urls_lose_their_credentials() {
         assert_eq!(display_url("s3://bucket/prefix?x=1"), "s3://bucket/prefix");
         assert_eq!(display_url("https://user:pw@host/p"), "https://host/p");
-        assert_eq!(display_url("file:///var/lib/evidock/store"), "file:///var/lib/evidock/store");
+        assert_eq!(
+            display_url("file:///var/lib/evidock/store"),
+            "file:///var/lib/evidock/store"
+        );
     }
 
     #[tokio::test]
@@ -629,12 +666,18 @@ mod tests {
         s.put_once(&key, data.clone()).await.unwrap();
         assert_eq!(s.read_back(&key).await.unwrap(), (sha, 14));
         assert_eq!(s.head(&key).await.unwrap(), Some(14));
-        let e = s.put_once(&key, Bytes::from_static(b"other")).await.unwrap_err();
+        let e = s
+            .put_once(&key, Bytes::from_static(b"other"))
+            .await
+            .unwrap_err();
         assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
         assert_eq!(s.list("originals").await.unwrap(), vec![key.clone()]);
         let p = tmp.path().join(&key);
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o444);
+        assert_eq!(
+            std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
         assert!(matches!(s.head("missing").await, Ok(None)));
     }
 }

@@ -80,7 +80,7 @@ pub enum S3Error {
     Config { bucket: String, reason: String },
     /// An argument that S3 would refuse or that cannot be addressed safely (an empty key, a
     /// key with a `.` or `..` segment, zero retention days). Nothing was sent.
-    #[error("S3 {op} on {}: invalid argument: {reason}", at(bucket, key))]
+    #[error("S3 {op} on {}: invalid argument: {reason}", at(bucket, key.as_deref()))]
     InvalidArgument {
         op: &'static str,
         bucket: String,
@@ -90,7 +90,7 @@ pub enum S3Error {
     /// No complete answer: connection refused or reset, DNS, TLS, timeout, a body cut short.
     #[error(
         "S3 {op} on {}: no answer from the service (retrying later may help): {reason}",
-        at(bucket, key)
+        at(bucket, key.as_deref())
     )]
     Transport {
         op: &'static str,
@@ -102,7 +102,7 @@ pub enum S3Error {
     /// body (`None` when it sent none, as for HEAD).
     #[error(
         "S3 {op} on {}: HTTP {status} {}: {message}{}{}",
-        at(bucket, key),
+        at(bucket, key.as_deref()),
         code.as_deref().unwrap_or("(no error code)"),
         request_id.as_deref().map(|r| format!(" (request id {r})")).unwrap_or_default(),
         if service_retriable(*status, code.as_deref()) { " (retrying later may help)" } else { "" }
@@ -124,7 +124,7 @@ pub enum S3Error {
     )]
     ObjectLockMissing { op: &'static str, bucket: String },
     /// A success status with an answer that is not what S3 sends.
-    #[error("S3 {op} on {}: unexpected answer: {reason}", at(bucket, key))]
+    #[error("S3 {op} on {}: unexpected answer: {reason}", at(bucket, key.as_deref()))]
     Response {
         op: &'static str,
         bucket: String,
@@ -133,7 +133,7 @@ pub enum S3Error {
     },
 }
 
-fn at(bucket: &str, key: &Option<String>) -> String {
+fn at(bucket: &str, key: Option<&str>) -> String {
     match key {
         Some(k) => format!("bucket {bucket:?} key {k:?}"),
         None => format!("bucket {bucket:?}"),
@@ -760,11 +760,11 @@ impl S3Control {
         Err(S3Error::Service {
             op,
             bucket: self.bucket.clone(),
-            key: key.map(str::to_string),
+            key: key.map(Box::from),
             status: status.as_u16(),
-            code: code.map(|c| self.scrub(&c)),
+            code: code.map(|c| self.scrub(&c).into()),
             message: self.scrub(&message),
-            request_id,
+            request_id: request_id.map(Box::from),
         })
     }
 
@@ -1556,7 +1556,7 @@ ampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+xo0rKwT38x
             bucket: "b".into(),
             key: Some("k".into()),
             status,
-            code: code.map(str::to_string),
+            code: code.map(Box::from),
             message: "m".into(),
             request_id: None,
         };

@@ -5,5 +5,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bins;
+pub mod ceph;
+pub mod faultproxy;
 pub mod station;
 pub mod tsa;

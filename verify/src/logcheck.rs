@@ -162,7 +162,10 @@ impl LogFiles {
             report.warning(
                 code::KEY_MISSING,
                 station_dir.join("keys").display().to_string(),
-                format!("{} station keys published; checking with the first", keys.len()),
+                format!(
+                    "{} station keys published; checking with the first",
+                    keys.len()
+                ),
             );
         }
         let seg_dir = station_dir.join("log/segments");
@@ -264,15 +267,21 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
     }
     if readable {
         let station = out.station.clone();
-        read_events(BufReader::new(reader), station.as_ref(), &mut tree, r, |ev| {
-            about_time.resize(ev.seq as usize, false);
-            about_time.push(ev.kind == EventKind::Timestamped);
-            if ev.kind == EventKind::Timestamped
-                && let Ok(p) = ev.payload::<TimestampedPayload>()
-            {
-                timestamped_events.insert(p.checkpoint_size, p);
-            }
-        });
+        read_events(
+            BufReader::new(reader),
+            station.as_ref(),
+            &mut tree,
+            r,
+            |ev| {
+                about_time.resize(ev.seq as usize, false);
+                about_time.push(ev.kind == EventKind::Timestamped);
+                if ev.kind == EventKind::Timestamped
+                    && let Ok(p) = ev.payload::<TimestampedPayload>()
+                {
+                    timestamped_events.insert(p.checkpoint_size, p);
+                }
+            },
+        );
     }
     out.events = tree.size();
 
