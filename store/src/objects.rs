@@ -273,11 +273,14 @@ impl EvidenceStore {
     }
 
     fn path(&self, key: &str) -> ObjectPath {
-        if self.prefix.as_ref().is_empty() {
-            ObjectPath::from(key)
+        let full = if self.prefix.as_ref().is_empty() {
+            key.to_string()
         } else {
-            ObjectPath::from(format!("{}/{key}", self.prefix))
-        }
+            format!("{}/{key}", self.prefix)
+        };
+        // Keys are stored as written (case IDs are Unicode); only a key object_store would
+        // refuse is percent-encoded instead.
+        ObjectPath::parse(&full).unwrap_or_else(|_| ObjectPath::from(full.as_str()))
     }
 
     /// The full object key (with the prefix), as it appears in the store.
@@ -349,10 +352,20 @@ impl EvidenceStore {
             let p = root.join(self.path(key).as_ref());
             let p2 = p.clone();
             let key = key.to_string();
+            let url = self.url.clone();
             return tokio::task::spawn_blocking(move || {
-                let mut f = std::fs::File::open(&p).map_err(|e| StoreError::Local {
-                    path: p.clone(),
-                    reason: e.to_string(),
+                let mut f = std::fs::File::open(&p).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        StoreError::NotFound {
+                            url,
+                            key: key.clone(),
+                        }
+                    } else {
+                        StoreError::Local {
+                            path: p.clone(),
+                            reason: e.to_string(),
+                        }
+                    }
                 })?;
                 // A fsynced file's clean pages are evicted: the hash reads the disk.
                 let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
@@ -366,7 +379,7 @@ impl EvidenceStore {
             .await
             .map_err(|e| StoreError::Local {
                 path: p2,
-                reason: format!("read-back of {key} stopped: {e}"),
+                reason: format!("read-back stopped: {e}"),
             })?;
         }
         let got = self

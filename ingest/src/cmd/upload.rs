@@ -19,7 +19,7 @@ pub fn run(ctx: &Ctx, args: UploadArgs) -> anyhow::Result<u8> {
         eprintln!("{n} failed upload(s) queued again");
     }
     let uploader = st.uploader();
-    let run = super::runtime()?.block_on(uploader.run_once());
+    let run = super::runtime()?.block_on(uploader.run_now());
     if ctx.json {
         ctx.print_json(&run)?;
     } else {

@@ -1,0 +1,557 @@
+//! The evidence store: one conformance suite run against every backend (the local filesystem and
+//! a real Ceph RGW started by the tests), then the faults a station meets: the S3 front end killed
+//! mid-upload, 500s, slow answers and connection resets, wrong credentials, an altered object, a
+//! full local disk.
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+use evidock_store::objects::{EvidenceStore, StoreError, StoreSettings, layout};
+use evidock_store::s3control::{LockMode, S3Control};
+use evidock_tests::bins;
+use evidock_tests::ceph::CephRig;
+use evidock_tests::faultproxy::FaultProxy;
+use evidock_tests::station::{self, TestStation, of_kind};
+use evidock_verify::id::Sha256;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static BUCKETS: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh bucket on the shared Ceph rig (optionally with Object Lock).
+async fn bucket(endpoint: &str, lock: bool) -> String {
+    let rig = CephRig::shared();
+    let name = format!(
+        "evidock-{}-{}",
+        std::process::id(),
+        BUCKETS.fetch_add(1, Ordering::SeqCst)
+    );
+    let c = S3Control::new(
+        endpoint,
+        rig.region(),
+        &name,
+        rig.access_key(),
+        rig.secret_key(),
+        None,
+        true,
+    )
+    .unwrap();
+    c.create_bucket(lock).await.unwrap();
+    name
+}
+
+fn s3_settings(endpoint: &str, bucket: &str) -> StoreSettings {
+    let rig = CephRig::shared();
+    StoreSettings {
+        url: format!("s3://{bucket}/evidence"),
+        endpoint: Some(endpoint.to_string()),
+        region: Some(rig.region().to_string()),
+        allow_http: true,
+        path_style: true,
+        access_key_id: Some(rig.access_key().to_string()),
+        secret_access_key: Some(rig.secret_key().to_string()),
+        max_retries: 2,
+        ..Default::default()
+    }
+}
+
+fn data(n: usize, seed: u8) -> Bytes {
+    Bytes::from(
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// What every backend must do.
+async fn conformance(settings: &StoreSettings) {
+    let store = &EvidenceStore::open(settings).unwrap();
+    // Write once, read back, same bytes again is success, other bytes a conflict.
+    let small = data(70_000, 1);
+    let sha = Sha256::digest(&small);
+    let key = layout::original(&sha);
+    assert_eq!(store.head(&key).await.unwrap(), None);
+    store.put_once(&key, small.clone()).await.unwrap();
+    store.put_once(&key, small.clone()).await.unwrap();
+    assert_eq!(store.read_back(&key).await.unwrap(), (sha, 70_000));
+    assert_eq!(store.head(&key).await.unwrap(), Some(70_000));
+    match store.put_once(&key, data(10, 2)).await {
+        Err(StoreError::Conflict {
+            found, expected, ..
+        }) => {
+            assert_eq!(found, sha);
+            assert_eq!(expected, Sha256::digest(&data(10, 2)));
+        }
+        other => panic!("{}: expected a conflict, got {other:?}", store.url()),
+    }
+    // Unicode keys (case IDs go into keys later) list back exactly.
+    let ukey = "stations/dock-01/cases/晋应急罚〔2023〕102号.json";
+    store
+        .put_once(ukey, Bytes::from_static(b"{}"))
+        .await
+        .unwrap();
+    let listed = store.list("stations/dock-01").await.unwrap();
+    assert_eq!(listed, vec![ukey.to_string()], "{}", store.url());
+    assert_eq!(
+        store.get_bytes(ukey).await.unwrap(),
+        Bytes::from_static(b"{}")
+    );
+    assert!(matches!(
+        store.read_back("missing/object").await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Multipart, resumed by a second client from the upload ID and the part ETags alone, as the
+    // uploader does after a restart.
+    if store.has_multipart() {
+        let big = data(11 << 20, 3);
+        let sha = Sha256::digest(&big);
+        let key = layout::original(&sha);
+        let id = store.create_multipart(&key).await.unwrap();
+        let p0 = store
+            .put_part(&key, &id, 0, big.slice(..5 << 20))
+            .await
+            .unwrap();
+        let again = EvidenceStore::open(settings).unwrap();
+        let p1 = again
+            .put_part(&key, &id, 1, big.slice(5 << 20..10 << 20))
+            .await
+            .unwrap();
+        let p2 = again
+            .put_part(&key, &id, 2, big.slice(10 << 20..))
+            .await
+            .unwrap();
+        again
+            .complete_multipart(&key, &id, vec![p0, p1, p2])
+            .await
+            .unwrap();
+        assert_eq!(again.read_back(&key).await.unwrap(), (sha, 11 << 20));
+        // An abandoned upload is aborted.
+        let k2 = layout::original(&Sha256::digest(b"abandoned"));
+        let id2 = again.create_multipart(&k2).await.unwrap();
+        again
+            .put_part(&k2, &id2, 0, data(5 << 20, 4))
+            .await
+            .unwrap();
+        again.abort_multipart(&k2, &id2).await.unwrap();
+        assert_eq!(again.head(&k2).await.unwrap(), None);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn conformance_local_filesystem() {
+    let tmp = tempfile::tempdir().unwrap();
+    conformance(&StoreSettings {
+        url: format!("file://{}", tmp.path().display()),
+        ..Default::default()
+    })
+    .await;
+    // Local objects are fsynced and read-only.
+    use std::os::unix::fs::PermissionsExt as _;
+    let sha = Sha256::digest(&data(70_000, 1));
+    let p = tmp.path().join(layout::original(&sha));
+    assert_eq!(
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn conformance_ceph_rgw() {
+    let rig = CephRig::shared();
+    let b = bucket(&rig.endpoint(), false).await;
+    conformance(&s3_settings(&rig.endpoint(), &b)).await;
+}
+
+fn ceph_config(endpoint: &str, bucket: &str, extra: &str) -> String {
+    format!(
+        "[store]\nurl = \"s3://{bucket}/evidence\"\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true\npart_size_mib = 5\n{extra}\n[acquire]\nsync_every_mib = 8\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n"
+    )
+}
+
+fn with_keys(c: &mut std::process::Command) -> &mut std::process::Command {
+    let rig = CephRig::shared();
+    c.env("AWS_ACCESS_KEY_ID", rig.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", rig.secret_key())
+}
+
+/// Download a station's published directory from the store, for `evidock-verify`.
+async fn download_station(store: &EvidenceStore, station: &str, to: &Path) {
+    for key in store.list(&format!("stations/{station}")).await.unwrap() {
+        let rel = key.strip_prefix(&format!("stations/{station}/")).unwrap();
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, store.get_bytes(&key).await.unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn object_lock_retention_and_a_verifiable_store_on_ceph() {
+    let rig = CephRig::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = format!("evidock-lock-{}", std::process::id());
+    let st = TestStation::with_config(&ceph_config(
+        &rig.endpoint(),
+        &name,
+        "[store.retention]\nmode = \"compliance\"\ndays = 1\n",
+    ));
+    // `store init` creates the bucket with Object Lock and the default retention.
+    let ran = bins::run(with_keys(&mut st.cmd(&["store", "init", "--json"])));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()["default_retention"]["mode"], "COMPLIANCE");
+
+    let fw = station::firmware("ZFY0700", "350800");
+    let files = station::recordings(&fw, 2, 12 << 20, 70);
+    let card = station::camera(st.dir.path(), fw, files);
+    let ran = bins::run(with_keys(&mut st.cmd(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--json",
+    ])));
+    let out = ran.json();
+    assert_eq!(out["outcome"], "released", "{}", ran.stderr);
+    assert_eq!(
+        out["uploads"]["uploaded"].as_array().unwrap().len(),
+        3,
+        "{out:#}"
+    );
+    let events = st.events();
+    let uploaded = of_kind(&events, "uploaded");
+    assert_eq!(uploaded.len(), 3);
+
+    // Every original is locked: retention applied, deleting its version refused.
+    let c = S3Control::new(
+        &rig.endpoint(),
+        rig.region(),
+        &name,
+        rig.access_key(),
+        rig.secret_key(),
+        None,
+        true,
+    )
+    .unwrap();
+    let key = uploaded[0]["payload"]["object"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let versions = rt.block_on(c.list_object_versions(&key)).unwrap();
+    let (_, version) = versions.iter().find(|(k, _)| *k == key).unwrap();
+    let ret = rt.block_on(c.object_retention(&key)).unwrap();
+    assert!(matches!(ret, Some((LockMode::Compliance, _))), "{ret:?}");
+    let del = rt.block_on(c.delete_object(&key, Some(version)));
+    assert!(del.is_err(), "a locked original was deleted");
+
+    // The store alone verifies: the station's published custody log, downloaded.
+    let store = EvidenceStore::open(&s3_settings(&rig.endpoint(), &name)).unwrap();
+    let station = st.json(&["station", "show"])["station"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dl = tempfile::tempdir().unwrap();
+    rt.block_on(download_station(&store, &station, dl.path()));
+    let ran = bins::run(bins::cmd("evidock-verify").arg(dl.path()).arg("--json"));
+    let v = ran.json();
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(v["integrity_proven"], true, "{}", ran.stdout);
+    // … and each record names its original, whose bytes read back to the recorded digest.
+    for key in rt
+        .block_on(store.list(&format!("stations/{station}/records")))
+        .unwrap()
+    {
+        let rec: serde_json::Value =
+            serde_json::from_slice(&rt.block_on(store.get_bytes(&key)).unwrap()).unwrap();
+        let (sha, _) = rt
+            .block_on(store.read_back(rec["original"].as_str().unwrap()))
+            .unwrap();
+        assert_eq!(rec["acquired"]["digests"]["sha256"], sha.to_hex());
+    }
+}
+
+#[test]
+fn radosgw_killed_mid_upload_resumes_without_duplicates() {
+    let rig = CephRig::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = rt.block_on(bucket(&rig.endpoint(), false));
+    // Slow the upload down so the kill lands mid-file: 4 MB/s for 40 MiB in 5 MiB parts.
+    let st = TestStation::with_config(&ceph_config(
+        &rig.endpoint(),
+        &name,
+        "bandwidth_bytes_per_sec = 4000000\nparallel = 1\n",
+    ));
+    let fw = station::firmware("ZFY0701", "350801");
+    let files = station::recordings(&fw, 1, 40 << 20, 71);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+
+    let mut child = with_keys(&mut st.cmd(&["upload"])).spawn().unwrap();
+    let parts_before = || -> (Option<String>, usize) {
+        let s = st.json(&["store", "status"]);
+        let big = s
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["size"].as_u64() == Some(40 << 20))
+            .cloned()
+            .unwrap();
+        (
+            big["upload_id"].as_str().map(str::to_string),
+            big["parts"].as_array().map_or(0, Vec::len),
+        )
+    };
+    st.wait_for(60, "two parts uploaded", || parts_before().1 >= 2);
+    rig.kill_rgw().unwrap();
+    let _ = child.wait();
+    let (id_at_kill, done_at_kill) = parts_before();
+    assert!(done_at_kill >= 2 && done_at_kill < 8, "{done_at_kill}");
+    rig.start_rgw().unwrap();
+
+    let ran = bins::run(with_keys(&mut st.cmd(&["upload", "--json"])));
+    let out = ran.json();
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out:#}");
+    let (id_after, parts_after) = parts_before();
+    assert_eq!(
+        id_after, id_at_kill,
+        "the multipart upload was resumed, not restarted"
+    );
+    assert_eq!(parts_after, 8);
+    let events = st.events();
+    let up: Vec<_> = of_kind(&events, "uploaded")
+        .into_iter()
+        .filter(|e| e["payload"]["role"] == "original")
+        .collect();
+    assert_eq!(
+        up.len(),
+        2,
+        "each original uploaded exactly once (40 MiB clip + marker)"
+    );
+    let store = EvidenceStore::open(&s3_settings(&rig.endpoint(), &name)).unwrap();
+    for e in &up {
+        let (sha, _) = rt
+            .block_on(
+                store.read_back(
+                    &e["payload"]["object"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("evidence/")
+                        .to_string(),
+                ),
+            )
+            .unwrap();
+        assert_eq!(e["payload"]["sha256"], sha.to_hex());
+    }
+}
+
+#[test]
+fn faults_are_retried_and_nothing_is_lost() {
+    let rig = CephRig::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = rt.block_on(bucket(&rig.endpoint(), false));
+    let proxy = FaultProxy::start(rig.rgw_addr());
+    let st = TestStation::with_config(&ceph_config(&proxy.endpoint(), &name, ""));
+    let fw = station::firmware("ZFY0702", "350802");
+    let files = station::recordings(&fw, 3, 6 << 20, 72);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+
+    // 500s, then resets mid-body, then slow answers: each pass retries what failed.
+    proxy.fail_next(4);
+    let first = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+    proxy.reset_next(2, 1 << 20);
+    let second = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+    proxy.set_delay(Some(std::time::Duration::from_millis(300)));
+    let third = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+    proxy.set_delay(None);
+    let fourth = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+    assert!(
+        proxy.faults_injected() >= 6,
+        "faults injected: {}",
+        proxy.faults_injected()
+    );
+    for r in [&first, &second, &third, &fourth] {
+        assert!(
+            r["failed"].as_array().unwrap().is_empty(),
+            "a transient fault became permanent: {r:#}"
+        );
+    }
+    let status = st.json(&["store", "status"]);
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "uploaded"),
+        "{status:#}"
+    );
+    let events = st.events();
+    let up = of_kind(&events, "uploaded");
+    let keys: std::collections::BTreeSet<_> =
+        up.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys.len(),
+        up.len(),
+        "an object was logged as uploaded twice"
+    );
+    assert_eq!(
+        up.iter()
+            .filter(|e| e["payload"]["role"] == "original")
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn wrong_credentials_are_a_clear_error_and_the_queue_waits() {
+    let rig = CephRig::shared();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let name = rt.block_on(bucket(&rig.endpoint(), false));
+    let st = TestStation::with_config(&ceph_config(&rig.endpoint(), &name, ""));
+    let fw = station::firmware("ZFY0703", "350803");
+    let files = station::recordings(&fw, 1, 100_000, 73);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+    let ran = bins::run(
+        st.cmd(&["upload"])
+            .env("AWS_ACCESS_KEY_ID", rig.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", "EXPIRED-OR-WRONG"),
+    );
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("check the credentials"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("EXPIRED-OR-WRONG"),
+        "a secret leaked into the output"
+    );
+    let status = st.json(&["store", "status"]);
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] != "failed" && r["state"] != "uploaded")
+    );
+    // Fixed: everything goes up.
+    let ran = bins::run(with_keys(&mut st.cmd(&["upload", "--json"])));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(ran.json()["uploaded"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn an_object_altered_after_upload_is_detected_by_its_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store_dir = tmp.path().join("store");
+    let st = TestStation::with_config(&format!(
+        "[store]\nurl = \"file://{}\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+        store_dir.display()
+    ));
+    let fw = station::firmware("ZFY0704", "350804");
+    let files = station::recordings(&fw, 1, 200_000, 74);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap()])["outcome"],
+        "released"
+    );
+    let up = of_kind(&st.events(), "uploaded")
+        .into_iter()
+        .find(|e| e["payload"]["size"] == 200_000)
+        .cloned()
+        .unwrap();
+    let key = up["payload"]["object"].as_str().unwrap().to_string();
+    let path = store_dir.join(&key);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1000] ^= 1;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let store = EvidenceStore::open(&StoreSettings {
+        url: format!("file://{}", store_dir.display()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (sha, _) = rt.block_on(store.read_back(&key)).unwrap();
+    assert_ne!(
+        sha.to_hex(),
+        up["payload"]["sha256"].as_str().unwrap(),
+        "the alteration went unseen"
+    );
+}
+
+#[test]
+fn a_full_local_store_disk_is_a_clear_error_and_leaves_nothing_half_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store_dir = tmp.path().join("store");
+    let Some(_disk) = station::SmallDisk::mount(&store_dir, 4) else {
+        eprintln!("SKIPPED: mounting a small tmpfs for the store needs root");
+        return;
+    };
+    let st = TestStation::with_config(&format!(
+        "[store]\nurl = \"file://{}\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+        store_dir.display()
+    ));
+    let fw = station::firmware("ZFY0705", "350805");
+    let files = station::recordings(&fw, 1, 8 << 20, 75);
+    let card = station::camera(st.dir.path(), fw, files);
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(
+        out["outcome"], "released",
+        "acquisition does not depend on the store"
+    );
+    let uploads = &out["uploads"];
+    let problems: Vec<String> = uploads["retrying"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(uploads["failed"].as_array().unwrap())
+        .map(|r| r[2].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(problems.len(), 1, "{uploads:#}");
+    assert!(
+        problems[0].contains("No space") || problems[0].contains("space"),
+        "the error says the disk is full: {problems:?}"
+    );
+    // No half-written object at the content address.
+    let big = of_kind(&st.events(), "acquired")
+        .into_iter()
+        .find(|e| e["payload"]["size"] == 8 << 20)
+        .cloned()
+        .unwrap();
+    let sha: Sha256 = big["payload"]["digests"]["sha256"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!store_dir.join(layout::original(&sha)).exists());
+    // The original is still safe in the spool.
+    assert!(
+        st.data()
+            .join("spool")
+            .join(layout::original(&sha).replacen("originals/", "", 1))
+            .exists()
+    );
+}
