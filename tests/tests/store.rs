@@ -311,7 +311,7 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
     rig.kill_rgw().unwrap();
     let _ = child.wait();
     let (id_at_kill, done_at_kill) = parts_before();
-    assert!(done_at_kill >= 2 && done_at_kill < 8, "{done_at_kill}");
+    assert!((2..8).contains(&done_at_kill), "{done_at_kill}");
     rig.start_rgw().unwrap();
 
     let ran = bins::run(with_keys(&mut st.cmd(&["upload", "--json"])));
@@ -338,11 +338,10 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
         let (sha, _) = rt
             .block_on(
                 store.read_back(
-                    &e["payload"]["object"]
+                    e["payload"]["object"]
                         .as_str()
                         .unwrap()
-                        .trim_start_matches("evidence/")
-                        .to_string(),
+                        .trim_start_matches("evidence/"),
                 ),
             )
             .unwrap();
