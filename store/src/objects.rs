@@ -156,6 +156,8 @@ pub struct EvidenceStore {
     backend: Backend,
     store: Arc<dyn ObjectStore>,
     multipart: Option<Arc<dyn MultipartStore>>,
+    /// Signed requests for Object Lock (S3 only).
+    control: Option<Arc<crate::s3control::S3Control>>,
 }
 
 impl std::fmt::Debug for EvidenceStore {
@@ -206,6 +208,7 @@ impl EvidenceStore {
                     backend: Backend::Local { root },
                     store: Arc::new(fs),
                     multipart: None,
+                    control: None,
                 })
             }
             "s3" | "s3a" => {
@@ -234,12 +237,16 @@ impl EvidenceStore {
                     b = b.with_token(t);
                 }
                 let s3 = Arc::new(b.build().map_err(|e| cfg(e.to_string()))?);
+                // Object Lock needs credentials we can sign with; without them (instance roles),
+                // legal hold is reported as not enforced.
+                let control = s3_control(s).ok().flatten().map(Arc::new);
                 Ok(EvidenceStore {
                     url,
                     prefix: ObjectPath::from(parsed.path().trim_matches('/')),
                     backend: Backend::S3 { bucket },
                     store: s3.clone(),
                     multipart: Some(s3),
+                    control,
                 })
             }
             "az" | "azure" | "abfs" | "gs" => {
@@ -251,6 +258,7 @@ impl EvidenceStore {
                     backend: Backend::Other,
                     store: Arc::from(store),
                     multipart: None,
+                    control: None,
                 })
             }
             other => Err(cfg(format!(
@@ -526,6 +534,55 @@ impl EvidenceStore {
                 op: "multipart upload",
                 key: key.to_string(),
                 reason: "this backend has no resumable multipart uploads".into(),
+            })
+    }
+
+    /// Put an object under legal hold (or release it): it cannot be deleted while held, whatever
+    /// its retention. Returns whether the store enforces it (S3 Object Lock); other backends
+    /// cannot, and say so by returning `false`.
+    pub async fn set_legal_hold(&self, key: &str, on: bool) -> Result<bool, StoreError> {
+        let Some(c) = &self.control else {
+            return Ok(false);
+        };
+        let full = self.full_key(key);
+        match c.put_legal_hold(&full, on).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_retriable() => Err(StoreError::Retriable {
+                url: self.url.clone(),
+                op: "PUT legal hold",
+                key: full,
+                reason: e.to_string(),
+            }),
+            // A bucket without Object Lock cannot hold: not enforced, not an error.
+            Err(e)
+                if e.code() == Some("InvalidRequest")
+                    || e.code() == Some("ObjectLockConfigurationNotFoundError") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::Permanent {
+                url: self.url.clone(),
+                op: "PUT legal hold",
+                key: full,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Whether an object is under legal hold (`None`: the backend has no legal hold).
+    pub async fn legal_hold(&self, key: &str) -> Result<Option<bool>, StoreError> {
+        let Some(c) = &self.control else {
+            return Ok(None);
+        };
+        let full = self.full_key(key);
+        c.legal_hold(&full)
+            .await
+            .map(Some)
+            .map_err(|e| StoreError::Retriable {
+                url: self.url.clone(),
+                op: "GET legal hold",
+                key: full,
+                reason: e.to_string(),
             })
     }
 

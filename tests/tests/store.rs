@@ -244,8 +244,23 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     let del = rt.block_on(c.delete_object(&key, Some(version)));
     assert!(del.is_err(), "a locked original was deleted");
 
-    // The store alone verifies: the station's published custody log, downloaded.
+    // Legal hold (what an open case switches on): enforced by Object Lock, and released.
     let store = EvidenceStore::open(&s3_settings(&rig.endpoint(), &name)).unwrap();
+    let rel = key.trim_start_matches("evidence/").to_string();
+    assert!(rt.block_on(store.set_legal_hold(&rel, true)).unwrap());
+    assert_eq!(rt.block_on(store.legal_hold(&rel)).unwrap(), Some(true));
+    assert!(rt.block_on(store.set_legal_hold(&rel, false)).unwrap());
+    assert_eq!(rt.block_on(store.legal_hold(&rel)).unwrap(), Some(false));
+    // A local store cannot hold, and says so.
+    let local = tempfile::tempdir().unwrap();
+    let ls = EvidenceStore::open(&StoreSettings {
+        url: format!("file://{}", local.path().display()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!rt.block_on(ls.set_legal_hold("x", true)).unwrap());
+
+    // The store alone verifies: the station's published custody log, downloaded.
     let station = st.json(&["station", "show"])["station"]
         .as_str()
         .unwrap()
