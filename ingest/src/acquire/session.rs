@@ -220,11 +220,18 @@ impl Acquirer {
                 return self.refuse(cam, None, e.to_string(), progress);
             }
             Err(e) => {
-                progress.set_state(SlotState::Error, Some(e.to_string()));
-                return Outcome::Failed {
-                    session: None,
-                    reason: e.to_string(),
-                };
+                // A camera that does not answer its handshake is read by nobody: the journal
+                // keeps the attempt so `evidock sessions` shows it, not only the log lines.
+                let reason = e.to_string();
+                progress.set_state(SlotState::Error, Some(reason.clone()));
+                let session = self.record_unread(
+                    cam.slot.as_deref(),
+                    cam.driver.name(),
+                    None,
+                    SessionState::Failed,
+                    &reason,
+                );
+                return Outcome::Failed { session, reason };
             }
         };
         let device = identity.serial.clone();
@@ -286,30 +293,45 @@ impl Acquirer {
         reason: String,
     ) -> Outcome {
         tracing::warn!(slot = ?slot, device = ?device.map(|d| d.as_str()), %reason, "camera refused");
-        let now = self.clock.now();
-        let label = device
-            .cloned()
-            .or_else(|| DeviceSerial::new("unidentified").ok());
-        // Refusals can come in the same millisecond from several slots: the ID names the slot.
-        let mut rnd = [0u8; 3];
-        let _ = getrandom::fill(&mut rnd);
-        let id = SessionId::new(format!(
-            "{}-refused-{}",
-            now.format("%Y%m%dT%H%M%S%3fZ"),
-            hex::encode(rnd)
-        ));
-        if let (Some(d), Ok(id)) = (label, id) {
-            let _ = self
-                .journal
-                .create_session(&id, &d, slot, driver, SessionState::Refused, now);
-            let _ = self
-                .journal
-                .set_session_state(&id, SessionState::Refused, Some(&reason));
-        }
+        self.record_unread(slot, driver, device, SessionState::Refused, &reason);
         Outcome::Refused {
             device: device.map(|d| d.to_string()).unwrap_or_default(),
             reason,
         }
+    }
+
+    /// A session record for a camera that was not read (refused, or failed before it was
+    /// identified): nothing was acquired, so there is no custody event, only the journal.
+    fn record_unread(
+        &self,
+        slot: Option<&str>,
+        driver: &str,
+        device: Option<&DeviceSerial>,
+        state: SessionState,
+        reason: &str,
+    ) -> Option<SessionId> {
+        let now = self.clock.now();
+        let label = device
+            .cloned()
+            .or_else(|| DeviceSerial::new("unidentified").ok())?;
+        // These can come in the same millisecond from several slots: the ID has random bits.
+        let mut rnd = [0u8; 3];
+        let _ = getrandom::fill(&mut rnd);
+        let id = SessionId::new(format!(
+            "{}-{}-{}",
+            now.format("%Y%m%dT%H%M%S%3fZ"),
+            state.as_str(),
+            hex::encode(rnd)
+        ))
+        .ok()?;
+        if let Err(e) = self
+            .journal
+            .create_session(&id, &label, slot, driver, state, now)
+            .and_then(|()| self.journal.set_session_state(&id, state, Some(reason)))
+        {
+            tracing::error!(session = %id, error = %e, "journal: the unread camera was not recorded");
+        }
+        Some(id)
     }
 
     fn run(
@@ -349,10 +371,19 @@ impl Acquirer {
         {
             Some(d) => d,
             None => {
-                let camera_clock = cam
-                    .driver
-                    .read_clock(&pw)
-                    .map_err(|e| fail(s, e.to_string()))?;
+                let camera_clock = cam.driver.read_clock(&pw).map_err(|e| {
+                    // The session starts with the docking record, which needs the clock:
+                    // the attempt is recorded on its own so the journal still shows it.
+                    let reason = e.to_string();
+                    let unread = self.record_unread(
+                        cam.slot.as_deref(),
+                        cam.driver.name(),
+                        Some(&device),
+                        SessionState::Failed,
+                        &reason,
+                    );
+                    (unread, Stop::Failed(reason))
+                })?;
                 let station_clock = self.clock.now();
                 let (last_sync, drift_ppm) = self
                     .journal

@@ -90,6 +90,9 @@ impl std::fmt::Debug for ZfyUsbDriver {
     }
 }
 
+/// How long a newly arrived device may take to be configured by the kernel.
+const CONFIGURED_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl ZfyUsbDriver {
     /// Find the vendor interface of `device`, open it and claim the interface.
     pub fn open(device: &rusb::Device<rusb::Context>, name: &str) -> Result<Self, DeviceError> {
@@ -99,9 +102,18 @@ impl ZfyUsbDriver {
             reason: e.to_string(),
             retriable: !matches!(e, rusb::Error::Access | rusb::Error::NotSupported),
         };
-        let config = device
-            .active_config_descriptor()
-            .map_err(|e| failed("read the configuration", e))?;
+        // libusb announces a device on the kernel's `add` uevent, before usbcore has chosen
+        // its configuration; until then there is no active configuration (NotFound). Wait
+        // for it rather than turn a camera away for arriving quickly.
+        let deadline = std::time::Instant::now() + CONFIGURED_WITHIN;
+        let config = loop {
+            match device.active_config_descriptor() {
+                Err(rusb::Error::NotFound) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                r => break r.map_err(|e| failed("read the configuration", e))?,
+            }
+        };
         let mut found = None;
         for iface in config.interfaces() {
             for alt in iface.descriptors() {

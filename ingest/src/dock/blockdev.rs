@@ -11,6 +11,7 @@
 
 use crate::device::volume::{CardSource, Volume};
 use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -243,6 +244,14 @@ impl UsbCard {
                 if size > 0 {
                     return Ok(d);
                 }
+                // The camera inserted its medium into a reader the kernel already knows;
+                // the kernel reads the new capacity only when the disk is opened (udev's
+                // blkid does that on a media-change event; a station without udev does
+                // not). A read-only, non-blocking open that fails is as good as none.
+                let _probe = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(format!("/dev/{d}"));
             }
             if !self.usb_sysfs.exists() {
                 return Err("the camera was unplugged before its card appeared".into());
