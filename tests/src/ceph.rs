@@ -55,6 +55,8 @@ const RGW: &str = "client.rgw.a";
 const RGW_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the `ceph` CLI waits for the monitor.
 const CEPH_CONNECT_TIMEOUT: &str = "30";
+/// How many times a `ceph` command is tried.
+const CEPH_TRIES: u32 = 10;
 
 /// A running single-node Ceph with RGW. Stops on [`CephRig::stop`] or drop.
 #[derive(Debug)]
@@ -249,17 +251,31 @@ impl CephRig {
         self.ceph(&["osd", "crush", "add-bucket", "localhost", "host"])?;
         self.ceph(&["osd", "crush", "move", "localhost", "root=default"])?;
         self.ceph(&["osd", "crush", "add", "osd.0", "1.0", "host=localhost"])?;
-        self.spawn_daemon("ceph-osd", &["-i", "0"], OSD)?;
-
-        self.spawn_rgw()?;
-        run(self.ceph_cmd("radosgw-admin").args([
-            "user",
-            "create",
-            "--uid=test",
-            "--display-name=test",
-            &format!("--access-key={ACCESS_KEY}"),
-            &format!("--secret={SECRET_KEY}"),
-        ]))?;
+        // With auth off, a daemon's first command can reach the monitor before the daemon
+        // has the monitor map, and is refused ("handle_command on fsid 00000000-… != …",
+        // "mon_cmd_maybe_osd_create fail: 'wrong fsid'"): the OSD then exits. It only races,
+        // so the daemons are started again when that happens.
+        retry(5, || self.spawn_daemon("ceph-osd", &["-i", "0"], OSD))?;
+        retry(3, || self.spawn_rgw())?;
+        retry(5, || {
+            let created = run(self.ceph_cmd("radosgw-admin").args([
+                "user",
+                "create",
+                "--uid=test",
+                "--display-name=test",
+                &format!("--access-key={ACCESS_KEY}"),
+                &format!("--secret={SECRET_KEY}"),
+            ]));
+            match created {
+                // A try that failed late may have created the user.
+                Err(e) => run(self
+                    .ceph_cmd("radosgw-admin")
+                    .args(["user", "info", "--uid=test"]))
+                .map(drop)
+                .map_err(|_| e),
+                Ok(_) => Ok(()),
+            }
+        })?;
         Ok(())
     }
 
@@ -295,12 +311,16 @@ impl CephRig {
         c
     }
 
-    /// `ceph ARGS` against this rig's monitor; its stdout.
+    /// `ceph ARGS` against this rig's monitor; its stdout. Tried a few times: the monitor can
+    /// refuse a command sent before the client has its map ("Error EPERM: problem getting
+    /// command descriptions from mon."). Every command the rig sends is idempotent.
     fn ceph(&self, args: &[&str]) -> anyhow::Result<String> {
-        run(self
-            .ceph_cmd("ceph")
-            .args(["--connect-timeout", CEPH_CONNECT_TIMEOUT])
-            .args(args))
+        retry(CEPH_TRIES, || {
+            run(self
+                .ceph_cmd("ceph")
+                .args(["--connect-timeout", CEPH_CONNECT_TIMEOUT])
+                .args(args))
+        })
     }
 
     /// Start a daemon; it forks into the background and writes `NAME.pid`.
@@ -487,6 +507,19 @@ fn run(cmd: &mut Command) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `f` until it succeeds, at most `tries` times; the last error.
+fn retry<T>(tries: u32, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let mut tried = 0;
+    loop {
+        tried += 1;
+        match f() {
+            Err(_) if tried < tries => std::thread::sleep(Duration::from_millis(500)),
+            Err(e) => return Err(e.context(format!("failed {tried} times"))),
+            Ok(v) => return Ok(v),
+        }
+    }
 }
 
 fn read_pid(path: &Path) -> Option<u32> {
