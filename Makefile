@@ -31,6 +31,7 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p evidock-ingest --no-default-features --locked -- -D warnings
 
 # Invariant 7: checking evidence offline needs no FFmpeg, libusb, object store, network or
 # async runtime. The verifier's normal dependency tree must not contain any of them.
@@ -58,6 +59,7 @@ fuzz: deps-test
 	  $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECS) || exit 1; done
 
 bench:
+	scripts/deps.sh bench
 	scripts/bench.sh
 
 clean:

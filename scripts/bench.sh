@@ -6,6 +6,8 @@
 #   scripts/bench.sh custody   custody log appends/s, proofs at 1,000,000 entries
 #   scripts/bench.sh acquire   4 GiB of mixed files: evidock ingest vs cp -r + sha256sum, and hashing alone
 #   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once
+#   scripts/bench.sh transcode 60 s 1080p30 H.264 → 720p playback copy, and remux: evidock vs the ffmpeg CLI
+#   scripts/bench.sh upload    the 4 GiB card to a local Ceph RGW: evidock upload (with read-back) vs rclone copy
 #
 # BENCH_DIR (default ./target/bench) holds the generated data; it needs ~10 GiB free.
 set -euo pipefail
@@ -105,11 +107,75 @@ print("peak RSS of the dock (KiB):", open(f"{root}/rss").read().strip())
 EOF
 }
 
+transcode() { # the playback copy: evidock (ffmpeg-next) vs the ffmpeg CLI, same settings
+  local src=$DIR/1080p60s.mp4
+  [ -f "$src" ] || ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
+    -f lavfi -i "sine=frequency=440:duration=60" -c:v libx264 -preset veryfast -pix_fmt yuv420p \
+    -b:v 8M -c:a aac "$src"
+  # What evidock's defaults mean, spelled out for the CLI (docs/formats/custody-log.md).
+  local vf="scale=1280:720:flags=bicubic,setsar=1,format=yuv420p"
+  local x264="-c:v libx264 -preset veryfast -crf 23 -profile:v high -c:a aac -b:a 128k -movflags +faststart"
+  hyperfine --warmup 1 --runs 3 \
+    -n "evidock playback copy (1080p → 720p)" "$BIN/bench-transcode transcode $src $DIR/t-evidock.mp4" \
+    -n "ffmpeg CLI, same settings" "ffmpeg -loglevel error -y -i $src -vf $vf $x264 $DIR/t-cli.mp4"
+  hyperfine --warmup 1 --runs 5 \
+    -n "evidock remux" "$BIN/bench-transcode remux $src $DIR/r-evidock.mp4" \
+    -n "ffmpeg -c copy" "ffmpeg -loglevel error -y -i $src -c copy -movflags +faststart $DIR/r-cli.mp4"
+  echo "peak RSS (KiB): evidock transcode $(peak_rss "$BIN/bench-transcode" transcode "$src" "$DIR/t-evidock.mp4"), ffmpeg CLI $(peak_rss ffmpeg -loglevel error -y -i "$src" -vf "$vf" $x264 "$DIR/t-cli.mp4")"
+}
+
+upload() { # the acquired 4 GiB card to a local Ceph RGW: evidock upload vs rclone copy, one run each
+  mixed
+  local card=$DIR/card4g root=$DIR/up
+  rm -rf "$root"; mkdir -p "$root"
+  # The OSD keeps objects in memory: room for both copies.
+  coproc RIG { MEMSTORE_BYTES=$((10 << 30)) "$BIN/ceph-rig"; }
+  local line endpoint="" key="" secret=""
+  while read -r line <&"${RIG[0]}"; do
+    case "$line" in
+      endpoint=*) endpoint=${line#endpoint=} ;;
+      access_key=*) key=${line#access_key=} ;;
+      secret_key=*) secret=${line#secret_key=} ;;
+      ready) break ;;
+    esac
+  done
+  [ -n "$endpoint" ] || { echo "bench: the Ceph rig did not start" >&2; exit 1; }
+  printf '[store]\nurl = "s3://bench-evidock/evidence"\nendpoint = "%s"\nregion = "us-east-1"\nallow_http = true\n' \
+    "$endpoint" > "$root/evidock.toml"
+  export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret
+  local ev=("$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml")
+  "${ev[@]}" store init >/dev/null
+  "${ev[@]}" ingest "$card" --serial ZFY0001 --no-upload --quiet
+  export RCLONE_CONFIG_CEPH_TYPE=s3 RCLONE_CONFIG_CEPH_PROVIDER=Ceph RCLONE_CONFIG_CEPH_ENDPOINT=$endpoint \
+    RCLONE_CONFIG_CEPH_ACCESS_KEY_ID=$key RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY=$secret
+  rclone mkdir ceph:bench-rclone
+  sync
+  echo "card: $(du -sh --apparent-size "$card" | cut -f1) in $(find "$card" -type f | wc -l) files"
+  local t0 t1 t2 rss_e rss_r
+  t0=$(date +%s.%N)
+  rss_e=$(peak_rss "${ev[@]}" upload)
+  t1=$(date +%s.%N)
+  rss_r=$(peak_rss rclone copy "$card" ceph:bench-rclone/card4g)
+  t2=$(date +%s.%N)
+  python3 -c '
+import sys
+t0, t1, t2, rss_e, rss_r, size = (float(x) for x in sys.argv[1:])
+e, r = t1 - t0, t2 - t1
+print(f"evidock upload (multipart, read-back of every object): {e:.1f} s, {size/e/1e6:.0f} MB/s, peak RSS {rss_e/1024:.0f} MiB")
+print(f"rclone copy (its defaults, no read-back):              {r:.1f} s, {size/r/1e6:.0f} MB/s, peak RSS {rss_r/1024:.0f} MiB")
+print(f"evidock throughput / rclone throughput: {r/e:.2f}x")
+' "$t0" "$t1" "$t2" "$rss_e" "$rss_r" "$(du -sb --apparent-size "$card" | cut -f1)"
+  eval "exec ${RIG[1]}>&-"
+  wait "$RIG_PID" || true
+}
+
 case "$what" in
   digest) digest ;;
   custody) custody ;;
   acquire) acquire ;;
   cameras) cameras ;;
-  all) digest; custody; acquire; cameras ;;
-  *) echo "usage: $0 [digest|custody|acquire|cameras|all]" >&2; exit 2 ;;
+  upload) upload ;;
+  transcode) transcode ;;
+  all) digest; custody; acquire; cameras; upload; transcode ;;
+  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|all]" >&2; exit 2 ;;
 esac

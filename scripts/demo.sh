@@ -53,6 +53,8 @@ echo "== Undock, stop the dock"
 mv "$DATA_DIR/dock/$serial" "$WORK/undocked"
 sleep 2
 kill -TERM "$DOCK_PID"; wait "$DOCK_PID" 2>/dev/null || true; DOCK_PID=
+echo "== Playback copies and thumbnails (the dock makes them in the background; this makes any it left)"
+evidock transcode
 evidock log show | tail -n 8
 echo
 echo "== The stand-alone verifier on the custody log (no trust file: fingerprints printed for comparison)"

@@ -6,21 +6,26 @@
 #   scripts/deps.sh run      build + the ffmpeg CLI the demo makes footage with
 #   scripts/deps.sh test     build + the tools the tests start (openssl TSA, ffmpeg CLI, …)
 #   scripts/deps.sh fuzz     test + cargo-fuzz
+#   scripts/deps.sh bench    test + the peers the benchmarks compare with (hyperfine, rclone)
 set -euo pipefail
 what=${1:-test}
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 
-apt_build=(pkg-config gcc libc6-dev make python3)
-apt_run=(ffmpeg)
-apt_test=(openssl coreutils ffmpeg qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
+# FFmpeg's libraries (ffmpeg-next binds them with bindgen, hence clang).
+apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
+  libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev)
+# The contact sheets' time labels are drawn with a font found through fontconfig.
+apt_run=(ffmpeg fonts-dejavu-core)
+apt_test=(openssl coreutils ffmpeg fonts-dejavu-core qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")
 case "$what" in
   run) want+=("${apt_run[@]}") ;;
   test|fuzz) want+=("${apt_test[@]}") ;;
+  bench) want+=("${apt_test[@]}" hyperfine rclone time) ;;
 esac
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")

@@ -56,6 +56,9 @@ pub struct Config {
     /// The evidence store. Default: a local store in `<data dir>/store`.
     #[serde(default)]
     pub store: Option<StoreSection>,
+    /// Playback copies and thumbnails.
+    #[serde(default)]
+    pub transcode: crate::transcode::TranscodeSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +239,7 @@ pub struct Settings {
     pub tuning: crate::acquire::session::Tuning,
     /// `None`: the local store in the data directory.
     pub store: Option<StoreSettings>,
+    pub transcode: crate::transcode::TranscodeSettings,
 }
 
 /// The validated store configuration.
@@ -402,6 +406,10 @@ impl Config {
             let key = format!("camera[{i}]");
             profiles.push(c.validate(&key).map_err(|(k, m)| invalid(&k, m))?);
         }
+        let transcode = self
+            .transcode
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         Ok(Settings {
             source: path.map(Path::to_path_buf),
             station_id,
@@ -417,6 +425,7 @@ impl Config {
             },
             profiles,
             tuning,
+            transcode,
             store,
         })
     }

@@ -289,6 +289,9 @@ CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, next_at);
 CREATE TABLE IF NOT EXISTS published (
   station TEXT PRIMARY KEY, size INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transcodes (
+  sha256 TEXT PRIMARY KEY, evidence TEXT NOT NULL, state TEXT NOT NULL, error TEXT, at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS assignments (
   device TEXT NOT NULL, officer TEXT NOT NULL, from_utc TEXT NOT NULL, PRIMARY KEY (device, from_utc)
 );
@@ -867,6 +870,40 @@ impl Journal {
                     u.key,
                     ts(at)
                 ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Where the derivatives of a content stand.
+    pub fn transcode_state(
+        &self,
+        sha256: &Sha256,
+    ) -> Result<Option<crate::transcode::TranscodeState>, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT state FROM transcodes WHERE sha256 = ?1",
+                params![sha256.to_hex()],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+        })
+        .map(|s| s.and_then(|s| crate::transcode::TranscodeState::parse(&s)))
+    }
+
+    pub fn set_transcode(
+        &self,
+        sha256: &Sha256,
+        evidence: &EvidenceId,
+        state: crate::transcode::TranscodeState,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT INTO transcodes (sha256, evidence, state, error, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(sha256) DO UPDATE SET evidence = ?2, state = ?3, error = ?4, at = ?5",
+                params![sha256.to_hex(), evidence.as_str(), state.as_str(), error, ts(at)],
             )
             .map(|_| ())
         })

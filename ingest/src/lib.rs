@@ -11,6 +11,7 @@ pub mod device;
 pub mod dock;
 pub mod journal;
 pub mod station;
+pub mod transcode;
 pub mod upload;
 pub mod wipe;
 
@@ -95,4 +96,6 @@ pub enum Command {
     /// The evidence store: set it up (Object Lock, retention), see the upload queue.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
+    /// Make playback copies and thumbnails: the backlog, or again for given evidence items.
+    Transcode(cmd::transcode::TranscodeArgs),
 }

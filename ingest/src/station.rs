@@ -8,6 +8,7 @@
 //!   spool/                      originals by SHA-256, and copies in progress
 //!   dock/                       the default mount root: camera volumes appear here
 //!   store/                      the default (local) evidence store
+//!   derivatives/                playback copies and thumbnails by SHA-256
 //! ```
 
 use crate::acquire::session::Acquirer;
@@ -30,6 +31,7 @@ pub struct Station {
     pub clock: Arc<dyn Clock>,
     pub journal: Arc<Journal>,
     pub spool: Spool,
+    pub derivatives: Spool,
     pub store: evidock_store::objects::EvidenceStore,
     /// Whether this run created the station key.
     pub key_created: bool,
@@ -92,6 +94,7 @@ impl Station {
         }
         let journal = Arc::new(Journal::open(&data_dir.join("journal.db"))?);
         let spool = Spool::open(&data_dir.join("spool"))?;
+        let derivatives = Spool::open(&data_dir.join("derivatives"))?;
         let store_settings = match &settings.store {
             Some(s) => s.store.clone(),
             None => evidock_store::objects::StoreSettings {
@@ -111,6 +114,7 @@ impl Station {
             clock,
             journal,
             spool,
+            derivatives,
             store,
             key_created,
         })
@@ -143,6 +147,19 @@ impl Station {
                 .map(|s| s.upload.clone())
                 .unwrap_or_default(),
         )
+    }
+
+    /// Makes this station's playback copies and thumbnails.
+    pub fn transcoder(&self) -> crate::transcode::Transcoder {
+        crate::transcode::Transcoder {
+            station: self.id().clone(),
+            log: self.log.clone(),
+            journal: self.journal.clone(),
+            spool: self.spool.clone(),
+            derivatives: self.derivatives.clone(),
+            clock: self.clock.clone(),
+            settings: self.settings.transcode.clone(),
+        }
     }
 
     /// Where camera volumes appear.

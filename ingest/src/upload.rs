@@ -293,7 +293,7 @@ impl Uploader {
             .log_uploaded(&row.evidence, role, key, size, &got)
             .await?;
         if role == ObjectRole::Original {
-            self.put_record(&row.evidence, key).await?;
+            self.put_record(&row.evidence, key, &row.source).await?;
         }
         self.journal
             .upload_done(&row.evidence, &row.role, seq, self.clock.now())
@@ -440,6 +440,7 @@ impl Uploader {
         &self,
         evidence: &EvidenceId,
         original_key: &str,
+        source: &std::path::Path,
     ) -> Result<(), StoreError> {
         let (payload, seq) = self
             .journal
@@ -449,6 +450,15 @@ impl Uploader {
         let acquired: AcquiredPayload =
             serde_json::from_str(&payload).map_err(|e| self.local_err(e.to_string()))?;
         let leaf = self.log.with(|l| l.tree().leaf(seq)).unwrap_or_default();
+        // The record is written once: its media metadata is read now, from the spool copy
+        // (milliseconds: only the container's header and index are read).
+        let media = {
+            let (source, name) = (source.to_path_buf(), acquired.path.clone());
+            tokio::task::spawn_blocking(move || crate::transcode::probe_original(&source, &name))
+                .await
+                .ok()
+                .flatten()
+        };
         let record = EvidenceRecord {
             v: RECORD_VERSION,
             evidence: evidence.clone(),
@@ -457,6 +467,7 @@ impl Uploader {
             acquired_leaf: leaf,
             acquired,
             original: original_key.to_string(),
+            media,
         };
         let bytes = record
             .to_canonical()

@@ -32,6 +32,22 @@ fn ensure_built() {
             .unwrap_or_default();
         let mut c = Command::new(cargo);
         c.args(["build", "--quiet", "--workspace", "--bins"]);
+        // `cargo test` gives the test process the tests package's CARGO_MANIFEST_DIR,
+        // CARGO_PKG_NAME, …; some build scripts (ring's) rerun when those change, which would
+        // rebuild half the dependency tree here and again at the next plain `cargo build`.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || k.starts_with("CARGO_CRATE_")
+                || k.starts_with("CARGO_BIN_")
+                || k.starts_with("CARGO_PRIMARY_")
+                || k == "CARGO_TARGET_TMPDIR"
+                || k == "OUT_DIR"
+            {
+                c.env_remove(k.as_ref());
+            }
+        }
         if profile == "release" {
             c.arg("--release");
         }

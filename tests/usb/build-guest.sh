@@ -78,7 +78,7 @@ KV=$(ls "$KROOT/lib/modules")
 ln -sf "$K/vmlinux" "$W/vmlinux"
 
 t "3. evidock and the camera firmware (release)"
-(cd "$WORKSPACE" && CARGO_TARGET_DIR="$TARGET_DIR" $CARGO build --release --locked -q -p evidock-ingest --bin evidock)
+(cd "$WORKSPACE" && CARGO_TARGET_DIR="$TARGET_DIR" $CARGO build --release --locked -q -p evidock-ingest --no-default-features --bin evidock)
 (cd "$WORKSPACE" && CARGO_TARGET_DIR="$TARGET_DIR" $CARGO build --release --locked -q -p evidock-tests --bin zfy-gadget --bin zfy-probe)
 BINS=("$TARGET_DIR/release/evidock" "$TARGET_DIR/release/zfy-gadget" "$TARGET_DIR/release/zfy-probe")
 

@@ -26,6 +26,7 @@ pub mod gbk;
 pub mod id;
 pub mod layout;
 pub mod logcheck;
+pub mod media;
 pub mod merkle;
 pub mod note;
 pub mod record;

@@ -24,6 +24,10 @@ pub struct EvidenceRecord {
     pub acquired: AcquiredPayload,
     /// The original's object key (relative to the store's prefix).
     pub original: String,
+    /// What the original holds (duration, codecs, resolution…), when it is a media file that
+    /// could be read when the record was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<crate::media::MediaInfo>,
 }
 
 impl EvidenceRecord {

@@ -101,6 +101,27 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 }
             });
         }
+        // Playback copies and thumbnails on their own thread at lower priority, after each
+        // release and every 30 s. It is not waited for at shutdown: a half-made derivative is
+        // discarded and made again at the next start.
+        if st.settings.transcode.enabled {
+            let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+            crate::transcode::spawn_worker(
+                st.transcoder(),
+                wake_rx,
+                watch_stop.clone(),
+                std::time::Duration::from_secs(30),
+            )?;
+            let released = released.clone();
+            tokio::spawn(async move {
+                loop {
+                    released.notified().await;
+                    if wake_tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let dock = Dock {
             acquirer: st.acquirer(),
             profiles: st.settings.profiles.clone(),

@@ -33,6 +33,9 @@ pub struct IngestArgs {
     /// Leave the acquired files in the upload queue (`evidock upload` sends them later).
     #[arg(long)]
     pub no_upload: bool,
+    /// Make no playback copies or thumbnails now (`evidock transcode` makes them later).
+    #[arg(long)]
+    pub no_transcode: bool,
 }
 
 pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
@@ -163,7 +166,40 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         }
         _ => None,
     };
-    report(ctx, &outcome, uploads.as_ref(), wiped.as_ref())
+    // Derivatives last: the camera is long released, and a recording that cannot be read
+    // stops nothing above. Then their uploads.
+    let transcodes = if matches!(outcome, Outcome::Released { .. })
+        && !args.no_transcode
+        && st.settings.transcode.enabled
+    {
+        let t = st.transcoder();
+        crate::transcode::discard_partials(&st.derivatives);
+        let jobs = t
+            .run_pending(&std::sync::atomic::AtomicBool::new(false))
+            .map_err(anyhow::Error::msg)?;
+        if !ctx.json {
+            super::transcode::print_jobs(&jobs);
+        }
+        if !args.no_upload && jobs.iter().any(|j| !j.made.is_empty()) {
+            let run = super::runtime()?.block_on(st.uploader().run_once());
+            if !ctx.json {
+                eprintln!(
+                    "uploaded and read back: {} derivative object(s)",
+                    run.uploaded.len()
+                );
+            }
+        }
+        Some(jobs)
+    } else {
+        None
+    };
+    report(
+        ctx,
+        &outcome,
+        uploads.as_ref(),
+        wiped.as_ref(),
+        transcodes.as_deref(),
+    )
 }
 
 fn report(
@@ -171,6 +207,7 @@ fn report(
     outcome: &Outcome,
     uploads: Option<&crate::upload::UploadRun>,
     wiped: Option<&crate::wipe::WipeOutcome>,
+    transcodes: Option<&[crate::transcode::Job]>,
 ) -> anyhow::Result<u8> {
     let (code, json) = match outcome {
         Outcome::Released {
@@ -229,6 +266,9 @@ fn report(
         }
         if let Some(w) = wiped {
             json["wiped"] = serde_json::to_value(w)?;
+        }
+        if let Some(t) = transcodes {
+            json["transcodes"] = serde_json::to_value(t)?;
         }
         ctx.print_json(&json)?;
     }

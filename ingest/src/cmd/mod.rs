@@ -10,6 +10,7 @@ pub mod sessions;
 pub mod simulate;
 pub mod station;
 pub mod store;
+pub mod transcode;
 pub mod upload;
 
 use crate::config::Settings;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dock(a) => dock::run(&ctx, a),
         Command::Simulate(c) => simulate::run(&ctx, c),
         Command::Upload(a) => upload::run(&ctx, a),
+        Command::Transcode(a) => transcode::run(&ctx, a),
         Command::Store(c) => store::run(&ctx, c),
     }
 }
