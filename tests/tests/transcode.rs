@@ -165,6 +165,11 @@ fn make_card(root: &Path) -> Card {
     std::fs::write(card.path("DCIM/ZFY0001_20261128106000_0006.MP4"), bad).unwrap();
     // 0007: zero bytes (the camera was switched off as the file was created).
     std::fs::write(card.path("DCIM/ZFY0001_20261128107000_0007.MP4"), b"").unwrap();
+    // 0010: not a recording at all, whatever its name says (an unknown container).
+    let noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(card.path("DCIM/ZFY0001_20261128107500_0010.MP4"), noise).unwrap();
     // Audio and a photo.
     let p = card.path("RECORD/ZFY0001_20261128108000_0008.WAV");
     ffmpeg(&[
@@ -190,7 +195,10 @@ fn make_card(root: &Path) -> Card {
 
 #[test]
 fn derivatives_from_every_kind_of_recording() {
-    let st = TestStation::new();
+    // Two jobs at once: results come back in acquisition order all the same.
+    let st = TestStation::with_config(
+        "[transcode]\njobs = 2\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
     let card = make_card(st.dir.path());
     let ran = st.run(&[
         "ingest",
@@ -316,19 +324,23 @@ fn derivatives_from_every_kind_of_recording() {
         "{got} frames from the damaged copy"
     );
 
-    // 0007: empty: a transcode-failed event says why; nothing else blocked.
+    // 0007 empty, 0010 unknown container: a transcode-failed event each says why; nothing
+    // else blocked.
     let failed = of_kind(&events, "transcode-failed");
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(
-        failed[0]["subject"]["evidence"],
-        id_of("_0007.MP4").as_str()
-    );
-    assert!(
-        failed[0]["payload"]["reason"]
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    let reason = |suffix: &str| -> String {
+        failed
+            .iter()
+            .find(|e| e["subject"]["evidence"] == id_of(suffix).as_str())
+            .unwrap_or_else(|| panic!("no transcode-failed for {suffix}"))["payload"]["reason"]
             .as_str()
             .unwrap()
-            .contains("empty")
-    );
+            .to_string()
+    };
+    assert!(reason("_0007.MP4").contains("empty"));
+    let r = reason("_0010.MP4");
+    assert!(r.contains("not an MP4/MOV file"), "{r}");
+    assert_eq!(jobs[&id_of("_0010.MP4")]["error"].as_str().unwrap(), r);
 
     // Audio → AAC in M4A, same duration; the photo gets a thumbnail only.
     let a = probe(&playback[&id_of("_0008.WAV")], "a:0");

@@ -383,27 +383,11 @@ impl VideoOut {
                 .send_frame(&filtered)
                 .map_err(fferr(out, "encode a frame"))?;
             self.frames += 1;
-            self.drain(octx, out_tb, out)?;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
         }
         if f.is_none() {
             self.enc.send_eof().map_err(fferr(out, "finish encoding"))?;
-            self.drain(octx, out_tb, out)?;
-        }
-        Ok(())
-    }
-
-    fn drain(
-        &mut self,
-        octx: &mut format::context::Output,
-        out_tb: Rational,
-        out: &Path,
-    ) -> Result<(), MediaError> {
-        let mut pkt = ff::Packet::empty();
-        while self.enc.receive_packet(&mut pkt).is_ok() {
-            pkt.set_stream(self.stream);
-            pkt.rescale_ts(self.enc_tb, out_tb);
-            pkt.write_interleaved(octx)
-                .map_err(fferr(out, "write a packet"))?;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
         }
         Ok(())
     }
@@ -540,30 +524,33 @@ impl AudioOut {
                 .send_frame(&filtered)
                 .map_err(fferr(out, "encode audio"))?;
             self.frames += 1;
-            self.drain(octx, out_tb, out)?;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
         }
         if f.is_none() {
             self.enc.send_eof().map_err(fferr(out, "finish audio"))?;
-            self.drain(octx, out_tb, out)?;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
         }
         Ok(())
     }
+}
 
-    fn drain(
-        &mut self,
-        octx: &mut format::context::Output,
-        out_tb: Rational,
-        out: &Path,
-    ) -> Result<(), MediaError> {
-        let mut pkt = ff::Packet::empty();
-        while self.enc.receive_packet(&mut pkt).is_ok() {
-            pkt.set_stream(self.stream);
-            pkt.rescale_ts(self.enc_tb, out_tb);
-            pkt.write_interleaved(octx)
-                .map_err(fferr(out, "write a packet"))?;
-        }
-        Ok(())
+/// Write what an encoder has ready, re-timed from its time base to the stream's.
+fn drain(
+    enc: &mut ff::encoder::Encoder,
+    stream: usize,
+    enc_tb: Rational,
+    octx: &mut format::context::Output,
+    out_tb: Rational,
+    out: &Path,
+) -> Result<(), MediaError> {
+    let mut pkt = ff::Packet::empty();
+    while enc.receive_packet(&mut pkt).is_ok() {
+        pkt.set_stream(stream);
+        pkt.rescale_ts(enc_tb, out_tb);
+        pkt.write_interleaved(octx)
+            .map_err(fferr(out, "write a packet"))?;
     }
+    Ok(())
 }
 
 fn threaded(ctx: &mut codec::context::Context, threads: usize) {

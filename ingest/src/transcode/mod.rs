@@ -94,6 +94,9 @@ pub struct Job {
     pub parent_sha256: Sha256,
     pub path: String,
     pub kind: MediaKind,
+    /// Position of its `acquired` event.
+    #[serde(skip)]
+    pub seq: Option<u64>,
     /// `remux`, `transcode`, `salvage`, or `thumbnail` (photos).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
@@ -161,14 +164,30 @@ impl Transcoder {
     }
 
     /// Work through the backlog until it is empty or `stop` is set.
+    /// `settings.jobs` jobs run at once (threads started here inherit the caller's priority).
     pub fn run_pending(&self, stop: &AtomicBool) -> Result<Vec<Job>, String> {
-        let mut jobs = Vec::new();
-        for row in self.pending()? {
-            if stop.load(Ordering::Relaxed) {
-                break;
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(self.pending()?));
+        let done = std::sync::Mutex::new(Vec::new());
+        let work = || {
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(row) = next else { break };
+                let job = self.run(&row);
+                done.lock().unwrap_or_else(|p| p.into_inner()).push(job);
             }
-            jobs.push(self.run(&row));
-        }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..self.settings.jobs {
+                s.spawn(work);
+            }
+            work();
+        });
+        let mut jobs = done.into_inner().unwrap_or_else(|p| p.into_inner());
+        // In acquisition order, whichever worker finished first.
+        jobs.sort_by_key(|j: &Job| j.seq);
         Ok(jobs)
     }
 
@@ -180,6 +199,7 @@ impl Transcoder {
             parent_sha256: row.sha256,
             path: row.path.clone(),
             kind,
+            seq: row.seq,
             mode: None,
             made: Vec::new(),
             salvaged_with: None,
@@ -420,6 +440,10 @@ impl Transcoder {
         out: &Path,
         overlay: Option<&str>,
     ) -> Result<(media::Written, EvidenceId, u64), String> {
+        // What the file is does not depend on the reference: say so once.
+        let mut f = std::fs::File::open(original).map_err(|e| e.to_string())?;
+        salvage::find_mdat(&mut f).map_err(|e| e.to_string())?;
+        drop(f);
         let mut candidates: Vec<EvidenceRow> = self
             .journal
             .evidence()

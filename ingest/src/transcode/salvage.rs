@@ -115,47 +115,65 @@ pub enum SalvageError {
     NothingFound,
 }
 
+/// A top-level box: its type, where its payload starts and where it ends (clamped to the file).
+struct BoxAt {
+    kind: [u8; 4],
+    payload: u64,
+    end: u64,
+}
+
+/// The top-level box at `pos`, or `None` at the end or on a malformed header.
+fn box_at(file: &mut File, pos: u64, len: u64) -> std::io::Result<Option<BoxAt>> {
+    if pos + 8 > len {
+        return Ok(None);
+    }
+    let mut h = [0u8; 16];
+    file.seek(SeekFrom::Start(pos))?;
+    let n = file.read(&mut h)?;
+    if n < 8 {
+        return Ok(None);
+    }
+    let (header, size) = match u32::from_be_bytes([h[0], h[1], h[2], h[3]]) {
+        0 => (8, len - pos),
+        1 if n >= 16 => (
+            16,
+            u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
+        ),
+        s => (8, u64::from(s)),
+    };
+    if size < header {
+        return Ok(None);
+    }
+    Ok(Some(BoxAt {
+        kind: [h[4], h[5], h[6], h[7]],
+        payload: pos + header,
+        end: pos.saturating_add(size),
+    }))
+}
+
 /// Walk the top-level boxes; a truncated recording ends inside `mdat` (or right after it).
 pub fn find_mdat(file: &mut File) -> Result<Mdat, SalvageError> {
     let len = file.metadata()?.len();
     let mut pos = 0u64;
     let mut mdat = None;
-    let mut first = true;
-    while pos + 8 <= len {
-        let mut h = [0u8; 16];
-        file.seek(SeekFrom::Start(pos))?;
-        let n = file.read(&mut h)?;
-        if n < 8 {
-            break;
-        }
-        let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-        let kind = &h[4..8];
-        if first && !matches!(kind, b"ftyp" | b"mdat" | b"free" | b"skip" | b"wide") {
+    while let Some(b) = box_at(file, pos, len)? {
+        if pos == 0 && !matches!(&b.kind, b"ftyp" | b"mdat" | b"free" | b"skip" | b"wide") {
             return Err(SalvageError::NotMp4);
         }
-        first = false;
-        let (header, size) = match size32 {
-            0 => (8, len - pos),
-            1 if n >= 16 => (
-                16,
-                u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
-            ),
-            s => (8, u64::from(s)),
-        };
-        if size < header {
-            break;
-        }
-        match kind {
+        match &b.kind {
             b"moov" => return Err(SalvageError::HasIndex),
             b"mdat" => {
                 mdat = Some(Mdat {
-                    start: pos + header,
-                    end: (pos + size).min(len),
-                });
+                    start: b.payload,
+                    end: b.end.min(len),
+                })
             }
             _ => {}
         }
-        pos = pos.saturating_add(size);
+        pos = b.end;
+    }
+    if pos == 0 {
+        return Err(SalvageError::NotMp4);
     }
     mdat.ok_or(SalvageError::NoMdat)
 }
@@ -167,28 +185,10 @@ pub fn avc_config_of(path: &Path) -> Result<Vec<u8>, SalvageError> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let mut pos = 0u64;
-    while pos + 8 <= len {
-        let mut h = [0u8; 16];
-        file.seek(SeekFrom::Start(pos))?;
-        let n = file.read(&mut h)?;
-        if n < 8 {
-            break;
-        }
-        let size32 = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-        let (header, size) = match size32 {
-            0 => (8, len - pos),
-            1 if n >= 16 => (
-                16,
-                u64::from_be_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
-            ),
-            s => (8, u64::from(s)),
-        };
-        if size < header {
-            break;
-        }
-        if &h[4..8] == b"moov" && size <= MAX_MOOV {
-            let mut moov = vec![0u8; (size - header) as usize];
-            file.seek(SeekFrom::Start(pos + header))?;
+    while let Some(b) = box_at(&mut file, pos, len)? {
+        if &b.kind == b"moov" && b.end - b.payload <= MAX_MOOV {
+            let mut moov = vec![0u8; (b.end.min(len) - b.payload) as usize];
+            file.seek(SeekFrom::Start(b.payload))?;
             file.read_exact(&mut moov)?;
             // The avcC box sits inside stsd's avc1 entry; its type is unique enough to find.
             let mut at = 4;
@@ -205,7 +205,7 @@ pub fn avc_config_of(path: &Path) -> Result<Vec<u8>, SalvageError> {
             }
             return Err(SalvageError::NothingFound);
         }
-        pos = pos.saturating_add(size);
+        pos = b.end;
     }
     Err(SalvageError::NoIndex)
 }
