@@ -1,5 +1,6 @@
 //! The playback copy alone, for benchmarks against the ffmpeg CLI with the same settings:
 //! `bench-transcode transcode|remux INPUT OUTPUT` with the default `[transcode]` settings.
+#![allow(clippy::print_stderr)]
 
 use evidock_ingest::transcode::TranscodeSettings;
 use evidock_ingest::transcode::media;
