@@ -462,3 +462,58 @@ fn burn_in_draws_on_the_copy_only() {
     let item = &st.json(&["evidence", "list"])[0];
     assert_eq!(item["sha256"], before.as_str());
 }
+
+#[test]
+fn the_dock_makes_derivatives_in_the_background() {
+    let st = TestStation::with_config(
+        "[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
+    let card = st.dir.path().join("ZFY0003");
+    std::fs::create_dir_all(card.join("DCIM")).unwrap();
+    let src = testsrc("640x360", 25, 2);
+    let clip = card.join("DCIM/ZFY0003_0001.MP4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let dock = st.start_dock();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    evidock_tests::station::dock(&card, &st.mount_root(), "ZFY0003");
+    st.wait_for(60, "three derivatives logged", || {
+        of_kind(&st.events(), "transcoded").len() == 3
+    });
+    // …and uploaded by the dock's upload loop.
+    st.wait_for(60, "derivatives uploaded", || {
+        of_kind(&st.events(), "uploaded")
+            .iter()
+            .filter(|u| u["payload"]["role"] != "original")
+            .count()
+            == 3
+    });
+    evidock_tests::station::stop(dock);
+    let roles: Vec<String> = of_kind(&st.events(), "transcoded")
+        .iter()
+        .map(|e| e["payload"]["role"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(roles, ["playback", "poster", "contact-sheet"]);
+    assert!(
+        st.dock_log().contains("derivatives made"),
+        "{}",
+        st.dock_log()
+    );
+}

@@ -76,10 +76,13 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 }
             });
         }
-        // Upload with read-back in the background: after every release, and every 30 s.
+        // Upload with read-back in the background: after every release, when derivatives are
+        // made, and every 30 s.
+        let upload_wake = Arc::new(tokio::sync::Notify::new());
         {
             let uploader = st.uploader();
             let released = released.clone();
+            let upload_wake = upload_wake.clone();
             tokio::spawn(async move {
                 loop {
                     let run = uploader.run_once().await;
@@ -96,6 +99,7 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                     }
                     tokio::select! {
                         _ = released.notified() => {}
+                        _ = upload_wake.notified() => {}
                         _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
                     }
                 }
@@ -111,6 +115,8 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 wake_rx,
                 watch_stop.clone(),
                 std::time::Duration::from_secs(30),
+                // notify_one keeps the wake-up if the uploader is busy with a pass.
+                move || upload_wake.notify_one(),
             )?;
             let released = released.clone();
             tokio::spawn(async move {

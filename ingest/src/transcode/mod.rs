@@ -614,11 +614,13 @@ pub fn lower_priority() {
 
 /// The daemon's transcode worker: one thread at lower priority that works through the backlog
 /// whenever it is woken (a camera was released) and every `every`, until `stop`.
+/// `made` is called after a pass that made derivatives (to wake the uploader).
 pub fn spawn_worker(
     t: Transcoder,
     wake: std::sync::mpsc::Receiver<()>,
     stop: Arc<AtomicBool>,
     every: std::time::Duration,
+    made: impl Fn() + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("transcode".into())
@@ -627,11 +629,16 @@ pub fn spawn_worker(
             discard_partials(&t.derivatives);
             while !stop.load(Ordering::Relaxed) {
                 match t.run_pending(&stop) {
-                    Ok(jobs) if !jobs.is_empty() => tracing::info!(
-                        jobs = jobs.len(),
-                        failed = jobs.iter().filter(|j| j.error.is_some()).count(),
-                        "transcode pass"
-                    ),
+                    Ok(jobs) if !jobs.is_empty() => {
+                        tracing::info!(
+                            jobs = jobs.len(),
+                            failed = jobs.iter().filter(|j| j.error.is_some()).count(),
+                            "transcode pass"
+                        );
+                        if jobs.iter().any(|j| !j.made.is_empty()) {
+                            made();
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "transcode backlog unreadable"),
                 }
