@@ -455,6 +455,11 @@ pid file = {d}/$name.pid
 keyring = /dev/null
 [mon.a]
 mon data = {d}/mon.a
+# The monitor's store is a few MiB in a temporary directory: a host disk that is 95 % full
+# (a build cache) must not stop it (monitor data filesystem reached concerning levels of
+# available storage space).
+mon data avail crit = 0
+mon data avail warn = 0
 [osd.0]
 osd data = {d}/osd.0
 [client.rgw.a]
