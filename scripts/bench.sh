@@ -58,12 +58,12 @@ acquire() {
   echo "card: $(du -sh --apparent-size "$card" | cut -f1) in $(find "$card" -type f | wc -l) files"
   hyperfine --warmup 1 --runs 3 \
     --prepare "rm -rf $DIR/acq $DIR/cp" \
-    -n "evidock ingest (copy + SHA-256 + fsync + re-read from disk)" "$BIN/evidock --data-dir $DIR/acq ingest $card --serial ZFY0001 --quiet" \
+    -n "evidock ingest (copy + SHA-256 + fsync + re-read from disk)" "$BIN/evidock --data-dir $DIR/acq ingest $card --serial ZFY0001 --quiet --no-transcode" \
     -n "cp -r, then sha256sum of every copy" "sh -c 'cp -r $card $DIR/cp && find $DIR/cp -type f -exec sha256sum {} + >/dev/null'" \
     -n "sha256sum alone" "sh -c 'find $card -type f -exec sha256sum {} + >/dev/null'" \
     -n "openssl dgst -sha256 alone" "sh -c 'find $card -type f -exec openssl dgst -sha256 {} + >/dev/null'"
   rm -rf "$DIR/acq"
-  echo "peak RSS of evidock ingest (KiB): $(peak_rss "$BIN/evidock" --data-dir "$DIR/acq" ingest "$card" --serial ZFY0001 --quiet)"
+  echo "peak RSS of evidock ingest (KiB): $(peak_rss "$BIN/evidock" --data-dir "$DIR/acq" ingest "$card" --serial ZFY0001 --quiet --no-transcode)"
   rm -rf "$DIR/acq" "$DIR/cp"
 }
 
@@ -140,14 +140,15 @@ upload() { # the acquired 4 GiB card to a local Ceph RGW: evidock upload vs rclo
     esac
   done
   [ -n "$endpoint" ] || { echo "bench: the Ceph rig did not start" >&2; exit 1; }
-  printf '[store]\nurl = "s3://bench-evidock/evidence"\nendpoint = "%s"\nregion = "us-east-1"\nallow_http = true\n' \
-    "$endpoint" > "$root/evidock.toml"
+  printf '[store]\nurl = "s3://bench-evidock/evidence"\nendpoint = "%s"\nregion = "us-east-1"\nallow_http = true\npart_size_mib = %s\n' \
+    "$endpoint" "${PART_MIB:-8}" > "$root/evidock.toml"
   export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret
   local ev=("$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml")
   "${ev[@]}" store init >/dev/null
-  "${ev[@]}" ingest "$card" --serial ZFY0001 --no-upload --quiet
+  "${ev[@]}" ingest "$card" --serial ZFY0001 --no-upload --no-transcode --quiet
   export RCLONE_CONFIG_CEPH_TYPE=s3 RCLONE_CONFIG_CEPH_PROVIDER=Ceph RCLONE_CONFIG_CEPH_ENDPOINT=$endpoint \
     RCLONE_CONFIG_CEPH_ACCESS_KEY_ID=$key RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY=$secret
+  unset AWS_CA_BUNDLE  # rclone cannot load a custom CA bundle with its own transport
   rclone mkdir ceph:bench-rclone
   sync
   echo "card: $(du -sh --apparent-size "$card" | cut -f1) in $(find "$card" -type f | wc -l) files"

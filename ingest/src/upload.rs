@@ -44,7 +44,7 @@ pub struct UploadSettings {
 impl Default for UploadSettings {
     fn default() -> Self {
         UploadSettings {
-            part_size: 16 << 20,
+            part_size: 8 << 20,
             parallel: 4,
             bandwidth: None,
             windows: Vec::new(),

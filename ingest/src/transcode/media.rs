@@ -333,9 +333,15 @@ impl VideoOut {
         opts.set("preset", &s.preset);
         opts.set("crf", &s.crf.to_string());
         opts.set("profile", "high");
-        if s.threads > 0 {
-            opts.set("threads", &s.threads.to_string());
-        }
+        // libavcodec's default is one thread; the ffmpeg CLI asks for `auto`, and so do we.
+        opts.set(
+            "threads",
+            &if s.threads > 0 {
+                s.threads.to_string()
+            } else {
+                "auto".into()
+            },
+        );
         let enc = enc
             .open_with(opts)
             .map_err(fferr(out, "open the H.264 encoder"))?;
