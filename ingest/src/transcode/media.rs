@@ -362,40 +362,25 @@ impl VideoOut {
         out_tb: Rational,
         out: &Path,
     ) -> Result<(), MediaError> {
-        {
-            let mut src = self
-                .graph
-                .get("in")
-                .ok_or_else(|| unusable(out, "filter graph lost its source"))?;
-            let r = match f {
-                Some(f) => src.source().add(f),
-                None => src.source().flush(),
-            };
-            r.map_err(fferr(out, "filter a frame"))?;
-        }
         let mut filtered = frame::Video::empty();
-        loop {
-            let got = self
-                .graph
-                .get("out")
-                .ok_or_else(|| unusable(out, "filter graph lost its sink"))?
-                .sink()
-                .frame(&mut filtered);
-            if got.is_err() {
-                break;
-            }
-            filtered.set_kind(ff::picture::Type::None);
-            self.enc
-                .send_frame(&filtered)
-                .map_err(fferr(out, "encode a frame"))?;
-            self.frames += 1;
-            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
-        }
-        if f.is_none() {
-            self.enc.send_eof().map_err(fferr(out, "finish encoding"))?;
-            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
-        }
-        Ok(())
+        // The decoder's picture types must not force the encoder's choice of key frames.
+        let prep = |v: &mut frame::Video| v.set_kind(ff::picture::Type::None);
+        let mut o = Out {
+            enc: &mut self.enc,
+            stream: self.stream,
+            enc_tb: self.enc_tb,
+            frames: &mut self.frames,
+        };
+        feed(
+            &mut self.graph,
+            &mut o,
+            f.map(|f| &**f),
+            &mut filtered,
+            prep,
+            octx,
+            out_tb,
+            out,
+        )
     }
 }
 
@@ -504,40 +489,78 @@ impl AudioOut {
         out_tb: Rational,
         out: &Path,
     ) -> Result<(), MediaError> {
-        {
-            let mut src = self
-                .graph
-                .get("in")
-                .ok_or_else(|| unusable(out, "audio graph lost its source"))?;
-            let r = match f {
-                Some(f) => src.source().add(f),
-                None => src.source().flush(),
-            };
-            r.map_err(fferr(out, "filter audio"))?;
-        }
         let mut filtered = frame::Audio::empty();
-        loop {
-            let got = self
-                .graph
-                .get("out")
-                .ok_or_else(|| unusable(out, "audio graph lost its sink"))?
-                .sink()
-                .frame(&mut filtered);
-            if got.is_err() {
-                break;
-            }
-            self.enc
-                .send_frame(&filtered)
-                .map_err(fferr(out, "encode audio"))?;
-            self.frames += 1;
-            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
-        }
-        if f.is_none() {
-            self.enc.send_eof().map_err(fferr(out, "finish audio"))?;
-            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
-        }
-        Ok(())
+        let mut o = Out {
+            enc: &mut self.enc,
+            stream: self.stream,
+            enc_tb: self.enc_tb,
+            frames: &mut self.frames,
+        };
+        feed(
+            &mut self.graph,
+            &mut o,
+            f.map(|f| &**f),
+            &mut filtered,
+            |_| {},
+            octx,
+            out_tb,
+            out,
+        )
     }
+}
+
+/// An opened encoder and the output stream it writes.
+struct Out<'a> {
+    enc: &'a mut ff::encoder::Encoder,
+    stream: usize,
+    enc_tb: Rational,
+    frames: &'a mut u64,
+}
+
+/// One frame (or, with `None`, the end) through a filter graph into an encoder, and what the
+/// encoder has ready into the muxer.
+#[allow(clippy::too_many_arguments)]
+fn feed<F: std::ops::DerefMut<Target = ff::Frame>>(
+    graph: &mut filter::Graph,
+    o: &mut Out<'_>,
+    input: Option<&ff::Frame>,
+    filtered: &mut F,
+    prep: impl Fn(&mut F),
+    octx: &mut format::context::Output,
+    out_tb: Rational,
+    out: &Path,
+) -> Result<(), MediaError> {
+    {
+        let mut src = graph
+            .get("in")
+            .ok_or_else(|| unusable(out, "filter graph lost its source"))?;
+        let r = match input {
+            Some(f) => src.source().add(f),
+            None => src.source().flush(),
+        };
+        r.map_err(fferr(out, "filter a frame"))?;
+    }
+    loop {
+        let got = graph
+            .get("out")
+            .ok_or_else(|| unusable(out, "filter graph lost its sink"))?
+            .sink()
+            .frame(filtered);
+        if got.is_err() {
+            break;
+        }
+        prep(filtered);
+        o.enc
+            .send_frame(filtered)
+            .map_err(fferr(out, "encode a frame"))?;
+        *o.frames += 1;
+        drain(o.enc, o.stream, o.enc_tb, octx, out_tb, out)?;
+    }
+    if input.is_none() {
+        o.enc.send_eof().map_err(fferr(out, "finish encoding"))?;
+        drain(o.enc, o.stream, o.enc_tb, octx, out_tb, out)?;
+    }
+    Ok(())
 }
 
 /// Write what an encoder has ready, re-timed from its time base to the stream's.
