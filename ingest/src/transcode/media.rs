@@ -238,15 +238,20 @@ pub fn escape_drawtext(s: &str) -> String {
     o
 }
 
-/// The H.264 side of a playback copy: a filter graph (scale, pixel format, optional burn-in)
-/// and the libx264 encoder, fed decoded frames in `in_tb`.
-struct VideoOut {
+/// One output stream of a playback copy: a filter graph, the encoder it feeds, and the muxer
+/// stream the encoder writes.
+struct Stage<E> {
     graph: filter::Graph,
-    enc: ff::encoder::Video,
+    enc: E,
     stream: usize,
     enc_tb: Rational,
     frames: u64,
 }
+
+/// The H.264 side: scale, pixel format, optional burn-in; libx264.
+type VideoOut = Stage<ff::encoder::Video>;
+/// The AAC side: resampling to the encoder's frame size; FFmpeg's AAC encoder.
+type AudioOut = Stage<ff::encoder::Audio>;
 
 /// Decoded frames' description, for the filter graph's source.
 #[derive(Debug, Clone, Copy)]
@@ -362,35 +367,17 @@ impl VideoOut {
         out_tb: Rational,
         out: &Path,
     ) -> Result<(), MediaError> {
-        let mut filtered = frame::Video::empty();
         // The decoder's picture types must not force the encoder's choice of key frames.
         let prep = |v: &mut frame::Video| v.set_kind(ff::picture::Type::None);
-        let mut o = Out {
-            enc: &mut self.enc,
-            stream: self.stream,
-            enc_tb: self.enc_tb,
-            frames: &mut self.frames,
-        };
-        feed(
-            &mut self.graph,
-            &mut o,
+        self.feed(
             f.map(|f| &**f),
-            &mut filtered,
+            &mut frame::Video::empty(),
             prep,
             octx,
             out_tb,
             out,
         )
     }
-}
-
-/// The AAC side: decoder → resampling graph (encoder's frame size) → AAC encoder.
-struct AudioOut {
-    graph: filter::Graph,
-    enc: ff::encoder::Audio,
-    stream: usize,
-    enc_tb: Rational,
-    frames: u64,
 }
 
 impl AudioOut {
@@ -489,18 +476,9 @@ impl AudioOut {
         out_tb: Rational,
         out: &Path,
     ) -> Result<(), MediaError> {
-        let mut filtered = frame::Audio::empty();
-        let mut o = Out {
-            enc: &mut self.enc,
-            stream: self.stream,
-            enc_tb: self.enc_tb,
-            frames: &mut self.frames,
-        };
-        feed(
-            &mut self.graph,
-            &mut o,
+        self.feed(
             f.map(|f| &**f),
-            &mut filtered,
+            &mut frame::Audio::empty(),
             |_| {},
             octx,
             out_tb,
@@ -509,58 +487,57 @@ impl AudioOut {
     }
 }
 
-/// An opened encoder and the output stream it writes.
-struct Out<'a> {
-    enc: &'a mut ff::encoder::Encoder,
-    stream: usize,
-    enc_tb: Rational,
-    frames: &'a mut u64,
-}
-
-/// One frame (or, with `None`, the end) through a filter graph into an encoder, and what the
-/// encoder has ready into the muxer.
-#[allow(clippy::too_many_arguments)]
-fn feed<F: std::ops::DerefMut<Target = ff::Frame>>(
-    graph: &mut filter::Graph,
-    o: &mut Out<'_>,
-    input: Option<&ff::Frame>,
-    filtered: &mut F,
-    prep: impl Fn(&mut F),
-    octx: &mut format::context::Output,
-    out_tb: Rational,
-    out: &Path,
-) -> Result<(), MediaError> {
-    {
-        let mut src = graph
-            .get("in")
-            .ok_or_else(|| unusable(out, "filter graph lost its source"))?;
-        let r = match input {
-            Some(f) => src.source().add(f),
-            None => src.source().flush(),
-        };
-        r.map_err(fferr(out, "filter a frame"))?;
-    }
-    loop {
-        let got = graph
-            .get("out")
-            .ok_or_else(|| unusable(out, "filter graph lost its sink"))?
-            .sink()
-            .frame(filtered);
-        if got.is_err() {
-            break;
+/// The opened encoders deref twice: to their unopened kind, then to `Encoder`.
+impl<E> Stage<E>
+where
+    E: std::ops::DerefMut,
+    E::Target: std::ops::DerefMut<Target = ff::encoder::Encoder>,
+{
+    /// One frame (or, with `None`, the end) through the filter graph into the encoder, and what
+    /// the encoder has ready into the muxer.
+    fn feed<F: std::ops::DerefMut<Target = ff::Frame>>(
+        &mut self,
+        input: Option<&ff::Frame>,
+        filtered: &mut F,
+        prep: impl Fn(&mut F),
+        octx: &mut format::context::Output,
+        out_tb: Rational,
+        out: &Path,
+    ) -> Result<(), MediaError> {
+        {
+            let mut src = self
+                .graph
+                .get("in")
+                .ok_or_else(|| unusable(out, "filter graph lost its source"))?;
+            let r = match input {
+                Some(f) => src.source().add(f),
+                None => src.source().flush(),
+            };
+            r.map_err(fferr(out, "filter a frame"))?;
         }
-        prep(filtered);
-        o.enc
-            .send_frame(filtered)
-            .map_err(fferr(out, "encode a frame"))?;
-        *o.frames += 1;
-        drain(o.enc, o.stream, o.enc_tb, octx, out_tb, out)?;
+        loop {
+            let got = self
+                .graph
+                .get("out")
+                .ok_or_else(|| unusable(out, "filter graph lost its sink"))?
+                .sink()
+                .frame(filtered);
+            if got.is_err() {
+                break;
+            }
+            prep(filtered);
+            self.enc
+                .send_frame(filtered)
+                .map_err(fferr(out, "encode a frame"))?;
+            self.frames += 1;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
+        }
+        if input.is_none() {
+            self.enc.send_eof().map_err(fferr(out, "finish encoding"))?;
+            drain(&mut self.enc, self.stream, self.enc_tb, octx, out_tb, out)?;
+        }
+        Ok(())
     }
-    if input.is_none() {
-        o.enc.send_eof().map_err(fferr(out, "finish encoding"))?;
-        drain(o.enc, o.stream, o.enc_tb, octx, out_tb, out)?;
-    }
-    Ok(())
 }
 
 /// Write what an encoder has ready, re-timed from its time base to the stream's.
