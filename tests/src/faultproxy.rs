@@ -337,6 +337,25 @@ impl Sink<'_> {
     }
 }
 
+/// Pass exactly `left` bytes of `src` to `put` in pieces; false as soon as `put` says stop.
+fn copy_exactly(
+    src: &mut Conn,
+    mut left: u64,
+    mut put: impl FnMut(&[u8]) -> io::Result<bool>,
+) -> io::Result<bool> {
+    while left > 0 {
+        let piece = src.read_some(left.min(64 * 1024) as usize)?;
+        if piece.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        left -= piece.len() as u64;
+        if !put(&piece)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Copy a body as framed, bytes as they are (chunk framing included). With `limit`, stop after
 /// that many bytes; true if the body was copied whole.
 fn copy_body(
@@ -355,19 +374,7 @@ fn copy_body(
     };
     match framing {
         Framing::Empty => Ok(true),
-        Framing::Length(mut left) => {
-            while left > 0 {
-                let piece = src.read_some(left.min(64 * 1024) as usize)?;
-                if piece.is_empty() {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                left -= piece.len() as u64;
-                if !put(sink, &piece)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
+        Framing::Length(left) => copy_exactly(src, left, |b| put(sink, b)),
         Framing::UntilClose => loop {
             let piece = src.read_some(64 * 1024)?;
             if piece.is_empty() {
@@ -403,16 +410,8 @@ fn copy_body(
                 }
             }
             // The chunk's data and its CRLF.
-            let mut left = size + 2;
-            while left > 0 {
-                let piece = src.read_some(left.min(64 * 1024) as usize)?;
-                if piece.is_empty() {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                left -= piece.len() as u64;
-                if !put(sink, &piece)? {
-                    return Ok(false);
-                }
+            if !copy_exactly(src, size + 2, |b| put(sink, b))? {
+                return Ok(false);
             }
         },
     }

@@ -9,3 +9,11 @@ pub mod ceph;
 pub mod faultproxy;
 pub mod station;
 pub mod tsa;
+
+/// A runtime for the async library calls of a synchronous test.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

@@ -100,10 +100,7 @@ fn checkpoints_time_stamped_by_a_real_tsa_verify_with_openssl_and_evidock() {
         trust: rig.trust().unwrap(),
     })
     .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
 
     // The TSA is down: nothing waits, every checkpoint stays queued.
     rig.set_mode(Mode::Close);

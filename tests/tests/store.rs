@@ -188,10 +188,7 @@ async fn download_station(store: &EvidenceStore, station: &str, to: &Path) {
 #[test]
 fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     let rig = CephRig::shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
     let name = format!("evidock-lock-{}", std::process::id());
     let st = TestStation::with_config(&ceph_config(
         &rig.endpoint(),
@@ -288,10 +285,7 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
 #[test]
 fn radosgw_killed_mid_upload_resumes_without_duplicates() {
     let rig = CephRig::shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     // Slow the upload down so the kill lands mid-file: 4 MB/s for 40 MiB in 5 MiB parts.
     let st = TestStation::with_config(&ceph_config(
@@ -367,10 +361,7 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
 #[test]
 fn faults_are_retried_and_nothing_is_lost() {
     let rig = CephRig::shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     let proxy = FaultProxy::start(rig.rgw_addr());
     let st = TestStation::with_config(&ceph_config(&proxy.endpoint(), &name, ""));
@@ -431,10 +422,7 @@ fn faults_are_retried_and_nothing_is_lost() {
 #[test]
 fn wrong_credentials_are_a_clear_error_and_the_queue_waits() {
     let rig = CephRig::shared();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     let st = TestStation::with_config(&ceph_config(&rig.endpoint(), &name, ""));
     let fw = station::firmware("ZFY0703", "350803");
@@ -476,10 +464,7 @@ fn wrong_credentials_are_a_clear_error_and_the_queue_waits() {
 #[test]
 fn an_object_altered_after_upload_is_detected_by_its_read_back() {
     let tmp = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = evidock_tests::runtime();
     let store_dir = tmp.path().join("store");
     let st = TestStation::with_config(&format!(
         "[store]\nurl = \"file://{}\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
