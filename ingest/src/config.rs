@@ -59,6 +59,12 @@ pub struct Config {
     /// Playback copies and thumbnails.
     #[serde(default)]
     pub transcode: crate::transcode::TranscodeSection,
+    /// The case register: how exports are read, how recordings are matched to cases.
+    #[serde(default)]
+    pub cases: crate::cases::settings::CasesSection,
+    /// Evidence categories and how long each keeps evidence.
+    #[serde(default)]
+    pub retention: crate::cases::settings::RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +247,8 @@ pub struct Settings {
     /// `None`: the local store in the data directory.
     pub store: Option<StoreSettings>,
     pub transcode: crate::transcode::TranscodeSettings,
+    pub cases: crate::cases::settings::CaseSettings,
+    pub retention: crate::cases::settings::RetentionSettings,
 }
 
 /// The validated store configuration.
@@ -411,6 +419,14 @@ impl Config {
             .transcode
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        let cases = self
+            .cases
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
+        let retention = self
+            .retention
+            .validate()
+            .map_err(|(key, message)| invalid(&key, message))?;
         Ok(Settings {
             source: path.map(Path::to_path_buf),
             station_id,
@@ -428,6 +444,8 @@ impl Config {
             tuning,
             transcode,
             store,
+            cases,
+            retention,
         })
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod acquire;
+pub mod cases;
 pub mod cmd;
 pub mod config;
 pub mod device;
@@ -98,4 +99,17 @@ pub enum Command {
     Store(cmd::store::StoreCmd),
     /// Make playback copies and thumbnails: the backlog, or again for given evidence items.
     Transcode(cmd::transcode::TranscodeArgs),
+    /// Cases: import the case register, list cases, show one with its footage and gaps.
+    #[command(subcommand)]
+    Case(cmd::case::CaseCmd),
+    /// Link an evidence item to a case (a custody event with who and why).
+    Link(cmd::case::LinkArgs),
+    /// Remove a link (a custody event; nothing is deleted, automatic linking leaves it alone).
+    Unlink(cmd::case::LinkArgs),
+    /// Retention: categories, what is due for disposal, disposal.
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCmd),
+    /// The case index, a cache of custody logs: rebuild it.
+    #[command(subcommand)]
+    Index(cmd::index::IndexCmd),
 }

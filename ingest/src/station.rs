@@ -9,6 +9,7 @@
 //!   dock/                       the default mount root: camera volumes appear here
 //!   store/                      the default (local) evidence store
 //!   derivatives/                playback copies and thumbnails by SHA-256
+//!   index.db                    cases, links, retention: a cache of the custody logs
 //! ```
 
 use crate::acquire::session::Acquirer;
@@ -160,6 +161,22 @@ impl Station {
             clock: self.clock.clone(),
             settings: self.settings.transcode.clone(),
         }
+    }
+
+    /// The case desk: case register, links, categories and retention, over the case index
+    /// (`index.db`, a cache of the custody log).
+    pub fn cases(&self) -> anyhow::Result<crate::cases::Cases> {
+        let path = self.data_dir.join("index.db");
+        let index = crate::cases::index::Index::open(&path)?;
+        Ok(crate::cases::Cases {
+            station: self.id().clone(),
+            log: self.log.clone(),
+            index: std::sync::Arc::new(index),
+            clock: self.clock.clone(),
+            settings: self.settings.cases.clone(),
+            retention: self.settings.retention.clone(),
+            offset: self.clock.stamp().1,
+        })
     }
 
     /// Where camera volumes appear.

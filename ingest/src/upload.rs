@@ -248,14 +248,22 @@ impl Uploader {
                 }
             }
         }
-        if !run.uploaded.is_empty() {
-            // Seal the `uploaded` events so they are published with the rest.
-            let log = self.log.clone();
-            if let Ok(Err(e)) =
-                tokio::task::spawn_blocking(move || log.with(|l| l.checkpoint())).await
-            {
-                tracing::error!(error = %e, "could not sign a checkpoint");
-            }
+        // Seal what happened since the last checkpoint (the `uploaded` events, links, case
+        // registrations…) so it is published with the rest; events that only record time
+        // need no checkpoint of their own.
+        let log = self.log.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
+            log.with(|l| {
+                if l.only_time_records(l.last_checkpoint(), l.size()) {
+                    Ok(None)
+                } else {
+                    l.checkpoint()
+                }
+            })
+        })
+        .await
+        {
+            tracing::error!(error = %e, "could not sign a checkpoint");
         }
         match self.publish_log().await {
             Ok(n) => run.published = n,

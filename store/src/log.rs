@@ -109,6 +109,8 @@ pub struct CustodyLog {
     last_repair: Option<(u64, PathBuf)>,
     /// Per event: whether it is a `timestamped` event (a record about time, not evidence).
     about_time: Vec<bool>,
+    /// Per event: where its line starts in the events file (for reading from an event on).
+    starts: Vec<u64>,
     lock: File,
 }
 
@@ -177,6 +179,7 @@ impl CustodyLog {
             poisoned: None,
             last_repair: None,
             about_time: Vec::new(),
+            starts: Vec::new(),
             lock,
         };
         let repaired = log.locked(|log| {
@@ -297,6 +300,7 @@ impl CustodyLog {
                     break;
                 }
                 self.tree.push_entry(&line[..line.len() - 1]);
+                self.starts.push(good_len);
                 good_len += n as u64;
             }
         }
@@ -454,6 +458,7 @@ impl CustodyLog {
             }
             return Err(err.into());
         }
+        self.starts.push(self.len);
         self.len += line.len() as u64;
         let leaf = merkle::leaf_hash(&bytes);
         self.tree.push(leaf);
@@ -508,10 +513,24 @@ impl CustodyLog {
     }
 
     /// Stream every event from disk.
-    pub fn for_each_event(&self, mut f: impl FnMut(CustodyEvent)) -> Result<(), LogError> {
+    pub fn for_each_event(&self, f: impl FnMut(CustodyEvent)) -> Result<(), LogError> {
+        self.for_each_event_from(0, f)
+    }
+
+    /// Stream the events from `seq` on, from disk (nothing when `seq` is the log's size).
+    pub fn for_each_event_from(
+        &self,
+        seq: u64,
+        mut f: impl FnMut(CustodyEvent),
+    ) -> Result<(), LogError> {
+        let Some(&start) = self.starts.get(seq as usize) else {
+            return Ok(());
+        };
         let path = self.dir.join(layout::EVENTS_FILE);
-        let file = File::open(&path).map_err(fsutil::err("open", &path))?;
-        let reader = BufReader::with_capacity(1 << 16, file.take(self.len));
+        let mut file = File::open(&path).map_err(fsutil::err("open", &path))?;
+        file.seek(SeekFrom::Start(start))
+            .map_err(fsutil::err("seek", &path))?;
+        let reader = BufReader::with_capacity(1 << 16, file.take(self.len - start));
         for line in reader.split(b'\n') {
             let line = line.map_err(fsutil::err("read", &path))?;
             f(
@@ -824,6 +843,20 @@ mod tests {
         assert!(rep.repaired.is_none());
         assert_eq!(log.seq_of_key("assign/11"), Some(6));
         assert_eq!(log.events().unwrap().len(), 9);
+        let mut tail = Vec::new();
+        log.for_each_event_from(6, |e| tail.push((e.seq, e.key)))
+            .unwrap();
+        assert_eq!(
+            tail,
+            vec![
+                (6, "assign/11".to_string()),
+                (7, "assign/20".into()),
+                (8, "assign/21".into())
+            ]
+        );
+        let mut none = 0;
+        log.for_each_event_from(9, |_| none += 1).unwrap();
+        assert_eq!(none, 0);
         drop(log);
 
         let check = evidock_verify::logcheck::check_log_dir(&dir, &Trust::none());

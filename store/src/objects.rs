@@ -352,6 +352,30 @@ impl EvidenceStore {
         }
     }
 
+    /// Delete an object: only for the explicit, logged disposal of expired evidence. A store
+    /// with Object Lock refuses while the object's retention runs or it is on legal hold; that
+    /// refusal is returned, not hidden. A missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if let Backend::Local { root } = &self.backend {
+            // Local objects are read-only files; their directory is not.
+            let p = root.join(self.path(key).as_ref());
+            return match std::fs::remove_file(&p) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StoreError::Permanent {
+                    url: self.url.clone(),
+                    op: "DELETE",
+                    key: key.to_string(),
+                    reason: e.to_string(),
+                }),
+            };
+        }
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err("DELETE", key, e)),
+        }
+    }
+
     /// Stream an object back and hash it: what the store really holds.
     pub async fn read_back(&self, key: &str) -> Result<(Sha256, u64), StoreError> {
         use sha2::Digest as _;

@@ -65,6 +65,8 @@ pub enum EventKind {
     Transcoded,
     /// No derivative could be made (the reason says why).
     TranscodeFailed,
+    /// A case from the case register, as imported (a changed case is registered again).
+    CaseRegistered,
     /// Evidence linked to a case.
     Linked,
     /// A link removed (nothing is deleted).
@@ -88,7 +90,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const KNOWN: [EventKind; 21] = [
+    pub const KNOWN: [EventKind; 22] = [
         Self::Docked,
         Self::ClockSynced,
         Self::Acquired,
@@ -101,6 +103,7 @@ impl EventKind {
         Self::Uploaded,
         Self::Transcoded,
         Self::TranscodeFailed,
+        Self::CaseRegistered,
         Self::Linked,
         Self::Unlinked,
         Self::RetentionChanged,
@@ -126,6 +129,7 @@ impl EventKind {
             Self::Uploaded => "uploaded",
             Self::Transcoded => "transcoded",
             Self::TranscodeFailed => "transcode-failed",
+            Self::CaseRegistered => "case-registered",
             Self::Linked => "linked",
             Self::Unlinked => "unlinked",
             Self::RetentionChanged => "retention-changed",

@@ -18,6 +18,7 @@
 //! | [`finding`] | findings with stable codes, collected into a report |
 
 pub mod canonical;
+pub mod case;
 pub mod checkpoint;
 pub mod digest;
 pub mod event;

@@ -76,10 +76,39 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 }
             });
         }
+        // Cases: link new recordings after every release and every minute; dispose of expired
+        // evidence only when `[retention] auto_dispose` says so.
+        let cases = Arc::new(st.cases()?);
+        {
+            let cases = cases.clone();
+            let released = released.clone();
+            let store = st.store.clone();
+            let spools = [st.spool.clone(), st.derivatives.clone()];
+            tokio::spawn(async move {
+                loop {
+                    let c = cases.clone();
+                    let made = tokio::task::spawn_blocking(move || super::case::auto_link(&c, true))
+                        .await
+                        .unwrap_or_default();
+                    if !made.is_empty() {
+                        tracing::info!(links = made.len(), review = made.iter().filter(|l| l.review).count(), "recordings linked to cases");
+                    }
+                    if cases.retention.auto_dispose {
+                        auto_dispose(&cases, &store, &spools).await;
+                    }
+                    tokio::select! {
+                        _ = released.notified() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                    }
+                }
+            });
+        }
         // Upload with read-back in the background: after every release, when derivatives are
-        // made, and every 30 s.
+        // made, and every 30 s. Legal holds follow each pass.
         let upload_wake = Arc::new(tokio::sync::Notify::new());
         {
+            let cases = cases.clone();
+            let store = st.store.clone();
             let uploader = st.uploader();
             let released = released.clone();
             let upload_wake = upload_wake.clone();
@@ -96,6 +125,9 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                     }
                     if let Some(e) = run.publish_error {
                         tracing::warn!(error = %e, "custody log not published");
+                    }
+                    if let Err(e) = cases.sync_holds(&store).await {
+                        tracing::warn!(error = %e, "legal holds not applied to the store yet");
                     }
                     tokio::select! {
                         _ = released.notified() => {}
@@ -147,6 +179,50 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
         anyhow::Ok(())
     })?;
     Ok(exit::OK)
+}
+
+/// Dispose of every item that is due, as the configuration asks; each is a custody event.
+async fn auto_dispose(
+    cases: &Arc<crate::cases::Cases>,
+    store: &evidock_store::objects::EvidenceStore,
+    spools: &[crate::acquire::spool::Spool; 2],
+) {
+    let c = cases.clone();
+    let due = match tokio::task::spawn_blocking(move || c.due()).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return tracing::error!(error = %e, "retention: cannot list due evidence"),
+        Err(_) => return,
+    };
+    for d in due {
+        let c = cases.clone();
+        let id = d.item.evidence.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            c.record_disposal(
+                &id,
+                evidock_verify::event::Actor::station(&c.station),
+                "retention expired; disposed automatically ([retention] auto_dispose = true)",
+            )
+        })
+        .await;
+        match recorded {
+            Ok(Ok(item)) => match cases
+                .remove_copies(&item, store, &[&spools[0], &spools[1]])
+                .await
+            {
+                Ok(r) if r.errors.is_empty() => {
+                    tracing::info!(evidence = %item.evidence, removed = r.removed.len(), "disposed of expired evidence")
+                }
+                Ok(r) => {
+                    tracing::error!(evidence = %item.evidence, errors = ?r.errors, "disposed of expired evidence, but copies remain")
+                }
+                Err(e) => {
+                    tracing::error!(evidence = %item.evidence, error = %e, "disposal: removing copies failed")
+                }
+            },
+            Ok(Err(e)) => tracing::error!(error = %e, "disposal not recorded"),
+            Err(_) => {}
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.

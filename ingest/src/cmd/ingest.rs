@@ -128,6 +128,10 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let (outcome, mut cam) = worker
         .join()
         .map_err(|_| anyhow::anyhow!("the acquisition thread panicked"))?;
+    // Link the new recordings to cases by officer and time (custody events) before uploading,
+    // so their legal holds follow the upload.
+    let cases = st.cases()?;
+    super::case::auto_link(&cases, ctx.json);
     let uploads = if matches!(outcome, Outcome::Released { .. }) && !args.no_upload {
         let run = super::runtime()?.block_on(st.uploader().run_once());
         if !ctx.json {
@@ -193,6 +197,12 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    if uploads.is_some() {
+        let holds = super::case::sync_holds(&st, &cases);
+        if !ctx.json {
+            super::case::report_holds(holds);
+        }
+    }
     report(
         ctx,
         &outcome,

@@ -1,11 +1,14 @@
 //! Command implementations: thin glue between the command line and the libraries.
 
 pub mod camera;
+pub mod case;
 pub mod dock;
 pub mod evidence;
 pub mod hash;
+pub mod index;
 pub mod ingest;
 pub mod log;
+pub mod retention;
 pub mod sessions;
 pub mod simulate;
 pub mod station;
@@ -69,5 +72,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Upload(a) => upload::run(&ctx, a),
         Command::Transcode(a) => transcode::run(&ctx, a),
         Command::Store(c) => store::run(&ctx, c),
+        Command::Case(c) => case::run(&ctx, c),
+        Command::Link(a) => case::link(&ctx, a, false),
+        Command::Unlink(a) => case::link(&ctx, a, true),
+        Command::Retention(c) => retention::run(&ctx, c),
+        Command::Index(c) => index::run(&ctx, c),
     }
 }

@@ -515,6 +515,7 @@ pub fn check(kind: &EventKind, payload: &Value) -> Result<(), String> {
         EventKind::Uploaded => shape::<UploadedPayload>(payload),
         EventKind::Transcoded => shape::<TranscodedPayload>(payload),
         EventKind::TranscodeFailed => shape::<TranscodeFailedPayload>(payload),
+        EventKind::CaseRegistered => shape::<crate::case::CaseRegisteredPayload>(payload),
         EventKind::Linked => shape::<LinkedPayload>(payload),
         EventKind::Unlinked => shape::<UnlinkedPayload>(payload),
         EventKind::RetentionChanged => shape::<RetentionChangedPayload>(payload),

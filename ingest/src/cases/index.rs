@@ -1,0 +1,719 @@
+//! The case index: cases, links, retention and evidence facts, projected from custody events.
+//!
+//! Everything here is a cache of what the custody logs say (`case-registered`, `linked`,
+//! `unlinked`, `retention-changed`, `disposed`, `acquired`, `uploaded`, `camera-assigned`): it
+//! is kept in `<data dir>/index.db`, caught up from the station's log before every use, and
+//! rebuilt from nothing by `evidock index rebuild` — from this station's log, or from every
+//! station's log published in the evidence store. Nothing is written here that the logs do not
+//! hold.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use evidock_store::log::SharedLog;
+use evidock_verify::case::{CaseRecord, CaseRegisteredPayload, CaseStatus};
+use evidock_verify::event::payload::{
+    AcquiredPayload, CameraAssignedPayload, DisposedPayload, LinkedPayload,
+    RetentionChangedPayload, UnlinkedPayload, UploadedPayload,
+};
+use evidock_verify::event::{CustodyEvent, EventKind, Subject, Timestamp};
+use evidock_verify::id::{CaseId, DeviceSerial, EvidenceId, OfficerId, Sha256, StationId};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("case index {path}: {source} (it is a cache: `evidock index rebuild` makes it again)")]
+    Db {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("reading the custody log for the case index: {0}")]
+    Log(#[from] evidock_store::log::LogError),
+}
+
+/// Recordings longer than this are not believed: the end comes from a file time that the
+/// camera's clock spoiled, and the recording counts as an instant.
+const LONGEST_RECORDING_HOURS: i64 = 8;
+
+const SCHEMA: &str = r#"
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS positions (station TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+  evidence TEXT PRIMARY KEY, station TEXT NOT NULL, seq INTEGER NOT NULL, acquired_at TEXT NOT NULL,
+  sha256 TEXT NOT NULL, size INTEGER NOT NULL, device TEXT NOT NULL, officer TEXT, officer_source TEXT,
+  path TEXT NOT NULL, recorded_raw TEXT, start_utc TEXT, end_utc TEXT, time_rule TEXT,
+  important INTEGER NOT NULL, session TEXT NOT NULL,
+  category TEXT, retain_until TEXT, legal_hold INTEGER NOT NULL DEFAULT 0, retention_seq INTEGER,
+  disposed_at TEXT, disposed_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS items_start ON items(start_utc);
+CREATE INDEX IF NOT EXISTS items_sha256 ON items(sha256);
+CREATE TABLE IF NOT EXISTS objects (
+  evidence TEXT NOT NULL, role TEXT NOT NULL, key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+  PRIMARY KEY (evidence, role, key)
+);
+CREATE TABLE IF NOT EXISTS cases (
+  case_id TEXT PRIMARY KEY, record TEXT NOT NULL, status TEXT NOT NULL, registered_at TEXT NOT NULL,
+  registrations INTEGER NOT NULL, source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS case_windows (case_id TEXT NOT NULL, start_utc TEXT NOT NULL, end_utc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS case_windows_case ON case_windows(case_id);
+CREATE TABLE IF NOT EXISTS links (
+  evidence TEXT NOT NULL, case_id TEXT NOT NULL, linked INTEGER NOT NULL, automatic INTEGER NOT NULL,
+  review INTEGER NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL, at TEXT NOT NULL,
+  changes INTEGER NOT NULL, PRIMARY KEY (evidence, case_id)
+);
+CREATE INDEX IF NOT EXISTS links_case ON links(case_id);
+CREATE TABLE IF NOT EXISTS holds_applied (key TEXT PRIMARY KEY, on_hold INTEGER NOT NULL, enforced INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS assignments (
+  device TEXT NOT NULL, from_utc TEXT NOT NULL, officer TEXT NOT NULL, PRIMARY KEY (device, from_utc)
+);
+"#;
+
+fn ts(t: DateTime<Utc>) -> String {
+    Timestamp::from_datetime(t).to_string()
+}
+
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    s.parse::<Timestamp>().ok().map(|t| t.0)
+}
+
+/// One evidence item as the index knows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub evidence: EvidenceId,
+    pub station: String,
+    /// Position of its `acquired` event in its station's log.
+    pub seq: u64,
+    pub acquired_at: DateTime<Utc>,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub device: DeviceSerial,
+    pub officer: Option<String>,
+    pub officer_source: Option<String>,
+    pub path: String,
+    pub recorded_raw: Option<String>,
+    /// Corrected start of the recording.
+    pub start: Option<DateTime<Utc>>,
+    /// Corrected end (the start, when the length is unknown).
+    pub end: Option<DateTime<Utc>>,
+    pub time_rule: Option<String>,
+    pub important: bool,
+    pub session: String,
+    /// As last recorded by a `retention-changed` event (`None`: never changed).
+    pub category: Option<String>,
+    pub retain_until: Option<DateTime<Utc>>,
+    pub legal_hold: bool,
+    /// Whether any `retention-changed` event exists for the item.
+    pub retention_recorded: bool,
+    pub disposed_at: Option<DateTime<Utc>>,
+}
+
+/// A case as the index knows it: the latest registration.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseEntry {
+    pub record: CaseRecord,
+    pub registered_at: DateTime<Utc>,
+    /// How many `case-registered` events the case has.
+    pub registrations: u64,
+    /// The file the latest registration came from.
+    pub source: String,
+}
+
+/// A link between an evidence item and a case (current or removed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub evidence: EvidenceId,
+    pub case: CaseId,
+    /// `false`: unlinked (the pair is remembered so automatic linking leaves it alone).
+    pub linked: bool,
+    pub automatic: bool,
+    pub review: bool,
+    pub reason: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// `linked` and `unlinked` events of the pair so far.
+    pub changes: u64,
+}
+
+/// An uploaded object of an evidence item.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredObject {
+    pub role: String,
+    pub key: String,
+    pub sha256: Sha256,
+    pub size: u64,
+}
+
+pub struct Index {
+    path: PathBuf,
+    db: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path).finish()
+    }
+}
+
+/// The corrected end of a recording from the camera's file time: the camera closes the file
+/// when it stops recording, and its file time is in the same (possibly wrong) clock as the
+/// name's time, so the difference is the length whatever the clock said.
+fn recording_end(p: &AcquiredPayload, ev: &CustodyEvent) -> Option<DateTime<Utc>> {
+    let rec = p.recorded.as_ref()?;
+    let raw = NaiveDateTime::parse_from_str(&rec.raw, "%Y-%m-%dT%H:%M:%S").ok()?;
+    let mtime = p.mtime?.0.with_timezone(&ev.offset.0).naive_local();
+    let len = mtime - raw;
+    let plausible =
+        len >= chrono::Duration::zero() && len <= chrono::Duration::hours(LONGEST_RECORDING_HOURS);
+    Some(if plausible {
+        rec.corrected.0 + len
+    } else {
+        rec.corrected.0
+    })
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Self, IndexError> {
+        let err = |source| IndexError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = Connection::open(path).map_err(err)?;
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        db.execute_batch(SCHEMA).map_err(err)?;
+        Ok(Index {
+            path: path.to_path_buf(),
+            db: Mutex::new(db),
+        })
+    }
+
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R, IndexError> {
+        let mut db = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut db).map_err(|source| IndexError::Db {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Forget everything (before a rebuild).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        self.with(|db| {
+            db.execute_batch(
+                "DELETE FROM positions; DELETE FROM items; DELETE FROM objects; DELETE FROM cases;
+                 DELETE FROM case_windows; DELETE FROM links; DELETE FROM assignments;
+                 DELETE FROM holds_applied;",
+            )
+        })
+    }
+
+    /// Where the index stands in a station's log.
+    pub fn position(&self, station: &StationId) -> Result<u64, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT next_seq FROM positions WHERE station = ?1",
+                [station.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|n| n.unwrap_or(0) as u64)
+        })
+    }
+
+    /// Apply what this station's log holds beyond the index's position.
+    pub fn catch_up(&self, log: &SharedLog) -> Result<u64, IndexError> {
+        let (station, from) = log.with(|l| {
+            l.refresh()?;
+            Ok::<_, IndexError>((l.station().clone(), l.size()))
+        })?;
+        let at = self.position(&station)?;
+        if at >= from {
+            return Ok(0);
+        }
+        let mut events = Vec::new();
+        log.with(|l| l.for_each_event_from(at, |e| events.push(e)))?;
+        self.apply_all(&station, &events)
+    }
+
+    /// Apply events of `station`'s log, in order; those before the index's position are skipped.
+    pub fn apply_all(
+        &self,
+        station: &StationId,
+        events: &[CustodyEvent],
+    ) -> Result<u64, IndexError> {
+        self.with(|db| {
+            let tx = db.transaction()?;
+            let mut next: u64 = tx
+                .query_row(
+                    "SELECT next_seq FROM positions WHERE station = ?1",
+                    [station.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+                .unwrap_or(0) as u64;
+            let mut applied = 0;
+            for ev in events {
+                if ev.seq < next {
+                    continue;
+                }
+                if ev.seq > next {
+                    // A gap: stop here rather than build a view with a hole in it.
+                    tracing::warn!(%station, expected = next, found = ev.seq, "custody events missing; the case index stops before the gap");
+                    break;
+                }
+                apply(&tx, ev)?;
+                next = ev.seq + 1;
+                applied += 1;
+            }
+            tx.execute(
+                "INSERT INTO positions (station, next_seq) VALUES (?1, ?2)
+                 ON CONFLICT(station) DO UPDATE SET next_seq = excluded.next_seq",
+                params![station.as_str(), next as i64],
+            )?;
+            tx.commit()?;
+            Ok(applied)
+        })
+    }
+
+    pub fn item(&self, evidence: &EvidenceId) -> Result<Option<Item>, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                &format!("SELECT {ITEM_COLUMNS} FROM items WHERE evidence = ?1"),
+                [evidence.as_str()],
+                item_row,
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+
+    /// Every item, oldest acquisition first.
+    pub fn items(&self) -> Result<Vec<Item>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items ORDER BY acquired_at, evidence"
+            ))?;
+            let rows = q.query_map([], item_row)?;
+            rows.filter_map(|r| r.transpose()).collect()
+        })
+    }
+
+    /// Items whose corrected recording time overlaps `from..=to`.
+    pub fn items_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Item>, IndexError> {
+        // Starts are indexed; a recording is at most LONGEST_RECORDING_HOURS long.
+        let earliest = from - chrono::Duration::hours(LONGEST_RECORDING_HOURS);
+        self.with(|db| {
+            let mut q = db.prepare(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items
+                 WHERE start_utc >= ?1 AND start_utc <= ?2 AND end_utc >= ?3 AND disposed_at IS NULL
+                 ORDER BY start_utc, evidence"
+            ))?;
+            let rows = q.query_map(params![ts(earliest), ts(to), ts(from)], item_row)?;
+            rows.filter_map(|r| r.transpose()).collect()
+        })
+    }
+
+    pub fn case(&self, case: &CaseId) -> Result<Option<CaseEntry>, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT record, registered_at, registrations, source FROM cases WHERE case_id = ?1",
+                [case.as_str()],
+                case_row,
+            )
+            .optional()
+            .map(Option::flatten)
+        })
+    }
+
+    /// Every case, by ID.
+    pub fn cases(&self) -> Result<Vec<CaseEntry>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(
+                "SELECT record, registered_at, registrations, source FROM cases ORDER BY case_id",
+            )?;
+            let rows = q.query_map([], case_row)?;
+            rows.filter_map(|r| r.transpose()).collect()
+        })
+    }
+
+    /// Links of a case (current and removed), by item.
+    pub fn links_of_case(&self, case: &CaseId) -> Result<Vec<Link>, IndexError> {
+        self.links_where("case_id = ?1", case.as_str())
+    }
+
+    /// Links of an item (current and removed), by case.
+    pub fn links_of_item(&self, evidence: &EvidenceId) -> Result<Vec<Link>, IndexError> {
+        self.links_where("evidence = ?1", evidence.as_str())
+    }
+
+    /// Every link (current and removed).
+    pub fn links(&self) -> Result<Vec<Link>, IndexError> {
+        self.links_where("?1 = ?1", "")
+    }
+
+    fn links_where(&self, cond: &str, arg: &str) -> Result<Vec<Link>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(&format!(
+                "SELECT evidence, case_id, linked, automatic, review, reason, actor, at, changes
+                 FROM links WHERE {cond} ORDER BY case_id, evidence"
+            ))?;
+            let rows = q.query_map([arg], |r| {
+                Ok((|| {
+                    Some(Link {
+                        evidence: EvidenceId::new(r.get::<_, String>(0).ok()?).ok()?,
+                        case: CaseId::new(r.get::<_, String>(1).ok()?).ok()?,
+                        linked: r.get::<_, bool>(2).ok()?,
+                        automatic: r.get::<_, bool>(3).ok()?,
+                        review: r.get::<_, bool>(4).ok()?,
+                        reason: r.get(5).ok()?,
+                        actor: r.get(6).ok()?,
+                        at: parse_ts(&r.get::<_, String>(7).ok()?)?,
+                        changes: r.get::<_, i64>(8).ok()? as u64,
+                    })
+                })())
+            })?;
+            rows.filter_map(|r| r.transpose()).collect()
+        })
+    }
+
+    /// Objects of an item in the evidence store.
+    pub fn objects(&self, evidence: &EvidenceId) -> Result<Vec<StoredObject>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(
+                "SELECT role, key, sha256, size FROM objects WHERE evidence = ?1 ORDER BY role, key",
+            )?;
+            let rows = q.query_map([evidence.as_str()], |r| {
+                Ok((|| {
+                    Some(StoredObject {
+                        role: r.get(0).ok()?,
+                        key: r.get(1).ok()?,
+                        sha256: r.get::<_, String>(2).ok()?.parse().ok()?,
+                        size: r.get::<_, i64>(3).ok()? as u64,
+                    })
+                })())
+            })?;
+            rows.filter_map(|r| r.transpose()).collect()
+        })
+    }
+
+    /// Items (not disposed) holding the same content, other than `evidence`.
+    pub fn sharing_content(
+        &self,
+        sha256: &Sha256,
+        evidence: &EvidenceId,
+    ) -> Result<Vec<EvidenceId>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(
+                "SELECT evidence FROM items WHERE sha256 = ?1 AND evidence != ?2 AND disposed_at IS NULL",
+            )?;
+            let rows = q.query_map(params![sha256.to_string(), evidence.as_str()], |r| {
+                r.get::<_, String>(0)
+            })?;
+            Ok(rows
+                .filter_map(|r| r.ok())
+                .filter_map(|s| EvidenceId::new(s).ok())
+                .collect())
+        })
+    }
+
+    /// Whether an item other than `evidence`, not disposed of, has an object at `key`.
+    pub fn sharing_objects(&self, key: &str, evidence: &EvidenceId) -> Result<bool, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM objects o JOIN items i ON i.evidence = o.evidence
+                   WHERE o.key = ?1 AND o.evidence != ?2 AND i.disposed_at IS NULL)",
+                params![key, evidence.as_str()],
+                |r| r.get::<_, bool>(0),
+            )
+        })
+    }
+
+    /// Store objects whose legal hold should change: (key, hold). An object is held while any
+    /// item with it (content is shared) is on legal hold. What was applied is this station's
+    /// memory of the store; after a rebuild it is empty and holds are applied again.
+    pub fn holds_to_apply(&self) -> Result<Vec<(String, bool)>, IndexError> {
+        self.with(|db| {
+            let mut q = db.prepare(
+                "SELECT o.key, MAX(i.legal_hold) AS want FROM objects o JOIN items i ON i.evidence = o.evidence
+                 GROUP BY o.key
+                 HAVING want != COALESCE((SELECT on_hold FROM holds_applied h WHERE h.key = o.key), 0)
+                 ORDER BY o.key",
+            )?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Remember a legal hold as applied to the store (`enforced`: the store can hold objects).
+    pub fn hold_applied(&self, key: &str, on: bool, enforced: bool) -> Result<(), IndexError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO holds_applied (key, on_hold, enforced) VALUES (?1, ?2, ?3)",
+                params![key, on, enforced],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// The legal hold of `key` as last applied: (on, enforced by the store).
+    pub fn hold_state(&self, key: &str) -> Result<Option<(bool, bool)>, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT on_hold, enforced FROM holds_applied WHERE key = ?1",
+                [key],
+                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, bool>(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// Who carried `device` at `at`, by the latest assignment from before then.
+    pub fn assigned_officer(
+        &self,
+        device: &DeviceSerial,
+        at: DateTime<Utc>,
+    ) -> Result<Option<OfficerId>, IndexError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT officer FROM assignments WHERE device = ?1 AND from_utc <= ?2
+                 ORDER BY from_utc DESC LIMIT 1",
+                params![device.as_str(), ts(at)],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|o| o.and_then(|o| OfficerId::new(o).ok()))
+        })
+    }
+}
+
+const ITEM_COLUMNS: &str = "evidence, station, seq, acquired_at, sha256, size, device, officer,
+  officer_source, path, recorded_raw, start_utc, end_utc, time_rule, important, session, category,
+  retain_until, legal_hold, retention_seq, disposed_at";
+
+fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Item>> {
+    let opt_ts = |i: usize| {
+        r.get::<_, Option<String>>(i)
+            .ok()
+            .flatten()
+            .and_then(|s| parse_ts(&s))
+    };
+    Ok((|| {
+        Some(Item {
+            evidence: EvidenceId::new(r.get::<_, String>(0).ok()?).ok()?,
+            station: r.get(1).ok()?,
+            seq: r.get::<_, i64>(2).ok()? as u64,
+            acquired_at: parse_ts(&r.get::<_, String>(3).ok()?)?,
+            sha256: r.get::<_, String>(4).ok()?.parse().ok()?,
+            size: r.get::<_, i64>(5).ok()? as u64,
+            device: DeviceSerial::new(r.get::<_, String>(6).ok()?).ok()?,
+            officer: r.get(7).ok()?,
+            officer_source: r.get(8).ok()?,
+            path: r.get(9).ok()?,
+            recorded_raw: r.get(10).ok()?,
+            start: opt_ts(11),
+            end: opt_ts(12),
+            time_rule: r.get(13).ok()?,
+            important: r.get(14).ok()?,
+            session: r.get(15).ok()?,
+            category: r.get(16).ok()?,
+            retain_until: opt_ts(17),
+            legal_hold: r.get(18).ok()?,
+            retention_recorded: r.get::<_, Option<i64>>(19).ok()?.is_some(),
+            disposed_at: opt_ts(20),
+        })
+    })())
+}
+
+fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<CaseEntry>> {
+    Ok((|| {
+        Some(CaseEntry {
+            record: serde_json::from_str(&r.get::<_, String>(0).ok()?).ok()?,
+            registered_at: parse_ts(&r.get::<_, String>(1).ok()?)?,
+            registrations: r.get::<_, i64>(2).ok()? as u64,
+            source: r.get(3).ok()?,
+        })
+    })())
+}
+
+/// Apply one event. Events of kinds the index does not track, and malformed payloads (the
+/// verifier reports those), change nothing.
+fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
+    let actor = format!("{}:{}", role_name(ev), ev.actor.id);
+    match &ev.kind {
+        EventKind::Acquired => {
+            let (Subject::Evidence(id), Ok(p)) = (&ev.subject, ev.payload::<AcquiredPayload>())
+            else {
+                return Ok(());
+            };
+            let start = p.recorded.as_ref().map(|r| ts(r.corrected.0));
+            let end = recording_end(&p, ev).map(ts);
+            tx.execute(
+                "INSERT OR IGNORE INTO items (evidence, station, seq, acquired_at, sha256, size, device,
+                   officer, officer_source, path, recorded_raw, start_utc, end_utc, time_rule,
+                   important, session)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    id.as_str(),
+                    ev.station.as_str(),
+                    ev.seq as i64,
+                    ev.time.to_string(),
+                    p.digests.sha256.to_string(),
+                    p.size as i64,
+                    p.device.as_str(),
+                    p.officer.as_ref().map(|o| o.as_str()),
+                    p.officer_source
+                        .map(|s| serde_json::to_value(s).ok())
+                        .and_then(|v| v.and_then(|v| v.as_str().map(str::to_string))),
+                    p.path.display(),
+                    p.recorded.as_ref().map(|r| r.raw.clone()),
+                    start,
+                    end,
+                    p.recorded.as_ref().map(|r| r.rule.clone()),
+                    p.important,
+                    p.session.as_str(),
+                ],
+            )?;
+        }
+        EventKind::Uploaded => {
+            let (Subject::Evidence(id), Ok(p)) = (&ev.subject, ev.payload::<UploadedPayload>())
+            else {
+                return Ok(());
+            };
+            let role = serde_json::to_value(p.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            tx.execute(
+                "INSERT OR IGNORE INTO objects (evidence, role, key, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id.as_str(), role, p.object, p.sha256.to_string(), p.size as i64],
+            )?;
+        }
+        EventKind::CameraAssigned => {
+            let Ok(p) = ev.payload::<CameraAssignedPayload>() else {
+                return Ok(());
+            };
+            tx.execute(
+                "INSERT OR REPLACE INTO assignments (device, from_utc, officer) VALUES (?1, ?2, ?3)",
+                params![p.device.as_str(), p.from.to_string(), p.officer.as_str()],
+            )?;
+        }
+        EventKind::CaseRegistered => {
+            let Ok(p) = ev.payload::<CaseRegisteredPayload>() else {
+                return Ok(());
+            };
+            let id = p.record.case.as_str();
+            let record = serde_json::to_string(&p.record).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO cases (case_id, record, status, registered_at, registrations, source)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                 ON CONFLICT(case_id) DO UPDATE SET record = excluded.record, status = excluded.status,
+                   registered_at = excluded.registered_at, registrations = registrations + 1,
+                   source = excluded.source",
+                params![
+                    id,
+                    record,
+                    p.record.status.as_str(),
+                    ev.time.to_string(),
+                    p.source
+                ],
+            )?;
+            tx.execute("DELETE FROM case_windows WHERE case_id = ?1", [id])?;
+            for w in &p.record.windows {
+                tx.execute(
+                    "INSERT INTO case_windows (case_id, start_utc, end_utc) VALUES (?1, ?2, ?3)",
+                    params![id, w.start.to_string(), w.end.to_string()],
+                )?;
+            }
+        }
+        EventKind::Linked => {
+            let Ok(p) = ev.payload::<LinkedPayload>() else {
+                return Ok(());
+            };
+            tx.execute(
+                "INSERT INTO links (evidence, case_id, linked, automatic, review, reason, actor, at, changes)
+                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, 1)
+                 ON CONFLICT(evidence, case_id) DO UPDATE SET linked = 1, automatic = excluded.automatic,
+                   review = excluded.review, reason = excluded.reason, actor = excluded.actor,
+                   at = excluded.at, changes = changes + 1",
+                params![
+                    p.evidence.as_str(),
+                    p.case.as_str(),
+                    p.automatic,
+                    p.review,
+                    p.reason,
+                    actor,
+                    ev.time.to_string()
+                ],
+            )?;
+        }
+        EventKind::Unlinked => {
+            let Ok(p) = ev.payload::<UnlinkedPayload>() else {
+                return Ok(());
+            };
+            tx.execute(
+                "INSERT INTO links (evidence, case_id, linked, automatic, review, reason, actor, at, changes)
+                 VALUES (?1, ?2, 0, 0, 0, ?3, ?4, ?5, 1)
+                 ON CONFLICT(evidence, case_id) DO UPDATE SET linked = 0, automatic = 0, review = 0,
+                   reason = excluded.reason, actor = excluded.actor, at = excluded.at,
+                   changes = changes + 1",
+                params![
+                    p.evidence.as_str(),
+                    p.case.as_str(),
+                    p.reason,
+                    actor,
+                    ev.time.to_string()
+                ],
+            )?;
+        }
+        EventKind::RetentionChanged => {
+            let Ok(p) = ev.payload::<RetentionChangedPayload>() else {
+                return Ok(());
+            };
+            tx.execute(
+                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_seq = ?5
+                 WHERE evidence = ?1",
+                params![
+                    p.evidence.as_str(),
+                    p.category,
+                    p.retain_until.map(|t| t.to_string()),
+                    p.legal_hold,
+                    ev.seq as i64
+                ],
+            )?;
+        }
+        EventKind::Disposed => {
+            let Ok(p) = ev.payload::<DisposedPayload>() else {
+                return Ok(());
+            };
+            tx.execute(
+                "UPDATE items SET disposed_at = ?2, disposed_reason = ?3 WHERE evidence = ?1",
+                params![p.evidence.as_str(), ev.time.to_string(), p.reason],
+            )?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn role_name(ev: &CustodyEvent) -> String {
+    serde_json::to_value(ev.actor.role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Whether any linked case is open (for legal hold).
+pub fn any_open(cases: &[CaseEntry]) -> bool {
+    cases.iter().any(|c| c.record.status == CaseStatus::Open)
+}
