@@ -296,6 +296,17 @@ impl EvidenceStore {
         self.path(key).to_string()
     }
 
+    /// A key as custody events name it (with the prefix) made relative to the store again.
+    pub fn relative_key<'k>(&self, full: &'k str) -> &'k str {
+        let prefix = self.prefix.as_ref();
+        if prefix.is_empty() {
+            return full;
+        }
+        full.strip_prefix(prefix)
+            .and_then(|k| k.strip_prefix('/'))
+            .unwrap_or(full)
+    }
+
     fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> StoreError {
         use object_store::Error as E;
         let reason = e.to_string();

@@ -257,6 +257,82 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     .unwrap();
     assert!(!rt.block_on(ls.set_legal_hold("x", true)).unwrap());
 
+    // A case register links both recordings to an open case: their objects go on legal hold
+    // in the store; closing the case releases them (they stay kept: linked evidence is
+    // permanent).
+    let now = chrono::Utc::now();
+    let register = st.dir.path().join("cases.csv");
+    let write_register = |status: &str| {
+        std::fs::write(
+            &register,
+            format!(
+                "case_id,officers,window_start,window_end,status\n晋应急罚〔2026〕9号,350800,{},{},{status}\n",
+                (now - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+                (now + chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+            ),
+        )
+        .unwrap()
+    };
+    write_register("open");
+    let ran = bins::run(with_keys(&mut st.cmd(&[
+        "case",
+        "import",
+        register.to_str().unwrap(),
+        "--json",
+    ])));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(
+        ran.json()["linked"].as_array().unwrap().len(),
+        2,
+        "{}",
+        ran.stdout
+    );
+    let events = st.events();
+    let linked: Vec<&serde_json::Value> = of_kind(&events, "linked")
+        .iter()
+        .map(|e| &e["payload"]["evidence"])
+        .collect();
+    let originals: Vec<String> = uploaded
+        .iter()
+        .filter(|e| {
+            e["payload"]["role"] == "original" && linked.contains(&&e["subject"]["evidence"])
+        })
+        .map(|e| {
+            e["payload"]["object"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("evidence/")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(originals.len(), 2);
+    for k in &originals {
+        assert_eq!(rt.block_on(store.legal_hold(k)).unwrap(), Some(true), "{k}");
+    }
+    let ev = of_kind(&st.events(), "linked")[0]["payload"]["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = st.json(&["evidence", "show", &ev]);
+    assert_eq!(shown["objects"][0]["legal_hold"], "on", "{shown}");
+    write_register("closed");
+    let ran = bins::run(with_keys(&mut st.cmd(&[
+        "case",
+        "import",
+        register.to_str().unwrap(),
+    ])));
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    for k in &originals {
+        assert_eq!(
+            rt.block_on(store.legal_hold(k)).unwrap(),
+            Some(false),
+            "{k}"
+        );
+    }
+    let shown = st.json(&["evidence", "show", &ev]);
+    assert_eq!(shown["retention"]["legal_hold"], false);
+    assert_eq!(shown["retention"]["retain_until"], serde_json::Value::Null);
+
     // The store alone verifies: the station's published custody log, downloaded.
     let station = st.json(&["station", "show"])["station"]
         .as_str()

@@ -862,8 +862,8 @@ impl Cases {
             errors: Vec::new(),
         };
         for o in remove {
-            match store.delete(&o.key).await {
-                Ok(()) => d.removed.push(store.full_key(&o.key)),
+            match store.delete(store.relative_key(&o.key)).await {
+                Ok(()) => d.removed.push(o.key.clone()),
                 Err(e) => d.errors.push(e.to_string()),
             }
             for spool in spools {
@@ -887,9 +887,9 @@ impl Cases {
         self.catch_up()?;
         let mut n = 0;
         for (key, on) in self.index.holds_to_apply()? {
-            let enforced = store.set_legal_hold(&key, on).await?;
+            let enforced = store.set_legal_hold(store.relative_key(&key), on).await?;
             if enforced {
-                tracing::info!(object = %store.full_key(&key), on, "legal hold set");
+                tracing::info!(object = %key, on, "legal hold set");
             }
             self.index.hold_applied(&key, on, enforced)?;
             n += 1;

@@ -111,10 +111,10 @@ fn import(
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let report = match cases.import(&name, &bytes, format, by) {
         Ok(r) => r,
-        Err(CaseError::Register(e)) => return Ok(refused(ctx, &e)?),
+        Err(CaseError::Register(e)) => return refused(ctx, &e),
         Err(e) => return Err(e.into()),
     };
-    let holds = sync_holds(st, cases);
+    report_holds(sync_holds(st, cases));
     if ctx.json {
         ctx.print_json(&report)?;
     } else {
@@ -147,7 +147,6 @@ fn import(
         if report.retention_changes > 0 {
             eprintln!("retention changed for {} item(s)", report.retention_changes);
         }
-        report_holds(holds);
     }
     Ok(exit::OK)
 }
@@ -294,7 +293,7 @@ pub fn link(ctx: &Ctx, args: LinkArgs, unlink: bool) -> anyhow::Result<u8> {
     } else {
         cases.link(&ev, &args.case, &args.by, &args.reason)?
     };
-    let holds = sync_holds(&st, &cases);
+    report_holds(sync_holds(&st, &cases));
     if ctx.json {
         ctx.print_json(&out)?;
     } else {
@@ -306,7 +305,6 @@ pub fn link(ctx: &Ctx, args: LinkArgs, unlink: bool) -> anyhow::Result<u8> {
                 l.evidence, l.case
             ),
         }
-        report_holds(holds);
     }
     Ok(exit::OK)
 }

@@ -198,10 +198,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         None
     };
     if uploads.is_some() {
-        let holds = super::case::sync_holds(&st, &cases);
-        if !ctx.json {
-            super::case::report_holds(holds);
-        }
+        super::case::report_holds(super::case::sync_holds(&st, &cases));
     }
     report(
         ctx,
