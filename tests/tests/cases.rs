@@ -452,3 +452,62 @@ fn a_register_from_another_platform_maps_its_columns() {
         "2024-03-01T01:00:00.000Z"
     );
 }
+
+#[test]
+fn the_documented_sample_register_imports() {
+    let st = TestStation::new();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/case-register.csv");
+    let ran = st.run(&["case", "import", sample.to_str().unwrap(), "--json"]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(ran.json()["added"].as_array().unwrap().len(), 3);
+    let a = st.json(&["case", "show", CASE_A]);
+    assert_eq!(a["windows"].as_array().unwrap().len(), 2);
+    assert_eq!(a["gaps"], 2, "no footage on this station: {a}");
+    // The same file again changes nothing.
+    let again = st.json(&["case", "import", sample.to_str().unwrap()]);
+    assert_eq!(again["unchanged"], 3, "{again}");
+    assert_eq!(of_kind(&st.events(), "case-registered").len(), 3);
+}
+
+#[test]
+fn the_dock_links_a_docked_camera_to_an_imported_case() {
+    let st = TestStation::with_config(
+        "utc_offset = \"+08:00\"\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let now = Utc::now();
+    let reg = st.dir.path().join("cases.json");
+    std::fs::write(
+        &reg,
+        serde_json::json!([{
+            "case_id": "晋应急罚〔2026〕55号",
+            "officers": ["350901"],
+            "windows": [{"start": china_time(now - Duration::hours(2)), "end": utc_time(now + Duration::hours(1))}],
+        }])
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(st.run(&["case", "import", reg.to_str().unwrap()]).code, 0);
+    let dock = st.start_dock();
+    let local = |t: DateTime<Utc>| t.with_timezone(&china()).naive_local();
+    let card = camera(
+        st.dir.path(),
+        firmware("ZFY1201", "350901", local(now)),
+        &[
+            local(now - Duration::minutes(20)),
+            local(now - Duration::minutes(10)),
+        ],
+    );
+    station::dock(&card, &st.mount_root(), "slot-1");
+    st.wait_for(60, "both recordings linked", || {
+        st.json(&["case", "show", "晋应急罚〔2026〕55号"])["evidence"]
+            .as_array()
+            .is_some_and(|e| e.len() == 2)
+    });
+    station::stop(dock);
+    let events = st.events();
+    assert!(
+        of_kind(&events, "linked")
+            .iter()
+            .all(|e| e["payload"]["automatic"] == true)
+    );
+}
