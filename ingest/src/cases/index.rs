@@ -249,7 +249,9 @@ impl Index {
         events: &[CustodyEvent],
     ) -> Result<u64, IndexError> {
         self.with(|db| {
-            let tx = db.transaction()?;
+            // Immediate: a second process (the dock and a command) waits here, then reads the
+            // position the first one left, so no event is applied twice.
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut next: u64 = tx
                 .query_row(
                     "SELECT next_seq FROM positions WHERE station = ?1",
