@@ -18,7 +18,7 @@ apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
   libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev)
 # The contact sheets' time labels are drawn with a font found through fontconfig.
 apt_run=(ffmpeg fonts-dejavu-core)
-apt_test=(openssl coreutils ffmpeg fonts-dejavu-core qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
+apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")
@@ -45,5 +45,16 @@ if [ "$what" = fuzz ] || [ "$what" = test ]; then
   if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "deps: installing cargo-fuzz" >&2
     cargo install cargo-fuzz --locked --quiet
+  fi
+fi
+
+# case_validate (PyPI case-utils) checks the CASE/UCO graph of disclosure packages; kept in a
+# virtual environment under target/ so nothing is installed system-wide.
+if [ "$what" = test ] || [ "$what" = fuzz ] || [ "$what" = bench ]; then
+  venv="$(dirname "$0")/../target/caseenv"
+  if [ ! -x "$venv/bin/case_validate" ]; then
+    echo "deps: installing case-utils (case_validate) into target/caseenv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check case-utils
   fi
 fi

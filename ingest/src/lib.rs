@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod config;
 pub mod device;
 pub mod dock;
+pub mod export;
 pub mod journal;
 pub mod station;
 pub mod transcode;
@@ -109,6 +110,9 @@ pub enum Command {
     /// Retention: categories, what is due for disposal, disposal.
     #[command(subcommand)]
     Retention(cmd::retention::RetentionCmd),
+    /// Build a disclosure package of a case (证据移送): originals, playback copies, evidence list,
+    /// custody proofs, collection record, VERIFY.md; `evidock-verify` checks it offline.
+    Export(cmd::export::ExportArgs),
     /// The case index, a cache of custody logs: rebuild it.
     #[command(subcommand)]
     Index(cmd::index::IndexCmd),

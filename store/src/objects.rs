@@ -451,6 +451,30 @@ impl EvidenceStore {
         got.bytes().await.map_err(|e| self.err("GET", key, e))
     }
 
+    /// Stream an object into a new local file (fsynced), for exports and reviewers' copies.
+    pub async fn download_to(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
+        use std::io::Write as _;
+        let local = |reason: String| StoreError::Local {
+            path: to.to_path_buf(),
+            reason,
+        };
+        let got = self
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(|e| self.err("GET", key, e))?;
+        let mut f = std::fs::File::create(to).map_err(|e| local(e.to_string()))?;
+        let mut stream = got.into_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.err("GET", key, e))?;
+            f.write_all(&chunk).map_err(|e| local(e.to_string()))?;
+            n += chunk.len() as u64;
+        }
+        f.sync_all().map_err(|e| local(e.to_string()))?;
+        Ok(n)
+    }
+
     /// Write-once put. If the object exists already, it is success only with the same bytes
     /// (compared by SHA-256); otherwise [`StoreError::Conflict`].
     pub async fn put_once(&self, key: &str, data: Bytes) -> Result<(), StoreError> {

@@ -228,6 +228,65 @@ impl InclusionProof {
     }
 }
 
+/// An offline proof that a log at `new` extends the log at `old` (RFC 9162 consistency).
+///
+/// Written as text: `evidock.consistency-proof@v1`, `old <size>`, `new <size>`, then one base64
+/// hash per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    pub old: u64,
+    pub new: u64,
+    pub path: Vec<Hash>,
+}
+
+const CONSISTENCY_HEADER: &str = "evidock.consistency-proof@v1";
+
+impl ConsistencyProof {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut s = format!("{CONSISTENCY_HEADER}\nold {}\nnew {}\n", self.old, self.new);
+        for h in &self.path {
+            s.push_str(&B64.encode(h.0));
+            s.push('\n');
+        }
+        s.into_bytes()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let bad = |m: &str| CheckpointError::BadProof(m.to_string());
+        if bytes.len() > 64 * 1024 {
+            return Err(bad("larger than 64 KiB"));
+        }
+        let s = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8"))?;
+        let body = s
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("no final newline"))?;
+        let mut lines = body.split('\n');
+        if lines.next() != Some(CONSISTENCY_HEADER) {
+            return Err(bad("missing evidock.consistency-proof@v1 header"));
+        }
+        let mut size = |prefix: &str| {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(prefix))
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| bad(&format!("malformed {}line", prefix)))
+        };
+        let old = size("old ")?;
+        let new = size("new ")?;
+        let mut path = Vec::new();
+        for l in lines {
+            let raw = B64.decode(l).map_err(|_| bad("malformed hash line"))?;
+            path.push(Sha256::from_slice(&raw).ok_or_else(|| bad("hash is not 32 bytes"))?);
+        }
+        Ok(ConsistencyProof { old, new, path })
+    }
+
+    /// Check that `new_root` at `self.new` extends `old_root` at `self.old`.
+    pub fn verify(&self, old_root: &Hash, new_root: &Hash) -> Result<(), ProofError> {
+        merkle::verify_consistency(self.old, self.new, &self.path, old_root, new_root)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

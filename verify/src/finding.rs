@@ -151,6 +151,7 @@ mod docs {
         let doc = include_str!("../../docs/findings.md");
         let mut codes: Vec<&str> = crate::logcheck::code::ALL.to_vec();
         codes.extend_from_slice(crate::timestamp::TimestampError::CODES);
+        codes.extend_from_slice(crate::package::code::ALL);
         for c in &codes {
             assert!(
                 doc.contains(&format!("`{c}`")),

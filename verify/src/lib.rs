@@ -30,6 +30,7 @@ pub mod logcheck;
 pub mod media;
 pub mod merkle;
 pub mod note;
+pub mod package;
 pub mod record;
 pub mod timestamp;
 pub mod trust;

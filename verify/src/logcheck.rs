@@ -487,7 +487,11 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
 }
 
 /// Choose the key to verify with and say how it is anchored.
-fn resolve_key(dir_key: Option<VerifierKey>, trust: &Trust, r: &mut Report) -> Option<VerifierKey> {
+pub(crate) fn resolve_key(
+    dir_key: Option<VerifierKey>,
+    trust: &Trust,
+    r: &mut Report,
+) -> Option<VerifierKey> {
     if !trust.is_anchored() {
         if dir_key.is_some() {
             r.warning(

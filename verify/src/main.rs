@@ -1,4 +1,4 @@
-//! `evidock-verify`: check a custody log (or, later, a disclosure package) offline.
+//! `evidock-verify`: check a disclosure package, or a custody log, offline.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use anyhow::Context as _;
@@ -6,6 +6,7 @@ use clap::Parser;
 use evidock_verify::finding::{Level, Report};
 use evidock_verify::layout;
 use evidock_verify::logcheck;
+use evidock_verify::package::{self, FileRole, PackageCheck};
 use evidock_verify::trust::Trust;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -21,12 +22,13 @@ Trust anchors come from --trust FILE, never from what is checked. Without it, th
 and TSA root found in PATH are used and their fingerprints printed, to compare with the
 collection record (提取笔录).";
 
-/// Check evidock evidence offline: a custody log directory.
+/// Check evidock evidence offline: a disclosure package (a directory with MANIFEST.json), a
+/// custody log directory, or a station's directory copied from an evidence store.
 #[derive(Debug, Parser)]
 #[command(name = "evidock-verify", version, after_help = AFTER_HELP)]
 struct Args {
-    /// What to check: a custody log directory, or a station's directory in an evidence store
-    /// (`<store>/stations/<station ID>`).
+    /// What to check: a disclosure package directory (unzip a .zip first), a custody log
+    /// directory, or a station's directory in an evidence store (`<store>/stations/<station ID>`).
     path: PathBuf,
     /// Trust anchors: pinned station keys and TSA roots (TOML).
     #[arg(long, value_name = "FILE")]
@@ -66,6 +68,20 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let meta = std::fs::metadata(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
+    if meta.is_dir() && args.path.join(package::MANIFEST).exists() {
+        return package_run(args, &trust);
+    }
+    if meta.is_file()
+        && args
+            .path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        anyhow::bail!(
+            "{} is a zip file: unzip it (Windows: right-click → Extract All; Linux: unzip) and check the folder",
+            args.path.display()
+        );
+    }
     let (kind, check) = if meta.is_dir() && args.path.join(layout::EVENTS_FILE).exists() {
         ("custody-log", logcheck::check_log_dir(&args.path, &trust))
     } else if meta.is_dir() && args.path.join("log/segments").is_dir() {
@@ -127,6 +143,102 @@ fn print_human(out: &Output<'_>) {
     if !out.anchored {
         println!(
             "Trust:     NOT ANCHORED — no --trust file; compare the fingerprints above with the collection record"
+        );
+    }
+    println!("{} error(s), {} warning(s)", out.errors, out.warnings);
+}
+
+#[derive(Serialize)]
+struct PackageOutput<'a> {
+    path: &'a Path,
+    kind: &'static str,
+    integrity_proven: bool,
+    time_attested: bool,
+    anchored: bool,
+    errors: usize,
+    warnings: usize,
+    #[serde(flatten)]
+    check: &'a PackageCheck,
+}
+
+fn package_run(args: &Args, trust: &Trust) -> anyhow::Result<ExitCode> {
+    let check = package::check_package(&args.path, trust);
+    let out = PackageOutput {
+        path: &args.path,
+        kind: "disclosure-package",
+        integrity_proven: check.integrity_proven(),
+        time_attested: check.time_attested(),
+        anchored: trust.is_anchored(),
+        errors: check.report.count(Level::Error),
+        warnings: check.report.count(Level::Warning),
+        check: &check,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_package(&out);
+    }
+    Ok(if check.report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_package(out: &PackageOutput<'_>) {
+    let c = out.check;
+    println!("Checking disclosure package {}", out.path.display());
+    if let Some(case) = &c.case {
+        println!("  case     {case}");
+    }
+    if let Some(st) = &c.station {
+        println!("  station  {st}");
+    }
+    if let (Some(k), Some(f)) = (&c.key, &c.key_fingerprint) {
+        println!("  key      {k}");
+        println!("           fingerprint SHA-256 {f}  (compare with the collection record)");
+    }
+    println!();
+    for f in c
+        .files
+        .iter()
+        .filter(|f| matches!(f.role, FileRole::Original | FileRole::Derivative))
+    {
+        println!(
+            "  {}  {}  {}",
+            if f.integrity { "OK  " } else { "FAIL" },
+            f.path,
+            match (&f.attested_by, f.integrity) {
+                (_, false) => String::new(),
+                (Some(t), true) => format!("(time attested: existed by {t})"),
+                (None, true) => "(station time only)".into(),
+            }
+        );
+    }
+    println!();
+    for f in &c.report.findings {
+        println!("  {f}");
+    }
+    println!();
+    println!(
+        "Integrity: {}",
+        if out.integrity_proven {
+            "PROVEN — every file is as sealed, and every original is the one acquired, under the station's signed log"
+        } else {
+            "NOT PROVEN — see the errors above"
+        }
+    );
+    println!(
+        "Time:      {}",
+        if out.time_attested {
+            "ATTESTED — RFC 3161 tokens cover every acquisition and derivative"
+        } else {
+            "NOT ATTESTED — station time only, for the files marked so"
+        }
+    );
+    if !out.anchored {
+        println!(
+            "Trust:     NOT ANCHORED — no --trust file; compare the fingerprint above with the collection record"
         );
     }
     println!("{} error(s), {} warning(s)", out.errors, out.warnings);

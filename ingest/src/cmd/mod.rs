@@ -4,6 +4,7 @@ pub mod camera;
 pub mod case;
 pub mod dock;
 pub mod evidence;
+pub mod export;
 pub mod hash;
 pub mod index;
 pub mod ingest;
@@ -77,5 +78,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unlink(a) => case::link(&ctx, a, true),
         Command::Retention(c) => retention::run(&ctx, c),
         Command::Index(c) => index::run(&ctx, c),
+        Command::Export(a) => export::run(&ctx, a),
     }
 }

@@ -1,0 +1,74 @@
+//! `evidock export`: a case's disclosure package.
+
+use super::Ctx;
+use crate::exit;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The case ID as the register writes it.
+    #[arg(long)]
+    pub case: String,
+    /// The package directory to create (it must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write `<out>.zip` (the court's copy; `evidock-verify` checks the unzipped folder).
+    #[arg(long)]
+    pub zip: bool,
+    /// Who exports (recorded in the `exported` custody event).
+    #[arg(long)]
+    pub by: String,
+}
+
+pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
+    let st = ctx.station()?;
+    let cases = st.cases()?;
+    // Trusted time for what is about to be sealed, when a TSA is configured; the package says
+    // so when it is not reached.
+    st.log.with(|l| l.checkpoint())?;
+    if let Some(client) = super::log::tsa_client(&st)? {
+        let run = super::runtime()?.block_on(evidock_store::timestamping::timestamp_pending(
+            &st.log, &client, 100,
+        ))?;
+        if let Some(e) = run.failure {
+            eprintln!(
+                "warning: the TSA was not reached ({e}); the newest events carry station time only"
+            );
+        }
+    }
+    let mut done = crate::export::export(&st, &cases, &args.case, &args.out, &args.by)?;
+    if args.zip {
+        let z = PathBuf::from(format!("{}.zip", args.out.display()));
+        crate::export::zip_package(&args.out, &z)?;
+        done.zip = Some(z);
+    }
+    if ctx.json {
+        ctx.print_json(&done)?;
+    } else {
+        eprintln!(
+            "disclosure package {}: {} original(s), {} derivative(s), {} custody event(s), {} file(s), {} bytes",
+            done.package.display(),
+            done.originals,
+            done.derivatives,
+            done.events,
+            done.files,
+            done.bytes
+        );
+        eprintln!(
+            "manifest SHA-256 {} (recorded as an `exported` custody event)",
+            done.manifest_sha256
+        );
+        if let Some(z) = &done.zip {
+            eprintln!("zip: {}", z.display());
+        }
+        for w in &done.warnings {
+            eprintln!("warning: {w}");
+        }
+        eprintln!(
+            "check it offline: evidock-verify {}",
+            done.package.display()
+        );
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,611 @@
+//! The documents of a disclosure package, for people: the evidence list (电子数据清单) in CSV and
+//! HTML, the collection record (提取笔录), the chain-of-custody report, VERIFY.md, and the
+//! CASE/UCO graph. Chinese first, English beside it; no internet assets; A4 when printed.
+
+use super::PackageItem;
+use evidock_verify::digest::DigestSet;
+use evidock_verify::event::payload::{DockedPayload, ObjectRole};
+use evidock_verify::event::{CustodyEvent, EventKind, Timestamp, UtcOffset};
+use evidock_verify::id::{Sha256, StationId};
+use evidock_verify::note::VerifierKey;
+use evidock_verify::package::ManifestFile;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+pub(crate) struct Context<'a> {
+    pub view: &'a crate::cases::CaseView,
+    pub items: &'a [PackageItem],
+    pub events: &'a [CustodyEvent],
+    pub station: &'a StationId,
+    pub key: &'a VerifierKey,
+    /// SHA-256 of the TSA root certificates in the package.
+    pub tsa_roots: &'a [Sha256],
+    /// Checkpoint sizes whose tokens are in the package.
+    pub tokened: &'a BTreeSet<u64>,
+    pub created: Timestamp,
+    pub by: &'a str,
+    pub offset: UtcOffset,
+    pub verifier_sha: Option<Sha256>,
+    pub digests: DigestSet,
+}
+
+impl Context<'_> {
+    fn time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        t.with_timezone(&self.offset.0)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string()
+    }
+
+    fn file<'f>(&self, files: &'f [ManifestFile], path: &str) -> Option<&'f ManifestFile> {
+        files.iter().find(|f| f.path == path)
+    }
+}
+
+/// HTML-escape text.
+fn h(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A CSV cell (RFC 4180), and a leading quote for cells a spreadsheet would run as formulas.
+fn c(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// A path for a link in HTML: each segment percent-encoded where needed.
+fn href(path: &str) -> String {
+    let mut o = String::new();
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => {
+                o.push(b as char)
+            }
+            _ => {
+                let _ = write!(o, "%{b:02X}");
+            }
+        }
+    }
+    o
+}
+
+const STYLE: &str = "<style>
+@page { size: A4; margin: 18mm 15mm; }
+body { font-family: 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', SimSun, sans-serif; font-size: 10.5pt; color: #000; }
+h1 { font-size: 16pt; text-align: center; margin: 0 0 4mm; }
+h2 { font-size: 12pt; margin: 6mm 0 2mm; border-bottom: 1px solid #000; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #444; padding: 1.2mm 1.5mm; vertical-align: top; text-align: left; }
+th { background: #eee; }
+.mono { font-family: 'DejaVu Sans Mono', Consolas, monospace; font-size: 8pt; word-break: break-all; }
+.en { color: #444; font-size: 9pt; }
+.sign td { height: 14mm; }
+img { max-width: 60mm; max-height: 40mm; }
+@media print { .noprint { display: none; } tr { page-break-inside: avoid; } }
+</style>";
+
+fn page(title: &str, landscape: bool, body: &str) -> String {
+    let orient = if landscape {
+        "<style>@page { size: A4 landscape; }</style>"
+    } else {
+        ""
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{}</title>{STYLE}{orient}</head><body>\n{body}</body></html>\n",
+        h(title)
+    )
+}
+
+/// Every document, as (path, text).
+pub(crate) fn render(ctx: &Context<'_>, files: &[ManifestFile]) -> Vec<(String, String)> {
+    vec![
+        ("evidence-list.csv".into(), evidence_csv(ctx, files)),
+        ("evidence-list.html".into(), evidence_html(ctx, files)),
+        (
+            "collection-record.html".into(),
+            collection_record(ctx, files),
+        ),
+        ("report.html".into(), report(ctx)),
+        ("VERIFY.md".into(), verify_md(ctx)),
+        ("case.jsonld".into(), super::caseuco::graph(ctx, files)),
+    ]
+}
+
+/// Rows of the evidence list: each original, then its derivatives.
+struct Row {
+    no: String,
+    name: String,
+    category: String,
+    format: String,
+    size: u64,
+    sha256: String,
+    sm3: String,
+    device: String,
+    officer: String,
+    raw: String,
+    corrected: String,
+    important: bool,
+    links: String,
+    derived: String,
+    evidence: String,
+}
+
+fn rows(ctx: &Context<'_>, files: &[ManifestFile]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for (i, p) in ctx.items.iter().enumerate() {
+        let it = &p.item;
+        let f = ctx.file(files, &p.original);
+        let link = format!(
+            "{}{}",
+            ctx.view.entry.record.case,
+            if p.link.automatic {
+                "（自动关联 automatic）"
+            } else {
+                "（人工关联 manual）"
+            }
+        );
+        out.push(Row {
+            no: format!("{}", i + 1),
+            name: p.original.clone(),
+            category: p.category.clone(),
+            format: p.format.to_uppercase(),
+            size: it.size,
+            sha256: it.sha256.to_string(),
+            sm3: f
+                .and_then(|f| f.sm3.as_ref())
+                .map(|h| h.to_string())
+                .unwrap_or_default(),
+            device: it.device.as_str().to_string(),
+            officer: it.officer.clone().unwrap_or_default(),
+            raw: it.recorded_raw.clone().unwrap_or_default(),
+            corrected: it.start.map(|t| ctx.time(t)).unwrap_or_default(),
+            important: it.important,
+            links: link.clone(),
+            derived: "原始文件 original".into(),
+            evidence: it.evidence.to_string(),
+        });
+        for (j, (role, path, sha)) in p.derivatives.iter().enumerate() {
+            let f = ctx.file(files, path);
+            let kind = match role {
+                ObjectRole::Playback => "播放副本 playback copy",
+                ObjectRole::Poster => "封面帧 poster",
+                ObjectRole::ContactSheet => "缩略图 contact sheet",
+                _ => "派生 derivative",
+            };
+            out.push(Row {
+                no: format!("{}.{}", i + 1, j + 1),
+                name: path.clone(),
+                category: p.category.clone(),
+                format: path.rsplit('.').next().unwrap_or("").to_uppercase(),
+                size: f.map(|f| f.size).unwrap_or(0),
+                sha256: sha.to_string(),
+                sm3: f
+                    .and_then(|f| f.sm3.as_ref())
+                    .map(|h| h.to_string())
+                    .unwrap_or_default(),
+                device: it.device.as_str().to_string(),
+                officer: it.officer.clone().unwrap_or_default(),
+                raw: String::new(),
+                corrected: String::new(),
+                important: it.important,
+                links: link.clone(),
+                derived: format!("{kind}，派生自 derived from #{}", i + 1),
+                evidence: it.evidence.to_string(),
+            });
+        }
+    }
+    out
+}
+
+fn evidence_csv(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
+    // A byte-order mark: spreadsheet programs on Chinese Windows then read UTF-8.
+    let mut s = String::from("\u{feff}");
+    let mut head = vec![
+        "序号 No.",
+        "文件 File",
+        "类别 Category",
+        "格式 Format",
+        "大小(字节) Size (bytes)",
+        "SHA-256",
+    ];
+    if ctx.digests.sm3 {
+        head.push("SM3");
+    }
+    head.extend([
+        "设备编号 Device serial",
+        "警号 Officer",
+        "拍摄时间(设备时钟) Recorded (camera clock)",
+        "拍摄时间(校正) Recorded (corrected)",
+        "重要 Important",
+        "关联案件 Case link",
+        "原始/派生 Original/derivative",
+        "证据编号 Evidence ID",
+    ]);
+    s.push_str(&head.join(","));
+    s.push_str("\r\n");
+    for r in rows(ctx, files) {
+        let mut cells = vec![
+            c(&r.no),
+            c(&r.name),
+            c(&r.category),
+            c(&r.format),
+            r.size.to_string(),
+            r.sha256.clone(),
+        ];
+        if ctx.digests.sm3 {
+            cells.push(r.sm3.clone());
+        }
+        cells.extend([
+            c(&r.device),
+            c(&r.officer),
+            c(&r.raw),
+            c(&r.corrected),
+            if r.important { "是 yes" } else { "否 no" }.into(),
+            c(&r.links),
+            c(&r.derived),
+            c(&r.evidence),
+        ]);
+        s.push_str(&cells.join(","));
+        s.push_str("\r\n");
+    }
+    s
+}
+
+fn evidence_html(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
+    let r = &ctx.view.entry.record;
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "<h1>电子数据清单<br><span class=\"en\">Evidence list</span></h1>\n<p>案件 Case: <b>{}</b> {} · 生成 Created {} · 采集站 Station {}</p>",
+        h(r.case.as_str()),
+        h(&r.title),
+        ctx.time(ctx.created.0),
+        h(ctx.station.as_str())
+    );
+    b.push_str("<table><tr><th>序号<br><span class=en>No.</span></th><th>文件<br><span class=en>File</span></th><th>类别/格式/大小<br><span class=en>Category / format / size</span></th><th>完整性校验值<br><span class=en>Integrity value</span></th><th>设备 / 警号<br><span class=en>Device / officer</span></th><th>拍摄时间<br><span class=en>Recorded (camera → corrected)</span></th><th>重要<br><span class=en>Important</span></th><th>原始/派生<br><span class=en>Original / derivative</span></th></tr>\n");
+    for row in rows(ctx, files) {
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td class=mono>{}<br>{}</td><td>{}<br>{}<br>{} B</td><td class=mono>SHA-256 {}{}</td><td>{}<br>{}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+            h(&row.no),
+            h(&row.name),
+            h(&row.evidence),
+            h(&row.category),
+            h(&row.format),
+            row.size,
+            h(&row.sha256),
+            if row.sm3.is_empty() {
+                String::new()
+            } else {
+                format!("<br>SM3 {}", h(&row.sm3))
+            },
+            h(&row.device),
+            h(&row.officer),
+            h(&row.raw),
+            h(&row.corrected),
+            if row.important { "是" } else { "否" },
+            h(&row.derived)
+        );
+    }
+    b.push_str("</table>\n<p class=en>Integrity values are SHA-256 of each file's bytes; check them with <code>sha256sum -c SHA256SUMS</code>, <code>certutil -hashfile FILE SHA256</code> or <code>Get-FileHash</code> (see VERIFY.md).</p>\n");
+    page("电子数据清单 Evidence list", true, &b)
+}
+
+fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
+    let r = &ctx.view.entry.record;
+    let mut devices: BTreeSet<String> = BTreeSet::new();
+    let mut officers: BTreeSet<String> = BTreeSet::new();
+    let (mut first, mut last) = (None, None);
+    for p in ctx.items {
+        devices.insert(p.item.device.as_str().to_string());
+        if let Some(o) = &p.item.officer {
+            officers.insert(o.clone());
+        }
+        let t = p.item.acquired_at;
+        first = Some(first.map_or(t, |f: chrono::DateTime<chrono::Utc>| f.min(t)));
+        last = Some(last.map_or(t, |l: chrono::DateTime<chrono::Utc>| l.max(t)));
+    }
+    let mut process = String::new();
+    for ev in ctx.events.iter().filter(|e| e.kind == EventKind::Docked) {
+        if let Ok(d) = ev.payload::<DockedPayload>() {
+            let _ = writeln!(
+                process,
+                "<li>{} 设备 {} 接入采集站 {}（{}，端口 {}），设备时钟 {}，与采集站时差 {} 毫秒 <span class=en>camera {} docked; clock offset {} ms</span></li>",
+                ctx.time(ev.time.0),
+                h(d.identity.serial.as_str()),
+                h(ctx.station.as_str()),
+                h(&d.driver),
+                h(d.slot.as_deref().unwrap_or("-")),
+                h(d.camera_clock.as_deref().unwrap_or("未读取 not read")),
+                d.clock_offset_ms
+                    .map(|o| o.to_string())
+                    .unwrap_or("-".into()),
+                h(d.identity.serial.as_str()),
+                d.clock_offset_ms
+                    .map(|o| o.to_string())
+                    .unwrap_or("-".into()),
+            );
+        }
+    }
+    let mut values = String::new();
+    for p in ctx.items {
+        let sm3 = ctx
+            .file(files, &p.original)
+            .and_then(|f| f.sm3.as_ref())
+            .map(|s| format!("<br>SM3 {}", h(&s.to_string())))
+            .unwrap_or_default();
+        let _ = writeln!(
+            values,
+            "<tr><td class=mono>{}</td><td>{}</td><td class=mono>SHA-256 {}{}</td></tr>",
+            h(&p.original),
+            p.item.size,
+            p.item.sha256,
+            sm3
+        );
+    }
+    let tsa = if ctx.tsa_roots.is_empty() {
+        "未配置可信时间戳服务（仅采集站时间） <span class=en>no TSA configured: station time only</span>".to_string()
+    } else {
+        ctx.tsa_roots
+            .iter()
+            .map(|s| format!("<span class=mono>SHA-256 {s}</span>"))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    };
+    let body = format!(
+        "<h1>电子数据提取笔录<br><span class=en>Record of electronic data collection</span></h1>
+<table>
+<tr><th style=\"width:28%\">案件 <span class=en>Case</span></th><td>{case} {ctype}<br>{title}</td></tr>
+<tr><th>提取对象 <span class=en>Object</span></th><td>执法记录仪 <span class=en>body-worn cameras</span>：{devices}；持有人警号 <span class=en>officers</span>：{officers}</td></tr>
+<tr><th>提取时间 <span class=en>Time</span></th><td>{from} — {to}</td></tr>
+<tr><th>提取地点 <span class=en>Place</span></th><td>采集站 <span class=en>dock station</span> {station}；案件地点 <span class=en>case place</span>：{place}</td></tr>
+<tr><th>提取方法 <span class=en>Method</span></th><td>由 evidock 采集站 {station} 通过 USB 以只读方式（块设备只读、只读挂载）逐字节复制执法记录仪存储中的原始文件，复制时同步计算完整性校验值，并重新读取存储副本核对一致；每一步记入经采集站密钥签名的监管链日志。<br><span class=en>Read-only USB acquisition by evidock on station {station}: the camera's storage set read-only and mounted read-only, each file copied once while its integrity values were computed, the stored copy re-read and compared; every step a custody event signed by the station key.</span></td></tr>
+<tr><th>提取过程 <span class=en>Process</span></th><td><ul>{process}</ul></td></tr>
+<tr><th>采集站密钥 <span class=en>Station key</span></th><td class=mono>{key}<br>SHA-256 {fp}</td></tr>
+<tr><th>时间戳服务根证书 <span class=en>TSA root</span></th><td>{tsa}</td></tr>
+<tr><th>生成 <span class=en>Prepared</span></th><td>{created}，{by}</td></tr>
+</table>
+<h2>完整性校验值 <span class=en>Integrity values</span></h2>
+<table><tr><th>文件 <span class=en>File</span></th><th>大小(字节) <span class=en>Bytes</span></th><th>校验值 <span class=en>Value</span></th></tr>
+{values}</table>
+<h2>签名 <span class=en>Signatures</span></h2>
+<table class=sign><tr><th style=\"width:28%\">提取人 <span class=en>Collected by</span></th><td></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
+<tr><th>见证人 <span class=en>Witness</span></th><td></td><th>日期 <span class=en>Date</span></th><td></td></tr>
+<tr><th>持有人 <span class=en>Holder</span></th><td></td><th>日期 <span class=en>Date</span></th><td></td></tr></table>
+",
+        case = h(r.case.as_str()),
+        ctype = h(&r.case_type),
+        title = h(&r.title),
+        devices = h(&devices.into_iter().collect::<Vec<_>>().join("、")),
+        officers = h(&officers.into_iter().collect::<Vec<_>>().join("、")),
+        from = first.map(|t| ctx.time(t)).unwrap_or_default(),
+        to = last.map(|t| ctx.time(t)).unwrap_or_default(),
+        station = h(ctx.station.as_str()),
+        place = h(&r.place),
+        key = h(&ctx.key.to_string()),
+        fp = ctx.key.fingerprint(),
+        created = ctx.time(ctx.created.0),
+        by = h(ctx.by),
+    );
+    page("电子数据提取笔录 Collection record", false, &body)
+}
+
+fn report(ctx: &Context<'_>) -> String {
+    let r = &ctx.view.entry.record;
+    let mut b = format!(
+        "<h1>监管链报告<br><span class=en>Chain-of-custody report</span></h1>\n<p>案件 Case <b>{}</b> {} · {} · 状态 status {}</p>\n",
+        h(r.case.as_str()),
+        h(&r.case_type),
+        h(&r.title),
+        r.status.as_str()
+    );
+    b.push_str("<h2>案件时段 <span class=en>Case windows</span></h2><table><tr><th>开始 Start</th><th>结束 End</th><th>录像 Recordings</th></tr>\n");
+    for w in &ctx.view.windows {
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ctx.time(w.start.0),
+            ctx.time(w.end.0),
+            if w.gap {
+                "<b>无录像 NO FOOTAGE</b>".to_string()
+            } else {
+                w.recordings.to_string()
+            }
+        );
+    }
+    b.push_str("</table>\n");
+    for p in ctx.items {
+        let it = &p.item;
+        let poster = p
+            .derivatives
+            .iter()
+            .find(|(r, _, _)| *r == ObjectRole::Poster)
+            .map(|(_, path, _)| format!("<img src=\"{}\" alt=\"poster\">", href(path)))
+            .unwrap_or_default();
+        let playback = p
+            .derivatives
+            .iter()
+            .find(|(r, _, _)| *r == ObjectRole::Playback)
+            .map(|(_, path, _)| {
+                format!(
+                    "<a href=\"{}\">播放副本 playback copy</a>（派生文件，非原始证据 a derivative, not the original）",
+                    href(path)
+                )
+            })
+            .unwrap_or_else(|| "无播放副本 no playback copy".into());
+        let _ = writeln!(
+            b,
+            "<h2>{} <span class=mono>{}</span></h2>\n<table><tr><td style=\"width:62mm\">{poster}</td><td>原始文件 Original: <a href=\"{}\" class=mono>{}</a><br>SHA-256 <span class=mono>{}</span><br>设备 Device {} · 警号 Officer {} · 拍摄 Recorded {} (设备时钟 camera {})<br>{playback}<br>关联 Link: {}</td></tr></table>",
+            h(it.path.rsplit('/').next().unwrap_or(&it.path)),
+            h(it.evidence.as_str()),
+            href(&p.original),
+            h(&p.original),
+            it.sha256,
+            h(it.device.as_str()),
+            h(it.officer.as_deref().unwrap_or("-")),
+            it.start.map(|t| ctx.time(t)).unwrap_or("-".into()),
+            h(it.recorded_raw.as_deref().unwrap_or("-")),
+            h(&p.link.reason),
+        );
+        b.push_str(
+            "<table><tr><th>#</th><th>时间 Time</th><th>事件 Event</th><th>执行者 By</th></tr>\n",
+        );
+        let session = it.session.as_str();
+        for ev in ctx.events.iter().filter(|e| match &e.subject {
+            evidock_verify::event::Subject::Evidence(x) => *x == it.evidence,
+            evidock_verify::event::Subject::Session(s) => s.as_str() == session,
+            _ => false,
+        }) {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ev.seq,
+                ctx.time(ev.time.0),
+                h(ev.kind.as_str()),
+                h(&ev.actor.id)
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    let _ = writeln!(
+        b,
+        "<h2>时间证明 <span class=en>Trusted time</span></h2><p>{}</p>",
+        if ctx.tokened.is_empty() {
+            "本包不含 RFC 3161 时间戳：完整性可证明，时间为采集站时间。<span class=en>No RFC 3161 tokens: integrity is proven, times are the station's.</span>".to_string()
+        } else {
+            format!(
+                "RFC 3161 时间戳覆盖检查点 {}。<span class=en>RFC 3161 tokens cover checkpoints {}.</span>",
+                ctx.tokened
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                ctx.tokened
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
+    page("监管链报告 Chain-of-custody report", false, &b)
+}
+
+fn verify_md(ctx: &Context<'_>) -> String {
+    let token = ctx.tokened.iter().next_back();
+    let tool = match ctx.verifier_sha {
+        Some(s) => format!(
+            "`tools/evidock-verify` (Linux x86-64) SHA-256: `{s}`\n\n\
+             Check the tool itself first / 先核对工具本身: `sha256sum tools/evidock-verify`.\n\
+             Rebuild it from source / 从源代码重新构建: evidock {v}, `cargo build --release --locked -p evidock-verify` \
+             (Rust 1.95; for Windows add `--target x86_64-pc-windows-gnu`). A verifier handed over by the presenting party must itself be checkable: \
+             build your own and compare its verdict.\n",
+            v = env!("CARGO_PKG_VERSION")
+        ),
+        None => format!(
+            "The verifier is not in this package. Build it from source / 从源代码构建: evidock {}, `cargo build --release --locked -p evidock-verify` (Rust 1.95).\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    let ts = match token {
+        Some(size) => format!(
+            "```sh\nopenssl ts -verify -data custody/checkpoints/{size}.note -in custody/timestamps/{size}.tsr -CAfile custody/tsa/root-0.pem\n```\n\n\
+             `Verification: OK` 表示该检查点（及其覆盖的全部事件）在时间戳时间之前已存在。\n\
+             `Verification: OK` means the checkpoint, and every event under it, existed at the TSA's time. \
+             (Without `custody/tsa/`, use the TSA root certificate you trust.)\n"
+        ),
+        None => "本包不含 RFC 3161 时间戳（采集站未配置时间戳服务）：完整性可证明，时间为采集站时间。\n\
+                 This package has no RFC 3161 tokens (the station had no TSA): integrity is proven; times are the station's.\n"
+            .to_string(),
+    };
+    format!(
+        "# 核验说明 / How to verify this package
+
+案件 Case: {case} · 采集站 Station: {station} · 生成 Created: {created}
+
+采集站密钥 Station key: `{key}`
+指纹 Fingerprint (SHA-256): `{fp}` — 与提取笔录核对 / compare with the collection record.
+
+## 1. 文件完整性 / File integrity (stock tools)
+
+Linux / 麒麟 Kylin:
+
+```sh
+sha256sum -c SHA256SUMS
+```
+
+每行应为 `OK`。 Every line must say `OK`.
+
+Windows (命令提示符 cmd):
+
+```bat
+certutil -hashfile \"originals\\FILE\" SHA256
+```
+
+Windows PowerShell（整包 / the whole package）:
+
+```powershell
+Get-ChildItem -Recurse -File | Get-FileHash -Algorithm SHA256 | Format-Table Hash, Path
+```
+
+将输出与 `SHA256SUMS` 或 `evidence-list.csv` 中的值逐一比对（大小写无关）。
+Compare each value with `SHA256SUMS` or `evidence-list.csv` (case does not matter).
+
+## 2. 可信时间 / Trusted time (OpenSSL)
+
+{ts}
+## 3. 完整核验 / Full check (evidock-verify)
+
+```sh
+tools/evidock-verify . --trust trust.toml
+```
+
+它离线检查：每个文件的校验值；清单签名；每个监管链事件在采集站签名检查点中的包含证明；
+检查点之间的一致性证明；RFC 3161 时间戳；原始文件与采集事件、派生文件与转码事件的对应；与案件的关联。
+退出码 0 表示没有错误。`--trust` 文件固定可信的采集站密钥与时间戳根证书；没有它时，工具打印所依据的指纹供与提取笔录核对。
+
+It checks offline: every file's digest; the manifest's seal; each custody event's inclusion under the
+station's signed checkpoint; consistency between checkpoints; the RFC 3161 tokens; that each original
+is the one acquired and each derivative was made from it; the links to the case. Exit status 0 means
+no errors. The `--trust` file pins the station key and TSA roots; without it the tool prints the
+fingerprints it relied on, to compare with the collection record.
+
+`trust.toml`:
+
+```toml
+[[station]]
+key = \"{key}\"
+```
+
+{tool}
+## 4. 播放 / Playing
+
+`derivatives/` 中为 H.264/AAC MP4 播放副本，任何播放器可播放；它们是派生文件，不是原始证据。原始文件在 `originals/`，逐字节与执法记录仪一致。
+`derivatives/` holds H.264/AAC MP4 playback copies any player opens; they are derivatives, not the
+original evidence. The originals in `originals/` are bit-identical to what left the camera.
+",
+        case = ctx.view.entry.record.case,
+        station = ctx.station,
+        created = ctx.time(ctx.created.0),
+        key = ctx.key,
+        fp = ctx.key.fingerprint(),
+    )
+}

@@ -1,0 +1,527 @@
+//! Disclosure packages end to end: real footage made by the ffmpeg CLI, a real RFC 3161 TSA
+//! (`openssl ts -reply`), the real `evidock` and `evidock-verify` binaries; the package checked
+//! with stock tools (`sha256sum -c`, `openssl ts -verify`, `case_validate`), then tampered with
+//! in every way a court worries about, each caught with its own finding code.
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use evidock_tests::bins;
+use evidock_tests::station::{TestStation, of_kind};
+use evidock_tests::tsa::TsaRig;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CASE: &str = "晋应急罚〔2023〕102号";
+
+fn ffmpeg_clip(to: &Path, size: &str, secs: u32, hue: u32) {
+    let src = format!("testsrc2=size={size}:rate=25:duration={secs},hue=h={hue}");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &src,
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:duration={secs}"),
+        ])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        ])
+        .arg(to)
+        .output()
+        .expect("ffmpeg CLI (apt-get install ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn verify(pkg: &Path, trust: Option<&Path>) -> (i32, Value) {
+    let mut c = bins::cmd("evidock-verify");
+    c.arg(pkg).arg("--json");
+    if let Some(t) = trust {
+        c.arg("--trust").arg(t);
+    }
+    let ran = bins::run(&mut c);
+    let v = ran.json();
+    (ran.code, v)
+}
+
+fn codes(v: &Value, level: &str) -> BTreeSet<String> {
+    v["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == level)
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn flip_byte(p: &Path, at_fraction: f64) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut b = std::fs::read(p).unwrap();
+    let i = (((b.len() as f64) * at_fraction) as usize).min(b.len() - 1);
+    b[i] ^= 0x01;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644));
+    std::fs::write(p, b).unwrap();
+}
+
+fn case_validate() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("EVIDOCK_CASE_VALIDATE") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/caseenv/bin/case_validate");
+    venv.exists().then_some(venv)
+}
+
+#[test]
+fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
+    let tsa = TsaRig::start().unwrap();
+    let st = TestStation::with_config(&format!(
+        "station_id = \"dock-01\"\nutc_offset = \"+08:00\"\n[digests]\nsm3 = true\n[tsa]\nurl = \"{}\"\nroots = [\"{}\"]\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+        tsa.url,
+        tsa.ca_pem.display()
+    ));
+    let card = st.dir.path().join("ZFY0500");
+    std::fs::create_dir_all(card.join("DCIM")).unwrap();
+    ffmpeg_clip(&card.join("DCIM/ZFY0500_0001.MP4"), "320x240", 2, 0);
+    ffmpeg_clip(&card.join("DCIM/ZFY0500_0002.MP4"), "320x240", 2, 120);
+    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
+    assert_eq!(out["outcome"], "released", "{out}");
+    let now = chrono::Utc::now();
+    let reg = st.dir.path().join("cases.csv");
+    std::fs::write(
+        &reg,
+        format!(
+            "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,某矿业公司安全检查,350500,{},{},某镇\n",
+            (now - chrono::Duration::hours(1)).to_rfc3339(),
+            (now + chrono::Duration::hours(1)).to_rfc3339(),
+        ),
+    )
+    .unwrap();
+    let imported = st.json(&["case", "import", reg.to_str().unwrap()]);
+    assert_eq!(
+        imported["linked"].as_array().unwrap().len(),
+        2,
+        "{imported}"
+    );
+
+    let pkg = st.dir.path().join("移送-102");
+    let ran = st.run(&[
+        "export",
+        "--case",
+        CASE,
+        "--out",
+        pkg.to_str().unwrap(),
+        "--zip",
+        "--by",
+        "法制员01",
+        "--json",
+    ]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let exported = ran.json();
+    assert_eq!(exported["originals"], 2, "{exported}");
+    assert_eq!(
+        exported["derivatives"], 6,
+        "playback, poster, contact sheet each"
+    );
+    assert!(
+        !exported["timestamps"].as_array().unwrap().is_empty(),
+        "{exported}"
+    );
+    for dir in [
+        "originals",
+        "derivatives",
+        "thumbnails",
+        "custody/proofs",
+        "custody/timestamps",
+    ] {
+        assert!(pkg.join(dir).is_dir(), "{dir}");
+    }
+    for f in [
+        "evidence-list.csv",
+        "evidence-list.html",
+        "collection-record.html",
+        "report.html",
+        "VERIFY.md",
+        "case.jsonld",
+        "SHA256SUMS",
+        "SM3SUMS",
+        "MANIFEST.json",
+        "MANIFEST.sig",
+    ] {
+        assert!(pkg.join(f).is_file(), "{f}");
+    }
+    // The originals are bit-exact.
+    for name in ["ZFY0500_0001.MP4", "ZFY0500_0002.MP4"] {
+        let inside = std::fs::read_dir(pkg.join("originals"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(name))
+            .unwrap()
+            .path();
+        assert_eq!(
+            std::fs::read(inside).unwrap(),
+            std::fs::read(card.join("DCIM").join(name)).unwrap()
+        );
+    }
+    // The exported event names the manifest; it is in the station's log, not the package.
+    let events = st.events();
+    let ex = of_kind(&events, "exported");
+    assert_eq!(ex.len(), 1);
+    assert_eq!(
+        ex[0]["payload"]["manifest_sha256"],
+        evidock_tests::station::sha256_file(&pkg.join("MANIFEST.json"))
+    );
+    assert_eq!(ex[0]["actor"]["id"], "法制员01");
+    let in_pkg = std::fs::read_to_string(pkg.join("custody/events.jsonl")).unwrap();
+    assert!(!in_pkg.contains("\"exported\""));
+    // Only this case's events: no other case, no station-wide events.
+    assert!(!in_pkg.contains("\"timestamped\""));
+
+    // Stock tools.
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&pkg)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+    let size = exported["timestamps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    let ts = Command::new("openssl")
+        .args(["ts", "-verify", "-data"])
+        .arg(format!("custody/checkpoints/{size}.note"))
+        .arg("-in")
+        .arg(format!("custody/timestamps/{size}.tsr"))
+        .args(["-CAfile", "custody/tsa/root-0.pem"])
+        .current_dir(&pkg)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ts.stdout).contains("Verification: OK"),
+        "{}{}",
+        String::from_utf8_lossy(&ts.stdout),
+        String::from_utf8_lossy(&ts.stderr)
+    );
+    match case_validate() {
+        Some(cv) => {
+            let v = Command::new(&cv)
+                .arg(pkg.join("case.jsonld"))
+                .output()
+                .unwrap();
+            assert!(
+                v.status.success(),
+                "case_validate:\n{}{}",
+                String::from_utf8_lossy(&v.stdout),
+                String::from_utf8_lossy(&v.stderr)
+            );
+        }
+        None => panic!(
+            "case_validate not installed: `make deps-test` installs case-utils into target/caseenv"
+        ),
+    }
+    let zip = PathBuf::from(format!("{}.zip", pkg.display()));
+    let z = Command::new("python3")
+        .args(["-m", "zipfile", "-t"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(z.status.success(), "{}", String::from_utf8_lossy(&z.stderr));
+
+    // evidock-verify: anchored by a trust file (the station key, the TSA root).
+    let key = st.json(&["station", "show"])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let trust = st.dir.path().join("trust.toml");
+    std::fs::write(
+        &trust,
+        format!(
+            "[[station]]\nkey = \"{key}\"\n[[tsa]]\nroot_file = \"{}\"\n",
+            tsa.ca_pem.display()
+        ),
+    )
+    .unwrap();
+    let (code, v) = verify(&pkg, Some(&trust));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["integrity_proven"], true);
+    assert_eq!(v["time_attested"], true, "{v:#}");
+    assert!(codes(&v, "warning").is_empty(), "{v:#}");
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["integrity"] == true)
+    );
+    // Without a trust file: still proven, but says what it relied on.
+    let (code, v) = verify(&pkg, None);
+    assert_eq!(code, 0);
+    assert!(codes(&v, "warning").contains("trust.not-anchored"), "{v:#}");
+
+    // The tamper suite: each change on a fresh copy, caught with its own code, and the rest of
+    // the package still reported.
+    let original = std::fs::read_dir(pkg.join("originals"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    let orig_rel = format!(
+        "originals/{}",
+        original.file_name().unwrap().to_string_lossy()
+    );
+    let deriv_rel = format!(
+        "derivatives/{}",
+        std::fs::read_dir(pkg.join("derivatives"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .min()
+            .unwrap()
+    );
+    let other_deriv = std::fs::read_dir(pkg.join("derivatives"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .max()
+        .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(pkg.join("MANIFEST.json")).unwrap()).unwrap();
+    let events_listed: Vec<u64> = manifest["custody"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_u64().unwrap())
+        .collect();
+    let proof_rel = format!("custody/proofs/{}.proof", events_listed[1]);
+    let cp_rel = format!(
+        "custody/checkpoints/{}.note",
+        manifest["custody"]["checkpoint"]
+    );
+    let token_rel = format!("custody/timestamps/{size}.tsr");
+    type Tamper = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "flip a byte of an original",
+            Box::new({
+                let r = orig_rel.clone();
+                move |p: &Path| flip_byte(&p.join(&r), 0.5)
+            }),
+            "original.altered",
+        ),
+        (
+            "flip a byte of a derivative",
+            Box::new({
+                let r = deriv_rel.clone();
+                move |p: &Path| flip_byte(&p.join(&r), 0.5)
+            }),
+            "derivative.altered",
+        ),
+        (
+            "change a manifest row",
+            Box::new(|p: &Path| {
+                let m = std::fs::read_to_string(p.join("MANIFEST.json")).unwrap();
+                let i = m.find("\"size\":").unwrap() + 7;
+                let mut b = m.into_bytes();
+                b[i] = if b[i] == b'9' { b'1' } else { b[i] + 1 };
+                std::fs::write(p.join("MANIFEST.json"), b).unwrap();
+            }),
+            "manifest.bad-signature",
+        ),
+        (
+            "flip a byte of a custody event",
+            Box::new(|p: &Path| {
+                let e = std::fs::read_to_string(p.join("custody/events.jsonl")).unwrap();
+                let changed = e.replacen("\"officer\":\"350500\"", "\"officer\":\"350501\"", 1);
+                assert_ne!(e, changed);
+                std::fs::write(p.join("custody/events.jsonl"), changed).unwrap();
+            }),
+            "event.not-included",
+        ),
+        (
+            "flip a byte of a checkpoint",
+            Box::new({
+                let r = cp_rel.clone();
+                move |p: &Path| {
+                    let t = std::fs::read_to_string(p.join(&r)).unwrap();
+                    // The tree size line: a different checkpoint under the same signature.
+                    let mut lines: Vec<String> = t.lines().map(String::from).collect();
+                    lines[1] = format!("{}", lines[1].parse::<u64>().unwrap() + 1);
+                    std::fs::write(p.join(&r), lines.join("\n") + "\n").unwrap();
+                }
+            }),
+            "checkpoint.bad-signature",
+        ),
+        (
+            "flip a byte of a proof",
+            Box::new({
+                let r = proof_rel.clone();
+                move |p: &Path| {
+                    let t = std::fs::read_to_string(p.join(&r)).unwrap();
+                    let mut lines: Vec<String> = t.split('\n').map(String::from).collect();
+                    // The first hash of the audit path.
+                    let h = &mut lines[2];
+                    let c = if h.starts_with('A') { "B" } else { "A" };
+                    h.replace_range(0..1, c);
+                    std::fs::write(p.join(&r), lines.join("\n")).unwrap();
+                }
+            }),
+            "proof.invalid",
+        ),
+        (
+            "flip a byte of a token",
+            Box::new({
+                let r = token_rel.clone();
+                move |p: &Path| flip_byte(&p.join(&r), 1.0)
+            }),
+            "timestamp.bad-signature",
+        ),
+        (
+            "delete a file",
+            Box::new({
+                let r = deriv_rel.clone();
+                move |p: &Path| std::fs::remove_file(p.join(&r)).unwrap()
+            }),
+            "file.missing",
+        ),
+        (
+            "add a file",
+            Box::new(|p: &Path| {
+                std::fs::write(p.join("originals/extra.MP4"), b"not evidence").unwrap()
+            }),
+            "file.unlisted",
+        ),
+        (
+            "reorder events",
+            Box::new(|p: &Path| {
+                let e = std::fs::read_to_string(p.join("custody/events.jsonl")).unwrap();
+                let mut lines: Vec<&str> = e.lines().collect();
+                lines.swap(1, 2);
+                std::fs::write(p.join("custody/events.jsonl"), lines.join("\n") + "\n").unwrap();
+            }),
+            "custody.out-of-order",
+        ),
+        (
+            "swap a derivative for another clip",
+            Box::new({
+                let r = deriv_rel.clone();
+                let o = other_deriv.clone();
+                move |p: &Path| {
+                    let d = p.join(&r);
+                    std::fs::remove_file(&d).unwrap();
+                    std::fs::copy(&o, &d).unwrap();
+                }
+            }),
+            "derivative.not-from-original",
+        ),
+        (
+            "drop an event from the middle",
+            Box::new(|p: &Path| {
+                let e = std::fs::read_to_string(p.join("custody/events.jsonl")).unwrap();
+                let mut lines: Vec<&str> = e.lines().collect();
+                lines.remove(lines.len() / 2);
+                std::fs::write(p.join("custody/events.jsonl"), lines.join("\n") + "\n").unwrap();
+            }),
+            "custody.event-missing",
+        ),
+    ];
+    let mut snapshot = String::new();
+    let work = tempfile::tempdir().unwrap();
+    for (i, (what, tamper, want)) in cases.iter().enumerate() {
+        let copy = work.path().join(format!("t{i}"));
+        copy_dir(&pkg, &copy);
+        tamper(&copy);
+        let (code, v) = verify(&copy, Some(&trust));
+        let errors = codes(&v, "error");
+        assert_eq!(code, 1, "{what}: not caught\n{v:#}");
+        assert!(
+            errors.contains(*want),
+            "{what}: {errors:?} lacks {want}\n{v:#}"
+        );
+        // The rest of the package is still reported: the other original keeps its verdict.
+        let fine = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["integrity"] == true)
+            .count();
+        assert!(fine >= 1, "{what}: nothing else reported\n{v:#}");
+        snapshot.push_str(&format!(
+            "{what}: {}\n",
+            errors.into_iter().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    // Replace the station key and re-sign everything: caught against --trust, and by the
+    // time-stamps, which were made over the original checkpoint bytes.
+    {
+        let copy = work.path().join("resigned");
+        copy_dir(&pkg, &copy);
+        let forger = TestStation::with_config("station_id = \"dock-01\"\n");
+        let forged_key = forger.json(&["station", "show"])["public_key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ran = bins::run(
+            bins::cmd("package-forger")
+                .arg(&copy)
+                .arg(forger.data().join("station.key")),
+        );
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let (code, v) = verify(&copy, Some(&trust));
+        let errors = codes(&v, "error");
+        assert_eq!(code, 1);
+        assert!(errors.contains("key.untrusted"), "{errors:?}");
+        assert!(errors.contains("timestamp.imprint-mismatch"), "{errors:?}");
+        // Without a trust file the forgery's own key "verifies" — but the time-stamps do not,
+        // and the fingerprint printed is not the one in the collection record.
+        let (code, v) = verify(&copy, None);
+        assert_eq!(code, 1);
+        assert!(codes(&v, "error").contains("timestamp.imprint-mismatch"));
+        assert_ne!(v["key"].as_str().unwrap(), key);
+        assert_eq!(v["key"].as_str().unwrap(), forged_key);
+        snapshot.push_str(&format!(
+            "replace the station key and re-sign: {}\n",
+            errors.into_iter().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots/tamper.txt");
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&snap, &snapshot).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&snap).unwrap_or_default(),
+        snapshot,
+        "tamper reports changed (UPDATE_SNAPSHOTS=1 to accept)"
+    );
+}
