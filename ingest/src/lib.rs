@@ -12,6 +12,7 @@ pub mod device;
 pub mod dock;
 pub mod export;
 pub mod journal;
+pub mod review;
 pub mod station;
 pub mod transcode;
 pub mod upload;
@@ -113,6 +114,9 @@ pub enum Command {
     /// Build a disclosure package of a case (证据移送): originals, playback copies, evidence list,
     /// custody proofs, collection record, VERIFY.md; `evidock-verify` checks it offline.
     Export(cmd::export::ExportArgs),
+    /// A reviewer's check: re-hash originals and derivatives in the store, check the custody log,
+    /// records and case links; every finding, a `verified` custody event.
+    Verify(cmd::verify::VerifyArgs),
     /// The case index, a cache of custody logs: rebuild it.
     #[command(subcommand)]
     Index(cmd::index::IndexCmd),

@@ -524,4 +524,94 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         snapshot,
         "tamper reports changed (UPDATE_SNAPSHOTS=1 to accept)"
     );
+
+    // The reviewer's side on the station: fetch to watch (logged), verify the store.
+    let ev_id = exported_item(&manifest);
+    let watch = st.dir.path().join("watch.mp4");
+    let ran = st.run(&[
+        "evidence",
+        "get",
+        &ev_id,
+        "--out",
+        watch.to_str().unwrap(),
+        "--derivative",
+        "--by",
+        "法制员01",
+        "--purpose",
+        "法制审核",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let accessed = of_kind(&st.events(), "accessed")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(accessed.len(), 1);
+    assert_eq!(accessed[0]["payload"]["role"], "playback");
+    assert_eq!(accessed[0]["payload"]["purpose"], "法制审核");
+    assert_eq!(
+        accessed[0]["payload"]["sha256"],
+        evidock_tests::station::sha256_file(&watch)
+    );
+    let again = st.run(&[
+        "evidence",
+        "get",
+        &ev_id,
+        "--out",
+        watch.to_str().unwrap(),
+        "--by",
+        "x",
+    ]);
+    assert_ne!(again.code, 0, "nothing is overwritten");
+
+    let ran = st.run(&["verify", "--case", CASE, "--by", "法制员01", "--json"]);
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    let v = ran.json();
+    assert_ne!(v["result"], "failed", "{v:#}");
+    assert_eq!(v["review"]["items"], 2);
+    let verified = of_kind(&st.events(), "verified")
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0]["payload"]["scope"], format!("case {CASE}"));
+    assert_eq!(verified[0]["actor"]["id"], "法制员01");
+    // An original altered in the store is found, by name.
+    let store_obj = std::fs::read_dir(st.data().join("store/originals/sha256"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .next()
+        .unwrap();
+    flip_byte(&store_obj, 0.3);
+    let ran = st.run(&["verify", "--all", "--json"]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    let v = ran.json();
+    assert_eq!(v["result"], "failed");
+    let found: Vec<&Value> = v["review"]["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "store.original-altered")
+        .collect();
+    assert_eq!(found.len(), 1, "{v:#}");
+    assert!(
+        found[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains(store_obj.file_name().unwrap().to_str().unwrap())
+    );
+}
+
+fn exported_item(manifest: &Value) -> String {
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == "derivative")
+        .unwrap()["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }

@@ -4,11 +4,11 @@
 //! caller decides the exit status from the worst level. Codes are stable strings (documented in
 //! `docs/findings.md`); the human text may change between releases, the code may not.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Something a reader should know, e.g. which key fingerprints were relied on.
@@ -122,6 +122,38 @@ impl Report {
     }
 }
 
+/// Codes of `evidock verify`, the station's review of its spool and evidence store against its
+/// custody log (the checks run in the station; the codes are part of the report format).
+pub mod store {
+    pub mod code {
+        pub const ORIGINAL_MISSING: &str = "store.original-missing";
+        pub const ORIGINAL_ALTERED: &str = "store.original-altered";
+        pub const NOT_UPLOADED: &str = "store.not-uploaded";
+        pub const DERIVATIVE_MISSING: &str = "store.derivative-missing";
+        pub const DERIVATIVE_ALTERED: &str = "store.derivative-altered";
+        pub const DERIVATIVE_NOT_UPLOADED: &str = "store.derivative-not-uploaded";
+        pub const RECORD_MISSING: &str = "store.record-missing";
+        pub const RECORD_MISMATCH: &str = "store.record-mismatch";
+        pub const UNREADABLE: &str = "store.unreadable";
+        pub const CASE_UNREGISTERED: &str = "case.unregistered";
+        pub const SUMMARY: &str = "verify.summary";
+
+        pub const ALL: &[&str] = &[
+            ORIGINAL_MISSING,
+            ORIGINAL_ALTERED,
+            NOT_UPLOADED,
+            DERIVATIVE_MISSING,
+            DERIVATIVE_ALTERED,
+            DERIVATIVE_NOT_UPLOADED,
+            RECORD_MISSING,
+            RECORD_MISMATCH,
+            UNREADABLE,
+            CASE_UNREGISTERED,
+            SUMMARY,
+        ];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +176,8 @@ mod tests {
 
 #[cfg(test)]
 mod docs {
+    use super::store;
+
     /// Every code the checks can emit is documented in docs/findings.md, and every code
     /// documented there exists.
     #[test]
@@ -152,6 +186,7 @@ mod docs {
         let mut codes: Vec<&str> = crate::logcheck::code::ALL.to_vec();
         codes.extend_from_slice(crate::timestamp::TimestampError::CODES);
         codes.extend_from_slice(crate::package::code::ALL);
+        codes.extend_from_slice(store::code::ALL);
         for c in &codes {
             assert!(
                 doc.contains(&format!("`{c}`")),

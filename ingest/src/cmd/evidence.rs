@@ -4,7 +4,8 @@
 use super::Ctx;
 use crate::exit;
 use clap::Subcommand;
-use evidock_verify::event::{CustodyEvent, Subject};
+use evidock_verify::event::payload::{AccessedPayload, ObjectRole, TranscodedPayload};
+use evidock_verify::event::{Actor, CustodyEvent, EventKind, NewEvent, Role, Subject};
 use evidock_verify::id::{EvidenceId, SessionId};
 use serde::Serialize;
 
@@ -17,6 +18,23 @@ pub enum EvidenceCmd {
     Show {
         /// The evidence ID (ev-…).
         evidence: String,
+    },
+    /// Fetch an item to watch it: the original (or with --derivative its playback copy), from
+    /// this station's spool or the evidence store, checked against its SHA-256. Logged first as
+    /// an `accessed` custody event with who and why.
+    Get {
+        evidence: String,
+        /// Where to write it (must not exist).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The playback copy (H.264/AAC MP4) instead of the original.
+        #[arg(long)]
+        derivative: bool,
+        #[arg(long)]
+        by: String,
+        /// Why (e.g. 法制审核, 行政复议答辩).
+        #[arg(long)]
+        purpose: Option<String>,
     },
     /// Change an item's category, and so its retention. A custody event with who and why;
     /// evidence linked to a case stays permanent whatever its category.
@@ -120,6 +138,34 @@ pub fn run(ctx: &Ctx, cmd: EvidenceCmd) -> anyhow::Result<u8> {
                 ctx.print_json(&shown)?;
             } else {
                 print_shown(&shown, &cases);
+            }
+        }
+        EvidenceCmd::Get {
+            evidence,
+            out,
+            derivative,
+            by,
+            purpose,
+        } => {
+            let st = ctx.station()?;
+            let got = get(
+                &st,
+                &EvidenceId::new(evidence)?,
+                &out,
+                derivative,
+                &by,
+                purpose,
+            )?;
+            if ctx.json {
+                ctx.print_json(&got)?;
+            } else {
+                eprintln!(
+                    "{} written: {} bytes, SHA-256 {} (access recorded as custody event #{})",
+                    out.display(),
+                    got.size,
+                    got.sha256,
+                    got.event
+                );
             }
         }
         EvidenceCmd::SetCategory {
@@ -232,5 +278,116 @@ fn print_shown(s: &Shown, cases: &crate::cases::Cases) {
             e.kind,
             e.actor.id
         );
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Got {
+    role: ObjectRole,
+    sha256: evidock_verify::id::Sha256,
+    size: u64,
+    event: u64,
+}
+
+/// `evidock evidence get`: the access is logged, then the bytes are delivered and checked.
+fn get(
+    st: &crate::station::Station,
+    id: &EvidenceId,
+    out: &std::path::Path,
+    derivative: bool,
+    by: &str,
+    purpose: Option<String>,
+) -> anyhow::Result<Got> {
+    use evidock_store::objects::layout;
+    if out.exists() {
+        anyhow::bail!(
+            "{} exists: choose another --out (nothing is overwritten)",
+            out.display()
+        );
+    }
+    let cases = st.cases()?;
+    cases.catch_up()?;
+    let item = cases.item(id)?;
+    if item.disposed_at.is_some() {
+        anyhow::bail!("{id} was disposed of; its copies are gone (see `evidock evidence show`)");
+    }
+    let (role, sha, key, local) = if derivative {
+        let mut playback = None;
+        st.log.with(|l| {
+            l.for_each_event(|e| {
+                if e.kind == EventKind::Transcoded
+                    && let Ok(p) = e.payload::<TranscodedPayload>()
+                    && p.parent_sha256 == item.sha256
+                    && p.role == ObjectRole::Playback
+                {
+                    playback = Some(p.sha256);
+                }
+            })
+        })?;
+        let sha = playback.ok_or_else(|| {
+            anyhow::anyhow!("{id} has no playback copy yet (`evidock transcode {id}`)")
+        })?;
+        (
+            ObjectRole::Playback,
+            sha,
+            layout::derivative(&sha),
+            st.derivatives.object_path(&sha),
+        )
+    } else {
+        (
+            ObjectRole::Original,
+            item.sha256,
+            layout::original(&item.sha256),
+            st.spool.object_path(&item.sha256),
+        )
+    };
+    let ev = st.log.append(NewEvent::new(
+        Actor {
+            role: Role::Reviewer,
+            id: by.to_string(),
+        },
+        Subject::Evidence(id.clone()),
+        format!(
+            "accessed/{id}/{}/{}",
+            st.clock.now().timestamp_millis(),
+            out.display()
+        ),
+        &AccessedPayload {
+            role,
+            sha256: sha,
+            purpose,
+        },
+    )?)?;
+    let partial = std::path::PathBuf::from(format!("{}.partial", out.display()));
+    let fetched = (|| -> anyhow::Result<u64> {
+        if local.is_file() {
+            std::fs::copy(&local, &partial)?;
+        } else {
+            super::runtime()?.block_on(st.store.download_to(&key, &partial))?;
+        }
+        let (d, n) = evidock_verify::digest::hash_reader(
+            &mut std::fs::File::open(&partial)?,
+            Default::default(),
+        )?;
+        if d.sha256 != sha {
+            anyhow::bail!(
+                "the copy fetched has SHA-256 {}, not {sha}: not delivered (run `evidock verify {id}`)",
+                d.sha256
+            );
+        }
+        std::fs::rename(&partial, out)?;
+        Ok(n)
+    })();
+    match fetched {
+        Ok(size) => Ok(Got {
+            role,
+            sha256: sha,
+            size,
+            event: ev.event.seq,
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
     }
 }

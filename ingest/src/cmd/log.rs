@@ -134,8 +134,8 @@ fn timestamp(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
     })
 }
 
-fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
-    // The station trusts its own key; TSA roots come from the configuration.
+/// What the station trusts when it checks itself: its own key, and the configured TSA roots.
+pub(crate) fn station_trust(st: &Station) -> anyhow::Result<Trust> {
     let mut trust = Trust {
         source: st
             .settings
@@ -150,6 +150,11 @@ fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
     if let Some(client) = tsa_client(st)? {
         trust.tsa = client.trust().clone();
     }
+    Ok(trust)
+}
+
+fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
+    let trust = station_trust(st)?;
     let dir = st.log_path();
     // The check reads the directory while this process holds the log lock: fine, it only reads.
     let check = logcheck::check_log_dir(&dir, &trust);

@@ -16,6 +16,7 @@ pub mod station;
 pub mod store;
 pub mod transcode;
 pub mod upload;
+pub mod verify;
 
 use crate::config::Settings;
 use crate::station::Station;
@@ -79,5 +80,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Retention(c) => retention::run(&ctx, c),
         Command::Index(c) => index::run(&ctx, c),
         Command::Export(a) => export::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
     }
 }
