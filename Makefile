@@ -8,7 +8,7 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean usb-e2e
+.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean usb-e2e
 
 run: deps-run
 	$(CARGO) build --release --bins
@@ -57,6 +57,14 @@ fuzz-build:
 fuzz: deps-test
 	cd fuzz && for t in $$($(CARGO) fuzz list); do \
 	  $(CARGO) fuzz run --sanitizer none $$t -- -max_total_time=$(FUZZ_SECS) || exit 1; done
+
+# The stand-alone, statically linked evidock-verify for court PCs (pure Rust: no FFmpeg, libusb,
+# network or async runtime). Windows: `rustup target add x86_64-pc-windows-gnu`, install
+# gcc-mingw-w64-x86-64, then VERIFIER_TARGET=x86_64-pc-windows-gnu make verifier.
+VERIFIER_TARGET ?= x86_64-unknown-linux-gnu
+verifier: deps-build
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --profile verifier -p evidock-verify --target $(VERIFIER_TARGET)
+	@ls -l target/$(VERIFIER_TARGET)/verifier/evidock-verify* && sha256sum target/$(VERIFIER_TARGET)/verifier/evidock-verify*
 
 bench:
 	scripts/deps.sh bench

@@ -8,6 +8,7 @@
 #   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once
 #   scripts/bench.sh transcode 60 s 1080p30 H.264 → 720p playback copy, and remux: evidock vs the ffmpeg CLI
 #   scripts/bench.sh upload    the 4 GiB card to a local Ceph RGW: evidock upload (with read-back) vs rclone copy
+#   scripts/bench.sh package   evidock-verify on a 3.2 GiB disclosure package vs sha256sum -c on it
 #
 # BENCH_DIR (default ./target/bench) holds the generated data; it needs ~10 GiB free.
 set -euo pipefail
@@ -170,6 +171,22 @@ print(f"evidock throughput / rclone throughput: {r/e:.2f}x")
   wait "$RIG_PID" || true
 }
 
+package() { # the card's six recordings linked to one case and exported; the offline check vs sha256sum -c
+  mixed
+  local root=$DIR/pkg
+  rm -rf "$root"; mkdir -p "$root"
+  local ev=("$BIN/evidock" --data-dir "$root/data")
+  "${ev[@]}" ingest "$DIR/card4g" --serial ZFY0001 --officer 350201 --no-transcode --no-upload --quiet
+  printf 'case_id,officers,window_start,window_end\n晋应急罚〔2026〕1号,350201,2026-11-28T00:00:00+08:00,2026-11-29T00:00:00+08:00\n' > "$root/cases.csv"
+  "${ev[@]}" case import "$root/cases.csv" >/dev/null
+  "${ev[@]}" export --case '晋应急罚〔2026〕1号' --out "$root/package" --by bench
+  echo "package: $(du -sh --apparent-size "$root/package" | cut -f1) in $(find "$root/package" -type f | wc -l) files"
+  hyperfine --warmup 1 --runs 5 \
+    -n "evidock-verify (every digest, signature, proof)" "$BIN/evidock-verify $root/package" \
+    -n "sha256sum -c SHA256SUMS" "sh -c 'cd $root/package && sha256sum -c --quiet SHA256SUMS'"
+  echo "peak RSS of evidock-verify (KiB): $(peak_rss "$BIN/evidock-verify" "$root/package")"
+}
+
 case "$what" in
   digest) digest ;;
   custody) custody ;;
@@ -177,6 +194,7 @@ case "$what" in
   cameras) cameras ;;
   upload) upload ;;
   transcode) transcode ;;
-  all) digest; custody; acquire; cameras; upload; transcode ;;
-  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|all]" >&2; exit 2 ;;
+  package) package ;;
+  all) digest; custody; acquire; cameras; upload; transcode; package ;;
+  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|package|all]" >&2; exit 2 ;;
 esac

@@ -18,7 +18,7 @@ apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
   libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev)
 # The contact sheets' time labels are drawn with a font found through fontconfig.
 apt_run=(ffmpeg fonts-dejavu-core)
-apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
+apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip chromium qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")

@@ -28,7 +28,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// This station's ID (`[A-Za-z0-9._-]`, ≤ 64). Default: the host name.
@@ -65,9 +65,15 @@ pub struct Config {
     /// Evidence categories and how long each keeps evidence.
     #[serde(default)]
     pub retention: crate::cases::settings::RetentionConfig,
+    /// The dock's status page, JSON API and metrics.
+    #[serde(default)]
+    pub status: crate::status::StatusSection,
+    /// Alerts for the admin, and the command that carries them.
+    #[serde(default)]
+    pub alerts: crate::status::AlertsSection,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     /// `file:///path`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
@@ -106,7 +112,7 @@ pub struct StoreSection {
     pub retention: Option<RetentionSection>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSection {
     /// `compliance` (nobody can shorten or delete) or `governance` (privileged users can).
@@ -130,7 +136,7 @@ struct Credentials {
     session_token: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcquireSection {
     /// Size of each copy buffer, KiB.
@@ -171,7 +177,7 @@ impl Default for AcquireSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DockSection {
     /// Where camera volumes appear (mounted by the system or the USB source). Default:
@@ -213,7 +219,7 @@ impl Default for DockSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TsaSection {
     /// The TSA's URL (http or https).
@@ -249,6 +255,7 @@ pub struct Settings {
     pub transcode: crate::transcode::TranscodeSettings,
     pub cases: crate::cases::settings::CaseSettings,
     pub retention: crate::cases::settings::RetentionSettings,
+    pub status: crate::status::StatusSettings,
 }
 
 /// The validated store configuration.
@@ -427,6 +434,10 @@ impl Config {
             .retention
             .validate()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let status = self
+            .status
+            .validate(self.alerts, base)
+            .map_err(|(key, message)| invalid(&key, message))?;
         Ok(Settings {
             source: path.map(Path::to_path_buf),
             station_id,
@@ -446,6 +457,7 @@ impl Config {
             store,
             cases,
             retention,
+            status,
         })
     }
 }
@@ -556,6 +568,57 @@ mod tests {
         assert_eq!(s.dock.max_cameras, 8);
         assert!(s.tsa.is_none());
         assert_eq!(s.digests, DigestSet::SHA256_ONLY);
+    }
+
+    /// Every key of the configuration is in docs/config.md, every key there exists, and the
+    /// example configuration is valid.
+    #[test]
+    fn config_doc_lists_every_key() {
+        fn paths(
+            prefix: &str,
+            v: &serde_json::Value,
+            out: &mut std::collections::BTreeSet<String>,
+        ) {
+            match v {
+                serde_json::Value::Object(m) if prefix != "cases.columns" => {
+                    for (k, v) in m {
+                        let p = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        paths(&p, v, out);
+                    }
+                }
+                serde_json::Value::Array(a) if a.iter().all(|x| x.is_object()) && !a.is_empty() => {
+                    for x in a {
+                        paths(prefix, x, out);
+                    }
+                }
+                _ => {
+                    out.insert(prefix.to_string());
+                }
+            }
+        }
+        let example = include_str!("../../docs/evidock.example.toml");
+        let cfg: Config = toml::from_str(example).unwrap();
+        let mut keys = std::collections::BTreeSet::new();
+        paths("", &serde_json::to_value(&cfg).unwrap(), &mut keys);
+        let doc = include_str!("../../docs/config.md");
+        let mut documented = std::collections::BTreeSet::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `")) {
+            let first = line.split('|').nth(1).unwrap_or_default();
+            for k in first.split('`').skip(1).step_by(2) {
+                documented.insert(k.to_string());
+            }
+        }
+        let missing: Vec<_> = keys.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&keys).collect();
+        assert!(missing.is_empty(), "not in docs/config.md: {missing:?}");
+        assert!(
+            extra.is_empty(),
+            "docs/config.md lists keys that do not exist: {extra:?}"
+        );
     }
 
     #[test]

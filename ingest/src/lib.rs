@@ -14,6 +14,7 @@ pub mod export;
 pub mod journal;
 pub mod review;
 pub mod station;
+pub mod status;
 pub mod transcode;
 pub mod upload;
 pub mod wipe;
@@ -117,6 +118,11 @@ pub enum Command {
     /// A reviewer's check: re-hash originals and derivatives in the store, check the custody log,
     /// records and case links; every finding, a `verified` custody event.
     Verify(cmd::verify::VerifyArgs),
+    /// What the dock is doing: slots, queues, alerts, disk, recent custody events.
+    Status,
+    /// The configuration file: check it.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCmd),
     /// The case index, a cache of custody logs: rebuild it.
     #[command(subcommand)]
     Index(cmd::index::IndexCmd),

@@ -55,7 +55,7 @@ impl Column {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CasesSection {
     /// Minutes before a case window opens and after it closes in which a recording still
@@ -193,7 +193,7 @@ impl CaseSettings {
 }
 
 /// `[retention]`: categories and how long each keeps evidence.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// The category of new evidence. It must keep evidence until a person decides (no `days`).
@@ -209,7 +209,7 @@ pub struct RetentionConfig {
     pub category: Vec<CategoryConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryConfig {
     pub name: String,

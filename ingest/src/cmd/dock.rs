@@ -16,7 +16,7 @@ pub struct DockArgs {
 }
 
 pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
-    let st = ctx.station()?;
+    let st = Arc::new(ctx.station()?);
     let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -160,6 +160,51 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                 }
             });
         }
+        let state = DockState::default();
+        // The status page, API and metrics; and alerts, checked every 30 s.
+        if st.settings.status.enabled {
+            let settings = st.settings.status.clone();
+            let (s, live) = (st.clone(), state.clone());
+            let source: crate::status::http::Source = Arc::new(move || {
+                crate::status::report(&s, &s.settings.status, Some(live.view()))
+            });
+            let server = crate::status::http::serve(settings.clone(), source);
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "status page not served");
+                    eprintln!("evidock dock: {e:#} — the dock runs on without its status page");
+                }
+            });
+            eprintln!("status page: http://{}/", settings.listen);
+        }
+        {
+            let (s, live) = (st.clone(), state.clone());
+            tokio::spawn(async move {
+                let mut seen = std::collections::BTreeSet::new();
+                loop {
+                    tokio::time::sleep(s.settings.status.alert_interval).await;
+                    let (s2, l2) = (s.clone(), live.clone());
+                    match tokio::task::spawn_blocking(move || {
+                        crate::status::report(&s2, &s2.settings.status, Some(l2.view()))
+                    })
+                    .await
+                    {
+                        Ok(Ok(r)) => {
+                            let hook = s.settings.status.hook.clone();
+                            let mut seen2 = std::mem::take(&mut seen);
+                            seen = tokio::task::spawn_blocking(move || {
+                                crate::status::notify(&hook, &r.alerts, &mut seen2);
+                                seen2
+                            })
+                            .await
+                            .unwrap_or_default();
+                        }
+                        Ok(Err(e)) => tracing::warn!(error = %e, "status report failed"),
+                        Err(_) => {}
+                    }
+                }
+            });
+        }
         let dock = Dock {
             acquirer: st.acquirer(),
             profiles: st.settings.profiles.clone(),
@@ -167,7 +212,7 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
             log: st.log.clone(),
             max_cameras: st.settings.dock.max_cameras,
             automount: st.settings.dock.automount,
-            state: DockState::default(),
+            state,
             released,
         };
         dock.run(rx, shutdown_signal()).await;

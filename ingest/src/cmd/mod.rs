@@ -2,6 +2,7 @@
 
 pub mod camera;
 pub mod case;
+pub mod config;
 pub mod dock;
 pub mod evidence;
 pub mod export;
@@ -13,6 +14,7 @@ pub mod retention;
 pub mod sessions;
 pub mod simulate;
 pub mod station;
+pub mod status;
 pub mod store;
 pub mod transcode;
 pub mod upload;
@@ -81,5 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Index(c) => index::run(&ctx, c),
         Command::Export(a) => export::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Status => status::run(&ctx),
+        Command::Config(c) => config::run(&ctx, c),
     }
 }

@@ -19,7 +19,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 /// Which driver a profile uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DriverKind {
     /// A simulated ZFY camera (tests, demo).
@@ -41,7 +41,7 @@ impl DriverKind {
 }
 
 /// When files may be deleted from the camera (always only after a verified upload).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WipePolicy {
     #[default]
@@ -53,7 +53,7 @@ pub enum WipePolicy {
 /// The default file-name pattern: `<serial>_<警号>_<YYYYMMDDhhmmss>[_<n>][_IMP|_LOCK].<ext>`.
 pub const DEFAULT_PATTERN: &str = r"^(?P<serial>[A-Za-z0-9]+)_(?P<officer>[0-9A-Za-z]+)_(?P<time>[0-9]{14})(?:_[0-9]+)?(?P<important>_(?:IMP|LOCK))?\.[A-Za-z0-9]+$";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
     pub name: String,

@@ -46,7 +46,7 @@ fn wipe_when_uploaded(
 }
 
 /// One dock slot as the status page and `evidock status` show it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SlotView {
     pub slot: String,
     pub docked: bool,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The configuration section (every key has a default).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TranscodeSection {
     /// Make derivatives at all.
