@@ -16,9 +16,10 @@ if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
 # FFmpeg's libraries (ffmpeg-next binds them with bindgen, hence clang).
 apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
   libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev)
-# The contact sheets' time labels are drawn with a font found through fontconfig.
-apt_run=(ffmpeg fonts-dejavu-core)
-apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip chromium qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
+# The contact sheets' time labels are drawn with a font found through fontconfig; the status
+# page's Chinese needs a CJK font on the machine that shows it.
+apt_run=(ffmpeg fonts-dejavu-core fonts-wqy-microhei)
+apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip chromium fonts-wqy-microhei qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")

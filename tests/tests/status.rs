@@ -110,13 +110,25 @@ fn status_page_api_metrics_and_alerts_follow_a_docked_camera() {
     let files = station::recordings(&fw, 3, 3_000_000, 9);
     let card = station::camera(st.dir.path(), fw, files);
     station::dock(&card, &st.mount_root(), "slot-3");
-    st.wait_for(30, "a copying tile", || {
-        status(port).is_some_and(|r| {
-            r["slots"].as_array().unwrap().iter().any(|s| {
-                s["serial"] == "ZFY0907" && s["state"] == "copying" && s["bytes_total"] == 9_000_000
-            })
+    let mut last = Value::Null;
+    let copying = |last: &mut Value| {
+        let Some(r) = status(port) else { return false };
+        *last = r.clone();
+        r["slots"].as_array().unwrap().iter().any(|s| {
+            s["serial"] == "ZFY0907"
+                && s["state"] == "copying"
+                && s["bytes_total"].as_u64().unwrap_or(0) >= 9_000_000
         })
-    });
+    };
+    let t0 = std::time::Instant::now();
+    while !copying(&mut last) {
+        assert!(
+            t0.elapsed().as_secs() < 30,
+            "no copying tile: {last:#}\n{}",
+            st.dock_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     st.wait_for(60, "safe to undock", || {
         status(port).is_some_and(|r| {
             r["slots"]
@@ -143,14 +155,14 @@ fn status_page_api_metrics_and_alerts_follow_a_docked_camera() {
     let (line, metrics) = get(port, "/metrics", None).unwrap();
     assert!(line.contains("200"));
     assert!(
-        metrics.contains("evidock_acquired_files_total 3"),
-        "{metrics}"
+        metrics.contains("evidock_acquired_files_total 4"),
+        "three recordings and the card marker: {metrics}"
     );
     assert!(metrics.contains("evidock_upload_queue{state=\"pending\"}"));
-    assert!(
-        metrics.contains("evidock_alerts{code=\"store.unreachable\"} 1"),
-        "{metrics}"
-    );
+    st.wait_for(30, "the store alert in /metrics", || {
+        get(port, "/metrics", None)
+            .is_some_and(|(_, m)| m.contains("evidock_alerts{code=\"store.unreachable\"} 1"))
+    });
     let (line, _) = get(port, "/nowhere", None).unwrap();
     assert!(line.contains("404"));
 

@@ -6,7 +6,7 @@ pub const HTML: &str = r##"<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>evidock</title>
 <style>
-body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "DejaVu Sans", sans-serif; margin: 0; background: #f3f4f6; color: #111; }
+body { font-family: "Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "DejaVu Sans", sans-serif; margin: 0; background: #f3f4f6; color: #111; }
 header { background: #1f2937; color: #fff; padding: 10px 16px; display: flex; gap: 16px; align-items: center; }
 header h1 { font-size: 18px; margin: 0; }
 header .sub { font-size: 13px; opacity: .8; flex: 1; }
