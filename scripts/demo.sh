@@ -44,6 +44,9 @@ for _ in $(seq 1 120); do
 done
 grep -E "docked|reset|safe to undock|released" "$WORK/dock.log" | sed 's/^/  dock: /' || true
 echo
+echo "== evidock status (the same as the status page at http://127.0.0.1:8470/, 中文/English)"
+evidock status || true
+echo
 evidock sessions
 echo
 echo "== Evidence (raw camera time 2000-01-01 → corrected to today by the docking offset)"
@@ -60,3 +63,18 @@ echo
 echo "== The stand-alone verifier on the custody log (no trust file: fingerprints printed for comparison)"
 station=$(evidock station show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["station"])')
 "$BIN/evidock-verify" "$DATA_DIR/custody/$station" || true
+echo
+echo "== A case register with one case for this officer; the recordings are linked by corrected time"
+officer=$(evidock evidence list --json | python3 -c 'import json,sys; print(next(e["officer"] for e in json.load(sys.stdin) if e["officer"]))')
+case_id="晋应急罚〔$(date +%Y)〕1号"
+printf 'case_id,case_type,title,officers,window_start,window_end,place\n%s,一般程序,演示案件 demo case,%s,%s,%s,演示地点\n' \
+  "$case_id" "$officer" "$(date -d '-2 hour' -Iseconds)" "$(date -d '+1 hour' -Iseconds)" > "$WORK/cases.csv"
+evidock case import "$WORK/cases.csv"
+evidock case show "$case_id"
+echo
+echo "== Its disclosure package (证据移送), checked offline by the stand-alone verifier"
+pkg="$DATA_DIR/export-$(date +%Y%m%d%H%M%S)"
+evidock export --case "$case_id" --out "$pkg" --by demo
+"$BIN/evidock-verify" "$pkg" || true
+echo
+echo "Open $pkg/report.html and $pkg/collection-record.html in a browser; VERIFY.md says how a court checks it."

@@ -66,7 +66,10 @@ fn print(r: &Report) {
             s.progress.serial.as_deref().unwrap_or("?"),
             s.progress.officer.as_deref().unwrap_or("-"),
             if s.docked {
-                format!("{:?}", s.progress.state).to_lowercase()
+                serde_json::to_value(s.progress.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
             } else {
                 "undocked".into()
             },
