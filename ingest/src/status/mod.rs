@@ -370,7 +370,11 @@ pub fn report(
             message,
         })
     };
-    if let Some(pct) = disk.free_bytes.saturating_mul(100).checked_div(disk.total_bytes) {
+    if let Some(pct) = disk
+        .free_bytes
+        .saturating_mul(100)
+        .checked_div(disk.total_bytes)
+    {
         let min = st.settings.tuning.min_free_bytes;
         if disk.free_bytes < min.saturating_mul(2) || pct < u64::from(settings.spool_free_percent) {
             alert(
