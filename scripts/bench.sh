@@ -8,6 +8,7 @@
 #   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once
 #   scripts/bench.sh transcode 60 s 1080p30 H.264 → 720p playback copy, and remux: evidock vs the ffmpeg CLI
 #   scripts/bench.sh upload    the 4 GiB card to a local Ceph RGW: evidock upload (with read-back) vs rclone copy
+#   scripts/bench.sh burst     shift end: 8 cameras docked together vs one alone; release times, upload, RSS
 #   scripts/bench.sh package   evidock-verify on a 3.2 GiB disclosure package vs sha256sum -c on it
 #
 # BENCH_DIR (default ./target/bench) holds the generated data; it needs ~10 GiB free.
@@ -171,6 +172,53 @@ print(f"evidock throughput / rclone throughput: {r/e:.2f}x")
   wait "$RIG_PID" || true
 }
 
+burst() { # shift end: N cameras x SIZE docked at once; each one's release time vs one camera alone
+  local n=${BURST_CAMERAS:-8} mib=${BURST_MIB:-1024} rate=${BURST_RATE:-40000000}
+  local root=$DIR/burst
+  run_dock() { # run_dock NAME COUNT — dock COUNT cameras at once, wait until uploaded; prints timings
+    local name=$1 count=$2 d=$root/$1
+    rm -rf "$d"; mkdir -p "$d/mnt" "$d/sims"
+    printf '[dock]\nslots = %s\nmax_cameras = %s\n[status]\nenabled = false\n[[camera]]\nname = "sim"\ndriver = "zfy-sim"\nallow = ["*"]\n' "$count" "$count" > "$d/evidock.toml"
+    for i in $(seq -w 1 "$count"); do
+      "$BIN/evidock" --data-dir "$d/data" simulate camera "$d/sims/c$i" --serial "ZFY10$i" \
+        --rate "$rate" --generate 4 --size $(((mib << 20) / 4)) 2>/dev/null
+    done
+    sync
+    "$BIN/evidock" --data-dir "$d/data" --config "$d/evidock.toml" dock --mount-root "$d/mnt" 2> "$d/dock.log" &
+    local pid=$!
+    sleep 1
+    local t0; t0=$(date +%s.%N)
+    for i in $(seq -w 1 "$count"); do mv "$d/sims/c$i/card" "$d/mnt/ZFY10$i"; done
+    until "$BIN/evidock" --data-dir "$d/data" --config "$d/evidock.toml" store status --json 2>/dev/null | python3 -c '
+import json, sys
+q = json.load(sys.stdin)
+rows = q if isinstance(q, list) else q.get("uploads", [])
+sys.exit(0 if rows and all(r["state"] == "uploaded" for r in rows) and len([r for r in rows if r["role"] == "original"]) >= '"$((count * 5))"' else 1)'; do sleep 1; done
+    local t1; t1=$(date +%s.%N)
+    awk '/VmHWM/{print $2}' "/proc/$pid/status" > "$d/rss"
+    kill -TERM $pid; wait $pid || true
+    "$BIN/evidock" --data-dir "$d/data" sessions --json > "$d/sessions.json"
+    python3 - "$name" "$t0" "$t1" "$d" <<'PY'
+import json, sys, datetime as dt
+name, t0, t1, d = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+ss = json.load(open(f"{d}/sessions.json"))
+def ts(s): return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+rel = sorted(ts(s["released_at"]) - t0 for s in ss if s.get("released_at"))
+print(f"{name}: {len(ss)} camera(s); safe to undock after {', '.join(f'{r:.1f}' for r in rel)} s; all uploaded after {t1 - t0:.1f} s; peak RSS {int(open(f'{d}/rss').read()) // 1024} MiB")
+json.dump({"release": rel, "all": t1 - t0}, open(f"{d}/result.json", "w"))
+PY
+  }
+  run_dock alone 1
+  run_dock burst "$n"
+  python3 - "$root" <<'PY'
+import json, sys
+a = json.load(open(f"{sys.argv[1]}/alone/result.json"))["release"][0]
+b = json.load(open(f"{sys.argv[1]}/burst/result.json"))["release"]
+print(f"release time / alone: median {sorted(b)[len(b)//2] / a:.2f}x, worst {max(b) / a:.2f}x (goal <= 1.2x)")
+PY
+  rm -rf "$root"
+}
+
 package() { # the card's six recordings linked to one case and exported; the offline check vs sha256sum -c
   mixed
   local root=$DIR/pkg
@@ -195,6 +243,7 @@ case "$what" in
   upload) upload ;;
   transcode) transcode ;;
   package) package ;;
-  all) digest; custody; acquire; cameras; upload; transcode; package ;;
-  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|package|all]" >&2; exit 2 ;;
+  burst) burst ;;
+  all) digest; custody; acquire; cameras; upload; transcode; package; burst ;;
+  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|package|burst|all]" >&2; exit 2 ;;
 esac
