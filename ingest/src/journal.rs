@@ -307,16 +307,22 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Open (creating) an SQLite database of the station with its schema: waits up to 10 s for
+/// another process's write instead of failing.
+pub(crate) fn open_db(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    db.execute_batch(schema)?;
+    Ok(db)
+}
+
 impl Journal {
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         let err = |source| JournalError {
             path: path.to_path_buf(),
             source,
         };
-        let db = Connection::open(path).map_err(err)?;
-        db.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
-        db.execute_batch(SCHEMA).map_err(err)?;
+        let db = open_db(path, SCHEMA).map_err(err)?;
         Ok(Journal {
             path: path.to_path_buf(),
             db: Mutex::new(db),

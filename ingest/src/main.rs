@@ -13,6 +13,15 @@ fn init_tracing(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_env("EVIDOCK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    // One JSON object per line for the journal or a log collector: EVIDOCK_LOG_FORMAT=json.
+    if std::env::var("EVIDOCK_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

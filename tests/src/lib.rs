@@ -7,6 +7,7 @@
 pub mod bins;
 pub mod ceph;
 pub mod faultproxy;
+pub mod media;
 pub mod station;
 pub mod tsa;
 

@@ -400,6 +400,38 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
 
+    // Back and forth: every change of retention is its own event (a return to an earlier state
+    // too), and the index follows.
+    let four = id("ZFY1001#4").to_string();
+    let count = |st: &TestStation| {
+        of_kind(&st.events(), "retention-changed")
+            .iter()
+            .filter(|e| e["subject"]["evidence"] == four.as_str())
+            .count()
+    };
+    let before = count(&st);
+    for verb in ["unlink", "link", "unlink"] {
+        let ran = st.run(&[verb, &four, CASE_C, "--by", "法制员02", "--reason", "复核"]);
+        assert_eq!(ran.code, 0, "{verb}: {}", ran.stderr);
+    }
+    assert_eq!(count(&st), before + 3);
+    let shown = st.json(&["evidence", "show", &four]);
+    assert_eq!(shown["retention"]["legal_hold"], false, "{shown}");
+    let ran = st.run(&[
+        "link",
+        &four,
+        CASE_C,
+        "--by",
+        "法制员02",
+        "--reason",
+        "复核后确认",
+    ]);
+    assert_eq!(ran.code, 0);
+    assert_eq!(
+        st.json(&["evidence", "show", &four])["retention"]["legal_hold"],
+        true
+    );
+
     // The index is a cache: rebuilt from the log, it shows the same.
     std::fs::remove_file(st.data().join("index.db")).unwrap();
     assert_eq!(st.run(&["index", "rebuild"]).code, 0);

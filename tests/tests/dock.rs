@@ -6,45 +6,10 @@
 
 use evidock_ingest::device::sim::{self, SimContent};
 use evidock_tests::bins;
+use evidock_tests::media::clip;
 use evidock_tests::station::{self, TestStation, of_kind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn clip(to: &Path, hue: u32) {
-    let out = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!(
-            "testsrc2=size=320x240:rate=15:duration=1,hue=h={hue}"
-        ))
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
-        .arg(to)
-        .output()
-        .expect("ffmpeg CLI");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[acquire]\nsync_every_mib = 1\nbuffer_kib = 256\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\nwipe = \"after-upload\"\n";
 
@@ -96,7 +61,7 @@ fn four_cameras_at_once_land_in_the_store_linked_and_verified() {
         let files: Vec<(Vec<u8>, SimContent)> = (0..2u32)
             .map(|k| {
                 let p = work.path().join(format!("c{i}-{k}.mp4"));
-                clip(&p, 40 * i + 7 * k);
+                clip(&p, "320x240", 1, 40 * i + 7 * k);
                 (
                     sim::recording_name(
                         &serial,

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use evidock_tests::bins;
+use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
 use serde_json::Value;
@@ -14,38 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2023〕102号";
-
-fn ffmpeg_clip(to: &Path, size: &str, secs: u32, hue: u32) {
-    let src = format!("testsrc2=size={size}:rate=25:duration={secs},hue=h={hue}");
-    let out = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            &src,
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:duration={secs}"),
-        ])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-        ])
-        .arg(to)
-        .output()
-        .expect("ffmpeg CLI (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn verify(pkg: &Path, trust: Option<&Path>) -> (i32, Value) {
     let mut c = bins::cmd("evidock-verify");
@@ -105,8 +74,8 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
     ));
     let card = st.dir.path().join("ZFY0500");
     std::fs::create_dir_all(card.join("DCIM")).unwrap();
-    ffmpeg_clip(&card.join("DCIM/ZFY0500_0001.MP4"), "320x240", 2, 0);
-    ffmpeg_clip(&card.join("DCIM/ZFY0500_0002.MP4"), "320x240", 2, 120);
+    clip(&card.join("DCIM/ZFY0500_0001.MP4"), "320x240", 2, 0);
+    clip(&card.join("DCIM/ZFY0500_0002.MP4"), "320x240", 2, 120);
     let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
     assert_eq!(out["outcome"], "released", "{out}");
     let now = chrono::Utc::now();

@@ -13,18 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg CLI (apt-get install ffmpeg)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use evidock_tests::media::ffmpeg;
 
 fn testsrc(size: &str, rate: u32, secs: u32) -> String {
     format!("testsrc2=size={size}:rate={rate}:duration={secs}")

@@ -106,16 +106,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
         warnings: check.report.count(Level::Warning),
         findings: &check.report,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_human(&out);
-    }
-    Ok(if check.report.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    finish(args.json, &out, print_human, &check.report)
 }
 
 fn print_human(out: &Output<'_>) {
@@ -124,28 +115,60 @@ fn print_human(out: &Output<'_>) {
         println!("  {f}");
     }
     println!();
-    println!(
-        "Integrity: {}",
-        if out.integrity_proven {
-            "PROVEN — every event is under a checkpoint signed by the station key"
-        } else {
-            "NOT PROVEN"
-        }
+    print_verdict(
+        out.integrity_proven,
+        "every event is under a checkpoint signed by the station key",
+        out.time_attested,
+        "the latest checkpoint carries a valid RFC 3161 token",
+        out.anchored,
+        (out.errors, out.warnings),
     );
-    println!(
-        "Time:      {}",
-        if out.time_attested {
-            "ATTESTED — the latest checkpoint carries a valid RFC 3161 token"
-        } else {
-            "NOT ATTESTED — station time only"
-        }
-    );
-    if !out.anchored {
+}
+
+/// The closing lines of every human report: integrity, time, trust, counts.
+fn print_verdict(
+    integrity: bool,
+    proven: &str,
+    time: bool,
+    attested: &str,
+    anchored: bool,
+    (errors, warnings): (usize, usize),
+) {
+    if integrity {
+        println!("Integrity: PROVEN — {proven}");
+    } else {
+        println!("Integrity: NOT PROVEN — see the errors above");
+    }
+    if time {
+        println!("Time:      ATTESTED — {attested}");
+    } else {
+        println!("Time:      NOT ATTESTED — station time only");
+    }
+    if !anchored {
         println!(
             "Trust:     NOT ANCHORED — no --trust file; compare the fingerprints above with the collection record"
         );
     }
-    println!("{} error(s), {} warning(s)", out.errors, out.warnings);
+    println!("{errors} error(s), {warnings} warning(s)");
+}
+
+/// Print `out` (JSON or for people) and give the exit status of `report`.
+fn finish<T: Serialize>(
+    json: bool,
+    out: &T,
+    human: impl Fn(&T),
+    report: &Report,
+) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(out)?);
+    } else {
+        human(out);
+    }
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Serialize)]
@@ -173,16 +196,7 @@ fn package_run(args: &Args, trust: &Trust) -> anyhow::Result<ExitCode> {
         warnings: check.report.count(Level::Warning),
         check: &check,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_package(&out);
-    }
-    Ok(if check.report.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    finish(args.json, &out, print_package, &check.report)
 }
 
 fn print_package(out: &PackageOutput<'_>) {
@@ -220,26 +234,12 @@ fn print_package(out: &PackageOutput<'_>) {
         println!("  {f}");
     }
     println!();
-    println!(
-        "Integrity: {}",
-        if out.integrity_proven {
-            "PROVEN — every file is as sealed, and every original is the one acquired, under the station's signed log"
-        } else {
-            "NOT PROVEN — see the errors above"
-        }
+    print_verdict(
+        out.integrity_proven,
+        "every file is as sealed, and every original is the one acquired, under the station's signed log",
+        out.time_attested,
+        "RFC 3161 tokens cover every acquisition and derivative",
+        out.anchored,
+        (out.errors, out.warnings),
     );
-    println!(
-        "Time:      {}",
-        if out.time_attested {
-            "ATTESTED — RFC 3161 tokens cover every acquisition and derivative"
-        } else {
-            "NOT ATTESTED — station time only, for the files marked so"
-        }
-    );
-    if !out.anchored {
-        println!(
-            "Trust:     NOT ANCHORED — no --trust file; compare the fingerprint above with the collection record"
-        );
-    }
-    println!("{} error(s), {} warning(s)", out.errors, out.warnings);
 }

@@ -37,6 +37,9 @@ pub enum IndexError {
 /// camera's clock spoiled, and the recording counts as an instant.
 const LONGEST_RECORDING_HOURS: i64 = 8;
 
+/// Bumped whenever the tables below change.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = r#"
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -47,6 +50,7 @@ CREATE TABLE IF NOT EXISTS items (
   path TEXT NOT NULL, recorded_raw TEXT, start_utc TEXT, end_utc TEXT, time_rule TEXT,
   important INTEGER NOT NULL, session TEXT NOT NULL,
   category TEXT, retain_until TEXT, legal_hold INTEGER NOT NULL DEFAULT 0, retention_seq INTEGER,
+  retention_ref TEXT,
   disposed_at TEXT, disposed_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS items_start ON items(start_utc);
@@ -109,6 +113,8 @@ pub struct Item {
     pub legal_hold: bool,
     /// Whether any `retention-changed` event exists for the item.
     pub retention_recorded: bool,
+    /// The last `retention-changed` event, as `<station>:<seq>`.
+    pub retention_ref: Option<String>,
     pub disposed_at: Option<DateTime<Utc>>,
 }
 
@@ -182,10 +188,22 @@ impl Index {
             path: path.to_path_buf(),
             source,
         };
-        let db = Connection::open(path).map_err(err)?;
-        db.busy_timeout(std::time::Duration::from_secs(10))
+        let db = crate::journal::open_db(path, "PRAGMA journal_mode = WAL;").map_err(err)?;
+        // A cache: when its layout changes, it is dropped and rebuilt from the custody log.
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(err)?;
+        if version != SCHEMA_VERSION {
+            db.execute_batch(
+                "DROP TABLE IF EXISTS positions; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS objects;
+                 DROP TABLE IF EXISTS cases; DROP TABLE IF EXISTS case_windows; DROP TABLE IF EXISTS links;
+                 DROP TABLE IF EXISTS assignments; DROP TABLE IF EXISTS holds_applied;",
+            )
+            .map_err(err)?;
+        }
         db.execute_batch(SCHEMA).map_err(err)?;
+        db.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))
+            .map_err(err)?;
         Ok(Index {
             path: path.to_path_buf(),
             db: Mutex::new(db),
@@ -501,7 +519,7 @@ impl Index {
 
 const ITEM_COLUMNS: &str = "evidence, station, seq, acquired_at, sha256, size, device, officer,
   officer_source, path, recorded_raw, start_utc, end_utc, time_rule, important, session, category,
-  retain_until, legal_hold, retention_seq, disposed_at";
+  retain_until, legal_hold, retention_seq, disposed_at, retention_ref";
 
 fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Item>> {
     let opt_ts = |i: usize| {
@@ -533,6 +551,7 @@ fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Item>> {
             legal_hold: r.get(18).ok()?,
             retention_recorded: r.get::<_, Option<i64>>(19).ok()?.is_some(),
             disposed_at: opt_ts(20),
+            retention_ref: r.get(21).ok()?,
         })
     })())
 }
@@ -559,7 +578,10 @@ fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
                 return Ok(());
             };
             let start = p.recorded.as_ref().map(|r| ts(r.corrected.0));
-            let end = recording_end(&p, ev).map(ts);
+            // Without a file time the recording counts as an instant.
+            let end = recording_end(&p, ev)
+                .or(p.recorded.as_ref().map(|r| r.corrected.0))
+                .map(ts);
             tx.execute(
                 "INSERT OR IGNORE INTO items (evidence, station, seq, acquired_at, sha256, size, device,
                    officer, officer_source, path, recorded_raw, start_utc, end_utc, time_rule,
@@ -683,14 +705,16 @@ fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
                 return Ok(());
             };
             tx.execute(
-                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_seq = ?5
+                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_seq = ?5,
+                   retention_ref = ?6
                  WHERE evidence = ?1",
                 params![
                     p.evidence.as_str(),
                     p.category,
                     p.retain_until.map(|t| t.to_string()),
                     p.legal_hold,
-                    ev.seq as i64
+                    ev.seq as i64,
+                    format!("{}:{}", ev.station, ev.seq)
                 ],
             )?;
         }

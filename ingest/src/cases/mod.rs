@@ -631,18 +631,15 @@ impl Cases {
         actor: Actor,
         reason: String,
     ) -> Result<NewEvent, CaseError> {
-        let state = Sha256::digest(serde_json::to_string(after).unwrap_or_default().as_bytes());
+        // One change after another: keyed by the change it follows, so going back to an
+        // earlier state is a new event, and a replay after a crash is the same one.
         Ok(NewEvent::new(
             actor,
             Subject::Evidence(item.evidence.clone()),
             format!(
-                "retention/{}/{}/{}",
+                "retention/{}/after/{}",
                 item.evidence,
-                item.retain_until
-                    .map(|t| t.timestamp_millis().to_string())
-                    .unwrap_or_else(|| "none".into())
-                    + if item.retention_recorded { "r" } else { "d" },
-                &state.to_string()[..16]
+                item.retention_ref.as_deref().unwrap_or("none")
             ),
             &RetentionChangedPayload {
                 evidence: item.evidence.clone(),

@@ -179,41 +179,28 @@ async fn handle(
             )
             .await
         }
-        "/api/status" => match report(cache, source).await {
-            Ok(r) => {
-                let body = serde_json::to_vec(&r).unwrap_or_default();
-                respond(&mut sock, "200 OK", "application/json", &body).await
-            }
-            Err(e) => {
-                respond(
-                    &mut sock,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    format!("{e:#}\n").as_bytes(),
-                )
-                .await
-            }
-        },
-        "/metrics" => match report(cache, source).await {
-            Ok(r) => {
-                respond(
-                    &mut sock,
-                    "200 OK",
-                    "text/plain; version=0.0.4",
-                    super::metrics(&r).as_bytes(),
-                )
-                .await
-            }
-            Err(e) => {
-                respond(
-                    &mut sock,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    format!("{e:#}\n").as_bytes(),
-                )
-                .await
-            }
-        },
+        "/api/status" | "/metrics" => {
+            let (ctype, body) = match report(cache, source).await {
+                Ok(r) if req.path == "/metrics" => {
+                    ("text/plain; version=0.0.4", super::metrics(&r).into_bytes())
+                }
+                Ok(r) => (
+                    "application/json",
+                    serde_json::to_vec(&r).unwrap_or_default(),
+                ),
+                Err(e) => {
+                    let msg = format!("{e:#}\n");
+                    return respond(
+                        &mut sock,
+                        "503 Service Unavailable",
+                        "text/plain",
+                        msg.as_bytes(),
+                    )
+                    .await;
+                }
+            };
+            respond(&mut sock, "200 OK", ctype, &body).await
+        }
         _ => respond(&mut sock, "404 Not Found", "text/plain", b"not found\n").await,
     }
 }
