@@ -882,19 +882,26 @@ impl Journal {
     }
 
     /// Where the derivatives of a content stand.
-    pub fn transcode_state(
+    /// Every content's transcode state, in one query (for the backlog and the status page).
+    pub fn transcode_states(
         &self,
-        sha256: &Sha256,
-    ) -> Result<Option<crate::transcode::TranscodeState>, JournalError> {
+    ) -> Result<std::collections::HashMap<Sha256, crate::transcode::TranscodeState>, JournalError>
+    {
         self.with(|db| {
-            db.query_row(
-                "SELECT state FROM transcodes WHERE sha256 = ?1",
-                params![sha256.to_hex()],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
+            let mut q = db.prepare("SELECT sha256, state FROM transcodes")?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
         })
-        .map(|s| s.and_then(|s| crate::transcode::TranscodeState::parse(&s)))
+        .map(|v| {
+            v.into_iter()
+                .filter_map(|(sha, st)| {
+                    Some((
+                        sha.parse().ok()?,
+                        crate::transcode::TranscodeState::parse(&st)?,
+                    ))
+                })
+                .collect()
+        })
     }
 
     pub fn set_transcode(

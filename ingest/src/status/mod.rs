@@ -323,9 +323,6 @@ pub fn report(
                 subject: e.subject.to_string(),
                 actor: e.actor.id.clone(),
             });
-            if e.kind == evidock_verify::event::EventKind::TranscodeFailed {
-                totals.transcode_failed += 1;
-            }
         })
     })?;
     recent.reverse();
@@ -340,6 +337,13 @@ pub fn report(
     } else {
         0
     };
+    // Every content whose derivatives could not be made, not only those among the recent events.
+    totals.transcode_failed = st
+        .journal
+        .transcode_states()?
+        .values()
+        .filter(|s| **s == crate::transcode::TranscodeState::Failed)
+        .count() as u64;
     let transcode_backlog = if st.settings.transcode.enabled {
         st.transcoder()
             .pending()

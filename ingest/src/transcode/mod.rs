@@ -148,19 +148,18 @@ impl Transcoder {
     /// acquisition order; one item per content.
     pub fn pending(&self) -> Result<Vec<EvidenceRow>, String> {
         let all = self.journal.evidence().map_err(|e| e.to_string())?;
+        let states = self.journal.transcode_states().map_err(|e| e.to_string())?;
         let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::new();
-        for row in all {
-            if kind_of(row.path.as_bytes()).is_none() || !seen.insert(row.sha256) {
-                continue;
-            }
-            match self.journal.transcode_state(&row.sha256) {
-                Ok(None) | Ok(Some(TranscodeState::Started)) => out.push(row),
-                Ok(Some(_)) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Ok(out)
+        Ok(all
+            .into_iter()
+            .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
+            .filter(|row| {
+                matches!(
+                    states.get(&row.sha256),
+                    None | Some(TranscodeState::Started)
+                )
+            })
+            .collect())
     }
 
     /// Work through the backlog until it is empty or `stop` is set.
