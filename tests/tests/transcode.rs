@@ -459,27 +459,7 @@ fn the_dock_makes_derivatives_in_the_background() {
     );
     let card = st.dir.path().join("ZFY0003");
     std::fs::create_dir_all(card.join("DCIM")).unwrap();
-    let src = testsrc("640x360", 25, 2);
-    let clip = card.join("DCIM/ZFY0003_0001.MP4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &src,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
+    evidock_tests::media::clip(&card.join("DCIM/ZFY0003_0001.MP4"), "640x360", 2, 0);
     let dock = st.start_dock();
     std::thread::sleep(std::time::Duration::from_millis(500));
     evidock_tests::station::dock(&card, &st.mount_root(), "ZFY0003");

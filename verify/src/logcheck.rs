@@ -399,58 +399,35 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
                 continue;
             }
         };
-        let imprint = Sha256::digest(note);
-        let expect = Expectation {
-            algorithm: ImprintAlgorithm::Sha256,
-            imprint: &imprint.0,
-            nonce: None,
-            policy: None,
-        };
-        match timestamp::check_response(&der, &expect, &trust.tsa) {
-            Ok(info) => {
-                match &info.anchor {
-                    Anchor::Pinned { .. } => {}
-                    Anchor::Unanchored { root_sha256 } => r.warning(
-                        code::TIMESTAMP_NOT_ANCHORED,
+        if let Some(info) = check_checkpoint_token(&der, note, &trust.tsa, &subject, r) {
+            if let Some(cp_time) = SignedCheckpoint::parse(note)
+                .ok()
+                .and_then(|s| s.checkpoint.time)
+            {
+                // The TSA's clock is the trusted one; a station clock running ahead of it by
+                // more than the accuracy allowed is worth a look, not a failure.
+                if info.gen_time + chrono::Duration::seconds(60) < cp_time {
+                    r.warning(
+                        code::TIMESTAMP_BEFORE_SIGNING,
                         &subject,
                         format!(
-                            "the TSA chain verifies but its root {} is not pinned by a trust file",
-                            root_sha256
-                                .map(|s| s.to_string())
-                                .unwrap_or("(not included)".into())
+                            "the TSA time {} is before the station's signing time {cp_time}",
+                            info.gen_time
                         ),
-                    ),
+                    );
                 }
-                if let Some(cp_time) = SignedCheckpoint::parse(note)
-                    .ok()
-                    .and_then(|s| s.checkpoint.time)
-                {
-                    // The TSA's clock is the trusted one; a station clock running ahead of it by
-                    // more than the accuracy allowed is worth a look, not a failure.
-                    if info.gen_time + chrono::Duration::seconds(60) < cp_time {
-                        r.warning(
-                            code::TIMESTAMP_BEFORE_SIGNING,
-                            &subject,
-                            format!(
-                                "the TSA time {} is before the station's signing time {cp_time}",
-                                info.gen_time
-                            ),
-                        );
-                    }
-                }
-                if let Some(p) = timestamped_events.get(size) {
-                    let token_sha = Sha256::digest(&der);
-                    if p.token_sha256 != token_sha || p.checkpoint_sha256 != imprint {
-                        r.error(
-                            code::TIMESTAMP_EVENT_MISMATCH,
-                            &subject,
-                            "the timestamped event names a different token or checkpoint",
-                        );
-                    }
-                }
-                out.timestamped.push(*size);
             }
-            Err(e) => r.error(e.code(), subject, e.to_string()),
+            if let Some(p) = timestamped_events.get(size) {
+                let token_sha = Sha256::digest(&der);
+                if p.token_sha256 != token_sha || p.checkpoint_sha256 != Sha256::digest(note) {
+                    r.error(
+                        code::TIMESTAMP_EVENT_MISMATCH,
+                        &subject,
+                        "the timestamped event names a different token or checkpoint",
+                    );
+                }
+            }
+            out.timestamped.push(*size);
         }
     }
     let mut prev = 0;
@@ -521,6 +498,45 @@ pub(crate) fn resolve_key(
             pinned.into_iter().next().or(Some(k))
         }
         None => None,
+    }
+}
+
+/// Check an RFC 3161 response over a checkpoint note's bytes (SHA-256 imprint); a chain that
+/// verifies to an unpinned root is a warning, any failure an error with its own code.
+pub fn check_checkpoint_token(
+    der: &[u8],
+    note: &[u8],
+    tsa: &timestamp::TsaTrust,
+    subject: &str,
+    r: &mut Report,
+) -> Option<timestamp::TokenInfo> {
+    let imprint = Sha256::digest(note);
+    let expect = Expectation {
+        algorithm: ImprintAlgorithm::Sha256,
+        imprint: &imprint.0,
+        nonce: None,
+        policy: None,
+    };
+    match timestamp::check_response(der, &expect, tsa) {
+        Ok(info) => {
+            if let Anchor::Unanchored { root_sha256 } = &info.anchor {
+                r.warning(
+                    code::TIMESTAMP_NOT_ANCHORED,
+                    subject,
+                    format!(
+                        "the TSA chain verifies but its root {} is not pinned by a trust file",
+                        root_sha256
+                            .map(|s| s.to_string())
+                            .unwrap_or("(not included)".into())
+                    ),
+                );
+            }
+            Some(info)
+        }
+        Err(e) => {
+            r.error(e.code(), subject, e.to_string());
+            None
+        }
     }
 }
 

@@ -38,8 +38,9 @@ struct Args {
     json: bool,
 }
 
+/// What every check prints: the verdict, then what is particular to the kind checked.
 #[derive(Serialize)]
-struct Output<'a> {
+struct Output<'a, D> {
     path: &'a Path,
     kind: &'static str,
     integrity_proven: bool,
@@ -47,6 +48,34 @@ struct Output<'a> {
     anchored: bool,
     errors: usize,
     warnings: usize,
+    #[serde(flatten)]
+    detail: D,
+}
+
+impl<'a, D> Output<'a, D> {
+    fn new(
+        path: &'a Path,
+        kind: &'static str,
+        (integrity_proven, time_attested, anchored): (bool, bool, bool),
+        report: &Report,
+        detail: D,
+    ) -> Self {
+        Output {
+            path,
+            kind,
+            integrity_proven,
+            time_attested,
+            anchored,
+            errors: report.count(Level::Error),
+            warnings: report.count(Level::Warning),
+            detail,
+        }
+    }
+}
+
+/// A custody log's findings, under `findings`.
+#[derive(Serialize)]
+struct LogDetail<'a> {
     findings: &'a Report,
 }
 
@@ -96,22 +125,25 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             layout::EVENTS_FILE
         );
     };
-    let out = Output {
-        path: &args.path,
+    let out = Output::new(
+        &args.path,
         kind,
-        integrity_proven: check.integrity_proven(),
-        time_attested: check.time_attested(),
-        anchored: trust.is_anchored(),
-        errors: check.report.count(Level::Error),
-        warnings: check.report.count(Level::Warning),
-        findings: &check.report,
-    };
+        (
+            check.integrity_proven(),
+            check.time_attested(),
+            trust.is_anchored(),
+        ),
+        &check.report,
+        LogDetail {
+            findings: &check.report,
+        },
+    );
     finish(args.json, &out, print_human, &check.report)
 }
 
-fn print_human(out: &Output<'_>) {
+fn print_human(out: &Output<'_, LogDetail<'_>>) {
     println!("Checking custody log {}", out.path.display());
-    for f in &out.findings.findings {
+    for f in &out.detail.findings.findings {
         println!("  {f}");
     }
     println!();
@@ -171,36 +203,24 @@ fn finish<T: Serialize>(
     })
 }
 
-#[derive(Serialize)]
-struct PackageOutput<'a> {
-    path: &'a Path,
-    kind: &'static str,
-    integrity_proven: bool,
-    time_attested: bool,
-    anchored: bool,
-    errors: usize,
-    warnings: usize,
-    #[serde(flatten)]
-    check: &'a PackageCheck,
-}
-
 fn package_run(args: &Args, trust: &Trust) -> anyhow::Result<ExitCode> {
     let check = package::check_package(&args.path, trust);
-    let out = PackageOutput {
-        path: &args.path,
-        kind: "disclosure-package",
-        integrity_proven: check.integrity_proven(),
-        time_attested: check.time_attested(),
-        anchored: trust.is_anchored(),
-        errors: check.report.count(Level::Error),
-        warnings: check.report.count(Level::Warning),
-        check: &check,
-    };
+    let out = Output::new(
+        &args.path,
+        "disclosure-package",
+        (
+            check.integrity_proven(),
+            check.time_attested(),
+            trust.is_anchored(),
+        ),
+        &check.report,
+        &check,
+    );
     finish(args.json, &out, print_package, &check.report)
 }
 
-fn print_package(out: &PackageOutput<'_>) {
-    let c = out.check;
+fn print_package(out: &Output<'_, &PackageCheck>) {
+    let c = out.detail;
     println!("Checking disclosure package {}", out.path.display());
     if let Some(case) = &c.case {
         println!("  case     {case}");

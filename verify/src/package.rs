@@ -17,7 +17,6 @@ use crate::id::{CaseId, EvidenceId, Sha256, StationId};
 use crate::logcheck;
 use crate::merkle;
 use crate::note::{SignedNote, VerifierKey};
-use crate::timestamp::{self, Anchor, Expectation, ImprintAlgorithm};
 use crate::trust::Trust;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -715,7 +714,8 @@ fn check_custody(
     let Some(events) = read(dir, EVENTS, r) else {
         return c;
     };
-    let mut proven: BTreeSet<u64> = BTreeSet::new();
+    // Every event in the file, proven or not (a listed event missing from it was removed).
+    let mut in_file: BTreeSet<u64> = BTreeSet::new();
     let mut last: Option<u64> = None;
     for line in events.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let ev = match CustodyEvent::parse(line) {
@@ -725,6 +725,7 @@ fn check_custody(
                 continue;
             }
         };
+        in_file.insert(ev.seq);
         let subject = format!("event #{}", ev.seq);
         if ev.station != *station {
             r.error(
@@ -798,14 +799,13 @@ fn check_custody(
             );
             continue;
         }
-        proven.insert(ev.seq);
         c.events.push(ev);
     }
     let listed: BTreeSet<u64> = manifest.custody.events.iter().copied().collect();
     let present: BTreeSet<u64> = c.events.iter().map(|e| e.seq).collect();
     for seq in listed.difference(&present) {
         // An event that is there but failed its proof was reported above.
-        if !events_contain(&events, *seq) {
+        if !in_file.contains(seq) {
             r.error(
                 code::CUSTODY_EVENT_MISSING,
                 format!("event #{seq}"),
@@ -874,61 +874,37 @@ fn check_custody(
             }
         }
     }
-    {
-        for f in manifest.files.iter().filter(|f| f.role == FileRole::Token) {
-            let Some(size) = size_of(&f.path, "custody/timestamps/", ".tsr") else {
-                continue;
-            };
-            // The token is checked against the checkpoint bytes in the package even when their
-            // signature failed: a re-signed checkpoint no longer matches the TSA's imprint.
-            let verified = checkpoints.get(&size).map(|(_, b)| b.clone());
-            let Some(note) = verified
-                .clone()
-                .or_else(|| std::fs::read(dir.join(checkpoint_path(size))).ok())
-            else {
+    for f in manifest.files.iter().filter(|f| f.role == FileRole::Token) {
+        let Some(size) = size_of(&f.path, "custody/timestamps/", ".tsr") else {
+            continue;
+        };
+        // The token is checked against the checkpoint bytes in the package even when their
+        // signature failed: a re-signed checkpoint no longer matches the TSA's imprint.
+        let verified = checkpoints.get(&size).map(|(_, b)| b.clone());
+        let Some(note) = verified
+            .clone()
+            .or_else(|| std::fs::read(dir.join(checkpoint_path(size))).ok())
+        else {
+            r.warning(
+                logcheck::code::TIMESTAMP_ORPHAN,
+                &f.path,
+                "a token for a checkpoint that is not in the package",
+            );
+            continue;
+        };
+        let Some(der) = read(dir, &f.path, r) else {
+            continue;
+        };
+        if let Some(info) = logcheck::check_checkpoint_token(&der, &note, &trust.tsa, &f.path, r) {
+            if verified.is_some() {
+                c.attested
+                    .insert(size, Timestamp::from_datetime(info.gen_time));
+            } else {
                 r.warning(
                     logcheck::code::TIMESTAMP_ORPHAN,
                     &f.path,
-                    "a token for a checkpoint that is not in the package",
+                    "the token matches its checkpoint, but the checkpoint did not verify",
                 );
-                continue;
-            };
-            let Some(der) = read(dir, &f.path, r) else {
-                continue;
-            };
-            let imprint = Sha256::digest(&note);
-            let expect = Expectation {
-                algorithm: ImprintAlgorithm::Sha256,
-                imprint: &imprint.0,
-                nonce: None,
-                policy: None,
-            };
-            match timestamp::check_response(&der, &expect, &trust.tsa) {
-                Ok(info) => {
-                    if let Anchor::Unanchored { root_sha256 } = &info.anchor {
-                        r.warning(
-                            logcheck::code::TIMESTAMP_NOT_ANCHORED,
-                            &f.path,
-                            format!(
-                                "the TSA chain verifies but its root {} is not pinned by a trust file",
-                                root_sha256
-                                    .map(|s| s.to_string())
-                                    .unwrap_or("(not included)".into())
-                            ),
-                        );
-                    }
-                    if verified.is_some() {
-                        c.attested
-                            .insert(size, Timestamp::from_datetime(info.gen_time));
-                    } else {
-                        r.warning(
-                            logcheck::code::TIMESTAMP_ORPHAN,
-                            &f.path,
-                            "the token matches its checkpoint, but the checkpoint did not verify",
-                        );
-                    }
-                }
-                Err(e) => r.error(e.code(), &f.path, e.to_string()),
             }
         }
     }
@@ -972,13 +948,6 @@ fn check_custody(
         .map(|(e, _)| e)
         .collect();
     c
-}
-
-fn events_contain(events: &[u8], seq: u64) -> bool {
-    events
-        .split(|b| *b == b'\n')
-        .filter_map(|l| CustodyEvent::parse(l).ok())
-        .any(|e| e.seq == seq)
 }
 
 fn size_of(path: &str, prefix: &str, suffix: &str) -> Option<u64> {

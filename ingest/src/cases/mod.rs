@@ -511,13 +511,7 @@ impl Cases {
                 review: false,
             },
         )?)?;
-        self.catch_up()?;
-        self.reconcile(&BTreeSet::from([evidence.clone()]))?;
-        Ok(self
-            .index
-            .links_of_item(evidence)?
-            .into_iter()
-            .find(|l| l.case == case))
+        self.settle(evidence, &case)
     }
 
     /// `evidock unlink`: a person removes a link. Nothing is deleted; automatic linking will
@@ -565,14 +559,19 @@ impl Cases {
                 reason: reason.to_string(),
             },
         )?)?;
+        Ok(self.settle(evidence, &case)?.unwrap_or(link))
+    }
+
+    /// After a person's link or unlink: the item's retention follows, and the link as it
+    /// stands now.
+    fn settle(&self, evidence: &EvidenceId, case: &CaseId) -> Result<Option<Link>, CaseError> {
         self.catch_up()?;
         self.reconcile(&BTreeSet::from([evidence.clone()]))?;
         Ok(self
             .index
             .links_of_item(evidence)?
             .into_iter()
-            .find(|l| l.case == case)
-            .unwrap_or(link))
+            .find(|l| l.case == *case))
     }
 
     /// An item's retention as recorded by its last `retention-changed` event (or the default).
@@ -897,7 +896,11 @@ impl Cases {
     /// `evidock case show`.
     pub fn view(&self, case: &str) -> Result<CaseView, CaseError> {
         self.catch_up()?;
-        let entry = self.case(case)?;
+        self.view_of(self.case(case)?)
+    }
+
+    /// The view of a case the index holds (the caller has caught up).
+    fn view_of(&self, entry: CaseEntry) -> Result<CaseView, CaseError> {
         let mut evidence = Vec::new();
         let mut unlinked = Vec::new();
         for link in self.index.links_of_case(&entry.record.case)? {
@@ -952,13 +955,14 @@ impl Cases {
         self.catch_up()?;
         let mut out = Vec::new();
         for c in self.index.cases()? {
-            let v = self.view(c.record.case.as_str())?;
+            let v = self.view_of(c)?;
+            let r = &v.entry.record;
             out.push(CaseSummary {
-                case: c.record.case.clone(),
-                case_type: c.record.case_type.clone(),
-                title: c.record.title.clone(),
-                status: c.record.status,
-                windows: c.record.windows.len() as u64,
+                case: r.case.clone(),
+                case_type: r.case_type.clone(),
+                title: r.title.clone(),
+                status: r.status,
+                windows: r.windows.len() as u64,
                 evidence: v.evidence.len() as u64,
                 review: v.evidence.iter().filter(|l| l.link.review).count() as u64,
                 gaps: v.gaps,
