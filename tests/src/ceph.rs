@@ -71,6 +71,9 @@ pub struct CephRig {
     watchdog: Mutex<Option<Child>>,
     /// Serialises [`CephRig::kill_rgw`] and [`CephRig::start_rgw`].
     rgw_lock: Mutex<()>,
+    /// Tests of one binary share the rig and run in parallel: those that use the gateway hold
+    /// it shared, the one that stops the gateway holds it alone, so no test sees it down.
+    users: tokio::sync::RwLock<()>,
 }
 
 impl CephRig {
@@ -111,6 +114,7 @@ impl CephRig {
             started_in: Duration::ZERO,
             watchdog: Mutex::new(None),
             rgw_lock: Mutex::new(()),
+            users: tokio::sync::RwLock::new(()),
         };
         // From here on, an error drops `rig`, which stops whatever was started.
         rig.boot(memstore_bytes)
@@ -164,6 +168,13 @@ impl CephRig {
     /// How long [`CephRig::start`] took.
     pub fn started_in(&self) -> Duration {
         self.started_in
+    }
+
+    /// The gateway's users: a test that needs RGW up holds it for reading (`.read().await`,
+    /// or `.blocking_read()` outside a runtime) for its whole length; the test that stops RGW
+    /// holds it for writing.
+    pub fn gateway(&self) -> &tokio::sync::RwLock<()> {
+        &self.users
     }
 
     /// SIGKILL radosgw (only it: the OSD keeps the data) and wait until it is gone.

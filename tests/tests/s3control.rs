@@ -4,7 +4,8 @@
 //! an RGW restart.
 //!
 //! All tests share one rig ([`CephRig::shared`]), each in its own bucket. The restart test
-//! takes [`RIG_USE`] for writing, the others for reading, so no test sees RGW go away under it.
+//! holds [`CephRig::gateway`] for writing, the others for reading, so no test sees RGW go away
+//! under it.
 // Test helpers outside `#[test]` functions: a failure here is a failed test.
 #![allow(
     clippy::unwrap_used,
@@ -18,10 +19,7 @@ use evidock_store::s3control::{LockMode, S3Control, S3Error};
 use evidock_tests::ceph::CephRig;
 use evidock_tests::faultproxy::FaultProxy;
 use std::time::{Duration, Instant};
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-/// Read: the test needs RGW up. Write: the test restarts RGW.
-static RIG_USE: RwLock<()> = RwLock::const_new(());
+use tokio::sync::{RwLockReadGuard, RwLockWriteGuard};
 
 async fn shared_rig() -> (&'static CephRig, RwLockReadGuard<'static, ()>) {
     let rig = CephRig::shared();
@@ -30,12 +28,12 @@ async fn shared_rig() -> (&'static CephRig, RwLockReadGuard<'static, ()>) {
         rig.endpoint(),
         rig.started_in().as_secs_f64()
     );
-    (rig, RIG_USE.read().await)
+    (rig, rig.gateway().read().await)
 }
 
 async fn exclusive_rig() -> (&'static CephRig, RwLockWriteGuard<'static, ()>) {
     let rig = CephRig::shared();
-    (rig, RIG_USE.write().await)
+    (rig, rig.gateway().write().await)
 }
 
 fn client(endpoint: &str, rig: &CephRig, bucket: &str) -> S3Control {

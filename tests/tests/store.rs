@@ -159,6 +159,7 @@ async fn conformance_local_filesystem() {
 #[tokio::test(flavor = "current_thread")]
 async fn conformance_ceph_rgw() {
     let rig = CephRig::shared();
+    let _gateway = rig.gateway().read().await;
     let b = bucket(&rig.endpoint(), false).await;
     conformance(&s3_settings(&rig.endpoint(), &b)).await;
 }
@@ -188,6 +189,7 @@ async fn download_station(store: &EvidenceStore, station: &str, to: &Path) {
 #[test]
 fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     let rig = CephRig::shared();
+    let _gateway = rig.gateway().blocking_read();
     let rt = evidock_tests::runtime();
     let name = format!("evidock-lock-{}", std::process::id());
     let st = TestStation::with_config(&ceph_config(
@@ -361,6 +363,8 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
 #[test]
 fn radosgw_killed_mid_upload_resumes_without_duplicates() {
     let rig = CephRig::shared();
+    // Other tests would see the gateway down: they wait while this one runs.
+    let _gateway = rig.gateway().blocking_write();
     let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     // Slow the upload down so the kill lands mid-file: 4 MB/s for 40 MiB in 5 MiB parts.
@@ -437,6 +441,7 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
 #[test]
 fn faults_are_retried_and_nothing_is_lost() {
     let rig = CephRig::shared();
+    let _gateway = rig.gateway().blocking_read();
     let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     let proxy = FaultProxy::start(rig.rgw_addr());
@@ -498,6 +503,7 @@ fn faults_are_retried_and_nothing_is_lost() {
 #[test]
 fn wrong_credentials_are_a_clear_error_and_the_queue_waits() {
     let rig = CephRig::shared();
+    let _gateway = rig.gateway().blocking_read();
     let rt = evidock_tests::runtime();
     let name = rt.block_on(bucket(&rig.endpoint(), false));
     let st = TestStation::with_config(&ceph_config(&rig.endpoint(), &name, ""));
