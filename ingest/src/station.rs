@@ -160,6 +160,7 @@ impl Station {
             derivatives: self.derivatives.clone(),
             clock: self.clock.clone(),
             settings: self.settings.transcode.clone(),
+            stop: Arc::default(),
         }
     }
 

@@ -486,3 +486,63 @@ fn the_dock_makes_derivatives_in_the_background() {
         st.dock_log()
     );
 }
+
+#[test]
+fn a_shutdown_mid_transcode_records_nothing_and_the_job_is_made_at_the_next_start() {
+    // Burn-in forces a real transcode (no remux), long enough to be caught in the middle.
+    let st = TestStation::with_config(
+        "[transcode]\nburn_in = true\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
+    let card = st.dir.path().join("ZFY0004");
+    std::fs::create_dir_all(card.join("DCIM")).unwrap();
+    evidock_tests::media::clip(&card.join("DCIM/ZFY0004_0001.MP4"), "1280x720", 40, 30);
+    let dock = st.start_dock();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    evidock_tests::station::dock(&card, &st.mount_root(), "ZFY0004");
+    let partial = st.data().join("derivatives/partial");
+    st.wait_for(60, "a playback copy being written", || {
+        std::fs::read_dir(&partial).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+        })
+    });
+    // SIGTERM: the job stops between packets (stop() fails the test after 30 s).
+    evidock_tests::station::stop(dock);
+    let events = st.events();
+    assert!(
+        of_kind(&events, "transcoded").is_empty()
+            && of_kind(&events, "transcode-failed").is_empty(),
+        "an interrupted job records nothing: {:?}",
+        events.iter().map(|e| &e["kind"]).collect::<Vec<_>>()
+    );
+    assert!(
+        st.dock_log().contains("interrupted by shutdown"),
+        "{}",
+        st.dock_log()
+    );
+    // Everything the stopped station logged is sealed by a checkpoint.
+    let ran = bins::run(bins::cmd("evidock-verify").arg(st.log_dir()).arg("--json"));
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(ran.json()["integrity_proven"], true, "{}", ran.stdout);
+
+    // The next start discards the half-written copy and makes it whole.
+    let dock = st.start_dock();
+    st.wait_for(180, "three derivatives logged", || {
+        of_kind(&st.events(), "transcoded").len() == 3
+    });
+    evidock_tests::station::stop(dock);
+    let events = st.events();
+    let playback = of_kind(&events, "transcoded")
+        .into_iter()
+        .find(|e| e["payload"]["role"] == "playback")
+        .unwrap();
+    // Whole: every frame of the 40 s at 25 fps, made from the start again.
+    assert_eq!(
+        playback["payload"]["settings"]["video_frames"], 1000,
+        "{playback}"
+    );
+    assert!(
+        std::fs::read_dir(&partial).unwrap().next().is_none(),
+        "no half-written copy is left"
+    );
+}

@@ -18,102 +18,158 @@ pub struct DockArgs {
 pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
     let st = Arc::new(ctx.station()?);
     let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
+    // Events a crash left after the last checkpoint are sealed before anything new happens.
+    seal(&st, "left by the previous run");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let watch_stop = Arc::new(AtomicBool::new(false));
-        let watcher = watch::run(mount_root.clone(), tx.clone(), watch_stop.clone())
-            .map_err(anyhow::Error::msg)?;
-        let usb_threads = if st.settings.dock.usb {
-            match crate::dock::usb::run(
-                st.settings.profiles.clone(),
-                mount_root.clone(),
-                tx,
-                watch_stop.clone(),
-            ) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "USB detection unavailable; watching the folder only");
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        let released = Arc::new(tokio::sync::Notify::new());
-        eprintln!(
-            "evidock dock: station {} watching {} ({} slot(s), {} at once); {}",
-            st.id(),
-            mount_root.display(),
-            st.settings.dock.slots,
-            st.settings.dock.max_cameras,
-            match &st.settings.tsa {
-                Some(t) => format!("trusted time from {}", t.url),
-                None => "no TSA configured — local time only".into(),
-            }
-        );
-        // Time-stamp checkpoints in the background; nothing waits for it.
-        if let Some(client) = super::log::tsa_client(&st)? {
-            let log = st.log.clone();
-            let released = released.clone();
-            tokio::spawn(async move {
-                loop {
-                    match evidock_store::timestamping::timestamp_pending(&log, &client, 100).await {
-                        Ok(run) => {
-                            if let Some(e) = run.failure {
-                                tracing::warn!(pending = run.pending.len(), error = %e, "TSA unreachable; checkpoints queued");
-                            }
-                        }
-                        Err(e) => tracing::error!(error = %e, "time-stamping failed"),
-                    }
-                    tokio::select! {
-                        _ = released.notified() => {}
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-                    }
-                }
-            });
+    let threads = rt.block_on(pipeline(&st, mount_root))?;
+    // Dropping the runtime waits for blocking work a stage left running (a log append in
+    // `spawn_blocking` finishes; it is never cut off mid-write).
+    drop(rt);
+    for t in threads {
+        let _ = t.join();
+    }
+    // Last, when no stage can write any more: one checkpoint over everything, so the log a
+    // reviewer copies from a stopped station is wholly sealed.
+    seal(&st, "at shutdown");
+    Ok(exit::OK)
+}
+
+/// Sign a checkpoint over every event logged so far.
+fn seal(st: &crate::station::Station, when: &str) {
+    match st.log.with(|l| l.checkpoint()) {
+        Ok(Some(cp)) => tracing::info!(size = cp.checkpoint.size, "custody log sealed {when}"),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "could not seal the custody log {when}");
+            eprintln!("evidock dock: could not seal the custody log {when}: {e}");
         }
-        // Cases: link new recordings after every release and every minute; dispose of expired
-        // evidence only when `[retention] auto_dispose` says so.
-        let cases = Arc::new(st.cases()?);
-        {
-            let cases = cases.clone();
-            let released = released.clone();
-            let store = st.store.clone();
-            let spools = [st.spool.clone(), st.derivatives.clone()];
-            tokio::spawn(async move {
-                loop {
+    }
+}
+
+/// The one shutdown signal every background stage watches. It is given once acquisition has
+/// stopped (in-flight copies finished), so nothing a camera delivered is left unrecorded.
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    async fn requested(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// How long the background stages get to reach a safe point after the shutdown signal; what
+/// they leave is in their durable queues (the journal) and is taken up at the next start.
+const STAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Detection → acquisition → release in the foreground; time-stamping, case links, upload with
+/// read-back and transcoding as background stages, each taking its work from durable state (the
+/// journal and the log) and woken by a release. Returns the threads to join once the runtime
+/// is gone.
+async fn pipeline(
+    st: &Arc<crate::station::Station>,
+    mount_root: std::path::PathBuf,
+) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let mut threads = vec![
+        watch::run(mount_root.clone(), tx.clone(), watch_stop.clone())
+            .map_err(anyhow::Error::msg)?,
+    ];
+    if st.settings.dock.usb {
+        match crate::dock::usb::run(
+            st.settings.profiles.clone(),
+            mount_root.clone(),
+            tx,
+            watch_stop.clone(),
+        ) {
+            Ok(t) => threads.extend(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "USB detection unavailable; watching the folder only")
+            }
+        }
+    }
+    let released = Arc::new(tokio::sync::Notify::new());
+    eprintln!(
+        "evidock dock: station {} watching {} ({} slot(s), {} at once); {}",
+        st.id(),
+        mount_root.display(),
+        st.settings.dock.slots,
+        st.settings.dock.max_cameras,
+        match &st.settings.tsa {
+            Some(t) => format!("trusted time from {}", t.url),
+            None => "no TSA configured — local time only".into(),
+        }
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = Shutdown(stop_rx);
+    let mut stages = tokio::task::JoinSet::new();
+    // Time-stamp checkpoints; nothing waits for it.
+    if let Some(client) = super::log::tsa_client(st)? {
+        let log = st.log.clone();
+        let released = released.clone();
+        stages.spawn(stage("time-stamping", shutdown.clone(), released, 60, move || {
+            let (log, client) = (log.clone(), client.clone());
+            async move {
+                match evidock_store::timestamping::timestamp_pending(&log, &client, 100).await {
+                    Ok(run) => {
+                        if let Some(e) = run.failure {
+                            tracing::warn!(pending = run.pending.len(), error = %e, "TSA unreachable; checkpoints queued");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "time-stamping failed"),
+                }
+            }
+        }));
+    }
+    // Cases: link new recordings; dispose of expired evidence only when `[retention]
+    // auto_dispose` says so.
+    let cases = Arc::new(st.cases()?);
+    {
+        let cases = cases.clone();
+        let store = st.store.clone();
+        let spools = Arc::new([st.spool.clone(), st.derivatives.clone()]);
+        stages.spawn(stage(
+            "case links",
+            shutdown.clone(),
+            released.clone(),
+            60,
+            move || {
+                let (cases, store, spools) = (cases.clone(), store.clone(), spools.clone());
+                async move {
                     let c = cases.clone();
-                    let made = tokio::task::spawn_blocking(move || super::case::auto_link(&c, true))
-                        .await
-                        .unwrap_or_default();
+                    let made =
+                        tokio::task::spawn_blocking(move || super::case::auto_link(&c, true))
+                            .await
+                            .unwrap_or_default();
                     if !made.is_empty() {
-                        tracing::info!(links = made.len(), review = made.iter().filter(|l| l.review).count(), "recordings linked to cases");
+                        tracing::info!(
+                            links = made.len(),
+                            review = made.iter().filter(|l| l.review).count(),
+                            "recordings linked to cases"
+                        );
                     }
                     if cases.retention.auto_dispose {
                         auto_dispose(&cases, &store, &spools).await;
                     }
-                    tokio::select! {
-                        _ = released.notified() => {}
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-                    }
                 }
-            });
-        }
-        // Upload with read-back in the background: after every release, when derivatives are
-        // made, and every 30 s. Legal holds follow each pass.
-        let upload_wake = Arc::new(tokio::sync::Notify::new());
-        {
-            let cases = cases.clone();
-            let store = st.store.clone();
-            let uploader = st.uploader();
-            let released = released.clone();
-            let upload_wake = upload_wake.clone();
-            tokio::spawn(async move {
-                loop {
+            },
+        ));
+    }
+    // Upload with read-back: after every release, when derivatives are made, and every 30 s.
+    // Legal holds follow each pass.
+    let upload_wake = Arc::new(tokio::sync::Notify::new());
+    {
+        let uploader = st.uploader();
+        let store = st.store.clone();
+        let cases = cases.clone();
+        let (released, upload_wake) = (released.clone(), upload_wake.clone());
+        let mut shutdown = shutdown.clone();
+        stages.spawn(async move {
+            loop {
+                let pass = async {
                     let run = uploader.run_once().await;
                     if !run.uploaded.is_empty() || !run.failed.is_empty() {
                         tracing::info!(
@@ -129,101 +185,157 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
                     if let Err(e) = cases.sync_holds(&store).await {
                         tracing::warn!(error = %e, "legal holds not applied to the store yet");
                     }
-                    tokio::select! {
-                        _ = released.notified() => {}
-                        _ = upload_wake.notified() => {}
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                };
+                // An upload cut off here is queued in the journal and sent again at the next
+                // start; its `uploaded` event is only written after the read-back.
+                tokio::select! {
+                    _ = shutdown.requested() => break,
+                    _ = pass => {}
+                }
+                tokio::select! {
+                    _ = shutdown.requested() => break,
+                    _ = released.notified() => {}
+                    _ = upload_wake.notified() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                }
+            }
+            "upload"
+        });
+    }
+    // Playback copies and thumbnails on their own thread at lower priority, after each release
+    // and every 30 s. At shutdown a job stops between packets and is made again next start.
+    if st.settings.transcode.enabled {
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel();
+        let transcoder = st.transcoder();
+        let transcode_stop = transcoder.stop.clone();
+        threads.push(crate::transcode::spawn_worker(
+            transcoder,
+            wake_rx,
+            std::time::Duration::from_secs(30),
+            // notify_one keeps the wake-up if the uploader is busy with a pass.
+            move || upload_wake.notify_one(),
+        )?);
+        let released = released.clone();
+        let mut shutdown = shutdown.clone();
+        stages.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.requested() => break,
+                    _ = released.notified() => {}
+                }
+                if wake_tx.send(()).is_err() {
+                    break;
+                }
+            }
+            transcode_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            // Dropping `wake_tx` ends the worker's wait.
+            "transcode"
+        });
+    }
+    let state = DockState::default();
+    // The status page, API and metrics; and alerts, checked every 30 s. They only read.
+    let mut readers = tokio::task::JoinSet::new();
+    if st.settings.status.enabled {
+        let settings = st.settings.status.clone();
+        let (s, live) = (st.clone(), state.clone());
+        let source: crate::status::http::Source =
+            Arc::new(move || crate::status::report(&s, &s.settings.status, Some(live.view())));
+        let server = crate::status::http::serve(settings.clone(), source);
+        readers.spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "status page not served");
+                eprintln!("evidock dock: {e:#} — the dock runs on without its status page");
+            }
+        });
+        eprintln!("status page: http://{}/", settings.listen);
+    }
+    {
+        let (s, live) = (st.clone(), state.clone());
+        readers.spawn(async move {
+            let mut seen = std::collections::BTreeSet::new();
+            loop {
+                tokio::time::sleep(s.settings.status.alert_interval).await;
+                let (s2, l2) = (s.clone(), live.clone());
+                match tokio::task::spawn_blocking(move || {
+                    crate::status::report(&s2, &s2.settings.status, Some(l2.view()))
+                })
+                .await
+                {
+                    Ok(Ok(r)) => {
+                        let hook = s.settings.status.hook.clone();
+                        let mut seen2 = std::mem::take(&mut seen);
+                        seen = tokio::task::spawn_blocking(move || {
+                            crate::status::notify(&hook, &r.alerts, &mut seen2);
+                            seen2
+                        })
+                        .await
+                        .unwrap_or_default();
                     }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "status report failed"),
+                    Err(_) => {}
                 }
-            });
+            }
+        });
+    }
+    let dock = Dock {
+        acquirer: st.acquirer(),
+        profiles: st.settings.profiles.clone(),
+        clock: st.clock.clone(),
+        log: st.log.clone(),
+        max_cameras: st.settings.dock.max_cameras,
+        automount: st.settings.dock.automount,
+        state,
+        released,
+    };
+    // Returns once a shutdown was asked for and every in-flight copy has finished.
+    dock.run(rx, shutdown_signal()).await;
+    watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let all_stopped = tokio::time::timeout(STAGE_GRACE, async {
+        while let Some(done) = stages.join_next().await {
+            if let Ok(name) = done {
+                tracing::debug!(stage = name, "stage stopped");
+            }
         }
-        // Playback copies and thumbnails on their own thread at lower priority, after each
-        // release and every 30 s. It is not waited for at shutdown: a half-made derivative is
-        // discarded and made again at the next start.
-        if st.settings.transcode.enabled {
-            let (wake_tx, wake_rx) = std::sync::mpsc::channel();
-            crate::transcode::spawn_worker(
-                st.transcoder(),
-                wake_rx,
-                watch_stop.clone(),
-                std::time::Duration::from_secs(30),
-                // notify_one keeps the wake-up if the uploader is busy with a pass.
-                move || upload_wake.notify_one(),
-            )?;
-            let released = released.clone();
-            tokio::spawn(async move {
-                loop {
-                    released.notified().await;
-                    if wake_tx.send(()).is_err() {
-                        break;
-                    }
-                }
-            });
+    })
+    .await;
+    if all_stopped.is_err() {
+        tracing::warn!(
+            "background stages still busy {} s after shutdown; stopped (their work resumes at the next start)",
+            STAGE_GRACE.as_secs()
+        );
+        stages.abort_all();
+    }
+    readers.abort_all();
+    Ok(threads)
+}
+
+/// A background stage: one `pass` now, then again after every release and every `every_secs`,
+/// until the shutdown signal (which also cuts a pass short: each pass takes its work from
+/// durable state, so the rest is done at the next start).
+async fn stage<F, Fut>(
+    name: &'static str,
+    mut shutdown: Shutdown,
+    released: Arc<tokio::sync::Notify>,
+    every_secs: u64,
+    pass: F,
+) -> &'static str
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.requested() => break,
+            _ = pass() => {}
         }
-        let state = DockState::default();
-        // The status page, API and metrics; and alerts, checked every 30 s.
-        if st.settings.status.enabled {
-            let settings = st.settings.status.clone();
-            let (s, live) = (st.clone(), state.clone());
-            let source: crate::status::http::Source = Arc::new(move || {
-                crate::status::report(&s, &s.settings.status, Some(live.view()))
-            });
-            let server = crate::status::http::serve(settings.clone(), source);
-            tokio::spawn(async move {
-                if let Err(e) = server.await {
-                    tracing::error!(error = %e, "status page not served");
-                    eprintln!("evidock dock: {e:#} — the dock runs on without its status page");
-                }
-            });
-            eprintln!("status page: http://{}/", settings.listen);
+        tokio::select! {
+            _ = shutdown.requested() => break,
+            _ = released.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(every_secs)) => {}
         }
-        {
-            let (s, live) = (st.clone(), state.clone());
-            tokio::spawn(async move {
-                let mut seen = std::collections::BTreeSet::new();
-                loop {
-                    tokio::time::sleep(s.settings.status.alert_interval).await;
-                    let (s2, l2) = (s.clone(), live.clone());
-                    match tokio::task::spawn_blocking(move || {
-                        crate::status::report(&s2, &s2.settings.status, Some(l2.view()))
-                    })
-                    .await
-                    {
-                        Ok(Ok(r)) => {
-                            let hook = s.settings.status.hook.clone();
-                            let mut seen2 = std::mem::take(&mut seen);
-                            seen = tokio::task::spawn_blocking(move || {
-                                crate::status::notify(&hook, &r.alerts, &mut seen2);
-                                seen2
-                            })
-                            .await
-                            .unwrap_or_default();
-                        }
-                        Ok(Err(e)) => tracing::warn!(error = %e, "status report failed"),
-                        Err(_) => {}
-                    }
-                }
-            });
-        }
-        let dock = Dock {
-            acquirer: st.acquirer(),
-            profiles: st.settings.profiles.clone(),
-            clock: st.clock.clone(),
-            log: st.log.clone(),
-            max_cameras: st.settings.dock.max_cameras,
-            automount: st.settings.dock.automount,
-            state,
-            released,
-        };
-        dock.run(rx, shutdown_signal()).await;
-        watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = watcher.join();
-        for t in usb_threads {
-            let _ = t.join();
-        }
-        anyhow::Ok(())
-    })?;
-    Ok(exit::OK)
+    }
+    name
 }
 
 /// Dispose of every item that is due, as the configuration asks; each is a custody event.

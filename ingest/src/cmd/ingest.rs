@@ -178,9 +178,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     {
         let t = st.transcoder();
         crate::transcode::discard_partials(&st.derivatives);
-        let jobs = t
-            .run_pending(&std::sync::atomic::AtomicBool::new(false))
-            .map_err(anyhow::Error::msg)?;
+        let jobs = t.run_pending().map_err(anyhow::Error::msg)?;
         if !ctx.json {
             super::transcode::print_jobs(&jobs);
         }

@@ -5,7 +5,6 @@ use super::Ctx;
 use crate::exit;
 use crate::transcode::Job;
 use clap::Args;
-use std::sync::atomic::AtomicBool;
 
 #[derive(Debug, Args)]
 pub struct TranscodeArgs {
@@ -26,8 +25,7 @@ pub fn run(ctx: &Ctx, args: TranscodeArgs) -> anyhow::Result<u8> {
     let t = st.transcoder();
     crate::transcode::discard_partials(&st.derivatives);
     let jobs: Vec<Job> = if args.evidence.is_empty() {
-        t.run_pending(&AtomicBool::new(false))
-            .map_err(anyhow::Error::msg)?
+        t.run_pending().map_err(anyhow::Error::msg)?
     } else {
         let rows = st.journal.evidence()?;
         let mut jobs = Vec::new();

@@ -116,7 +116,8 @@ impl std::fmt::Debug for Dock {
 }
 
 impl Dock {
-    /// Run until `shutdown` resolves; then let in-flight copies finish and return.
+    /// Run until `shutdown` resolves; then let in-flight copies finish and return. The caller
+    /// seals the log once every other writer has stopped too.
     pub async fn run(
         &self,
         mut events: mpsc::Receiver<DockEvent>,
@@ -151,7 +152,6 @@ impl Dock {
                 self.finished(&slot, outcome);
             }
         }
-        self.seal();
     }
 
     /// Sign a checkpoint over everything logged so far.

@@ -11,6 +11,7 @@ use ff::{Rational, codec, filter, format, frame, media};
 use ffmpeg_next as ff;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What went wrong reading or writing media, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,19 @@ pub enum MediaError {
     },
     #[error("{path}: {reason}")]
     Unusable { path: String, reason: String },
+    /// Not a failure of the file: the station is shutting down; the job is made again later.
+    #[error("{path}: interrupted: the station is shutting down")]
+    Interrupted { path: String },
+}
+
+/// Checked between packets, so a long recording does not hold up a shutdown.
+fn check_stop(stop: &AtomicBool, path: &Path) -> Result<(), MediaError> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(MediaError::Interrupted {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn fferr(path: &Path, what: &'static str) -> impl FnOnce(ff::Error) -> MediaError {
@@ -574,6 +588,7 @@ pub fn transcode(
     out: &Path,
     s: &TranscodeSettings,
     overlay: Option<&str>,
+    stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
     let mut ictx = format::input(&input).map_err(fferr(input, "open"))?;
@@ -642,6 +657,7 @@ pub fn transcode(
     let mut af = frame::Audio::empty();
     let mut a_next = 0i64;
     for (st, pkt) in ictx.packets() {
+        check_stop(stop, input)?;
         if Some(st.index()) == v_idx
             && let (Some(dec), Some(vo)) = (vdec.as_mut(), vout.as_mut())
         {
@@ -714,6 +730,7 @@ pub fn transcode_packets(
     out: &Path,
     s: &TranscodeSettings,
     overlay: Option<&str>,
+    stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
     let rctx = format::input(&reference).map_err(fferr(reference, "open the reference"))?;
@@ -765,6 +782,7 @@ pub fn transcode_packets(
         Ok(())
     };
     for (i, data) in packets.enumerate() {
+        check_stop(stop, out)?;
         let mut pkt = ff::Packet::copy(&data);
         pkt.set_dts(Some(i as i64));
         if dec.send_packet(&pkt).is_err() {

@@ -4,6 +4,7 @@
 use super::settings::TranscodeSettings;
 use evidock_verify::media::MediaInfo;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -43,6 +44,7 @@ pub fn transcode(
     _out: &Path,
     _s: &TranscodeSettings,
     _overlay: Option<&str>,
+    _stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     none(input)
 }
@@ -53,6 +55,7 @@ pub fn transcode_packets(
     _out: &Path,
     _s: &TranscodeSettings,
     _overlay: Option<&str>,
+    _stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     none(reference)
 }

@@ -117,6 +117,9 @@ pub struct Transcoder {
     pub derivatives: Spool,
     pub clock: Arc<dyn Clock>,
     pub settings: TranscodeSettings,
+    /// Set when the station shuts down: the backlog stops between jobs and a job stops between
+    /// packets, recording nothing (it is made again at the next start).
+    pub stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Transcoder {
@@ -164,7 +167,8 @@ impl Transcoder {
 
     /// Work through the backlog until it is empty or `stop` is set.
     /// `settings.jobs` jobs run at once (threads started here inherit the caller's priority).
-    pub fn run_pending(&self, stop: &AtomicBool) -> Result<Vec<Job>, String> {
+    pub fn run_pending(&self) -> Result<Vec<Job>, String> {
+        let stop = &self.stop;
         let queue = std::sync::Mutex::new(std::collections::VecDeque::from(self.pending()?));
         let done = std::sync::Mutex::new(Vec::new());
         let work = || {
@@ -209,6 +213,12 @@ impl Transcoder {
             self.journal
                 .set_transcode(&row.sha256, &row.id, TranscodeState::Started, None, now);
         match self.make(row, kind, &mut job) {
+            // Not the file's failure: left pending (state `started`) for the next start.
+            Err(reason) if self.stop.load(Ordering::Relaxed) => {
+                tracing::info!(evidence = %row.id, %reason, "transcode interrupted by shutdown; made again at the next start");
+                job.error = Some(reason);
+                return job;
+            }
             Ok(()) => {
                 let _ = self.journal.set_transcode(
                     &row.sha256,
@@ -327,7 +337,7 @@ impl Transcoder {
                         let w = if self.can_remux(&info, kind) {
                             media::remux(&original, &out)
                         } else {
-                            media::transcode(&original, &out, s, overlay.as_deref())
+                            media::transcode(&original, &out, s, overlay.as_deref(), &self.stop)
                         };
                         (w.map_err(|e| e.to_string())?, None)
                     }
@@ -473,7 +483,8 @@ impl Transcoder {
             };
             let n = samples.len() as u64;
             let packets = salvage::read_samples(original, samples).map_err(|e| e.to_string())?;
-            match media::transcode_packets(&path, packets, out, &self.settings, overlay) {
+            match media::transcode_packets(&path, packets, out, &self.settings, overlay, &self.stop)
+            {
                 Ok(w) => return Ok((w, c.id.clone(), n)),
                 Err(e) => {
                     tracing::warn!(reference = %c.id, error = %e, "salvage with this reference failed")
@@ -612,12 +623,11 @@ pub fn lower_priority() {
 }
 
 /// The daemon's transcode worker: one thread at lower priority that works through the backlog
-/// whenever it is woken (a camera was released) and every `every`, until `stop`.
-/// `made` is called after a pass that made derivatives (to wake the uploader).
+/// whenever it is woken (a camera was released) and every `every`, until `t.stop` is set or
+/// `wake` is closed. `made` is called after a pass that made derivatives (to wake the uploader).
 pub fn spawn_worker(
     t: Transcoder,
     wake: std::sync::mpsc::Receiver<()>,
-    stop: Arc<AtomicBool>,
     every: std::time::Duration,
     made: impl Fn() + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -626,8 +636,8 @@ pub fn spawn_worker(
         .spawn(move || {
             lower_priority();
             discard_partials(&t.derivatives);
-            while !stop.load(Ordering::Relaxed) {
-                match t.run_pending(&stop) {
+            while !t.stop.load(Ordering::Relaxed) {
+                match t.run_pending() {
                     Ok(jobs) if !jobs.is_empty() => {
                         tracing::info!(
                             jobs = jobs.len(),

@@ -13,7 +13,10 @@ fn main() -> anyhow::Result<()> {
     };
     let s = TranscodeSettings::default();
     let w = match mode.as_str() {
-        "transcode" => media::transcode(Path::new(input), Path::new(output), &s, None)?,
+        "transcode" => {
+            let never = std::sync::atomic::AtomicBool::new(false);
+            media::transcode(Path::new(input), Path::new(output), &s, None, &never)?
+        }
         "remux" => media::remux(Path::new(input), Path::new(output))?,
         m => anyhow::bail!("unknown mode {m}"),
     };
