@@ -19,7 +19,7 @@ use crate::journal::Journal;
 use anyhow::Context as _;
 use evidock_store::clock::{Clock, SystemClock};
 use evidock_store::key::{self, StationKey};
-use evidock_store::log::{CustodyLog, SharedLog};
+use evidock_store::log::{CustodyLog, LogError, OpenReport, SharedLog};
 use evidock_verify::id::StationId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,6 +58,16 @@ pub fn default_station_id() -> anyhow::Result<StationId> {
     })
 }
 
+/// Events a command logged are sealed by a checkpoint before it exits, whatever path it takes
+/// out (the dock seals explicitly at shutdown; this is then a no-op).
+impl Drop for Station {
+    fn drop(&mut self) {
+        if let Err(e) = self.log.with(|l| l.seal_own()) {
+            tracing::error!(error = %e, "could not seal the events this command logged");
+        }
+    }
+}
+
 impl Station {
     pub fn key_path(data_dir: &Path) -> PathBuf {
         data_dir.join("station.key")
@@ -84,8 +94,14 @@ impl Station {
             fixed_offset: settings.utc_offset,
         });
         let log_dir = Self::log_dir(data_dir, key.station());
-        let (log, report) = CustodyLog::open(&log_dir, key.clone(), clock.clone())
-            .with_context(|| format!("opening the custody log in {}", log_dir.display()))?;
+        let (key, (log, report)) = match Self::finish_rotation(&key_path, &key, &log_dir, &clock)? {
+            Some(done) => done,
+            None => {
+                let opened = CustodyLog::open(&log_dir, key.clone(), clock.clone())
+                    .with_context(|| format!("opening the custody log in {}", log_dir.display()))?;
+                (key, opened)
+            }
+        };
         if let Some((bytes, kept)) = &report.repaired {
             tracing::warn!(
                 bytes,
@@ -119,6 +135,63 @@ impl Station {
             store,
             key_created,
         })
+    }
+
+    /// A key rotation interrupted by a crash left the next key staged: the log says whether
+    /// the rotation happened. If it did, the staged key is installed (and the hand-over sealed
+    /// if the crash came before that); if not, the staged key is discarded.
+    #[allow(clippy::type_complexity)]
+    fn finish_rotation(
+        key_path: &Path,
+        old: &Arc<StationKey>,
+        log_dir: &Path,
+        clock: &Arc<dyn Clock>,
+    ) -> anyhow::Result<Option<(Arc<StationKey>, (CustodyLog, OpenReport))>> {
+        let staged = StationKey::staged_path(key_path);
+        if !staged.exists() {
+            return Ok(None);
+        }
+        let next = Arc::new(StationKey::load(&staged)?);
+        match CustodyLog::open(log_dir, next.clone(), clock.clone()) {
+            Ok((mut log, report)) => {
+                if log.seal_handover(old.as_ref())? {
+                    tracing::warn!("sealed the hand-over of a key rotation interrupted by a crash");
+                }
+                drop(next);
+                let installed = Arc::new(StationKey::load(&staged)?.install(key_path)?);
+                tracing::warn!(key = %key_path.display(), "finished a key rotation interrupted by a crash: the new key is in place");
+                Ok(Some((installed, (log, report))))
+            }
+            Err(LogError::KeyNotCurrent { .. }) => {
+                std::fs::remove_file(&staged)
+                    .with_context(|| format!("removing {}", staged.display()))?;
+                tracing::warn!(staged = %staged.display(), "a key rotation was interrupted before it was logged: the staged key was discarded");
+                Ok(None)
+            }
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("opening the custody log in {}", log_dir.display()))),
+        }
+    }
+
+    /// Rotate the station key (`evidock station rotate-key`): stage a new key, log the
+    /// hand-over (signed by both keys), then install the new key. Returns the new key and the
+    /// hand-over checkpoint's size. Other evidock processes of this station must be stopped
+    /// first: the log refuses their old key from then on.
+    pub fn rotate_key(
+        &self,
+        actor: evidock_verify::event::Actor,
+        reason: &str,
+    ) -> anyhow::Result<(evidock_verify::note::VerifierKey, u64)> {
+        let next = Arc::new(self.key.stage_next()?);
+        let handover = self
+            .log
+            .with(|l| l.rotate_key(next.clone(), actor, reason))
+            .context("logging the key rotation (the staged key is discarded at the next start)")?;
+        let verifier = key::NoteSigner::verifier(next.as_ref()).clone();
+        drop(next);
+        let staged = StationKey::staged_path(self.key.path());
+        StationKey::load(&staged)?.install(self.key.path())?;
+        Ok((verifier, handover.checkpoint.size))
     }
 
     /// Acquisition with this station's log, journal, spool and digests.

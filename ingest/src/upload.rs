@@ -514,6 +514,12 @@ impl Uploader {
                 key_line.into_bytes().into(),
             )
             .await?;
+        let first_key = std::fs::read(dir.join(loglayout::KEY_FILE)).map_err(|e| {
+            self.local_err(format!("{}: {e}", dir.join(loglayout::KEY_FILE).display()))
+        })?;
+        self.store
+            .put_once(&layout::log_key(&st), first_key.into())
+            .await?;
         let mut published = self
             .journal
             .published(st.as_str())

@@ -164,6 +164,34 @@ impl StationKey {
         Ok(key)
     }
 
+    /// Where a rotation stages the next key until the log has recorded the hand-over.
+    pub fn staged_path(path: &Path) -> PathBuf {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".new");
+        path.with_file_name(name)
+    }
+
+    /// A new key for the same station, written (mode 0600) to [`StationKey::staged_path`]. An
+    /// earlier staged key that never became current is replaced.
+    pub fn stage_next(&self) -> Result<Self, KeyError> {
+        let staged = Self::staged_path(&self.path);
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        let key = Self::from_seed(self.station.clone(), seed, &staged)?;
+        fsutil::write_atomic(&staged, key.secret_line().as_bytes(), 0o600)?;
+        Ok(key)
+    }
+
+    /// Make a staged key the station's key: it replaces the old key file, whose secret is gone
+    /// (a retired key signs nothing more; its public half stays in the log).
+    pub fn install(mut self, path: &Path) -> Result<Self, KeyError> {
+        let staged = self.path.clone();
+        std::fs::rename(&staged, path).map_err(fsutil::err("rename", &staged))?;
+        fsutil::sync_dir(fsutil::parent_dir(path))?;
+        self.path = path.to_path_buf();
+        Ok(self)
+    }
+
     fn from_seed(station: StationId, seed: [u8; 32], path: &Path) -> Result<Self, KeyError> {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let verifier = VerifierKey::new(

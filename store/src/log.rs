@@ -14,10 +14,12 @@ use crate::clock::Clock;
 use crate::fsutil::{self, FsError};
 use crate::key::NoteSigner;
 use evidock_verify::checkpoint::{self, Checkpoint, SignedCheckpoint};
+use evidock_verify::event::payload::KeyRotatedPayload;
 use evidock_verify::event::{CustodyEvent, EventError, NewEvent};
 use evidock_verify::id::{Sha256, StationId};
 use evidock_verify::layout;
 use evidock_verify::merkle::{self, Hash, MemoryTree};
+use evidock_verify::note::VerifierKey;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -57,6 +59,16 @@ pub enum LogError {
         "custody log {dir} stopped after a failed write or fsync; reopen it to recover from disk: {reason}"
     )]
     Poisoned { dir: PathBuf, reason: String },
+    /// The signer is not the key in force: the key was rotated (by this station's `evidock
+    /// station rotate-key`, perhaps in another process), or the wrong key file is in place.
+    #[error(
+        "custody log {dir}: the station key {signer} is not the key in force ({current}); it signs nothing more here — restart evidock after a key rotation, or put the current key back"
+    )]
+    KeyNotCurrent {
+        dir: PathBuf,
+        signer: String,
+        current: String,
+    },
 }
 
 impl LogError {
@@ -97,6 +109,12 @@ pub struct CustodyLog {
     dir: PathBuf,
     station: StationId,
     signer: Arc<dyn NoteSigner>,
+    /// The log's first key (`station.pub`) and the last `key-rotated` event's new key: the key
+    /// in force is the latter if there is one.
+    genesis_key: Option<VerifierKey>,
+    rotated_to: Option<(u64, VerifierKey)>,
+    /// Whether this process appended an event no checkpoint covers yet.
+    unsealed_here: bool,
     clock: Arc<dyn Clock>,
     file: File,
     /// Length of the file up to the last complete line written.
@@ -170,6 +188,9 @@ impl CustodyLog {
             dir: dir.to_path_buf(),
             station: station.clone(),
             signer,
+            genesis_key: None,
+            rotated_to: None,
+            unsealed_here: false,
             clock,
             file,
             len: 0,
@@ -184,22 +205,36 @@ impl CustodyLog {
         };
         let repaired = log.locked(|log| {
             // The public key beside the log, so the directory can be checked on its own.
+            // It is the log's first key; later keys are named by `key-rotated` events.
             let key_line = format!("{}\n", log.signer.verifier());
             let key_path = log.dir.join(layout::KEY_FILE);
             match std::fs::read_to_string(&key_path) {
-                Ok(existing) if existing == key_line => {}
                 Ok(existing) => {
-                    let found = evidock_verify::note::VerifierKey::parse(&existing)
-                        .ok()
-                        .and_then(|k| checkpoint::station_of_origin(&k.name));
-                    return Err(LogError::WrongStation {
-                        dir: log.dir.clone(),
-                        found: found.unwrap_or_else(|| station.clone()),
-                        expected: station.clone(),
-                    });
+                    let genesis = VerifierKey::parse(existing.trim()).ok();
+                    match genesis {
+                        Some(k)
+                            if checkpoint::station_of_origin(&k.name).as_ref()
+                                == Some(&station) =>
+                        {
+                            log.genesis_key = Some(k);
+                        }
+                        other => {
+                            return Err(LogError::WrongStation {
+                                dir: log.dir.clone(),
+                                found: other
+                                    .and_then(|k| checkpoint::station_of_origin(&k.name))
+                                    .unwrap_or_else(|| station.clone()),
+                                expected: station.clone(),
+                            });
+                        }
+                    }
                 }
-                Err(_) => fsutil::write_atomic(&key_path, key_line.as_bytes(), 0o644)?,
+                Err(_) => {
+                    fsutil::write_atomic(&key_path, key_line.as_bytes(), 0o644)?;
+                    log.genesis_key = Some(log.signer.verifier().clone());
+                }
             }
+            log.check_signer()?;
             log.last_checkpoint = latest_checkpoint_size(&log.dir)?;
             Ok(log.last_repair.take())
         })?;
@@ -287,6 +322,14 @@ impl CustodyLog {
                             });
                         }
                         Ok(ev) => {
+                            if ev.kind == evidock_verify::event::EventKind::KeyRotated
+                                && let Some(new) = ev
+                                    .payload::<KeyRotatedPayload>()
+                                    .ok()
+                                    .and_then(|p| VerifierKey::parse(&p.new_key).ok())
+                            {
+                                self.rotated_to = Some((seq, new));
+                            }
                             self.keys.insert(key_hash(&ev.key), seq);
                             self.about_time
                                 .push(ev.kind == evidock_verify::event::EventKind::Timestamped);
@@ -465,6 +508,7 @@ impl CustodyLog {
         self.keys.insert(key_hash(&key), seq);
         self.about_time
             .push(event.kind == evidock_verify::event::EventKind::Timestamped);
+        self.unsealed_here = true;
         Ok(Appended {
             event,
             leaf,
@@ -558,7 +602,106 @@ impl CustodyLog {
         })
     }
 
+    /// Sign a checkpoint if this process appended events none covers yet (a command seals what
+    /// it logged before it exits).
+    pub fn seal_own(&mut self) -> Result<Option<SignedCheckpoint>, LogError> {
+        if !self.unsealed_here {
+            return Ok(None);
+        }
+        self.checkpoint()
+    }
+
+    /// The key in force: the last rotation's new key, else the log's first key.
+    pub fn current_key(&self) -> Option<&VerifierKey> {
+        self.rotated_to
+            .as_ref()
+            .map(|(_, k)| k)
+            .or(self.genesis_key.as_ref())
+    }
+
+    /// Refuse to sign with a key that is not in force (rotated away, maybe by another process).
+    fn check_signer(&self) -> Result<(), LogError> {
+        match self.current_key() {
+            Some(k) if k != self.signer.verifier() => Err(LogError::KeyNotCurrent {
+                dir: self.dir.clone(),
+                signer: self.signer.verifier().to_string(),
+                current: k.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Rotate the station key: log a `key-rotated` event naming the old and the new key, seal
+    /// it with a hand-over checkpoint signed by both, and sign with `new` from then on. A
+    /// verifier trusting either key follows the chain to the other.
+    pub fn rotate_key(
+        &mut self,
+        new: Arc<dyn NoteSigner>,
+        actor: evidock_verify::event::Actor,
+        reason: &str,
+    ) -> Result<SignedCheckpoint, LogError> {
+        let old = self.signer.clone();
+        let event = NewEvent::new(
+            actor,
+            evidock_verify::event::Subject::Station(self.station.clone()),
+            format!("key-rotated/{}", new.verifier().fingerprint()),
+            &KeyRotatedPayload {
+                old_key: old.verifier().to_string(),
+                new_key: new.verifier().to_string(),
+                reason: reason.to_string(),
+            },
+        )
+        .map_err(|source| LogError::Event {
+            dir: self.dir.clone(),
+            source,
+        })?;
+        self.locked(|log| {
+            log.check_signer()?;
+            // Whatever the old key has not sealed yet, it seals now: the hand-over covers
+            // exactly the events up to and including the rotation.
+            log.checkpoint_locked_by(&[])?;
+            log.write_locked(event, OnExisting::Compare)?;
+            let signed =
+                log.checkpoint_locked_by(&[new.as_ref()])?
+                    .ok_or_else(|| LogError::Poisoned {
+                        dir: log.dir.clone(),
+                        reason: "the key rotation was logged already".into(),
+                    })?;
+            let seq = log.tree.size() - 1;
+            log.rotated_to = Some((seq, new.verifier().clone()));
+            log.signer = new;
+            Ok(signed)
+        })
+    }
+
+    /// After a crash inside [`CustodyLog::rotate_key`]: the `key-rotated` event is the last
+    /// event but its hand-over checkpoint was not written. `old` (the retired key, still on
+    /// disk) signs it with the current key. Returns whether one was written.
+    pub fn seal_handover(&mut self, old: &dyn NoteSigner) -> Result<bool, LogError> {
+        self.locked(|log| {
+            log.check_signer()?;
+            let Some((seq, _)) = &log.rotated_to else {
+                return Ok(false);
+            };
+            let size = seq + 1;
+            if log.tree.size() != size || log.last_checkpoint >= size {
+                return Ok(false);
+            }
+            // Signed by the current key and by `old`, as rotate_key would have.
+            Ok(log.checkpoint_locked_by(&[old])?.is_some())
+        })
+    }
+
     fn checkpoint_locked(&mut self) -> Result<Option<SignedCheckpoint>, LogError> {
+        self.check_signer()?;
+        self.checkpoint_locked_by(&[])
+    }
+
+    /// A checkpoint signed by the log's signer and, at a key hand-over, by `also`.
+    fn checkpoint_locked_by(
+        &mut self,
+        also: &[&dyn NoteSigner],
+    ) -> Result<Option<SignedCheckpoint>, LogError> {
         let size = self.tree.size();
         if size == 0 || size == self.last_checkpoint {
             return Ok(None);
@@ -575,7 +718,11 @@ impl CustodyLog {
             ),
             other: Vec::new(),
         };
-        let note = self.signer.sign_note(&cp.to_text());
+        let mut note = self.signer.sign_note(&cp.to_text());
+        for co in also {
+            note.signatures
+                .extend(co.sign_note(&cp.to_text()).signatures);
+        }
         let signed = SignedCheckpoint {
             checkpoint: cp,
             note,
@@ -586,6 +733,7 @@ impl CustodyLog {
             .join(layout::checkpoint_file(size));
         fsutil::write_once(&path, &signed.to_bytes(), 0o444)?;
         self.last_checkpoint = size;
+        self.unsealed_here = false;
         Ok(Some(signed))
     }
 
@@ -801,6 +949,48 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_rotated_key_signs_on_and_a_process_holding_the_old_key_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, clock) = setup(tmp.path());
+        let dir = tmp.path().join("log");
+        // Two processes of one station: `a` rotates, `b` still holds the old key.
+        let (mut a, _) = CustodyLog::open(&dir, old.clone(), clock.clone()).unwrap();
+        let (mut b, _) = CustodyLog::open(&dir, old.clone(), clock.clone()).unwrap();
+        a.append(ev(0)).unwrap();
+        b.append(ev(1)).unwrap();
+        let new = Arc::new(old.stage_next().unwrap());
+        let actor = Actor {
+            role: evidock_verify::event::Role::Admin,
+            id: "admin".into(),
+        };
+        let handover = a.rotate_key(new.clone(), actor, "renewal").unwrap();
+        // The old key sealed what it had; the hand-over covers the rotation, signed by both.
+        assert_eq!(a.checkpoint_sizes().unwrap(), vec![2, 3]);
+        assert_eq!(handover.checkpoint.size, 3);
+        assert!(handover.verify(old.verifier()) && handover.verify(new.verifier()));
+        assert_eq!(a.current_key(), Some(new.verifier()));
+        a.append(ev(2)).unwrap();
+        assert_eq!(a.checkpoint().unwrap().unwrap().checkpoint.size, 4);
+        // The other process appends (events need no key) but may not sign any more.
+        b.append(ev(3)).unwrap();
+        assert!(matches!(
+            b.checkpoint(),
+            Err(LogError::KeyNotCurrent { .. })
+        ));
+        assert!(matches!(
+            CustodyLog::open(&dir, old.clone(), clock.clone()),
+            Err(LogError::KeyNotCurrent { .. })
+        ));
+        a.checkpoint().unwrap();
+        let check = evidock_verify::logcheck::check_log_dir(&dir, &Trust::none());
+        assert!(check.integrity_proven(), "{:?}", check.report);
+        assert_eq!(check.key.as_ref(), Some(new.verifier()));
+        // Reopened with the new key, the log is the same log.
+        let (reopened, _) = CustodyLog::open(&dir, new.clone(), clock).unwrap();
+        assert_eq!(reopened.size(), 5);
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub mod layout {
         format!("stations/{st}/keys/{fingerprint}.pub")
     }
 
+    /// The log's first key (`station.pub` of the log directory): later keys are named by the
+    /// log's `key-rotated` events.
+    pub fn log_key(st: &StationId) -> String {
+        format!("stations/{st}/log/station.pub")
+    }
+
     /// The write-once record of an evidence item.
     pub fn record(st: &StationId, ev: &EvidenceId) -> String {
         format!("stations/{st}/records/{ev}.json")

@@ -2,7 +2,7 @@
 //! every time-stamp token. Every problem becomes a finding; nothing stops the check early.
 
 use crate::checkpoint::{self, SignedCheckpoint};
-use crate::event::payload::TimestampedPayload;
+use crate::event::payload::{KeyRotatedPayload, TimestampedPayload};
 use crate::event::{CustodyEvent, EventError, EventKind};
 use crate::finding::Report;
 use crate::id::{Sha256, StationId};
@@ -25,6 +25,9 @@ pub mod code {
     pub const LOG_SUMMARY: &str = "log.summary";
     pub const KEY_MISSING: &str = "key.missing";
     pub const KEY_UNTRUSTED: &str = "key.untrusted";
+    pub const KEY_ROTATION_BROKEN: &str = "key.rotation-broken";
+    pub const KEY_HANDOVER_MISSING: &str = "key.handover-missing";
+    pub const KEY_ROTATED: &str = "key.rotated";
     pub const TRUST_NOT_ANCHORED: &str = "trust.not-anchored";
     pub const TRUST_RELIED_ON: &str = "trust.relied-on";
     pub const EVENT_MALFORMED: &str = "event.malformed";
@@ -57,6 +60,9 @@ pub mod code {
         LOG_SUMMARY,
         KEY_MISSING,
         KEY_UNTRUSTED,
+        KEY_ROTATION_BROKEN,
+        KEY_HANDOVER_MISSING,
+        KEY_ROTATED,
         TRUST_NOT_ANCHORED,
         TRUST_RELIED_ON,
         EVENT_MALFORMED,
@@ -85,6 +91,7 @@ pub mod code {
 #[derive(Debug, Default)]
 pub struct LogCheck {
     pub station: Option<StationId>,
+    /// The key in force at the end of the log (the first key, or the last rotation's new key).
     pub key: Option<VerifierKey>,
     pub events: u64,
     /// Checkpoint sizes whose signature and root verified.
@@ -150,15 +157,18 @@ impl LogFiles {
         }
     }
 
-    /// A log published in a store: `<store>/stations/<station ID>/` with `keys/*.pub` and
-    /// `log/{segments,checkpoints,timestamps}/`.
+    /// A log published in a store: `<store>/stations/<station ID>/` with `keys/*.pub` (every
+    /// key it used), `log/station.pub` (its first key) and `log/{segments,checkpoints,timestamps}/`.
     pub fn published(station_dir: &Path) -> Self {
         let mut report = Report::new();
         let mut keys: Vec<PathBuf> = std::fs::read_dir(station_dir.join("keys"))
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         keys.sort();
-        if keys.len() > 1 {
+        let first = station_dir.join("log").join(layout::KEY_FILE);
+        if first.is_file() {
+            keys = vec![first];
+        } else if keys.len() > 1 {
             report.warning(
                 code::KEY_MISSING,
                 station_dir.join("keys").display().to_string(),
@@ -239,17 +249,16 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
             None
         }
     };
-    let key = resolve_key(dir_key, trust, r);
-    out.station = key
+    out.station = dir_key
         .as_ref()
         .and_then(|k| checkpoint::station_of_origin(&k.name));
-    out.key = key.clone();
 
     // Events.
     let mut tree = MemoryTree::new();
     let mut timestamped_events: BTreeMap<u64, TimestampedPayload> = BTreeMap::new();
     // Per event: a `timestamped` event (a record about time, needing no token of its own).
     let mut about_time: Vec<bool> = Vec::new();
+    let mut rotations: Vec<(u64, KeyRotatedPayload)> = Vec::new();
     let mut reader: Box<dyn Read> = Box::new(std::io::empty());
     let mut readable = true;
     for p in &files.events {
@@ -273,6 +282,11 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
             &mut tree,
             r,
             |ev| {
+                if ev.kind == EventKind::KeyRotated
+                    && let Ok(p) = ev.payload::<KeyRotatedPayload>()
+                {
+                    rotations.push((ev.seq, p));
+                }
                 about_time.resize(ev.seq as usize, false);
                 about_time.push(ev.kind == EventKind::Timestamped);
                 if ev.kind == EventKind::Timestamped
@@ -284,6 +298,14 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
         );
     }
     out.events = tree.size();
+
+    // The keys: the log's first key, then each rotation's new key (from the checkpoint after
+    // the hand-over on). Trusting any key of the chain anchors all of them: each hand-over
+    // checkpoint is signed by both its keys.
+    let schedule = KeySchedule::build(dir_key, &rotations, r);
+    let key = resolve_key(schedule.first().cloned(), &schedule.later(), trust, r);
+    let schedule = schedule.with_first(key.clone());
+    out.key = schedule.last().cloned();
 
     // Checkpoints, in size order.
     let checkpoints = read_dir_sorted(&files.checkpoints, r);
@@ -302,9 +324,23 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
                 continue;
             }
         };
-        let Some(sc) = check_checkpoint(&bytes, key.as_ref(), &subject, r) else {
+        let (signer, cosigner) = schedule.signers_of(*size_from_name);
+        let Some(sc) = check_checkpoint(&bytes, signer, &subject, r) else {
             continue;
         };
+        if let Some(new) = cosigner
+            && !sc.verify(new)
+        {
+            r.error(
+                code::KEY_HANDOVER_MISSING,
+                &subject,
+                format!(
+                    "the hand-over checkpoint of a key rotation lacks the new key's signature ({})",
+                    new.fingerprint()
+                ),
+            );
+            continue;
+        }
         let cp = &sc.checkpoint;
         if cp.size != *size_from_name {
             r.error(
@@ -355,6 +391,23 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
         prev = Some((cp.size, cp.root));
         out.good_checkpoints.push(cp.size);
         notes.insert(cp.size, bytes);
+    }
+    for (seq, _) in schedule.rotations() {
+        let handover = seq + 1;
+        if !out.good_checkpoints.contains(&handover)
+            && out
+                .good_checkpoints
+                .last()
+                .is_some_and(|last| *last > handover)
+        {
+            r.error(
+                code::KEY_HANDOVER_MISSING,
+                format!("event {seq}"),
+                format!(
+                    "no verified hand-over checkpoint of size {handover} signed by the old and the new key: the rotation is not vouched for"
+                ),
+            );
+        }
     }
     if checkpoints.is_empty() && tree.size() > 0 {
         r.warning(
@@ -449,6 +502,17 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
             format!("{k} (fingerprint SHA-256 {})", k.fingerprint()),
         );
     }
+    for (seq, k) in schedule.rotations() {
+        r.info(
+            code::KEY_ROTATED,
+            format!("event {seq}"),
+            format!(
+                "the station key was rotated to {k} (fingerprint SHA-256 {}); it signs the checkpoints after size {}",
+                k.fingerprint(),
+                seq + 1
+            ),
+        );
+    }
     r.info(
         code::LOG_SUMMARY,
         "log",
@@ -463,9 +527,137 @@ pub fn check_log(files: &LogFiles, trust: &Trust) -> LogCheck {
     out
 }
 
-/// Choose the key to verify with and say how it is anchored.
+/// Which key signs which checkpoints: the first key until the first rotation's hand-over
+/// checkpoint (which both sign), the new key after it, and so on.
+#[derive(Debug, Default)]
+pub(crate) struct KeySchedule {
+    first: Option<VerifierKey>,
+    /// (seq of the `key-rotated` event, the new key), in log order.
+    rotations: Vec<(u64, VerifierKey)>,
+}
+
+impl KeySchedule {
+    /// From a package's point of view: the rotations it carries (proven under its checkpoint)
+    /// must lead to `current`, the key that signs it; they make the earlier keys good for the
+    /// earlier checkpoints.
+    pub(crate) fn leading_to(
+        current: Option<&VerifierKey>,
+        rotations: &[(u64, KeyRotatedPayload)],
+        r: &mut Report,
+    ) -> Self {
+        let first = match rotations.first() {
+            Some((_, p)) => VerifierKey::parse(&p.old_key).ok(),
+            None => current.cloned(),
+        };
+        let out = Self::build(first, rotations, r);
+        if let (Some(want), Some(got)) = (current, out.last())
+            && want != got
+        {
+            r.error(
+                code::KEY_ROTATION_BROKEN,
+                "station key",
+                format!("the key rotations lead to {got}, but the package is signed by {want}"),
+            );
+        }
+        out
+    }
+
+    fn build(
+        first: Option<VerifierKey>,
+        rotations: &[(u64, KeyRotatedPayload)],
+        r: &mut Report,
+    ) -> Self {
+        let mut out = KeySchedule {
+            first,
+            rotations: Vec::new(),
+        };
+        for (seq, p) in rotations {
+            let subject = format!("event {seq}");
+            let Some(current) = out.last().cloned() else {
+                break;
+            };
+            let old = VerifierKey::parse(&p.old_key).ok();
+            let new = match VerifierKey::parse(&p.new_key) {
+                Ok(k) => k,
+                Err(e) => {
+                    r.error(
+                        code::KEY_ROTATION_BROKEN,
+                        subject,
+                        format!("the new key: {e}"),
+                    );
+                    break;
+                }
+            };
+            if old.as_ref() != Some(&current) {
+                r.error(
+                    code::KEY_ROTATION_BROKEN,
+                    subject,
+                    format!(
+                        "the rotation retires {} but the key in force is {current}",
+                        p.old_key
+                    ),
+                );
+                break;
+            }
+            if new.name != current.name {
+                r.error(
+                    code::KEY_ROTATION_BROKEN,
+                    subject,
+                    format!(
+                        "the new key names {:?}, not the station {:?}",
+                        new.name, current.name
+                    ),
+                );
+                break;
+            }
+            out.rotations.push((*seq, new));
+        }
+        out
+    }
+
+    fn first(&self) -> Option<&VerifierKey> {
+        self.first.as_ref()
+    }
+
+    fn last(&self) -> Option<&VerifierKey> {
+        self.rotations.last().map(|(_, k)| k).or(self.first())
+    }
+
+    fn later(&self) -> Vec<VerifierKey> {
+        self.rotations.iter().map(|(_, k)| k.clone()).collect()
+    }
+
+    fn rotations(&self) -> impl Iterator<Item = (u64, &VerifierKey)> {
+        self.rotations.iter().map(|(s, k)| (*s, k))
+    }
+
+    /// Replace the first key (by the pinned one when the trust file says so).
+    fn with_first(mut self, first: Option<VerifierKey>) -> Self {
+        self.first = first;
+        self
+    }
+
+    /// The key that must sign a checkpoint of `size` events, and at a hand-over the new key
+    /// that must sign it too.
+    pub(crate) fn signers_of(&self, size: u64) -> (Option<&VerifierKey>, Option<&VerifierKey>) {
+        let mut key = self.first();
+        for (seq, new) in &self.rotations {
+            if size == seq + 1 {
+                return (key, Some(new));
+            }
+            if size > seq + 1 {
+                key = Some(new);
+            }
+        }
+        (key, None)
+    }
+}
+
+/// Choose the key to verify with and say how it is anchored. `later` are keys the log rotated
+/// to: trusting one of them anchors the first key too (the hand-overs are signed by both).
 pub(crate) fn resolve_key(
     dir_key: Option<VerifierKey>,
+    later: &[VerifierKey],
     trust: &Trust,
     r: &mut Report,
 ) -> Option<VerifierKey> {
@@ -482,6 +674,7 @@ pub(crate) fn resolve_key(
     }
     match dir_key {
         Some(k) if trust.trusts_station_key(&k) => Some(k),
+        Some(k) if later.iter().any(|l| trust.trusts_station_key(l)) => Some(k),
         Some(k) => {
             let pinned = trust.station_keys_named(&k.name);
             r.error(

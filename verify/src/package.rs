@@ -10,7 +10,9 @@
 
 use crate::checkpoint::{ConsistencyProof, InclusionProof, SignedCheckpoint};
 use crate::digest::{DigestSet, Digests, HexBytes};
-use crate::event::payload::{AcquiredPayload, LinkedPayload, TranscodedPayload, UnlinkedPayload};
+use crate::event::payload::{
+    AcquiredPayload, KeyRotatedPayload, LinkedPayload, TranscodedPayload, UnlinkedPayload,
+};
 use crate::event::{CustodyEvent, EventKind, Timestamp};
 use crate::finding::Report;
 use crate::id::{CaseId, EvidenceId, Sha256, StationId};
@@ -363,7 +365,7 @@ pub fn check_package(dir: &Path, trust: &Trust) -> PackageCheck {
             "the key file differs from the key the manifest names",
         );
     }
-    let key = logcheck::resolve_key(package_key, trust, r);
+    let key = logcheck::resolve_key(package_key, &[], trust, r);
     out.key = key.as_ref().map(ToString::to_string);
     out.key_fingerprint = key.as_ref().map(VerifierKey::fingerprint);
 
@@ -821,6 +823,16 @@ fn check_custody(
         );
     }
 
+    // A key rotation in the package (proven above, under the checkpoint the current key signs)
+    // vouches for the key it retired: earlier checkpoints may be signed by that one.
+    let rotations: Vec<(u64, KeyRotatedPayload)> = c
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::KeyRotated && e.seq < latest_size)
+        .filter_map(|e| Some((e.seq, e.payload::<KeyRotatedPayload>().ok()?)))
+        .collect();
+    let schedule = logcheck::KeySchedule::leading_to(key, &rotations, r);
+
     // Earlier time-stamped checkpoints, consistent with the latest; then their tokens.
     let mut checkpoints: BTreeMap<u64, (SignedCheckpoint, Vec<u8>)> = BTreeMap::new();
     if let Some((latest_sc, latest_bytes)) = &latest {
@@ -839,7 +851,8 @@ fn check_custody(
             let Some(b) = read(dir, &f.path, r) else {
                 continue;
             };
-            let Some(sc) = logcheck::check_checkpoint(&b, key, &f.path, r) else {
+            let Some(sc) = logcheck::check_checkpoint(&b, schedule.signers_of(size).0, &f.path, r)
+            else {
                 continue;
             };
             let cp_rel = consistency_path(size, latest_size);

@@ -16,6 +16,17 @@ pub enum StationCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Replace the station key (routine renewal, or a key that may be exposed). The custody log
+    /// goes on: a `key-rotated` event names the old and the new key and a checkpoint signed by
+    /// both seals it, so the log verifies with either. Stop the dock first.
+    RotateKey {
+        /// Who asks for it (the station administrator's ID).
+        #[arg(long, value_name = "ID")]
+        by: String,
+        /// Why, for the record.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -65,6 +76,7 @@ pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
                 }
             }
         }
+        StationCmd::RotateKey { by, reason } => return rotate_key(ctx, &st, by, reason),
         StationCmd::ExportKey { out } => {
             let line = format!("{v}\n");
             match out {
@@ -79,6 +91,49 @@ pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
                 None => print!("{line}"),
             }
         }
+    }
+    Ok(exit::OK)
+}
+
+fn rotate_key(
+    ctx: &Ctx,
+    st: &crate::station::Station,
+    by: String,
+    reason: String,
+) -> anyhow::Result<u8> {
+    use evidock_verify::event::{Actor, Role};
+    if by.trim().is_empty() || reason.trim().is_empty() {
+        eprintln!("evidock station rotate-key: --by and --reason must not be empty");
+        return Ok(exit::USAGE);
+    }
+    let old = evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone();
+    let (new, handover) = st.rotate_key(
+        Actor {
+            role: Role::Admin,
+            id: by,
+        },
+        &reason,
+    )?;
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "station": st.id().to_string(),
+            "old_key": old.to_string(),
+            "old_fingerprint_sha256": old.fingerprint().to_string(),
+            "new_key": new.to_string(),
+            "new_fingerprint_sha256": new.fingerprint().to_string(),
+            "handover_checkpoint": handover,
+        }))?;
+    } else {
+        println!("Station key of {} rotated.", st.id());
+        println!("Retired:     {old}");
+        println!("             fingerprint SHA-256 {}", old.fingerprint());
+        println!("In force:    {new}");
+        println!("             fingerprint SHA-256 {}", new.fingerprint());
+        println!("Hand-over:   checkpoint {handover}, signed by both keys");
+        println!(
+            "Record the new fingerprint where the old one is kept (collection records, trust files); \
+             the log verifies with either key. Restart the dock."
+        );
     }
     Ok(exit::OK)
 }

@@ -230,7 +230,8 @@ fn selected(
                 )
         }
         Subject::Device(d) => devices.contains(d.as_str()) && ev.kind == EventKind::CameraAssigned,
-        Subject::Station(_) => false,
+        // A key rotation vouches for the key of the package's earlier checkpoints.
+        Subject::Station(_) => ev.kind == EventKind::KeyRotated,
     }
 }
 
