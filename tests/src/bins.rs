@@ -151,3 +151,15 @@ impl Ran {
         })
     }
 }
+
+/// `evidock-verify PATH --json [--trust FILE]` (a package, a log directory or a published log):
+/// its exit status and its JSON verdict.
+pub fn verify(path: &Path, trust: Option<&Path>) -> (i32, serde_json::Value) {
+    let mut c = cmd("evidock-verify");
+    c.arg(path).arg("--json");
+    if let Some(t) = trust {
+        c.arg("--trust").arg(t);
+    }
+    let ran = run(&mut c);
+    (ran.code, ran.json())
+}

@@ -9,7 +9,7 @@ use evidock_store::key::{NoteSigner, StationKey};
 use evidock_store::log::{CustodyLog, SharedLog};
 use evidock_store::timestamping;
 use evidock_store::tsa::{TsaClient, TsaConfig};
-use evidock_tests::bins;
+use evidock_tests::bins::verify;
 use evidock_tests::tsa::{Mode, TsaRig};
 use evidock_verify::event::payload::CameraAssignedPayload;
 use evidock_verify::event::{Actor, NewEvent, Role, Subject, Timestamp};
@@ -56,16 +56,6 @@ fn make_log(dir: &Path, n: u32) -> (Arc<StationKey>, SharedLog) {
     }
     log.with(|l| l.checkpoint()).unwrap();
     (key, log)
-}
-
-fn verify(dir: &Path, trust: Option<&Path>) -> (i32, Value) {
-    let mut c = bins::cmd("evidock-verify");
-    c.arg(dir).arg("--json");
-    if let Some(t) = trust {
-        c.arg("--trust").arg(t);
-    }
-    let ran = bins::run(&mut c);
-    (ran.code, ran.json())
 }
 
 fn codes(report: &Value) -> Vec<String> {

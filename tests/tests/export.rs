@@ -5,7 +5,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_tests::bins;
+use evidock_tests::bins::{self, verify};
 use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
@@ -15,17 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2023〕102号";
-
-fn verify(pkg: &Path, trust: Option<&Path>) -> (i32, Value) {
-    let mut c = bins::cmd("evidock-verify");
-    c.arg(pkg).arg("--json");
-    if let Some(t) = trust {
-        c.arg("--trust").arg(t);
-    }
-    let ran = bins::run(&mut c);
-    let v = ran.json();
-    (ran.code, v)
-}
 
 fn codes(v: &Value, level: &str) -> BTreeSet<String> {
     v["report"]["findings"]

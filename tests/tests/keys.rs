@@ -4,7 +4,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_tests::bins;
+use evidock_tests::bins::verify;
 use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
@@ -12,16 +12,6 @@ use serde_json::Value;
 use std::path::Path;
 
 const CASE: &str = "晋应急罚〔2023〕102号";
-
-fn verify(path: &Path, trust: Option<&Path>) -> (i32, Value) {
-    let mut c = bins::cmd("evidock-verify");
-    c.arg(path).arg("--json");
-    if let Some(t) = trust {
-        c.arg("--trust").arg(t);
-    }
-    let ran = bins::run(&mut c);
-    (ran.code, ran.json())
-}
 
 fn codes(v: &Value) -> Vec<String> {
     v["findings"]["findings"]
@@ -43,6 +33,17 @@ fn pin(dir: &Path, name: &str, key: &str, tsa_root: &Path) -> std::path::PathBuf
     )
     .unwrap();
     p
+}
+
+fn rotate(st: &TestStation, reason: &str) -> Value {
+    st.json(&[
+        "station",
+        "rotate-key",
+        "--by",
+        "admin01",
+        "--reason",
+        reason,
+    ])
 }
 
 fn ingest(st: &TestStation, serial: &str, hue: u32) {
@@ -78,14 +79,7 @@ fn a_rotated_key_keeps_one_log_that_verifies_with_either_key() {
             .code,
         2
     );
-    let rotated = st.json(&[
-        "station",
-        "rotate-key",
-        "--by",
-        "admin01",
-        "--reason",
-        "年度更换",
-    ]);
+    let rotated = rotate(&st, "年度更换");
     assert_eq!(rotated["old_key"], old.as_str());
     let new = rotated["new_key"].as_str().unwrap().to_string();
     assert_ne!(new, old);
@@ -209,14 +203,7 @@ fn a_rotation_interrupted_by_a_crash_is_finished_or_discarded_at_the_next_start(
     assert!(!staged.exists(), "the unlogged staged key is discarded");
 
     // Crash after the rotation was logged, before the new key replaced the old file.
-    let rotated = st.json(&[
-        "station",
-        "rotate-key",
-        "--by",
-        "admin01",
-        "--reason",
-        "test",
-    ]);
+    let rotated = rotate(&st, "test");
     let new = rotated["new_key"].as_str().unwrap().to_string();
     std::fs::rename(&key, &staged).unwrap();
     std::fs::write(&key, &old_secret).unwrap();
