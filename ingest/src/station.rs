@@ -58,6 +58,9 @@ pub fn default_station_id() -> anyhow::Result<StationId> {
     })
 }
 
+/// A custody log as [`CustodyLog::open`] returns it.
+type OpenedLog = (CustodyLog, OpenReport);
+
 /// Events a command logged are sealed by a checkpoint before it exits, whatever path it takes
 /// out (the dock seals explicitly at shutdown; this is then a no-op).
 impl Drop for Station {
@@ -140,13 +143,12 @@ impl Station {
     /// A key rotation interrupted by a crash left the next key staged: the log says whether
     /// the rotation happened. If it did, the staged key is installed (and the hand-over sealed
     /// if the crash came before that); if not, the staged key is discarded.
-    #[allow(clippy::type_complexity)]
     fn finish_rotation(
         key_path: &Path,
         old: &Arc<StationKey>,
         log_dir: &Path,
         clock: &Arc<dyn Clock>,
-    ) -> anyhow::Result<Option<(Arc<StationKey>, (CustodyLog, OpenReport))>> {
+    ) -> anyhow::Result<Option<(Arc<StationKey>, OpenedLog)>> {
         let staged = StationKey::staged_path(key_path);
         if !staged.exists() {
             return Ok(None);
@@ -186,7 +188,10 @@ impl Station {
         let handover = self
             .log
             .with(|l| l.rotate_key(next.clone(), actor, reason))
-            .context("logging the key rotation (the staged key is discarded at the next start)")?;
+            .context(
+                "logging the key rotation (the next start finishes it if the event was logged, \
+                 or discards the staged key if not)",
+            )?;
         let verifier = key::NoteSigner::verifier(next.as_ref()).clone();
         drop(next);
         let staged = StationKey::staged_path(self.key.path());
