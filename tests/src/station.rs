@@ -69,6 +69,23 @@ impl TestStation {
         self.run(&a).json()
     }
 
+    /// Import one case whose window is the hour either side of now, for `officer`, with
+    /// `evidock case import`; returns what the import printed.
+    pub fn import_case_now(&self, case: &str, title: &str, officer: &str) -> Value {
+        let now = chrono::Utc::now();
+        let reg = self.dir.path().join("cases.csv");
+        std::fs::write(
+            &reg,
+            format!(
+                "case_id,case_type,title,officers,window_start,window_end,place\n{case},一般程序,{title},{officer},{},{},某镇\n",
+                (now - chrono::Duration::hours(1)).to_rfc3339(),
+                (now + chrono::Duration::hours(1)).to_rfc3339(),
+            ),
+        )
+        .unwrap();
+        self.json(&["case", "import", reg.to_str().unwrap()])
+    }
+
     /// Every custody event, parsed.
     pub fn events(&self) -> Vec<Value> {
         self.json(&["log", "show"])

@@ -67,18 +67,7 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
     clip(&card.join("DCIM/ZFY0500_0002.MP4"), "320x240", 2, 120);
     let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
     assert_eq!(out["outcome"], "released", "{out}");
-    let now = chrono::Utc::now();
-    let reg = st.dir.path().join("cases.csv");
-    std::fs::write(
-        &reg,
-        format!(
-            "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,某矿业公司安全检查,350500,{},{},某镇\n",
-            (now - chrono::Duration::hours(1)).to_rfc3339(),
-            (now + chrono::Duration::hours(1)).to_rfc3339(),
-        ),
-    )
-    .unwrap();
-    let imported = st.json(&["case", "import", reg.to_str().unwrap()]);
+    let imported = st.import_case_now(CASE, "某矿业公司安全检查", "350500");
     assert_eq!(
         imported["linked"].as_array().unwrap().len(),
         2,

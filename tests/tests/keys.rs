@@ -97,18 +97,7 @@ fn a_rotated_key_keeps_one_log_that_verifies_with_either_key() {
 
     // The station goes on with the new key.
     ingest(&st, "ZFY0702", 120);
-    let now = chrono::Utc::now();
-    let reg = st.dir.path().join("cases.csv");
-    std::fs::write(
-        &reg,
-        format!(
-            "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,安全检查,350500,{},{},某镇\n",
-            (now - chrono::Duration::hours(1)).to_rfc3339(),
-            (now + chrono::Duration::hours(1)).to_rfc3339(),
-        ),
-    )
-    .unwrap();
-    st.json(&["case", "import", reg.to_str().unwrap()]);
+    st.import_case_now(CASE, "安全检查", "350500");
 
     // The log: whole, with either key pinned, and the rotation said.
     let log = st.log_dir();
