@@ -38,7 +38,7 @@ pub enum IndexError {
 const LONGEST_RECORDING_HOURS: i64 = 8;
 
 /// Bumped whenever the tables below change.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 PRAGMA journal_mode = WAL;
@@ -49,8 +49,7 @@ CREATE TABLE IF NOT EXISTS items (
   sha256 TEXT NOT NULL, size INTEGER NOT NULL, device TEXT NOT NULL, officer TEXT, officer_source TEXT,
   path TEXT NOT NULL, recorded_raw TEXT, start_utc TEXT, end_utc TEXT, time_rule TEXT,
   important INTEGER NOT NULL, session TEXT NOT NULL,
-  category TEXT, retain_until TEXT, legal_hold INTEGER NOT NULL DEFAULT 0, retention_seq INTEGER,
-  retention_ref TEXT,
+  category TEXT, retain_until TEXT, legal_hold INTEGER NOT NULL DEFAULT 0, retention_ref TEXT,
   disposed_at TEXT, disposed_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS items_start ON items(start_utc);
@@ -111,9 +110,7 @@ pub struct Item {
     pub category: Option<String>,
     pub retain_until: Option<DateTime<Utc>>,
     pub legal_hold: bool,
-    /// Whether any `retention-changed` event exists for the item.
-    pub retention_recorded: bool,
-    /// The last `retention-changed` event, as `<station>:<seq>`.
+    /// The last `retention-changed` event, as `<station>:<seq>` (`None`: never changed).
     pub retention_ref: Option<String>,
     pub disposed_at: Option<DateTime<Utc>>,
 }
@@ -519,7 +516,7 @@ impl Index {
 
 const ITEM_COLUMNS: &str = "evidence, station, seq, acquired_at, sha256, size, device, officer,
   officer_source, path, recorded_raw, start_utc, end_utc, time_rule, important, session, category,
-  retain_until, legal_hold, retention_seq, disposed_at, retention_ref";
+  retain_until, legal_hold, disposed_at, retention_ref";
 
 fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Item>> {
     let opt_ts = |i: usize| {
@@ -549,9 +546,8 @@ fn item_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Item>> {
             category: r.get(16).ok()?,
             retain_until: opt_ts(17),
             legal_hold: r.get(18).ok()?,
-            retention_recorded: r.get::<_, Option<i64>>(19).ok()?.is_some(),
-            disposed_at: opt_ts(20),
-            retention_ref: r.get(21).ok()?,
+            disposed_at: opt_ts(19),
+            retention_ref: r.get(20).ok()?,
         })
     })())
 }
@@ -705,15 +701,13 @@ fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
                 return Ok(());
             };
             tx.execute(
-                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_seq = ?5,
-                   retention_ref = ?6
+                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_ref = ?5
                  WHERE evidence = ?1",
                 params![
                     p.evidence.as_str(),
                     p.category,
                     p.retain_until.map(|t| t.to_string()),
                     p.legal_hold,
-                    ev.seq as i64,
                     format!("{}:{}", ev.station, ev.seq)
                 ],
             )?;

@@ -576,7 +576,7 @@ impl Cases {
 
     /// An item's retention as recorded by its last `retention-changed` event (or the default).
     pub fn recorded(&self, item: &Item) -> Retention {
-        if item.retention_recorded {
+        if item.retention_ref.is_some() {
             Retention {
                 category: item
                     .category
