@@ -881,8 +881,8 @@ impl Journal {
         })
     }
 
-    /// Where the derivatives of a content stand.
-    /// Every content's transcode state, in one query (for the backlog and the status page).
+    /// Where the derivatives of every content stand, in one query (for the backlog and the
+    /// status page).
     pub fn transcode_states(
         &self,
     ) -> Result<std::collections::HashMap<Sha256, crate::transcode::TranscodeState>, JournalError>

@@ -337,17 +337,17 @@ pub fn report(
     } else {
         0
     };
-    // Every content whose derivatives could not be made, not only those among the recent events.
-    totals.transcode_failed = st
-        .journal
-        .transcode_states()?
+    // Every content whose derivatives could not be made, not only those among the recent events;
+    // the same states give the backlog.
+    let transcode_states = st.journal.transcode_states()?;
+    totals.transcode_failed = transcode_states
         .values()
         .filter(|s| **s == crate::transcode::TranscodeState::Failed)
         .count() as u64;
     let transcode_backlog = if st.settings.transcode.enabled {
-        st.transcoder()
-            .pending()
-            .map(|p| p.len() as u64)
+        st.journal
+            .evidence()
+            .map(|all| crate::transcode::backlog(all, &transcode_states).len() as u64)
             .unwrap_or(0)
     } else {
         0

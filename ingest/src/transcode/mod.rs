@@ -152,17 +152,7 @@ impl Transcoder {
     pub fn pending(&self) -> Result<Vec<EvidenceRow>, String> {
         let all = self.journal.evidence().map_err(|e| e.to_string())?;
         let states = self.journal.transcode_states().map_err(|e| e.to_string())?;
-        let mut seen = std::collections::HashSet::new();
-        Ok(all
-            .into_iter()
-            .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
-            .filter(|row| {
-                matches!(
-                    states.get(&row.sha256),
-                    None | Some(TranscodeState::Started)
-                )
-            })
-            .collect())
+        Ok(backlog(all, &states))
     }
 
     /// Work through the backlog until it is empty or `stop` is set.
@@ -620,6 +610,24 @@ pub fn lower_priority() {
     if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
         tracing::warn!(error = %e, "could not lower the transcode thread's priority");
     }
+}
+
+/// Of `all` acquired items (in acquisition order), those whose content `states` shows without
+/// derivatives yet and without a recorded failure; one item per content.
+pub fn backlog(
+    all: Vec<EvidenceRow>,
+    states: &std::collections::HashMap<Sha256, TranscodeState>,
+) -> Vec<EvidenceRow> {
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter()
+        .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
+        .filter(|row| {
+            matches!(
+                states.get(&row.sha256),
+                None | Some(TranscodeState::Started)
+            )
+        })
+        .collect()
 }
 
 /// The daemon's transcode worker: one thread at lower priority that works through the backlog
