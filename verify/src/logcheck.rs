@@ -161,23 +161,29 @@ impl LogFiles {
     /// key it used), `log/station.pub` (its first key) and `log/{segments,checkpoints,timestamps}/`.
     pub fn published(station_dir: &Path) -> Self {
         let mut report = Report::new();
-        let mut keys: Vec<PathBuf> = std::fs::read_dir(station_dir.join("keys"))
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        keys.sort();
         let first = station_dir.join("log").join(layout::KEY_FILE);
-        if first.is_file() {
-            keys = vec![first];
-        } else if keys.len() > 1 {
-            report.warning(
-                code::KEY_MISSING,
-                station_dir.join("keys").display().to_string(),
-                format!(
-                    "{} station keys published; checking with the first",
-                    keys.len()
-                ),
-            );
-        }
+        // Logs published before `log/station.pub` existed: the only key under `keys/`.
+        let key = if first.is_file() {
+            first
+        } else {
+            let mut keys: Vec<PathBuf> = std::fs::read_dir(station_dir.join("keys"))
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            keys.sort();
+            if keys.len() > 1 {
+                report.warning(
+                    code::KEY_MISSING,
+                    station_dir.join("keys").display().to_string(),
+                    format!(
+                        "{} station keys published; checking with the first",
+                        keys.len()
+                    ),
+                );
+            }
+            keys.into_iter()
+                .next()
+                .unwrap_or_else(|| station_dir.join("keys/(none)"))
+        };
         let seg_dir = station_dir.join("log/segments");
         let mut segments: Vec<(u64, u64, PathBuf)> = std::fs::read_dir(&seg_dir)
             .map(|rd| {
@@ -203,10 +209,7 @@ impl LogFiles {
             at = *to;
         }
         LogFiles {
-            key: keys
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| station_dir.join("keys/(none)")),
+            key,
             events: segments.into_iter().map(|(_, _, p)| p).collect(),
             checkpoints: station_dir.join("log/checkpoints"),
             timestamps: station_dir.join("log/timestamps"),
