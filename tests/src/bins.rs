@@ -163,3 +163,14 @@ pub fn verify(path: &Path, trust: Option<&Path>) -> (i32, serde_json::Value) {
     let ran = run(&mut c);
     (ran.code, ran.json())
 }
+
+/// Write an `evidock-verify --trust` file at `path` pinning `station_key` (note format) and,
+/// if given, a TSA root certificate.
+pub fn trust_file(path: &Path, station_key: &str, tsa_root: Option<&Path>) -> PathBuf {
+    let mut t = format!("[[station]]\nkey = \"{station_key}\"\n");
+    if let Some(r) = tsa_root {
+        t.push_str(&format!("[[tsa]]\nroot_file = \"{}\"\n", r.display()));
+    }
+    std::fs::write(path, t).unwrap();
+    path.to_path_buf()
+}

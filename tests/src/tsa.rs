@@ -167,6 +167,15 @@ pub fn pem_to_der(pem: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 impl TsaRig {
+    /// A station's `[tsa]` section that time-stamps with this rig.
+    pub fn station_config(&self) -> String {
+        format!(
+            "[tsa]\nurl = \"{}\"\nroots = [\"{}\"]\n",
+            self.url,
+            self.ca_pem.display()
+        )
+    }
+
     /// Make a test root CA and a TSA certificate (the commands of
     /// /work/shared/tsa-rig/README.md) and start serving on 127.0.0.1.
     pub fn start() -> anyhow::Result<TsaRig> {

@@ -9,7 +9,7 @@ use evidock_store::key::{NoteSigner, StationKey};
 use evidock_store::log::{CustodyLog, SharedLog};
 use evidock_store::timestamping;
 use evidock_store::tsa::{TsaClient, TsaConfig};
-use evidock_tests::bins::verify;
+use evidock_tests::bins::{self, verify};
 use evidock_tests::tsa::{Mode, TsaRig};
 use evidock_verify::event::payload::CameraAssignedPayload;
 use evidock_verify::event::{Actor, NewEvent, Role, Subject, Timestamp};
@@ -69,13 +69,11 @@ fn codes(report: &Value) -> Vec<String> {
 }
 
 fn trust_file(dir: &Path, key: &StationKey, tsa_root: Option<&Path>) -> PathBuf {
-    let mut t = format!("[[station]]\nkey = \"{}\"\n", key.verifier());
-    if let Some(r) = tsa_root {
-        t.push_str(&format!("[[tsa]]\nroot_file = \"{}\"\n", r.display()));
-    }
-    let p = dir.join("trust.toml");
-    std::fs::write(&p, t).unwrap();
-    p
+    bins::trust_file(
+        &dir.join("trust.toml"),
+        &key.verifier().to_string(),
+        tsa_root,
+    )
 }
 
 #[test]

@@ -5,7 +5,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_tests::bins::{self, verify};
+use evidock_tests::bins::{self, trust_file, verify};
 use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
@@ -57,9 +57,8 @@ fn case_validate() -> Option<PathBuf> {
 fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
     let tsa = TsaRig::start().unwrap();
     let st = TestStation::with_config(&format!(
-        "station_id = \"dock-01\"\nutc_offset = \"+08:00\"\n[digests]\nsm3 = true\n[tsa]\nurl = \"{}\"\nroots = [\"{}\"]\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
-        tsa.url,
-        tsa.ca_pem.display()
+        "station_id = \"dock-01\"\nutc_offset = \"+08:00\"\n[digests]\nsm3 = true\n{}\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+        tsa.station_config()
     ));
     let card = st.dir.path().join("ZFY0500");
     std::fs::create_dir_all(card.join("DCIM")).unwrap();
@@ -210,15 +209,7 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         .as_str()
         .unwrap()
         .to_string();
-    let trust = st.dir.path().join("trust.toml");
-    std::fs::write(
-        &trust,
-        format!(
-            "[[station]]\nkey = \"{key}\"\n[[tsa]]\nroot_file = \"{}\"\n",
-            tsa.ca_pem.display()
-        ),
-    )
-    .unwrap();
+    let trust = trust_file(&st.dir.path().join("trust.toml"), &key, Some(&tsa.ca_pem));
     let (code, v) = verify(&pkg, Some(&trust));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["integrity_proven"], true);

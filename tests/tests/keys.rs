@@ -4,7 +4,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_tests::bins::verify;
+use evidock_tests::bins::{trust_file, verify};
 use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
@@ -23,16 +23,7 @@ fn codes(v: &Value) -> Vec<String> {
 }
 
 fn pin(dir: &Path, name: &str, key: &str, tsa_root: &Path) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::write(
-        &p,
-        format!(
-            "[[station]]\nkey = \"{key}\"\n[[tsa]]\nroot_file = \"{}\"\n",
-            tsa_root.display()
-        ),
-    )
-    .unwrap();
-    p
+    trust_file(&dir.join(name), key, Some(tsa_root))
 }
 
 fn rotate(st: &TestStation, reason: &str) -> Value {
@@ -63,9 +54,8 @@ fn ingest(st: &TestStation, serial: &str, hue: u32) {
 fn a_rotated_key_keeps_one_log_that_verifies_with_either_key() {
     let tsa = TsaRig::start().unwrap();
     let st = TestStation::with_config(&format!(
-        "station_id = \"dock-07\"\nutc_offset = \"+08:00\"\n[tsa]\nurl = \"{}\"\nroots = [\"{}\"]\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
-        tsa.url,
-        tsa.ca_pem.display()
+        "station_id = \"dock-07\"\nutc_offset = \"+08:00\"\n{}\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+        tsa.station_config()
     ));
     ingest(&st, "ZFY0701", 0);
     let old = st.json(&["station", "show"])["public_key"]
