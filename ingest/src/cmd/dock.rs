@@ -110,7 +110,7 @@ async fn pipeline(
     if let Some(client) = super::log::tsa_client(st)? {
         let log = st.log.clone();
         let released = released.clone();
-        stages.spawn(stage("time-stamping", shutdown.clone(), released, 60, move || {
+        stages.spawn(stage("time-stamping", shutdown.clone(), released, None, 60, move || {
             let (log, client) = (log.clone(), client.clone());
             async move {
                 match evidock_store::timestamping::timestamp_pending(&log, &client, 100).await {
@@ -135,6 +135,7 @@ async fn pipeline(
             "case links",
             shutdown.clone(),
             released.clone(),
+            None,
             60,
             move || {
                 let (cases, store, spools) = (cases.clone(), store.clone(), spools.clone());
@@ -165,11 +166,17 @@ async fn pipeline(
         let uploader = st.uploader();
         let store = st.store.clone();
         let cases = cases.clone();
-        let (released, upload_wake) = (released.clone(), upload_wake.clone());
-        let mut shutdown = shutdown.clone();
-        stages.spawn(async move {
-            loop {
-                let pass = async {
+        // An upload cut off by the shutdown is queued in the journal and sent again at the next
+        // start; its `uploaded` event is only written after the read-back.
+        stages.spawn(stage(
+            "upload",
+            shutdown.clone(),
+            released.clone(),
+            Some(upload_wake.clone()),
+            30,
+            move || {
+                let (uploader, store, cases) = (uploader.clone(), store.clone(), cases.clone());
+                async move {
                     let run = uploader.run_once().await;
                     if !run.uploaded.is_empty() || !run.failed.is_empty() {
                         tracing::info!(
@@ -185,22 +192,9 @@ async fn pipeline(
                     if let Err(e) = cases.sync_holds(&store).await {
                         tracing::warn!(error = %e, "legal holds not applied to the store yet");
                     }
-                };
-                // An upload cut off here is queued in the journal and sent again at the next
-                // start; its `uploaded` event is only written after the read-back.
-                tokio::select! {
-                    _ = shutdown.requested() => break,
-                    _ = pass => {}
                 }
-                tokio::select! {
-                    _ = shutdown.requested() => break,
-                    _ = released.notified() => {}
-                    _ = upload_wake.notified() => {}
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
-                }
-            }
-            "upload"
-        });
+            },
+        ));
     }
     // Playback copies and thumbnails on their own thread at lower priority, after each release
     // and every 30 s. At shutdown a job stops between packets and is made again next start.
@@ -310,13 +304,14 @@ async fn pipeline(
     Ok(threads)
 }
 
-/// A background stage: one `pass` now, then again after every release and every `every_secs`,
-/// until the shutdown signal (which also cuts a pass short: each pass takes its work from
-/// durable state, so the rest is done at the next start).
+/// A background stage: one `pass` now, then again after every release (or `also`, when given)
+/// and every `every_secs`, until the shutdown signal (which also cuts a pass short: each pass
+/// takes its work from durable state, so the rest is done at the next start).
 async fn stage<F, Fut>(
     name: &'static str,
     mut shutdown: Shutdown,
     released: Arc<tokio::sync::Notify>,
+    also: Option<Arc<tokio::sync::Notify>>,
     every_secs: u64,
     pass: F,
 ) -> &'static str
@@ -324,6 +319,12 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    let also_notified = || async {
+        match &also {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    };
     loop {
         tokio::select! {
             _ = shutdown.requested() => break,
@@ -332,6 +333,7 @@ where
         tokio::select! {
             _ = shutdown.requested() => break,
             _ = released.notified() => {}
+            _ = also_notified() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(every_secs)) => {}
         }
     }
