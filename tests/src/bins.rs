@@ -164,6 +164,18 @@ pub fn verify(path: &Path, trust: Option<&Path>) -> (i32, serde_json::Value) {
     (ran.code, ran.json())
 }
 
+/// `evidock-verify PATH --json` with no trust file, on a log or package that must be sound: no
+/// error, every event sealed, and — the station key not being pinned — integrity only
+/// "consistent" with the key the input carries (exit status 3).
+pub fn verify_unpinned(path: &Path) -> serde_json::Value {
+    let (code, v) = verify(path, None);
+    assert_eq!(code, 3, "{v:#}");
+    assert_eq!(v["errors"], 0, "{v:#}");
+    assert_eq!(v["integrity"], "consistent", "{v:#}");
+    assert_eq!(v["integrity_proven"], false, "{v:#}");
+    v
+}
+
 /// Write an `evidock-verify --trust` file at `path` pinning `station_key` (note format) and,
 /// if given, a TSA root certificate.
 pub fn trust_file(path: &Path, station_key: &str, tsa_root: Option<&Path>) -> PathBuf {

@@ -4,6 +4,7 @@
 //! clear message is the right way out here (unlike in the product crates).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod attack;
 pub mod bins;
 pub mod ceph;
 pub mod faultproxy;

@@ -191,9 +191,7 @@ fn a_rotation_interrupted_by_a_crash_is_finished_or_discarded_at_the_next_start(
     assert_eq!(st.json(&["station", "show"])["public_key"], new.as_str());
     assert!(!staged.exists());
     ingest(&st, "ZFY0802", 60);
-    let (code, v) = verify(&st.log_dir(), None);
-    assert_eq!(code, 0, "{v}");
-    assert_eq!(v["integrity_proven"], true, "{v}");
+    evidock_tests::bins::verify_unpinned(&st.log_dir());
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -287,6 +287,125 @@ impl ConsistencyProof {
     }
 }
 
+/// Consistency proofs from many earlier tree sizes to one, in one file: a package carries one
+/// from every earlier checkpoint of its station, so that a receiver holding any of them can hold
+/// the package to it.
+///
+/// ```text
+/// evidock.consistency-proofs@v1
+/// new <size>
+///
+/// old <size> <root, base64>          the root the station's tree had at that size
+/// <hash, base64>                     the RFC 9162 consistency proof, one hash per line
+///
+/// old <size> <root, base64>
+/// ...
+/// ```
+///
+/// It is read one entry at a time ([`read_bundle`]): its size does not decide memory.
+pub const BUNDLE_HEADER: &str = "evidock.consistency-proofs@v1";
+
+/// The text of a bundle to `new`: `(old size, old root, proof)` each.
+pub fn bundle_to_bytes(new: u64, entries: &[(u64, Hash, Vec<Hash>)]) -> Vec<u8> {
+    let mut s = format!("{BUNDLE_HEADER}\nnew {new}\n");
+    for (old, root, path) in entries {
+        s.push_str(&format!("\nold {old} {}\n", B64.encode(root.0)));
+        for h in path {
+            s.push_str(&B64.encode(h.0));
+            s.push('\n');
+        }
+    }
+    s.into_bytes()
+}
+
+/// One entry of a bundle: the proof from `old` (with the station's root at `old`) to `new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleEntry {
+    pub root: Hash,
+    pub proof: ConsistencyProof,
+}
+
+/// Read a bundle entry by entry; `each` gets every entry or, for an entry that cannot be read,
+/// why. Returns the bundle's `new` size, or why the bundle itself is unreadable. No line longer
+/// than 128 bytes and no proof longer than 128 hashes is accepted.
+pub fn read_bundle(
+    reader: impl std::io::BufRead,
+    mut each: impl FnMut(Result<BundleEntry, String>),
+) -> Result<u64, String> {
+    use std::io::{BufRead as _, Read as _};
+    const LINE: u64 = 128;
+    let mut lines = reader;
+    let mut line = String::new();
+    let mut next = |line: &mut String| -> Result<Option<()>, String> {
+        line.clear();
+        let n = (&mut lines)
+            .take(LINE + 1)
+            .read_line(line)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !line.ends_with('\n') {
+            return Err("a line too long, or without its final newline".into());
+        }
+        line.pop();
+        Ok(Some(()))
+    };
+    if next(&mut line)?.is_none() || line != BUNDLE_HEADER {
+        return Err(format!("missing {BUNDLE_HEADER} header"));
+    }
+    let new: u64 = match next(&mut line)? {
+        Some(()) => line
+            .strip_prefix("new ")
+            .and_then(|n| n.parse().ok())
+            .ok_or("malformed new line")?,
+        None => return Err("missing new line".into()),
+    };
+    let mut current: Option<(u64, Hash, Vec<Hash>)> = None;
+    let mut emit = |cur: Option<(u64, Hash, Vec<Hash>)>| {
+        if let Some((old, root, path)) = cur {
+            each(Ok(BundleEntry {
+                root,
+                proof: ConsistencyProof { old, new, path },
+            }));
+        }
+    };
+    while let Some(()) = next(&mut line)? {
+        if line.is_empty() {
+            emit(current.take());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("old ") {
+            emit(current.take());
+            let parsed = rest.split_once(' ').and_then(|(size, root)| {
+                let raw = B64.decode(root).ok()?;
+                Some((size.parse::<u64>().ok()?, Sha256::from_slice(&raw)?))
+            });
+            match parsed {
+                Some((old, root)) => current = Some((old, root, Vec::new())),
+                None => return Err(format!("malformed old line {line:?}")),
+            }
+            continue;
+        }
+        let Some((_, _, path)) = current.as_mut() else {
+            return Err("a hash before any old line".into());
+        };
+        if path.len() >= 128 {
+            return Err("a proof longer than 128 hashes".into());
+        }
+        match B64
+            .decode(&line)
+            .ok()
+            .and_then(|raw| Sha256::from_slice(&raw))
+        {
+            Some(h) => path.push(h),
+            None => return Err(format!("malformed hash line {line:?}")),
+        }
+    }
+    emit(current.take());
+    Ok(new)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +484,35 @@ mod tests {
         back.verify_leaf(&t.leaf(6).unwrap()).unwrap();
         assert!(back.verify_leaf(&t.leaf(5).unwrap()).is_err());
         assert!(back.checkpoint.verify(&vk));
+    }
+
+    #[test]
+    fn bundle_round_trip_entry_by_entry() {
+        let mut t = MemoryTree::new();
+        for i in 0..40u32 {
+            t.push_entry(&i.to_be_bytes());
+        }
+        let entries: Vec<(u64, Hash, Vec<Hash>)> = [1u64, 7, 16, 39]
+            .iter()
+            .map(|&old| {
+                (
+                    old,
+                    t.root_at(old).unwrap(),
+                    t.consistency_proof(old, 40).unwrap(),
+                )
+            })
+            .collect();
+        let bytes = bundle_to_bytes(40, &entries);
+        let mut got = Vec::new();
+        let new = read_bundle(&bytes[..], |e| got.push(e.unwrap())).unwrap();
+        assert_eq!(new, 40);
+        assert_eq!(got.len(), 4);
+        for e in &got {
+            e.proof.verify(&e.root, &t.root()).unwrap();
+        }
+        assert!(read_bundle(&b"nope\n"[..], |_| {}).is_err());
+        let mut long = bytes.clone();
+        long.extend(std::iter::repeat_n(b'A', 500));
+        assert!(read_bundle(&long[..], |_| {}).is_err());
     }
 }

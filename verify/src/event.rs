@@ -174,9 +174,10 @@ impl<'de> Deserialize<'de> for EventKind {
     }
 }
 
-/// A role an actor acts in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A role an actor acts in. A role this version does not know (a later station's, such as the
+/// review desk's approvers) is kept as [`Role::Other`]: a verifier shipped today still reads
+/// tomorrow's packages, and says the role is unknown to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Role {
     /// A dock station or review workstation acting on its own (acquisition, upload, …).
     Station,
@@ -186,6 +187,56 @@ pub enum Role {
     Reviewer,
     /// A station administrator.
     Admin,
+    /// A role this version does not know.
+    Other(String),
+}
+
+impl Role {
+    pub const KNOWN: [Role; 4] = [Role::Station, Role::Officer, Role::Reviewer, Role::Admin];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Role::Station => "station",
+            Role::Officer => "officer",
+            Role::Reviewer => "reviewer",
+            Role::Admin => "admin",
+            Role::Other(s) => s,
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|r| r.as_str() == s)
+            .cloned()
+            .unwrap_or_else(|| Role::Other(s.to_string()))
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Role::Other(_))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.len() > 64 {
+            return Err(serde::de::Error::custom("a role is 1 to 64 bytes"));
+        }
+        Ok(Self::parse(&s))
+    }
 }
 
 /// Who did it.
@@ -206,15 +257,38 @@ impl Actor {
     }
 }
 
-/// What an event is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
+/// What an event is about: one key naming the kind of thing, its value the thing's ID. A kind
+/// this version does not know is kept as [`Subject::Other`] (its value as written).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Subject {
     Evidence(EvidenceId),
     Session(SessionId),
     Device(DeviceSerial),
     Case(CaseId),
     Station(StationId),
+    /// A subject kind this version does not know, and its value's canonical JSON.
+    Other {
+        kind: String,
+        value: String,
+    },
+}
+
+impl Subject {
+    /// The key the subject is written under (`evidence`, `session`, …).
+    pub fn kind(&self) -> &str {
+        match self {
+            Subject::Evidence(_) => "evidence",
+            Subject::Session(_) => "session",
+            Subject::Device(_) => "device",
+            Subject::Case(_) => "case",
+            Subject::Station(_) => "station",
+            Subject::Other { kind, .. } => kind,
+        }
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Subject::Other { .. })
+    }
 }
 
 impl fmt::Display for Subject {
@@ -225,7 +299,71 @@ impl fmt::Display for Subject {
             Subject::Device(x) => write!(f, "device {x}"),
             Subject::Case(x) => write!(f, "case {x}"),
             Subject::Station(x) => write!(f, "station {x}"),
+            Subject::Other { kind, value } => write!(f, "{kind} {value}"),
         }
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap as _};
+        let mut m = s.serialize_map(Some(1))?;
+        match self {
+            Subject::Evidence(x) => m.serialize_entry("evidence", x)?,
+            Subject::Session(x) => m.serialize_entry("session", x)?,
+            Subject::Device(x) => m.serialize_entry("device", x)?,
+            Subject::Case(x) => m.serialize_entry("case", x)?,
+            Subject::Station(x) => m.serialize_entry("station", x)?,
+            Subject::Other { kind, value } => {
+                let v: Value = serde_json::from_str(value).map_err(S::Error::custom)?;
+                m.serialize_entry(kind, &v)?
+            }
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let map = serde_json::Map::<String, Value>::deserialize(d)?;
+        if map.len() != 1 {
+            return Err(D::Error::custom(format!(
+                "a subject has exactly one key, not {}",
+                map.len()
+            )));
+        }
+        let Some((kind, value)) = map.into_iter().next() else {
+            return Err(D::Error::custom("an empty subject"));
+        };
+        let typed = |v: Value| -> Result<String, D::Error> {
+            match v {
+                Value::String(s) => Ok(s),
+                other => Err(D::Error::custom(format!(
+                    "subject {kind}: {other} is not a string"
+                ))),
+            }
+        };
+        Ok(match kind.as_str() {
+            "evidence" => {
+                Subject::Evidence(EvidenceId::new(typed(value)?).map_err(D::Error::custom)?)
+            }
+            "session" => Subject::Session(SessionId::new(typed(value)?).map_err(D::Error::custom)?),
+            "device" => {
+                Subject::Device(DeviceSerial::new(typed(value)?).map_err(D::Error::custom)?)
+            }
+            "case" => Subject::Case(CaseId::new(typed(value)?).map_err(D::Error::custom)?),
+            "station" => Subject::Station(StationId::new(typed(value)?).map_err(D::Error::custom)?),
+            _ => {
+                if kind.is_empty() || kind.len() > 64 {
+                    return Err(D::Error::custom("a subject kind is 1 to 64 bytes"));
+                }
+                let value = canonical::canonical_value(&value)
+                    .map_err(D::Error::custom)
+                    .and_then(|b| String::from_utf8(b).map_err(D::Error::custom))?;
+                Subject::Other { kind, value }
+            }
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! caller decides the exit status from the worst level. Codes are stable strings (documented in
 //! `docs/findings.md`); the human text may change between releases, the code may not.
 
+use crate::escape::Shown;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -21,7 +22,8 @@ pub enum Level {
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`: reports align the level in a column (`{:<7}`).
+        f.pad(match self {
             Level::Info => "info",
             Level::Warning => "warning",
             Level::Error => "error",
@@ -41,12 +43,17 @@ pub struct Finding {
     pub message: String,
 }
 
+/// For people: the subject and message may quote the input (file names, case IDs), so both
+/// are shown escaped ([`crate::escape`]); JSON keeps them exact.
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{:<7} {:<34} {}: {}",
-            self.level, self.code, self.subject, self.message
+            self.level,
+            self.code,
+            Shown(&self.subject),
+            Shown(&self.message)
         )
     }
 }
@@ -122,6 +129,18 @@ impl Report {
     }
 }
 
+/// Codes about the files of what is checked, package or log: each is read beneath the directory,
+/// only if it is a regular file, and only up to its size cap ([`crate::beneath`]).
+pub mod file {
+    pub mod code {
+        pub const NOT_REGULAR: &str = "file.not-regular";
+        pub const TOO_LARGE: &str = "file.too-large";
+        pub const UNREADABLE: &str = "file.unreadable";
+
+        pub const ALL: &[&str] = &[NOT_REGULAR, TOO_LARGE, UNREADABLE];
+    }
+}
+
 /// Codes of `evidock verify`, the station's review of its spool and evidence store against its
 /// custody log (the checks run in the station; the codes are part of the report format).
 pub mod store {
@@ -187,6 +206,8 @@ mod docs {
         codes.extend_from_slice(crate::timestamp::TimestampError::CODES);
         codes.extend_from_slice(crate::package::code::ALL);
         codes.extend_from_slice(store::code::ALL);
+        codes.extend_from_slice(super::file::code::ALL);
+        codes.extend_from_slice(crate::expect::code::ALL);
         for c in &codes {
             assert!(
                 doc.contains(&format!("`{c}`")),

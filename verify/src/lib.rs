@@ -17,11 +17,14 @@
 //! | [`logcheck`] | checking a custody log directory |
 //! | [`finding`] | findings with stable codes, collected into a report |
 
+pub mod beneath;
 pub mod canonical;
 pub mod case;
 pub mod checkpoint;
 pub mod digest;
+pub mod escape;
 pub mod event;
+pub mod expect;
 pub mod finding;
 pub mod gbk;
 pub mod id;
@@ -34,3 +37,4 @@ pub mod package;
 pub mod record;
 pub mod timestamp;
 pub mod trust;
+pub mod verdict;

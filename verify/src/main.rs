@@ -3,24 +3,32 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use evidock_verify::escape::Shown;
+use evidock_verify::expect::Expectations;
 use evidock_verify::finding::{Level, Report};
 use evidock_verify::layout;
 use evidock_verify::logcheck;
 use evidock_verify::package::{self, FileRole, PackageCheck};
 use evidock_verify::trust::Trust;
+use evidock_verify::verdict::{Integrity, Time, Verdict, exit};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
 Exit status:
-  0  nothing is an error (warnings, e.g. \"time not attested\", may be present)
-  1  at least one error: integrity is not proven
+  0  every claim is proven under the anchors you pinned: integrity PROVEN under a pinned
+     station key, and every RFC 3161 token anchored at a pinned TSA root
+  1  at least one error: integrity is NOT PROVEN
   2  the check could not run (bad arguments, unreadable path or trust file)
+  3  no error, but something rests on an anchor you did not pin: integrity only CONSISTENT
+     (station key not pinned), or a token's TSA root not pinned (time NOT ATTESTED)
 
-Trust anchors come from --trust FILE, never from what is checked. Without it, the station key
-and TSA root found in PATH are used and their fingerprints printed, to compare with the
-collection record (提取笔录).";
+Trust comes only from --trust FILE, never from what is checked: copy the station key's
+fingerprint from the collection record (提取笔录) signed at hand-over, and the TSA's root from
+the TSA's own publication. Hold a package to what you already hold with --expect-checkpoint
+(a checkpoint from an earlier package or the station's published log) or --expect SIZE:ROOT
+(as printed on the collection record).";
 
 /// Check evidock evidence offline: a disclosure package (a directory with MANIFEST.json), a
 /// custody log directory, or a station's directory copied from an evidence store.
@@ -33,6 +41,17 @@ struct Args {
     /// Trust anchors: pinned station keys and TSA roots (TOML).
     #[arg(long, value_name = "FILE")]
     trust: Option<PathBuf>,
+    /// A signed checkpoint you already hold (from an earlier package or the station's published
+    /// log): what is checked must be at least as large and provably consistent with it.
+    #[arg(long, value_name = "FILE")]
+    expect_checkpoint: Vec<PathBuf>,
+    /// A tree size and root you already hold, as the collection record prints them.
+    #[arg(long, value_name = "SIZE:ROOT")]
+    expect: Vec<String>,
+    /// A consistency proof (`evidock log prove --from SIZE`) for an --expect the package has
+    /// no proof for.
+    #[arg(long, value_name = "FILE")]
+    proof: Vec<PathBuf>,
     /// Print the findings as JSON.
     #[arg(long)]
     json: bool,
@@ -43,8 +62,11 @@ struct Args {
 struct Output<'a, D> {
     path: &'a Path,
     kind: &'static str,
+    integrity: Integrity,
+    time: Time,
     integrity_proven: bool,
     time_attested: bool,
+    /// The station key the verdict rests on is pinned by the trust file.
     anchored: bool,
     errors: usize,
     warnings: usize,
@@ -53,19 +75,15 @@ struct Output<'a, D> {
 }
 
 impl<'a, D> Output<'a, D> {
-    fn new(
-        path: &'a Path,
-        kind: &'static str,
-        (integrity_proven, time_attested, anchored): (bool, bool, bool),
-        report: &Report,
-        detail: D,
-    ) -> Self {
+    fn new(path: &'a Path, kind: &'static str, v: &Verdict, report: &Report, detail: D) -> Self {
         Output {
             path,
             kind,
-            integrity_proven,
-            time_attested,
-            anchored,
+            integrity: v.integrity,
+            time: v.time,
+            integrity_proven: v.integrity == Integrity::Proven,
+            time_attested: v.time == Time::Attested,
+            anchored: v.station_key_pinned,
             errors: report.count(Level::Error),
             warnings: report.count(Level::Warning),
             detail,
@@ -73,32 +91,66 @@ impl<'a, D> Output<'a, D> {
     }
 }
 
-/// A custody log's findings, under `findings`.
+/// A custody log's verdict and findings.
 #[derive(Serialize)]
 struct LogDetail<'a> {
+    verdict: &'a Verdict,
     findings: &'a Report,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(code) => code,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("evidock-verify: {e:#}");
-            ExitCode::from(2)
+            eprintln!("evidock-verify: {}", Shown(&format!("{e:#}")));
+            ExitCode::from(exit::CANNOT_RUN)
         }
     }
 }
 
-fn run(args: &Args) -> anyhow::Result<ExitCode> {
+fn expectations(args: &Args) -> anyhow::Result<Expectations> {
+    let mut out = Expectations::default();
+    for e in &args.expect {
+        out.expected
+            .push(Expectations::parse_size_root(e).map_err(anyhow::Error::msg)?);
+    }
+    for p in &args.expect_checkpoint {
+        out.expected
+            .push(Expectations::load_checkpoint(p).map_err(anyhow::Error::msg)?);
+    }
+    for p in &args.proof {
+        out.proofs
+            .push(Expectations::load_proof(p).map_err(anyhow::Error::msg)?);
+    }
+    Ok(out)
+}
+
+fn run(args: &Args) -> anyhow::Result<u8> {
     let trust = match &args.trust {
         Some(p) => Trust::load(p)?,
         None => Trust::none(),
     };
+    let expect = expectations(args)?;
     let meta = std::fs::metadata(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
-    if meta.is_dir() && args.path.join(package::MANIFEST).exists() {
-        return package_run(args, &trust);
+    let present = |name: &str| std::fs::symlink_metadata(args.path.join(name)).is_ok();
+    if meta.is_dir() && present(package::MANIFEST) {
+        let check = package::check_package_with(&args.path, &trust, &expect);
+        let out = Output::new(
+            &args.path,
+            "disclosure-package",
+            &check.verdict,
+            &check.report,
+            &check,
+        );
+        return finish(
+            args.json,
+            &out,
+            print_package,
+            &check.verdict,
+            &check.report,
+        );
     }
     if meta.is_file()
         && args
@@ -111,12 +163,12 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             args.path.display()
         );
     }
-    let (kind, check) = if meta.is_dir() && args.path.join(layout::EVENTS_FILE).exists() {
-        ("custody-log", logcheck::check_log_dir(&args.path, &trust))
+    let files = if meta.is_dir() && present(layout::EVENTS_FILE) {
+        ("custody-log", logcheck::LogFiles::station_dir(&args.path))
     } else if meta.is_dir() && args.path.join("log/segments").is_dir() {
         (
             "published-custody-log",
-            logcheck::check_log(&logcheck::LogFiles::published(&args.path), &trust),
+            logcheck::LogFiles::published(&args.path),
         )
     } else {
         anyhow::bail!(
@@ -125,112 +177,92 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
             layout::EVENTS_FILE
         );
     };
+    let check = logcheck::check_log(&files.1, &trust, &expect);
     let out = Output::new(
         &args.path,
-        kind,
-        (
-            check.integrity_proven(),
-            check.time_attested(),
-            trust.is_anchored(),
-        ),
+        files.0,
+        &check.verdict,
         &check.report,
         LogDetail {
+            verdict: &check.verdict,
             findings: &check.report,
         },
     );
-    finish(args.json, &out, print_human, &check.report)
+    finish(args.json, &out, print_log, &check.verdict, &check.report)
 }
 
-fn print_human(out: &Output<'_, LogDetail<'_>>) {
-    println!("Checking custody log {}", out.path.display());
+fn print_log(out: &Output<'_, LogDetail<'_>>) {
+    println!(
+        "Checking custody log {}",
+        Shown(&out.path.display().to_string())
+    );
     for f in &out.detail.findings.findings {
         println!("  {f}");
     }
     println!();
     print_verdict(
-        out.integrity_proven,
-        "every event is under a checkpoint signed by the station key",
-        out.time_attested,
-        "the latest checkpoint carries a valid RFC 3161 token",
-        out.anchored,
+        out.detail.verdict,
+        "every event is under a checkpoint signed by a station key you pinned",
+        "a token anchored at a TSA root you pinned covers every event",
         (out.errors, out.warnings),
     );
 }
 
-/// The closing lines of every human report: integrity, time, trust, counts.
-fn print_verdict(
-    integrity: bool,
-    proven: &str,
-    time: bool,
-    attested: &str,
-    anchored: bool,
-    (errors, warnings): (usize, usize),
-) {
-    if integrity {
-        println!("Integrity: PROVEN — {proven}");
-    } else {
-        println!("Integrity: NOT PROVEN — see the errors above");
+/// The closing lines of every human report: integrity, time, counts.
+fn print_verdict(v: &Verdict, proven: &str, attested: &str, (errors, warnings): (usize, usize)) {
+    match v.integrity {
+        Integrity::Proven => println!("Integrity: PROVEN — {proven}"),
+        Integrity::Consistent => println!("Integrity: CONSISTENT — {}", Shown(&v.integrity_reason)),
+        Integrity::NotProven => println!("Integrity: NOT PROVEN — {}", Shown(&v.integrity_reason)),
     }
-    if time {
-        println!("Time:      ATTESTED — {attested}");
-    } else {
-        println!("Time:      NOT ATTESTED — station time only");
-    }
-    if !anchored {
-        println!(
-            "Trust:     NOT ANCHORED — no --trust file; compare the fingerprints above with the collection record"
-        );
+    match v.time {
+        Time::Attested => println!("Time:      ATTESTED — {attested}"),
+        Time::NotAttested => println!("Time:      NOT ATTESTED — {}", Shown(&v.time_reason)),
     }
     println!("{errors} error(s), {warnings} warning(s)");
 }
 
-/// Print `out` (JSON or for people) and give the exit status of `report`.
+/// Print `out` (JSON or for people) and give the exit status of the verdict.
 fn finish<T: Serialize>(
     json: bool,
     out: &T,
     human: impl Fn(&T),
+    verdict: &Verdict,
     report: &Report,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<u8> {
     if json {
         println!("{}", serde_json::to_string_pretty(out)?);
     } else {
         human(out);
     }
-    Ok(if report.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn package_run(args: &Args, trust: &Trust) -> anyhow::Result<ExitCode> {
-    let check = package::check_package(&args.path, trust);
-    let out = Output::new(
-        &args.path,
-        "disclosure-package",
-        (
-            check.integrity_proven(),
-            check.time_attested(),
-            trust.is_anchored(),
-        ),
-        &check.report,
-        &check,
-    );
-    finish(args.json, &out, print_package, &check.report)
+    Ok(verdict.exit_status(report))
 }
 
 fn print_package(out: &Output<'_, &PackageCheck>) {
     let c = out.detail;
-    println!("Checking disclosure package {}", out.path.display());
+    println!(
+        "Checking disclosure package {}",
+        Shown(&out.path.display().to_string())
+    );
     if let Some(case) = &c.case {
-        println!("  case     {case}");
+        println!("  case        {}", Shown(case.as_str()));
     }
     if let Some(st) = &c.station {
-        println!("  station  {st}");
+        println!("  station     {st}");
     }
     if let (Some(k), Some(f)) = (&c.key, &c.key_fingerprint) {
-        println!("  key      {k}");
-        println!("           fingerprint SHA-256 {f}  (compare with the collection record)");
+        println!("  key         {}", Shown(k));
+        println!(
+            "              fingerprint SHA-256 {f}  ({})",
+            if c.verdict.station_key_pinned {
+                "pinned by your trust file"
+            } else {
+                "NOT pinned: compare it with the collection record, never with the package"
+            }
+        );
+    }
+    if let Some(cp) = &c.checkpoint {
+        println!("  checkpoint  {cp}  (size:root; hold a later package to it with --expect)");
     }
     println!();
     for f in c
@@ -240,8 +272,12 @@ fn print_package(out: &Output<'_, &PackageCheck>) {
     {
         println!(
             "  {}  {}  {}",
-            if f.integrity { "OK  " } else { "FAIL" },
-            f.path,
+            match (f.integrity, c.verdict.station_key_pinned) {
+                (true, true) => "OK        ",
+                (true, false) => "CONSISTENT",
+                (false, _) => "FAIL      ",
+            },
+            Shown(&f.path),
             match (&f.attested_by, f.integrity) {
                 (_, false) => String::new(),
                 (Some(t), true) => format!("(time attested: existed by {t})"),
@@ -255,11 +291,9 @@ fn print_package(out: &Output<'_, &PackageCheck>) {
     }
     println!();
     print_verdict(
-        out.integrity_proven,
-        "every file is as sealed, and every original is the one acquired, under the station's signed log",
-        out.time_attested,
-        "RFC 3161 tokens cover every acquisition and derivative",
-        out.anchored,
+        &c.verdict,
+        "every file is as sealed, and every original is the one acquired, under the station key you pinned",
+        "RFC 3161 tokens anchored at a TSA root you pinned cover every acquisition and derivative",
         (out.errors, out.warnings),
     );
 }

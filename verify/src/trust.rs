@@ -19,6 +19,9 @@ use crate::timestamp::TsaTrust;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// A trust file, or a root certificate it names, is small: larger is not one.
+pub const MAX_TRUST_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("cannot read trust file {path}: {source}")]
@@ -82,9 +85,14 @@ impl Trust {
     }
 
     pub fn load(path: &Path) -> Result<Self, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrustError::Read {
+        let bytes =
+            crate::beneath::read_local(path, MAX_TRUST_BYTES).map_err(|e| TrustError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| TrustError::Invalid {
             path: path.to_path_buf(),
-            source,
+            message: "not UTF-8 text".into(),
         })?;
         Self::parse(&text, path)
     }
@@ -123,7 +131,7 @@ impl Trust {
             match (&t.root_file, &t.root_pem, &t.fingerprint) {
                 (Some(f), None, None) => {
                     let full = path.parent().unwrap_or(Path::new(".")).join(f);
-                    let pem = std::fs::read(&full).map_err(|e| {
+                    let pem = crate::beneath::read_local(&full, MAX_TRUST_BYTES).map_err(|e| {
                         invalid(format!("tsa[{i}].root_file {}: {e}", full.display()))
                     })?;
                     trust.tsa.roots.extend(

@@ -727,10 +727,7 @@ fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
 }
 
 fn role_name(ev: &CustodyEvent) -> String {
-    serde_json::to_value(ev.actor.role)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    ev.actor.role.as_str().to_string()
 }
 
 /// Whether any linked case is open (for legal hold).

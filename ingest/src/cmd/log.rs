@@ -29,6 +29,20 @@ pub enum LogCmd {
     Timestamp,
     /// Check this station's log: every event, checkpoint and token (as evidock-verify does).
     Verify,
+    /// Write a consistency proof from an earlier tree size to a checkpoint, for a receiver who
+    /// holds that size (`evidock-verify PACKAGE --expect SIZE:ROOT --proof FILE`).
+    Prove {
+        /// The tree size the receiver holds (from a collection record or an earlier package).
+        #[arg(long)]
+        from: u64,
+        /// The checkpoint to prove it consistent with (default: the latest, as in a package
+        /// exported now).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Write the proof here (written once; default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
@@ -54,6 +68,7 @@ pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
         }
         LogCmd::Timestamp => timestamp(ctx, &st),
         LogCmd::Verify => verify(ctx, &st),
+        LogCmd::Prove { from, to, out } => prove(ctx, &st, from, to, out.as_deref()),
     }
 }
 
@@ -76,10 +91,70 @@ fn show(ctx: &Ctx, st: &Station, from: u64, limit: Option<u64>) -> anyhow::Resul
                 ev.local_time().format("%Y-%m-%d %H:%M:%S%:z"),
                 ev.kind,
                 ev.subject.to_string(),
-                format!("{:?}", ev.actor.role).to_lowercase(),
+                ev.actor.role,
                 ev.actor.id
             );
         }
+    }
+    Ok(exit::OK)
+}
+
+fn prove(
+    ctx: &Ctx,
+    st: &Station,
+    from: u64,
+    to: Option<u64>,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<u8> {
+    let proof = st.log.with(|l| -> anyhow::Result<_> {
+        let sizes = l.checkpoint_sizes()?;
+        let to = to.unwrap_or_else(|| l.last_checkpoint());
+        if !sizes.contains(&to) {
+            anyhow::bail!("there is no checkpoint of size {to}: give --to one of this station's checkpoint sizes (`evidock log show` lists events; packages name theirs)");
+        }
+        if from == 0 || from > to {
+            anyhow::bail!("--from {from} must be between 1 and the checkpoint size {to}");
+        }
+        let tree = l.tree();
+        let path = tree
+            .consistency_proof(from, to)
+            .map_err(|e| anyhow::anyhow!("consistency proof {from}→{to}: {e:?}"))?;
+        let roots = (
+            tree.root_at(from).map_err(|e| anyhow::anyhow!("root at {from}: {e:?}"))?,
+            tree.root_at(to).map_err(|e| anyhow::anyhow!("root at {to}: {e:?}"))?,
+        );
+        Ok((evidock_verify::checkpoint::ConsistencyProof { old: from, new: to, path }, roots))
+    })?;
+    let (p, (from_root, to_root)) = proof;
+    let bytes = p.to_bytes();
+    match out {
+        Some(path) => {
+            evidock_store::fsutil::write_once(path, &bytes, 0o444)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None if !ctx.json => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&bytes)?;
+        }
+        None => {}
+    }
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "from": p.old,
+            "from_root": from_root,
+            "to": p.new,
+            "to_root": to_root,
+            "proof": out,
+            "text": if out.is_none() { Some(String::from_utf8_lossy(&bytes).into_owned()) } else { None },
+        }))?;
+    } else {
+        eprintln!(
+            "consistency proof from size {} (root {from_root}) to checkpoint {} (root {to_root}){}",
+            p.old,
+            p.new,
+            out.map(|o| format!(" written to {}", o.display()))
+                .unwrap_or_default()
+        );
     }
     Ok(exit::OK)
 }

@@ -22,6 +22,8 @@ pub(crate) struct Context<'a> {
     pub tsa_roots: &'a [Sha256],
     /// Checkpoint sizes whose tokens are in the package.
     pub tokened: &'a BTreeSet<u64>,
+    /// The package's checkpoint: tree size and root.
+    pub checkpoint: (u64, Sha256),
     pub created: Timestamp,
     pub by: &'a str,
     pub offset: UtcOffset,
@@ -364,11 +366,14 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
     let tsa = if ctx.tsa_roots.is_empty() {
         "未配置可信时间戳服务（仅采集站时间） <span class=en>no TSA configured: station time only</span>".to_string()
     } else {
-        ctx.tsa_roots
-            .iter()
-            .map(|s| format!("<span class=mono>SHA-256 {s}</span>"))
-            .collect::<Vec<_>>()
-            .join("<br>")
+        format!(
+            "{}<br>须与时间戳服务机构自己公布的根证书一致 <span class=en>must match the root the TSA itself publishes</span>",
+            ctx.tsa_roots
+                .iter()
+                .map(|s| format!("<span class=mono>SHA-256 {s}</span>"))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        )
     };
     let body = format!(
         "<h1>电子数据提取笔录<br><span class=en>Record of electronic data collection</span></h1>
@@ -379,8 +384,9 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
 <tr><th>提取地点 <span class=en>Place</span></th><td>采集站 <span class=en>dock station</span> {station}；案件地点 <span class=en>case place</span>：{place}</td></tr>
 <tr><th>提取方法 <span class=en>Method</span></th><td>由 evidock 采集站 {station} 通过 USB 以只读方式（块设备只读、只读挂载）逐字节复制执法记录仪存储中的原始文件，复制时同步计算完整性校验值，并重新读取存储副本核对一致；每一步记入经采集站密钥签名的监管链日志。<br><span class=en>Read-only USB acquisition by evidock on station {station}: the camera's storage set read-only and mounted read-only, each file copied once while its integrity values were computed, the stored copy re-read and compared; every step a custody event signed by the station key.</span></td></tr>
 <tr><th>提取过程 <span class=en>Process</span></th><td><ul>{process}</ul></td></tr>
-<tr><th>采集站密钥 <span class=en>Station key</span></th><td class=mono>{key}<br>SHA-256 {fp}</td></tr>
+<tr><th>采集站密钥指纹 <span class=en>Station key fingerprint</span></th><td><span class=mono><b>SHA-256 {fp}</b></span><br><span class=mono>{key}</span><br>接收方核验时固定此指纹（抄自本笔录，勿取自移送包） <span class=en>the receiver pins this fingerprint, copied from this record, never from the package</span></td></tr>
 <tr><th>时间戳服务根证书 <span class=en>TSA root</span></th><td>{tsa}</td></tr>
+<tr><th>监管链检查点 <span class=en>Custody checkpoint</span></th><td><span class=mono><b>{cp_size}:{cp_root}</b></span><br>日志大小:根哈希；以后的移送包须与之一致：<code>evidock-verify --expect {cp_size}:{cp_root}</code> <span class=en>log size:root; later packages must be consistent with it</span></td></tr>
 <tr><th>生成 <span class=en>Prepared</span></th><td>{created}，{by}</td></tr>
 </table>
 <h2>完整性校验值 <span class=en>Integrity values</span></h2>
@@ -402,6 +408,8 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         place = h(&r.place),
         key = h(&ctx.key.to_string()),
         fp = ctx.key.fingerprint(),
+        cp_size = ctx.checkpoint.0,
+        cp_root = ctx.checkpoint.1,
         created = ctx.time(ctx.created.0),
         by = h(ctx.by),
     );
@@ -489,35 +497,41 @@ fn report(ctx: &Context<'_>) -> String {
         b,
         "<h2>时间证明 <span class=en>Trusted time</span></h2><p>{}</p>",
         if ctx.tokened.is_empty() {
-            "本包不含 RFC 3161 时间戳：完整性可证明，时间为采集站时间。<span class=en>No RFC 3161 tokens: integrity is proven, times are the station's.</span>".to_string()
+            "本包不含 RFC 3161 时间戳：时间为采集站时间。<span class=en>No RFC 3161 tokens: times are the station's.</span>".to_string()
         } else {
+            let sizes = ctx
+                .tokened
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             format!(
-                "RFC 3161 时间戳覆盖检查点 {}。<span class=en>RFC 3161 tokens cover checkpoints {}.</span>",
-                ctx.tokened
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                ctx.tokened
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "RFC 3161 时间戳覆盖检查点 {sizes}；仅当其根证书是接收方自行信任的时间戳服务机构根证书时才证明时间。<span class=en>RFC 3161 tokens cover checkpoints {sizes}; they prove time only through a TSA root the receiver trusts on its own.</span>"
             )
         }
     );
+    b.push_str(PROVES);
     page("监管链报告 Chain-of-custody report", false, &b)
 }
+
+/// What each check proves, for report.html (VERIFY.md says the same at each step).
+const PROVES: &str = "<h2>各项核验证明什么 <span class=en>What each check proves</span></h2>
+<ul>
+<li><code>sha256sum -c SHA256SUMS</code>、<code>certutil</code>、<code>Get-FileHash</code>：文件与清单中的校验值一致，即传输或存储中没有损坏。校验值文件本身未签名，不能发现伪造。<span class=en>Stock-tool sums: the files match the listed values — no damage in transit or storage. The sums files are not signed: they do not detect forgery.</span></li>
+<li>签名清单与监管链证明（<code>evidock-verify --trust</code>，固定采集站密钥指纹）：文件、事件和检查点均由该采集站密钥签署，任何改动都会被发现。<span class=en>The signed manifest and custody proofs under a station key you pinned (from the collection record): forgery is detected.</span></li>
+<li>RFC 3161 时间戳：仅在其证书链止于接收方自行信任的时间戳服务机构根证书时，证明事件在该时间之前已存在。<span class=en>An RFC 3161 token proves time only through a TSA root the receiver trusts on its own.</span></li>
+</ul>
+";
 
 fn verify_md(ctx: &Context<'_>) -> String {
     let token = ctx.tokened.iter().next_back();
     let tool = match ctx.verifier_sha {
         Some(s) => format!(
             "`tools/evidock-verify` (Linux x86-64) SHA-256: `{s}`\n\n\
-             Check the tool itself first / 先核对工具本身: `sha256sum tools/evidock-verify`.\n\
-             Rebuild it from source / 从源代码重新构建: evidock {v}, `cargo build --release --locked -p evidock-verify` \
-             (Rust 1.95; for Windows add `--target x86_64-pc-windows-gnu`). A verifier handed over by the presenting party must itself be checkable: \
-             build your own and compare its verdict.\n",
+             本工具由提交方提供，同样不能证明自己：最好自行从源代码构建并比较结论。\n\
+             This tool comes from the presenting party too and cannot vouch for itself: build your own \
+             from source (evidock {v}, `cargo build --release --locked -p evidock-verify`, Rust 1.95; \
+             Windows: `--target x86_64-pc-windows-gnu`) and compare its verdict.\n",
             v = env!("CARGO_PKG_VERSION")
         ),
         None => format!(
@@ -527,13 +541,15 @@ fn verify_md(ctx: &Context<'_>) -> String {
     };
     let ts = match token {
         Some(size) => format!(
-            "```sh\nopenssl ts -verify -data custody/checkpoints/{size}.note -in custody/timestamps/{size}.tsr -CAfile custody/tsa/root-0.pem\n```\n\n\
-             `Verification: OK` 表示该检查点（及其覆盖的全部事件）在时间戳时间之前已存在。\n\
-             `Verification: OK` means the checkpoint, and every event under it, existed at the TSA's time. \
-             (Without `custody/tsa/`, use the TSA root certificate you trust.)\n"
+            "```sh\nopenssl ts -verify -data custody/checkpoints/{size}.note -in custody/timestamps/{size}.tsr -CAfile TSA-ROOT.pem\n```\n\n\
+             `TSA-ROOT.pem` 是您从时间戳服务机构自己公布的渠道取得的根证书——不是本包中的 `custody/tsa/` 文件（那是提交方提供的，任何人都能自制时间戳证书）。\
+             在此前提下 `Verification: OK` 表示该检查点及其覆盖的全部事件在时间戳时间之前已存在。\n\n\
+             `TSA-ROOT.pem` is the root certificate you obtained from the TSA's own publication — not the `custody/tsa/` \
+             files of this package, which come from the presenting party (anyone can make a TSA certificate). With that root, \
+             `Verification: OK` means the checkpoint, and every event under it, existed at the TSA's time.\n"
         ),
-        None => "本包不含 RFC 3161 时间戳（采集站未配置时间戳服务）：完整性可证明，时间为采集站时间。\n\
-                 This package has no RFC 3161 tokens (the station had no TSA): integrity is proven; times are the station's.\n"
+        None => "本包不含 RFC 3161 时间戳（采集站未配置时间戳服务）：时间为采集站时间。\n\
+                 This package has no RFC 3161 tokens (the station had no TSA): times are the station's.\n"
             .to_string(),
     };
     format!(
@@ -541,18 +557,28 @@ fn verify_md(ctx: &Context<'_>) -> String {
 
 案件 Case: {case} · 采集站 Station: {station} · 生成 Created: {created}
 
-采集站密钥 Station key: `{key}`
-指纹 Fingerprint (SHA-256): `{fp}` — 与提取笔录核对 / compare with the collection record.
+## 0. 信任什么 / What to trust
 
-## 1. 文件完整性 / File integrity (stock tools)
+本包中的一切——密钥、证书、校验值、本说明和工具——都来自提交方，不能证明自己。只信任您自己固定的两样东西：
+
+- **采集站密钥指纹**：从交接时签字的纸质《电子数据提取笔录》抄录，绝不要从本包复制；
+- **时间戳服务（TSA）根证书**：从时间戳服务机构自己公布的渠道取得（其网站、公告或认证机构），绝不要用本包中的文件。
+
+Everything in this package — keys, certificates, sums, this text and the tool — comes from the party
+presenting it and cannot vouch for itself. Trust only what you pin yourself:
+
+- **the station key fingerprint**, copied from the paper collection record (提取笔录) signed at
+  hand-over — never from this package;
+- **the TSA root certificate**, from the TSA's own publication (its website, notice, or the
+  certification authority) — never from a file in this package.
+
+## 1. 发现损坏 / Damage (stock tools)
 
 Linux / 麒麟 Kylin:
 
 ```sh
 sha256sum -c SHA256SUMS
 ```
-
-每行应为 `OK`。 Every line must say `OK`.
 
 Windows (命令提示符 cmd):
 
@@ -566,33 +592,63 @@ Windows PowerShell（整包 / the whole package）:
 Get-ChildItem -Recurse -File | Get-FileHash -Algorithm SHA256 | Format-Table Hash, Path
 ```
 
-将输出与 `SHA256SUMS` 或 `evidence-list.csv` 中的值逐一比对（大小写无关）。
-Compare each value with `SHA256SUMS` or `evidence-list.csv` (case does not matter).
+全部为 `OK`（或与 `SHA256SUMS`、`evidence-list.csv` 中的值逐一相同，大小写无关）只说明文件在传输或存储中没有损坏。
+`SHA256SUMS` 本身没有签名：伪造者可以同时改动文件和它的校验值。它发现损坏，不发现伪造。
+
+Every line `OK` (or each value equal to the one in `SHA256SUMS` or `evidence-list.csv`, case does not
+matter) shows only that the files were not damaged in transit or storage. `SHA256SUMS` is not signed:
+a forger can change a file and its line together. It detects damage, not forgery.
 
 ## 2. 可信时间 / Trusted time (OpenSSL)
 
 {ts}
-## 3. 完整核验 / Full check (evidock-verify)
+## 3. 发现伪造 / Forgery (evidock-verify)
+
+先写 `trust.toml`，两项都从您自己的来源抄录 / First write `trust.toml`, both values from your own sources:
+
+```toml
+[[station]]
+# 从纸质提取笔录抄录“采集站密钥指纹” / copied from the paper collection record
+fingerprint = \"<64 位十六进制 / 64 hex digits>\"
+
+[[tsa]]
+# 时间戳服务机构自己公布的根证书 / the root certificate the TSA itself publishes
+root_file = \"tsa-root.pem\"
+```
 
 ```sh
 tools/evidock-verify . --trust trust.toml
 ```
 
-它离线检查：每个文件的校验值；清单签名；每个监管链事件在采集站签名检查点中的包含证明；
-检查点之间的一致性证明；RFC 3161 时间戳；原始文件与采集事件、派生文件与转码事件的对应；与案件的关联。
-退出码 0 表示没有错误。`--trust` 文件固定可信的采集站密钥与时间戳根证书；没有它时，工具打印所依据的指纹供与提取笔录核对。
+它离线检查每个文件的校验值、清单签名、每个监管链事件在签名检查点中的包含证明、检查点之间的一致性、
+RFC 3161 时间戳、原始文件与采集事件及派生文件与转码事件的对应、与案件的关联。结论：
 
-It checks offline: every file's digest; the manifest's seal; each custody event's inclusion under the
-station's signed checkpoint; consistency between checkpoints; the RFC 3161 tokens; that each original
-is the one acquired and each derivative was made from it; the links to the case. Exit status 0 means
-no errors. The `--trust` file pins the station key and TSA roots; without it the tool prints the
-fingerprints it relied on, to compare with the collection record.
+- `Integrity: PROVEN` — 签名清单与监管链证明均由您固定的采集站密钥签署：任何伪造都会被发现；
+- `Integrity: CONSISTENT` — 没有错误，但采集站密钥未固定：只与本包自带的密钥一致，这不证明任何事；
+- `Time: ATTESTED` — 时间戳的证书链止于您固定的根证书；否则 `NOT ATTESTED` 并说明原因。
 
-`trust.toml`:
+退出码 0：全部在您的信任锚下得到证明；1：有错误；2：无法运行；3：没有错误，但有依据未被您固定。
 
-```toml
-[[station]]
-key = \"{key}\"
+It checks offline every file's digest, the manifest's seal, each custody event's inclusion under the
+station's signed checkpoint, consistency between checkpoints, the RFC 3161 tokens, that each original
+is the one acquired and each derivative was made from it, and the links to the case. The verdict:
+
+- `Integrity: PROVEN` — the signed manifest and custody proofs are under the station key you pinned:
+  forgery is detected;
+- `Integrity: CONSISTENT` — no errors, but the station key is not pinned: the package only agrees with
+  the key it brings itself, which proves nothing;
+- `Time: ATTESTED` — the tokens' chains end at a TSA root you pinned; otherwise `NOT ATTESTED`, with why.
+
+Exit status 0: everything proven under your anchors; 1: errors; 2: could not run; 3: no errors, but
+something rests on an anchor you did not pin.
+
+若您已持有该采集站较早的检查点（较早移送包的提取笔录上的“监管链检查点”，或采集站公布的日志），可要求本包与之一致：
+If you already hold an earlier checkpoint of this station (the \"custody checkpoint\" on an earlier
+package's collection record, or the station's published log), hold this package to it:
+
+```sh
+tools/evidock-verify . --trust trust.toml --expect SIZE:ROOT
+tools/evidock-verify . --trust trust.toml --expect-checkpoint earlier.note
 ```
 
 {tool}
@@ -605,7 +661,5 @@ original evidence. The originals in `originals/` are bit-identical to what left 
         case = ctx.view.entry.record.case,
         station = ctx.station,
         created = ctx.time(ctx.created.0),
-        key = ctx.key,
-        fp = ctx.key.fingerprint(),
     )
 }

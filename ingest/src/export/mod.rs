@@ -232,6 +232,8 @@ fn selected(
         Subject::Device(d) => devices.contains(d.as_str()) && ev.kind == EventKind::CameraAssigned,
         // A key rotation vouches for the key of the package's earlier checkpoints.
         Subject::Station(_) => ev.kind == EventKind::KeyRotated,
+        // A later version's subject: not this version's to disclose.
+        Subject::Other { .. } => false,
     }
 }
 
@@ -537,12 +539,21 @@ fn build(
     if tokened.contains(&latest) {
         covering.insert(latest);
     }
+    // The hand-over checkpoint of each key rotation in the package, signed by the old and the
+    // new key: only it lets trust in one key reach the other.
+    let handovers: BTreeSet<u64> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::KeyRotated)
+        .map(|e| e.seq + 1)
+        .filter(|h| *h < latest && sizes.contains(h))
+        .collect();
     w.bytes(
         &package::checkpoint_path(latest),
         FileRole::Checkpoint,
         &latest_note,
     )?;
-    for size in &covering {
+    let included: BTreeSet<u64> = covering.union(&handovers).copied().collect();
+    for size in &included {
         if *size != latest {
             w.bytes(
                 &package::checkpoint_path(*size),
@@ -567,8 +578,38 @@ fn build(
             )?;
         }
         let p = token(*size);
-        let der = std::fs::read(&p).map_err(io(&p))?;
-        w.bytes(&package::token_path(*size), FileRole::Token, &der)?;
+        if covering.contains(size) || p.exists() {
+            let der = std::fs::read(&p).map_err(io(&p))?;
+            w.bytes(&package::token_path(*size), FileRole::Token, &der)?;
+        }
+    }
+    // A consistency proof from every earlier checkpoint of the station (each was published and
+    // most were time-stamped): whoever holds one can hold this package to it.
+    let earlier: Vec<u64> = sizes.iter().copied().filter(|s| *s < latest).collect();
+    if !earlier.is_empty() {
+        let entries = st
+            .log
+            .with(|l| {
+                earlier
+                    .iter()
+                    .map(|&old| {
+                        let tree = l.tree();
+                        Ok((
+                            old,
+                            tree.root_at(old)
+                                .map_err(|e| format!("root at {old}: {e:?}"))?,
+                            tree.consistency_proof(old, latest)
+                                .map_err(|e| format!("consistency proof {old}→{latest}: {e:?}"))?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+            })
+            .map_err(ExportError::Other)?;
+        w.bytes(
+            package::CONSISTENCY_BUNDLE,
+            FileRole::Consistency,
+            &evidock_verify::checkpoint::bundle_to_bytes(latest, &entries),
+        )?;
     }
     if covering.is_empty() {
         warnings.push(
@@ -622,6 +663,7 @@ fn build(
         key: st.key.verifier(),
         tsa_roots: &tsa_roots,
         tokened: &covering,
+        checkpoint: (latest, latest_sc.checkpoint.root),
         created,
         by,
         offset: cases.offset,
