@@ -137,6 +137,33 @@ fn run_bounded(c: &mut Command) -> bins::Ran {
     }
 }
 
+/// A copy of the tree at `from` in `to` (which must not exist), every file its own copy but
+/// those under `tools/`, which are hard-linked: no attack touches the verifier binary a package
+/// carries, and a debug build of it is tens of MiB.
+pub fn copy_for_attack(from: &Path, to: &Path) {
+    let mut stack = vec![(from.to_path_buf(), to.to_path_buf())];
+    while let Some((src, dst)) = stack.pop() {
+        std::fs::create_dir(&dst).unwrap_or_else(|e| panic!("{}: {e}", dst.display()));
+        for e in std::fs::read_dir(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+            let e = e.unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+            let (s, d) = (e.path(), dst.join(e.file_name()));
+            let t = e
+                .file_type()
+                .unwrap_or_else(|e| panic!("{}: {e}", s.display()));
+            if t.is_dir() {
+                stack.push((s, d));
+            } else if t.is_symlink() {
+                let target = std::fs::read_link(&s).unwrap_or_else(|e| panic!("{e}"));
+                std::os::unix::fs::symlink(target, &d).unwrap_or_else(|e| panic!("{e}"));
+            } else if s.strip_prefix(from).is_ok_and(|r| r.starts_with("tools")) {
+                std::fs::hard_link(&s, &d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+            } else {
+                std::fs::copy(&s, &d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+            }
+        }
+    }
+}
+
 /// `cp -a FROM TO`.
 pub fn copy_tree(from: &Path, to: &Path) {
     let st = Command::new("cp")

@@ -30,7 +30,19 @@ impl TestStation {
 
     /// A station with this configuration file content.
     pub fn with_config(toml: &str) -> Self {
-        let s = Self::new();
+        Self::with_config_at(Self::new(), toml)
+    }
+
+    /// [`Self::with_config`], its directory under `parent`.
+    pub fn with_config_in(parent: &Path, toml: &str) -> Self {
+        let s = TestStation {
+            dir: tempfile::tempdir_in(parent).unwrap(),
+            config: None,
+        };
+        Self::with_config_at(s, toml)
+    }
+
+    fn with_config_at(s: Self, toml: &str) -> Self {
         let p = s.dir.path().join("evidock.toml");
         std::fs::write(&p, toml).unwrap();
         TestStation {

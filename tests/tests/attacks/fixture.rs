@@ -58,19 +58,37 @@ fn export(st: &TestStation, out: &Path) {
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
 }
 
+/// Where this run's fixture lives: under the target directory, one folder per test process.
+/// A fixture in a `static` is never dropped, so each run removes what earlier runs left.
+fn work_root() -> PathBuf {
+    let root = bins::target_dir().join("attacks-work");
+    if let Ok(rd) = std::fs::read_dir(&root) {
+        for e in rd.flatten() {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !Path::new("/proc").join(&pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let mine = root.join(std::process::id().to_string());
+    std::fs::create_dir_all(&mine).unwrap();
+    mine
+}
+
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
+        let root = work_root();
         let tsa = TsaRig::start().unwrap();
         let forger_tsa = TsaRig::start().unwrap();
         let config = format!(
             "station_id = \"dock-01\"\nutc_offset = \"+08:00\"\n[digests]\nsm3 = true\n{}\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
             tsa.station_config()
         );
-        let st = TestStation::with_config(&config);
+        let st = TestStation::with_config_in(&root, &config);
         ingest(&st, "ZFY0500", &[("ZFY0500_0001.MP4", 0), ("ZFY0500_0002.MP4", 120)]);
         st.import_case_now(CASE, "某矿业公司安全检查", "350500");
-        let work = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir_in(&root).unwrap();
         let pkg1 = work.path().join("pkg1");
         export(&st, &pkg1);
         ingest(&st, "ZFY0501", &[("ZFY0501_0001.MP4", 240)]);
@@ -82,7 +100,8 @@ pub fn fixture() -> &'static Fixture {
             .to_string();
         let trust_full = trust_file(&work.path().join("full.toml"), &key, Some(&tsa.ca_pem));
         let trust_station = trust_file(&work.path().join("station.toml"), &key, None);
-        let forger = TestStation::with_config(
+        let forger = TestStation::with_config_in(
+            &root,
             "station_id = \"dock-01\"\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
         );
         ingest(&forger, "ZFY0666", &[("ZFY0666_0001.MP4", 60)]);

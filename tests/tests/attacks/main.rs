@@ -25,7 +25,7 @@ fn run_attack(f: &Fixture, i: usize, at: &Attack) -> Result<String, String> {
         Source::ForgerLog => (f.forger.log_dir(), "[LOG]"),
     };
     let dir = f.work.path().join(format!("attack-{i}"));
-    copy_tree(&src, &dir);
+    attack::copy_for_attack(&src, &dir);
     let mut args = (at.tamper)(f, &dir);
     match at.trust {
         Trusting::Full => args.extend(["--trust".into(), f.trust_full.display().to_string()]),
@@ -76,6 +76,14 @@ fn run_attack(f: &Fixture, i: usize, at: &Attack) -> Result<String, String> {
         attack::sorted_runs(&redact(&got.human, &dirs)),
         serde_json::to_string_pretty(&attack::redact_json(&got.json, &dirs)).unwrap()
     );
+    // Passed: its copy (and whatever it put beside it) is not needed any more.
+    for e in std::fs::read_dir(f.work.path()).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == format!("attack-{i}") || name.starts_with(&format!("attack-{i}.")) {
+            let p = e.path();
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+        }
+    }
     Ok(snap)
 }
 
@@ -304,6 +312,7 @@ fn any_change_to_a_package_fails_it() {
         let ran = bins::run_for(&mut c, attack::TIME_LIMIT);
         prop_assert_ne!(ran.code, 0, "mutation {} of {} passed: {}", which, rel, ran.stdout);
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(dir.with_extension("same-bytes"));
     });
 }
 
