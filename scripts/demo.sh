@@ -75,6 +75,12 @@ echo
 echo "== Its disclosure package (证据移送), checked offline by the stand-alone verifier"
 pkg="$DATA_DIR/export-$(date +%Y%m%d%H%M%S)"
 evidock export --case "$case_id" --out "$pkg" --by demo
+echo "-- without a trust file: only CONSISTENT with the key the package brings (exit 3)"
 "$BIN/evidock-verify" "$pkg" || true
+echo
+echo "-- as a court does it: the station key fingerprint copied from the collection record into trust.toml"
+fingerprint=$(evidock station show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint_sha256"])')
+printf '[[station]]\nfingerprint = "%s"\n' "$fingerprint" > "$WORK/trust.toml"
+"$BIN/evidock-verify" "$pkg" --trust "$WORK/trust.toml" || true
 echo
 echo "Open $pkg/report.html and $pkg/collection-record.html in a browser; VERIFY.md says how a court checks it."

@@ -68,6 +68,9 @@ fn leak(code: &str) -> &'static str {
     code::ALL
         .iter()
         .chain(evidock_verify::logcheck::code::ALL)
+        .chain(evidock_verify::finding::file::code::ALL)
+        .chain(evidock_verify::expect::code::ALL)
+        .chain(evidock_verify::timestamp::TimestampError::CODES)
         .find(|c| **c == code)
         .copied()
         .unwrap_or("verify.unknown")

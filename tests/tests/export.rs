@@ -201,11 +201,39 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         .as_str()
         .unwrap()
         .to_string();
+    // The paper a receiver signs at hand-over carries what it must pin — the key fingerprint,
+    // the TSA root, the checkpoint to hold later packages to — and VERIFY.md never fills the
+    // trust file in from the package.
+    let fingerprint = st.json(&["station", "show"])["fingerprint_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let record = std::fs::read_to_string(pkg.join("collection-record.html")).unwrap();
+    assert!(
+        record.contains(&fingerprint),
+        "the collection record prints the fingerprint"
+    );
+    assert!(
+        record.contains(&tsa.ca_sha256().unwrap().to_string()),
+        "and the TSA root's"
+    );
+    let verify_md = std::fs::read_to_string(pkg.join("VERIFY.md")).unwrap();
+    assert!(
+        !verify_md.contains(&key) && !verify_md.contains(&fingerprint),
+        "{verify_md}"
+    );
+    assert!(verify_md.contains("-CAfile TSA-ROOT.pem"), "{verify_md}");
+    assert!(!verify_md.contains("-CAfile custody/tsa"), "{verify_md}");
     let trust = trust_file(&st.dir.path().join("trust.toml"), &key, Some(&tsa.ca_pem));
     let (code, v) = verify(&pkg, Some(&trust));
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(v["integrity_proven"], true);
     assert_eq!(v["time_attested"], true, "{v:#}");
+    let checkpoint = v["checkpoint"].as_str().unwrap();
+    assert!(
+        record.contains(checkpoint),
+        "the record prints {checkpoint}"
+    );
     assert!(codes(&v, "warning").is_empty(), "{v:#}");
     assert!(
         v["files"]

@@ -145,9 +145,13 @@ pub struct Beneath {
 /// One entry found by [`Beneath::walk`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// Relative, `/`-separated (a name that is not UTF-8 is shown with U+FFFD).
+    /// Relative, `/`-separated (in a name that is not UTF-8, each invalid byte is shown as
+    /// `\xNN`).
     pub path: String,
     pub kind: Kind,
+    /// Whether every name of the path is UTF-8 text (else `path` is only an approximation,
+    /// which must never be taken for a listed path).
+    pub text: bool,
 }
 
 /// Directories deeper than this are not entered (reported instead): a package is three deep.
@@ -215,9 +219,9 @@ impl Beneath {
         Ok(out)
     }
 
-    /// Every entry beneath the directory but directories themselves, sorted by path. Entries
-    /// that are not regular files are listed with their kind; nothing is followed or opened
-    /// but directories. `problems` are directories that could not be read.
+    /// Every entry beneath the directory, directories included, sorted by path, each with its
+    /// kind; nothing is followed or opened but directories. `problems` are directories that
+    /// could not be read.
     pub fn walk(&self) -> (Vec<Entry>, Vec<(String, String)>) {
         let mut out = Vec::new();
         let mut problems = Vec::new();
@@ -225,6 +229,20 @@ impl Beneath {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         (out, problems)
     }
+}
+
+/// A file name as text: valid UTF-8 as it is, each invalid byte as `\xNN` (never U+FFFD, which
+/// a real name could contain).
+#[cfg_attr(not(unix), allow(dead_code))]
+fn shown_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Read at most `cap + 1` bytes of `f`: more than `cap` is [`ReadError::TooLarge`].
@@ -278,7 +296,7 @@ fn open_local(path: &Path) -> Result<File, ReadError> {
 
 #[cfg(unix)]
 mod unix {
-    use super::{Beneath, Entry, Kind, MAX_DEPTH, ReadError, io_error};
+    use super::{Beneath, Entry, Kind, MAX_DEPTH, ReadError, io_error, shown_name};
     use rustix::fd::{AsFd, OwnedFd};
     use rustix::fs::{AtFlags, FileType, Mode, OFlags};
     use std::fs::File;
@@ -356,9 +374,9 @@ mod unix {
             if kind != Kind::Regular {
                 return Err(ReadError::NotRegular(kind));
             }
-            let fd = self
-                .resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK)
-                .map_err(io_error)?;
+            let fd = reopen(&handle)
+                .or_else(|| self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK).ok())
+                .ok_or(ReadError::Changed)?;
             let again = rustix::fs::fstat(&fd).map_err(|e| io_error(e.into()))?;
             if Kind::from(FileType::from_raw_mode(again.st_mode)) != Kind::Regular
                 || again.st_dev != st.st_dev
@@ -403,8 +421,9 @@ mod unix {
                         .unwrap_or(Kind::Unknown);
                 }
                 out.push(Entry {
-                    path: String::from_utf8_lossy(name).into_owned(),
+                    path: shown_name(name),
                     kind,
+                    text: std::str::from_utf8(name).is_ok(),
                 });
             }
             Ok(out)
@@ -412,8 +431,9 @@ mod unix {
 
         pub(super) fn walk_into(&self, out: &mut Vec<Entry>, problems: &mut Vec<(String, String)>) {
             // Depth-first with an explicit stack: a hostile tree cannot exhaust the call stack.
-            let mut stack: Vec<(Option<OwnedFd>, String, usize)> = vec![(None, String::new(), 0)];
-            while let Some((fd, prefix, depth)) = stack.pop() {
+            let mut stack: Vec<(Option<OwnedFd>, String, usize, bool)> =
+                vec![(None, String::new(), 0, true)];
+            while let Some((fd, prefix, depth, text)) = stack.pop() {
                 let at = fd.as_ref().map_or(self.dir.as_fd(), |d| d.as_fd());
                 let dir = match rustix::fs::Dir::read_from(at) {
                     Ok(d) => d,
@@ -434,7 +454,7 @@ mod unix {
                     if name_bytes == b"." || name_bytes == b".." {
                         continue;
                     }
-                    let name = String::from_utf8_lossy(name_bytes).into_owned();
+                    let name = shown_name(name_bytes);
                     let path = if prefix.is_empty() {
                         name.clone()
                     } else {
@@ -446,8 +466,13 @@ mod unix {
                             .map(|st| Kind::from(FileType::from_raw_mode(st.st_mode)))
                             .unwrap_or(Kind::Unknown);
                     }
+                    let text = text && std::str::from_utf8(name_bytes).is_ok();
+                    out.push(Entry {
+                        path: path.clone(),
+                        kind,
+                        text,
+                    });
                     if kind != Kind::Directory {
-                        out.push(Entry { path, kind });
                         continue;
                     }
                     if depth + 1 >= MAX_DEPTH {
@@ -463,11 +488,33 @@ mod unix {
                         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     ) {
-                        Ok(child) => stack.push((Some(child), path, depth + 1)),
+                        Ok(child) => stack.push((Some(child), path, depth + 1, text)),
                         Err(e) => problems.push((path, e.to_string())),
                     }
                 }
             }
+        }
+    }
+
+    /// The very file `handle` names, opened for reading: through `/proc/self/fd`, which gives
+    /// the inode the handle holds, not whatever the path names by now. `None` without procfs
+    /// (then the path is resolved again and its device and inode compared).
+    fn reopen(handle: &OwnedFd) -> Option<OwnedFd> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::fd::AsRawFd as _;
+            let p = format!("/proc/self/fd/{}", handle.as_raw_fd());
+            rustix::fs::open(
+                p.as_str(),
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = handle;
+            None
         }
     }
 
@@ -543,6 +590,7 @@ mod portable {
                 out.push(Entry {
                     path: e.file_name().to_string_lossy().into_owned(),
                     kind: k,
+                    text: e.file_name().to_str().is_some(),
                 });
             }
             Ok(out)
@@ -573,14 +621,17 @@ mod portable {
                     let k = std::fs::symlink_metadata(e.path())
                         .map(|m| kind(&m))
                         .unwrap_or(Kind::Unknown);
+                    out.push(Entry {
+                        path: path.clone(),
+                        kind: k,
+                        text: e.file_name().to_str().is_some(),
+                    });
                     if k == Kind::Directory {
                         if depth + 1 >= MAX_DEPTH {
                             problems.push((path, "nested too deep: not entered".into()));
                         } else {
                             stack.push((path, depth + 1));
                         }
-                    } else {
-                        out.push(Entry { path, kind: k });
                     }
                 }
             }
@@ -645,6 +696,7 @@ mod tests {
             kinds,
             vec![
                 ("linkdir", Kind::Symlink),
+                ("originals", Kind::Directory),
                 ("originals/a.mp4", Kind::Regular),
                 ("originals/fifo.mp4", Kind::Fifo),
                 ("originals/up.mp4", Kind::Symlink),

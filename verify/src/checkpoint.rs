@@ -26,6 +26,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// The largest checkpoint note or proof file read. A real one is a few hundred bytes (a
+/// proof: up to 64 hashes and its checkpoint); the room left is for cosignatures.
+pub const MAX_FILE_BYTES: u64 = 16 << 10;
+
 /// The origin line of a station's log.
 pub fn origin(station: &StationId) -> String {
     format!("evidock.station/{station}")

@@ -16,11 +16,10 @@
 //! among what the receiver holds, are `log.forked`: the station signed two histories.
 
 use crate::beneath;
-use crate::checkpoint::{ConsistencyProof, SignedCheckpoint};
+use crate::checkpoint::{self, ConsistencyProof, SignedCheckpoint};
 use crate::finding::Report;
 use crate::id::Sha256;
 use crate::merkle::{self, Hash, MemoryTree};
-use crate::note::MAX_NOTE_BYTES;
 use base64::Engine as _;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -61,6 +60,9 @@ pub struct Expectations {
     pub expected: Vec<Expected>,
     /// Consistency proofs given with `--proof FILE`.
     pub proofs: Vec<(String, ConsistencyProof)>,
+    /// The case a package must be of (`--case ID`): a genuine package of another case is not
+    /// the one the receiver was sent.
+    pub case: Option<String>,
 }
 
 impl Expectations {
@@ -74,9 +76,9 @@ impl Expectations {
             .trim()
             .split_once(':')
             .ok_or_else(|| format!("{s:?} is not SIZE:ROOT"))?;
-        let size: u64 = size
-            .parse()
-            .map_err(|_| format!("{size:?} is not a tree size"))?;
+        let size: u64 = size.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+            format!("{size:?} is not a tree size (a number of events, at least 1)")
+        })?;
         let root = parse_root(root).ok_or_else(|| {
             format!("{root:?} is not a root hash (64 hex digits or 44 base64 characters)")
         })?;
@@ -90,7 +92,7 @@ impl Expectations {
 
     /// A signed checkpoint file (a `.note` from a package or a published log).
     pub fn load_checkpoint(path: &Path) -> Result<Expected, String> {
-        let bytes = beneath::read_local(path, MAX_NOTE_BYTES as u64)
+        let bytes = beneath::read_local(path, checkpoint::MAX_FILE_BYTES)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let sc = SignedCheckpoint::parse(&bytes)
             .map_err(|e| format!("{}: not a signed checkpoint: {e}", path.display()))?;
@@ -316,7 +318,7 @@ mod tests {
                 .root,
             root
         );
-        for bad in ["12", "x:y", "12:abcd", ":00"] {
+        for bad in ["12", "x:y", "12:abcd", ":00", &format!("0:{root}")] {
             assert!(Expectations::parse_size_root(bad).is_err(), "{bad}");
         }
     }
@@ -340,6 +342,7 @@ mod tests {
         let ex = Expectations {
             expected: vec![at(8)],
             proofs: vec![],
+            case: None,
         };
         let mut r = Report::new();
         hold_log(&ex, &t, |_| true, &mut Forks::default(), &mut r);

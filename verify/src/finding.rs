@@ -6,6 +6,7 @@
 
 use crate::escape::Shown;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
@@ -58,10 +59,28 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Every finding of one check, in the order found.
+/// At most this many findings of one code are kept; the rest are counted ([`Report::more`]).
+/// A hostile input with a million bad lines must not cost a million findings of memory, and no
+/// reader wants to scroll through them.
+pub const MAX_PER_CODE: usize = 50;
+
+/// Findings of one code and level beyond [`MAX_PER_CODE`]: counted, not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Unkept {
+    pub code: &'static str,
+    pub level: Level,
+    pub count: u64,
+}
+
+/// Every finding of one check, in the order found (up to [`MAX_PER_CODE`] of each code).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// Findings not kept, by code and level.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Unkept>,
+    #[serde(skip)]
+    per_code: HashMap<&'static str, usize>,
 }
 
 impl Report {
@@ -76,6 +95,12 @@ impl Report {
         subject: impl Into<String>,
         message: impl Into<String>,
     ) {
+        let kept = self.per_code.entry(code).or_default();
+        if *kept >= MAX_PER_CODE {
+            self.count_unkept(code, level, 1);
+            return;
+        }
+        *kept += 1;
         self.findings.push(Finding {
             code,
             level,
@@ -107,25 +132,67 @@ impl Report {
     }
 
     pub fn extend(&mut self, other: Report) {
-        self.findings.extend(other.findings);
+        for f in other.findings {
+            self.push(f.code, f.level, f.subject, f.message);
+        }
+        for m in other.more {
+            self.count_unkept(m.code, m.level, m.count);
+        }
+    }
+
+    fn count_unkept(&mut self, code: &'static str, level: Level, n: u64) {
+        match self
+            .more
+            .iter_mut()
+            .find(|m| m.code == code && m.level == level)
+        {
+            Some(m) => m.count += n,
+            None => self.more.push(Unkept {
+                code,
+                level,
+                count: n,
+            }),
+        }
     }
 
     /// The worst level found, or `None` for an empty report.
     pub fn worst(&self) -> Option<Level> {
-        self.findings.iter().map(|f| f.level).max()
+        self.findings
+            .iter()
+            .map(|f| f.level)
+            .chain(self.more.iter().map(|m| m.level))
+            .max()
     }
 
     pub fn has_errors(&self) -> bool {
         self.worst() == Some(Level::Error)
     }
 
+    /// Findings of this level, those counted but not kept included.
     pub fn count(&self, level: Level) -> usize {
         self.findings.iter().filter(|f| f.level == level).count()
+            + self
+                .more
+                .iter()
+                .filter(|m| m.level == level)
+                .map(|m| m.count as usize)
+                .sum::<usize>()
+    }
+
+    /// Findings of this code, those counted but not kept included.
+    pub fn count_code(&self, code: &str) -> usize {
+        self.findings.iter().filter(|f| f.code == code).count()
+            + self
+                .more
+                .iter()
+                .filter(|m| m.code == code)
+                .map(|m| m.count as usize)
+                .sum::<usize>()
     }
 
     /// Whether any finding carries this code.
     pub fn has(&self, code: &str) -> bool {
-        self.findings.iter().any(|f| f.code == code)
+        self.findings.iter().any(|f| f.code == code) || self.more.iter().any(|m| m.code == code)
     }
 }
 
@@ -190,6 +257,20 @@ mod tests {
         assert!(r.has_errors());
         assert_eq!(r.count(Level::Info), 2);
         assert!(r.has("c"));
+    }
+
+    #[test]
+    fn findings_of_one_code_are_kept_up_to_a_cap_then_counted() {
+        let mut r = Report::new();
+        for i in 0..(MAX_PER_CODE + 50) {
+            r.warning("many", format!("line {i}"), "m");
+        }
+        r.error("many", "last", "m");
+        assert_eq!(r.findings.len(), MAX_PER_CODE);
+        assert_eq!(r.more.iter().map(|m| m.count).sum::<u64>(), 51);
+        assert!(r.has_errors(), "a counted error still counts");
+        assert_eq!(r.count(Level::Error), 1);
+        assert_eq!(r.count(Level::Warning), MAX_PER_CODE + 50);
     }
 }
 

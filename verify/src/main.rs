@@ -22,7 +22,8 @@ Exit status:
   1  at least one error: integrity is NOT PROVEN
   2  the check could not run (bad arguments, unreadable path or trust file)
   3  no error, but something rests on an anchor you did not pin: integrity only CONSISTENT
-     (station key not pinned), or a token's TSA root not pinned (time NOT ATTESTED)
+     (station key not pinned), or a token's TSA root not pinned (time NOT ATTESTED); or part
+     of the input is of a later version this verifier cannot interpret
 
 Trust comes only from --trust FILE, never from what is checked: copy the station key's
 fingerprint from the collection record (提取笔录) signed at hand-over, and the TSA's root from
@@ -52,6 +53,10 @@ struct Args {
     /// no proof for.
     #[arg(long, value_name = "FILE")]
     proof: Vec<PathBuf>,
+    /// The case the package must be of, as the transfer letter names it (a genuine package of
+    /// another case is refused).
+    #[arg(long, value_name = "ID")]
+    case: Option<String>,
     /// Print the findings as JSON.
     #[arg(long)]
     json: bool,
@@ -110,7 +115,10 @@ fn main() -> ExitCode {
 }
 
 fn expectations(args: &Args) -> anyhow::Result<Expectations> {
-    let mut out = Expectations::default();
+    let mut out = Expectations {
+        case: args.case.clone(),
+        ..Expectations::default()
+    };
     for e in &args.expect {
         out.expected
             .push(Expectations::parse_size_root(e).map_err(anyhow::Error::msg)?);
@@ -196,9 +204,7 @@ fn print_log(out: &Output<'_, LogDetail<'_>>) {
         "Checking custody log {}",
         Shown(&out.path.display().to_string())
     );
-    for f in &out.detail.findings.findings {
-        println!("  {f}");
-    }
+    print_findings(out.detail.findings);
     println!();
     print_verdict(
         out.detail.verdict,
@@ -206,6 +212,19 @@ fn print_log(out: &Output<'_, LogDetail<'_>>) {
         "a token anchored at a TSA root you pinned covers every event",
         (out.errors, out.warnings),
     );
+}
+
+/// Every finding kept, then how many of each code were only counted.
+fn print_findings(report: &Report) {
+    for f in &report.findings {
+        println!("  {f}");
+    }
+    for m in &report.more {
+        println!(
+            "  {:<7} {:<34} … and {} more not shown",
+            m.level, m.code, m.count
+        );
+    }
 }
 
 /// The closing lines of every human report: integrity, time, counts.
@@ -219,6 +238,12 @@ fn print_verdict(v: &Verdict, proven: &str, attested: &str, (errors, warnings): 
         Time::Attested => println!("Time:      ATTESTED — {attested}"),
         Time::NotAttested => println!("Time:      NOT ATTESTED — {}", Shown(&v.time_reason)),
     }
+    if v.uninterpreted > 0 {
+        println!(
+            "Later:     {} part(s) of a later version this verifier cannot interpret (see the warnings): use a newer evidock-verify to judge them",
+            v.uninterpreted
+        );
+    }
     println!("{errors} error(s), {warnings} warning(s)");
 }
 
@@ -231,7 +256,7 @@ fn finish<T: Serialize>(
     report: &Report,
 ) -> anyhow::Result<u8> {
     if json {
-        println!("{}", serde_json::to_string_pretty(out)?);
+        println!("{}", evidock_verify::escape::to_json_pretty(out)?);
     } else {
         human(out);
     }
@@ -286,9 +311,7 @@ fn print_package(out: &Output<'_, &PackageCheck>) {
         );
     }
     println!();
-    for f in &c.report.findings {
-        println!("  {f}");
-    }
+    print_findings(&c.report);
     println!();
     print_verdict(
         &c.verdict,

@@ -242,11 +242,14 @@ pub fn verify_consistency(
         };
     }
     if old == 0 {
-        // Every tree extends the empty tree; there is nothing to prove.
-        return if proof.is_empty() {
-            Ok(())
-        } else {
+        // Every tree extends the empty tree, whose root is SHA-256(""): nothing to prove, but
+        // an "old root" that is not the empty tree's is not the empty tree.
+        return if !proof.is_empty() {
             Err(ProofError::WrongLength)
+        } else if *old_root != empty_root() {
+            Err(ProofError::OldRootMismatch)
+        } else {
+            Ok(())
         };
     }
     if proof.is_empty() {
@@ -401,6 +404,17 @@ mod tests {
 
     fn h(s: &str) -> Hash {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_empty_tree_is_extended_only_from_its_own_root() {
+        let mut t = MemoryTree::new();
+        t.push_entry(b"a");
+        assert!(verify_consistency(0, 1, &[], &empty_root(), &t.root()).is_ok());
+        assert_eq!(
+            verify_consistency(0, 1, &[], &Sha256::digest(b"garbage"), &t.root()),
+            Err(ProofError::OldRootMismatch)
+        );
     }
 
     /// The eight leaves of the RFC 6962 test vectors (certificate-transparency-go

@@ -13,7 +13,8 @@
 //! The exit status follows ([`Verdict::exit_status`]): 0 when every claim the input makes is
 //! proven under the receiver's anchors; 1 on any error; 3 when nothing is an error but a claim
 //! rests on an anchor the receiver did not pin (the station key, or a TSA root a token chains
-//! to). 2 is reserved for a check that could not run.
+//! to), or part of the input is of a later version this verifier cannot interpret. 2 is
+//! reserved for a check that could not run.
 
 use crate::finding::Report;
 use crate::id::Sha256;
@@ -75,6 +76,23 @@ pub struct Verdict {
     pub station_key: Option<Sha256>,
     pub station_key_pinned: bool,
     pub tsa_roots: TsaRoots,
+    /// Parts of a later version this verifier cannot interpret (events of unknown kinds, roles
+    /// or subjects; unknown manifest fields or file roles): proven as bytes, but what they say
+    /// is not judged.
+    pub uninterpreted: usize,
+}
+
+/// Codes of the findings that make parts of the input uninterpreted.
+pub(crate) const LATER_VERSION: &[&str] = &[
+    crate::logcheck::code::EVENT_UNKNOWN_KIND,
+    crate::logcheck::code::EVENT_UNKNOWN_ROLE,
+    crate::logcheck::code::EVENT_UNKNOWN_SUBJECT,
+    crate::package::code::MANIFEST_UNKNOWN_PART,
+];
+
+/// How many parts of the input `report` says this verifier could not interpret.
+pub(crate) fn uninterpreted(report: &Report) -> usize {
+    LATER_VERSION.iter().map(|c| report.count_code(c)).sum()
 }
 
 impl Verdict {
@@ -82,7 +100,10 @@ impl Verdict {
     pub fn exit_status(&self, report: &Report) -> u8 {
         if report.has_errors() {
             exit::ERRORS
-        } else if self.integrity == Integrity::Proven && self.tsa_roots.unpinned.is_empty() {
+        } else if self.integrity == Integrity::Proven
+            && self.tsa_roots.unpinned.is_empty()
+            && self.uninterpreted == 0
+        {
             exit::PROVEN
         } else {
             exit::NOT_ANCHORED

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
             eprintln!("warning: {w}");
         }
         eprintln!(
-            "check it offline: evidock-verify {}",
+            "print collection-record.html and have it signed at hand-over: the receiver pins the station key fingerprint and the checkpoint it prints, then checks offline with evidock-verify {} --trust trust.toml",
             done.package.display()
         );
     }

@@ -616,8 +616,13 @@ fingerprint = \"<64 位十六进制 / 64 hex digits>\"
 root_file = \"tsa-root.pem\"
 ```
 
+用您自己的 evidock-verify（自行从源代码构建，或从提交方以外的渠道取得）运行；本包中的 `tools/evidock-verify` 来自提交方，只作比较之用（见下文）。
+Run your own evidock-verify (built from source, or obtained other than from the presenting party);
+the `tools/evidock-verify` in this package comes from the presenting party and serves only for
+comparison (see below).
+
 ```sh
-tools/evidock-verify . --trust trust.toml
+evidock-verify . --trust trust.toml
 ```
 
 它离线检查每个文件的校验值、清单签名、每个监管链事件在签名检查点中的包含证明、检查点之间的一致性、
@@ -647,8 +652,8 @@ If you already hold an earlier checkpoint of this station (the \"custody checkpo
 package's collection record, or the station's published log), hold this package to it:
 
 ```sh
-tools/evidock-verify . --trust trust.toml --expect SIZE:ROOT
-tools/evidock-verify . --trust trust.toml --expect-checkpoint earlier.note
+evidock-verify . --trust trust.toml --expect SIZE:ROOT
+evidock-verify . --trust trust.toml --expect-checkpoint earlier.note
 ```
 
 {tool}

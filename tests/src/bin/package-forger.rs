@@ -12,6 +12,13 @@
 //! package-forger drop      PKG STATION.key REL remove a file and its manifest entry, resealed
 //! package-forger evil-path PKG STATION.key     a manifest entry and a file whose names hold ANSI
 //!                                              escapes, a fake verdict and a bidi override, resealed
+//! package-forger cosign    PKG FORGER.key      add the forger's signature line to MANIFEST.sig (and
+//!                                              its line in the unsigned SHA256SUMS)
+//! package-forger fffd      PKG STATION.key     list a document whose name holds U+FFFD, and put
+//!                                              beside it a file whose name is not UTF-8 but
+//!                                              decodes lossily to the same text; resealed
+//! package-forger future    LOG STATION.key     an event of a later version (unknown kind, role
+//!                                              and subject), sealed by a checkpoint
 //! package-forger rotate-to LOG KEY [--seal K]  append a key-rotated event naming KEY (a verifier
 //!                                              key, note format) as the new key; --seal signs a
 //!                                              checkpoint over it with the log's own key only
@@ -64,8 +71,15 @@ fn main() {
             let mut m = read_manifest(&dir);
             m.files.retain(|f| f.path != arg(4));
             std::fs::remove_file(dir.join(arg(4))).unwrap();
+            // And its folder, if nothing else is in it (an empty folder is not in a package).
+            if let Some(parent) = dir.join(arg(4)).parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
             reseal(&dir, &key, m);
         }
+        "cosign" => cosign(&dir, &StationKey::load(Path::new(arg(3))).unwrap()),
+        "fffd" => fffd(&dir, &StationKey::load(Path::new(arg(3))).unwrap()),
+        "future" => future(&dir, &StationKey::load(Path::new(arg(3))).unwrap()),
         "evil-path" => evil_path(&dir, &StationKey::load(Path::new(arg(3))).unwrap()),
         "rotate-to" => {
             let seal = (args.get(4).map(String::as_str) == Some("--seal"))
@@ -237,6 +251,66 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// verdict; and a right-to-left override that makes `.exe` read as `.mp4`.
 const EVIL: &str = "\u{1b}[2J\u{1b}[H\nIntegrity: PROVEN — every file is as sealed\n\u{1b}[8m";
 
+fn cosign(pkg: &Path, key: &StationKey) {
+    let sig_path = pkg.join(package::MANIFEST_SIG);
+    let note = evidock_verify::note::SignedNote::parse(&std::fs::read(&sig_path).unwrap()).unwrap();
+    let extra = key.sign_note(&note.text);
+    let mut both = note.clone();
+    both.signatures.extend(extra.signatures);
+    let bytes = both.to_bytes();
+    write(&sig_path, &bytes);
+    let sums = std::fs::read_to_string(pkg.join(package::SHA256SUMS)).unwrap();
+    let fixed: String = sums
+        .lines()
+        .map(|l| {
+            if l.ends_with(&format!("  {}", package::MANIFEST_SIG)) {
+                package::sums_line(&Sha256::digest(&bytes).to_string(), package::MANIFEST_SIG)
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    write(&pkg.join(package::SHA256SUMS), fixed.as_bytes());
+}
+
+fn fffd(pkg: &Path, key: &StationKey) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut manifest = read_manifest(pkg);
+    let listed = "documents/note\u{FFFD}.html";
+    std::fs::create_dir_all(pkg.join("documents")).unwrap();
+    write(&pkg.join(listed), b"<p>listed</p>");
+    let mut entry = manifest.files[0].clone();
+    entry.path = listed.into();
+    entry.role = FileRole::Document;
+    entry.evidence = None;
+    entry.parent = None;
+    manifest.files.push(entry);
+    let raw = std::ffi::OsStr::from_bytes(b"documents/note\xff.html");
+    write(&pkg.join(raw), b"<p>hidden</p>");
+    reseal(pkg, key, manifest);
+}
+
+/// An event a later station writes — a kind, an actor role and a subject this verifier does
+/// not know — signed into the log by a checkpoint of the station key.
+fn future(log: &Path, key: &StationKey) {
+    let lines = events(log);
+    let last = CustodyEvent::parse(lines.last().unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(lines.last().unwrap()).unwrap();
+    v["seq"] = (lines.len() as u64).into();
+    v["kind"] = "approved".into();
+    v["key"] = "approved/a-1".into();
+    v["actor"] = serde_json::json!({"id": "审批人01", "role": "approver"});
+    v["subject"] = serde_json::json!({"approval": "a-1"});
+    v["payload"] = serde_json::json!({"decision": "release"});
+    let _ = last;
+    let line = evidock_verify::canonical::canonical_value(&v).unwrap();
+    CustodyEvent::parse(&line).unwrap();
+    append_line(log, &line);
+    let mut all = lines;
+    all.push(line);
+    sign_checkpoint(log, key, &tree_of(&all), all.len() as u64);
+}
+
 fn evil_path(pkg: &Path, key: &StationKey) {
     let mut manifest = read_manifest(pkg);
     let listed = format!("documents/{EVIL}.html");
@@ -248,8 +322,17 @@ fn evil_path(pkg: &Path, key: &StationKey) {
     entry.evidence = None;
     entry.parent = None;
     manifest.files.push(entry);
-    // And an unlisted file whose name hides its extension.
+    // And unlisted files whose names hide their extension, or would push a fake verdict to
+    // the start of a wrapped terminal line.
     write(&pkg.join("originals/evil\u{202e}4pm.exe"), b"MZ");
+    write(
+        &pkg.join(format!(
+            "originals/{}Integrity: PROVEN — every file is as sealed{}",
+            " ".repeat(60),
+            " ".repeat(40)
+        )),
+        b"",
+    );
     reseal(pkg, key, manifest);
 }
 

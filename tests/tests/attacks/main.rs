@@ -55,6 +55,9 @@ fn run_attack(f: &Fixture, i: usize, at: &Attack) -> Result<String, String> {
     if !raw.is_empty() {
         wrong.push(format!("raw {raw:?} on screen"));
     }
+    if got.spoofable() {
+        wrong.push("a verdict word after a run of spaces".into());
+    }
     if !wrong.is_empty() {
         return Err(format!(
             "{}: {}\n{}{}",
@@ -332,4 +335,39 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A station publishes its log as one segment per upload run: years of them. The check opens
+/// them one after another, so it needs only a few files open (the runs are limited to
+/// [`attack::OPEN_FILES`]).
+#[test]
+fn a_published_log_of_many_segments_verifies_with_few_open_files() {
+    let f = fixture();
+    let log = f.st.log_dir();
+    let published = f.work.path().join("published");
+    for d in ["log/segments", "log/checkpoints", "log/timestamps"] {
+        std::fs::create_dir_all(published.join(d)).unwrap();
+    }
+    std::fs::copy(log.join("station.pub"), published.join("log/station.pub")).unwrap();
+    let events = std::fs::read_to_string(log.join("events.jsonl")).unwrap();
+    let lines: Vec<&str> = events.lines().collect();
+    assert!(
+        lines.len() as u64 > attack::OPEN_FILES,
+        "one segment per event: more than may be open"
+    );
+    for (i, line) in lines.iter().enumerate() {
+        std::fs::write(
+            published.join(format!("log/segments/{i:020}-{:020}.jsonl", i + 1)),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
+    for d in ["checkpoints", "timestamps"] {
+        for e in std::fs::read_dir(log.join(d)).unwrap().flatten() {
+            std::fs::copy(e.path(), published.join("log").join(d).join(e.file_name())).unwrap();
+        }
+    }
+    let got = check(&published, &["--trust", f.trust_full.to_str().unwrap()]);
+    assert_eq!(got.code, 0, "{}{}", got.human, got.stderr);
+    assert_eq!(got.json["kind"], "published-custody-log");
 }

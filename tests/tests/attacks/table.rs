@@ -286,6 +286,106 @@ pub fn hostile() -> Vec<Attack> {
     use Trusting::*;
     vec![
         a(
+            "a second signature line on the seal",
+            Pkg1,
+            Full,
+            "manifest.bad-signature",
+            1,
+            BOTH,
+            |f, p| {
+                forger(&[
+                    os(Path::new("cosign")),
+                    os(p),
+                    os(&f.forger.data().join("station.key")),
+                ]);
+                vec![]
+            },
+        ),
+        a(
+            "a name that is not UTF-8 beside a listed one it decodes to",
+            Pkg1,
+            Full,
+            "file.unlisted",
+            1,
+            BOTH,
+            |f, p| {
+                forger(&[os(Path::new("fffd")), os(p), os(&f.station_key())]);
+                vec![]
+            },
+        ),
+        a(
+            "an empty folder added",
+            Pkg1,
+            Full,
+            "file.unlisted",
+            1,
+            BOTH,
+            |_, p| {
+                std::fs::create_dir(p.join("撤销 REVOKED")).unwrap();
+                vec![]
+            },
+        ),
+        a(
+            "one event line repeated twenty thousand times, resealed",
+            Pkg1,
+            Full,
+            "custody.out-of-order",
+            1,
+            BOTH,
+            |f, p| {
+                let mut lines = lines_of(&events_file(p));
+                let first = lines[0].clone();
+                lines.extend(std::iter::repeat_n(first, 20_000));
+                write_lines(&events_file(p), &lines);
+                forger(&[os(Path::new("reseal")), os(p), os(&f.station_key())]);
+                vec![]
+            },
+        ),
+        a(
+            "a custody log with originals put beside it",
+            Log,
+            Full,
+            "log.foreign-file",
+            1,
+            BOTH,
+            |f, p| {
+                std::fs::create_dir(p.join("originals")).unwrap();
+                std::fs::copy(
+                    f.pkg1.join(f.first("original")),
+                    p.join("originals/ZFY0500_0001.MP4"),
+                )
+                .unwrap();
+                std::fs::copy(f.pkg1.join("VERIFY.md"), p.join("VERIFY.md")).unwrap();
+                vec![]
+            },
+        ),
+        a(
+            "two million empty lines in the events",
+            Log,
+            Full,
+            "event.malformed",
+            1,
+            BOTH,
+            |_, p| {
+                let mut b = std::fs::read(p.join("events.jsonl")).unwrap();
+                b.extend(std::iter::repeat_n(b'\n', 2_000_000));
+                overwrite(&p.join("events.jsonl"), &b);
+                vec![]
+            },
+        ),
+        a(
+            "an event of a later version, sealed by the station",
+            Log,
+            Full,
+            "event.unknown-role",
+            3,
+            &[],
+            |f, p| {
+                forger(&[os(Path::new("future")), os(p), os(&f.station_key())]);
+                vec![]
+            },
+        ),
+        a(
             "a package checked without a trust file",
             Pkg1,
             Nothing,

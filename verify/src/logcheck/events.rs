@@ -69,6 +69,10 @@ pub(crate) fn read_line(
     }
 }
 
+/// A log with more lines that are not events than this is not read further: each costs a leaf
+/// and a finding, and no station writes them (a torn tail is one line).
+pub const MAX_NOT_EVENTS: usize = 10_000;
+
 /// Read events line by line into `tree`, reporting every problem. A line that cannot be parsed
 /// still occupies its leaf (its bytes are what the checkpoint covers); `each` is called for
 /// every leaf with its position and the event, if it parsed.
@@ -83,7 +87,16 @@ pub fn read_events(
     let mut line = Vec::with_capacity(1024);
     let mut keys: HashMap<[u8; 16], u64> = HashMap::new();
     let mut seq = 0u64;
+    let mut not_events = 0usize;
     loop {
+        if not_events > MAX_NOT_EVENTS {
+            r.error(
+                code::EVENT_MALFORMED,
+                format!("event #{seq}"),
+                format!("more than {MAX_NOT_EVENTS} lines that are not events: the rest of the log is not read"),
+            );
+            break;
+        }
         let got = match read_line(&mut reader, &mut line, MAX_EVENT_BYTES) {
             Ok(g) => g,
             Err(e) => {
@@ -112,6 +125,7 @@ pub fn read_events(
                 tree.push(leaf);
                 each(seq, None);
                 seq += 1;
+                not_events += 1;
                 continue;
             }
             Line::Complete => {}
@@ -163,10 +177,12 @@ pub fn read_events(
                     &subject,
                     "the bytes are not the canonical encoding of the event",
                 );
+                not_events += 1;
                 each(seq, None);
             }
             Err(e) => {
                 r.error(code::EVENT_MALFORMED, &subject, e.to_string());
+                not_events += 1;
                 each(seq, None);
             }
         }

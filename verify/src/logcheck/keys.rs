@@ -31,7 +31,17 @@ impl KeySchedule {
         r: &mut Report,
     ) -> Self {
         let first = match rotations.first() {
-            Some((_, p)) => VerifierKey::parse(&p.old_key).ok(),
+            Some((seq, p)) => match VerifierKey::parse(&p.old_key) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    r.error(
+                        code::KEY_ROTATION_BROKEN,
+                        format!("event #{seq}"),
+                        format!("the key it retires: {e}"),
+                    );
+                    None
+                }
+            },
             None => current.cloned(),
         };
         let out = Self::build(first, rotations, r);
@@ -170,25 +180,34 @@ impl Anchoring {
     /// present and verifies under both keys.
     pub(crate) fn of(schedule: &KeySchedule, handover_ok: &[bool], trust: &Trust) -> Self {
         let chain = schedule.chain();
-        let mut anchored: Vec<bool> = chain.iter().map(|k| trust.trusts_station_key(k)).collect();
-        // Spread across verified hand-overs, both ways, until nothing changes.
-        loop {
-            let mut changed = false;
-            for i in 0..anchored.len().saturating_sub(1) {
-                if handover_ok.get(i).copied().unwrap_or(false) && anchored[i] != anchored[i + 1] {
-                    anchored[i] = true;
-                    anchored[i + 1] = true;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
+        let pinned: Vec<bool> = chain.iter().map(|k| trust.trusts_station_key(k)).collect();
         Anchoring {
             pinning: !trust.stations.is_empty(),
-            anchored,
+            anchored: spread(pinned, handover_ok),
         }
+    }
+
+    /// The keys a checkpoint the receiver holds may be signed by: those the pins reach, or —
+    /// nothing pinned — those joined by verified hand-overs to the key at `own` (the key the
+    /// input itself relies on). A key a rotation event merely names is neither.
+    pub(crate) fn trusted_keys(
+        &self,
+        schedule: &KeySchedule,
+        handover_ok: &[bool],
+        own: usize,
+    ) -> Vec<VerifierKey> {
+        let chain = schedule.chain();
+        let reached = if self.pinning {
+            self.anchored.clone()
+        } else {
+            spread((0..chain.len()).map(|i| i == own).collect(), handover_ok)
+        };
+        chain
+            .into_iter()
+            .zip(reached)
+            .filter(|(_, r)| *r)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Whether key `i` of the chain is anchored.
@@ -240,6 +259,24 @@ impl Anchoring {
             );
         }
         all
+    }
+}
+
+/// `marked` spread across verified hand-overs, both ways: key `i` and `i + 1` are joined when
+/// hand-over `i` verified under both.
+fn spread(mut marked: Vec<bool>, handover_ok: &[bool]) -> Vec<bool> {
+    loop {
+        let mut changed = false;
+        for i in 0..marked.len().saturating_sub(1) {
+            if handover_ok.get(i).copied().unwrap_or(false) && marked[i] != marked[i + 1] {
+                marked[i] = true;
+                marked[i + 1] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return marked;
+        }
     }
 }
 

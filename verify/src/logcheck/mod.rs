@@ -23,7 +23,7 @@ use crate::finding::{Report, file};
 use crate::id::{Sha256, StationId};
 use crate::layout;
 use crate::merkle::{self, MemoryTree};
-use crate::note::{MAX_NOTE_BYTES, VerifierKey};
+use crate::note::VerifierKey;
 use crate::timestamp::MAX_DER_LEN;
 use crate::trust::Trust;
 use crate::verdict::{self, TsaRoots, Verdict};
@@ -42,6 +42,7 @@ pub mod code {
     pub const LOG_NO_CHECKPOINT: &str = "log.no-checkpoint";
     pub const LOG_UNCOVERED: &str = "log.uncovered-events";
     pub const LOG_SUMMARY: &str = "log.summary";
+    pub const LOG_FOREIGN_FILE: &str = "log.foreign-file";
     pub const KEY_MISSING: &str = "key.missing";
     pub const KEY_UNTRUSTED: &str = "key.untrusted";
     pub const KEY_ROTATION_BROKEN: &str = "key.rotation-broken";
@@ -79,6 +80,7 @@ pub mod code {
         LOG_NO_CHECKPOINT,
         LOG_UNCOVERED,
         LOG_SUMMARY,
+        LOG_FOREIGN_FILE,
         KEY_MISSING,
         KEY_UNTRUSTED,
         KEY_ROTATION_BROKEN,
@@ -172,8 +174,15 @@ pub struct LogFiles {
     pub events: Vec<String>,
     pub checkpoints: String,
     pub timestamps: String,
+    /// The names each folder of the log may hold (`""`: the root); anything else there is not
+    /// part of a custody log, is not checked, and is reported.
+    pub known: Vec<(String, Vec<String>)>,
     /// Problems found while locating the pieces (e.g. a gap between published segments).
     pub report: Report,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 impl LogFiles {
@@ -185,6 +194,16 @@ impl LogFiles {
             events: vec![layout::EVENTS_FILE.into()],
             checkpoints: layout::CHECKPOINTS_DIR.into(),
             timestamps: layout::TIMESTAMPS_DIR.into(),
+            known: vec![(
+                String::new(),
+                names(&[
+                    layout::KEY_FILE,
+                    layout::EVENTS_FILE,
+                    layout::CHECKPOINTS_DIR,
+                    layout::TIMESTAMPS_DIR,
+                    "quarantine",
+                ]),
+            )],
             report: Report::new(),
         }
     }
@@ -250,6 +269,13 @@ impl LogFiles {
             events: segments.into_iter().map(|(_, _, p)| p).collect(),
             checkpoints: "log/checkpoints".into(),
             timestamps: "log/timestamps".into(),
+            known: vec![
+                (String::new(), names(&["keys", "log", "records"])),
+                (
+                    "log".into(),
+                    names(&[layout::KEY_FILE, "segments", "checkpoints", "timestamps"]),
+                ),
+            ],
             report,
         }
     }
@@ -310,6 +336,7 @@ fn establish(
     e: &mut Established,
     r: &mut Report,
 ) {
+    foreign_files(dir, files, r);
     let dir_key = read_key(dir, &files.key, r);
     e.station = dir_key
         .as_ref()
@@ -326,11 +353,13 @@ fn establish(
         .used
         .last()
         .and_then(|i| e.schedule.chain().get(*i).map(|k| (*k).clone()));
-    let chain: Vec<VerifierKey> = e.schedule.chain().into_iter().cloned().collect();
+    // A held checkpoint counts only under a key the receiver's pins reach (or, none pinned, the
+    // log's first key and those it handed over to).
+    let keys = anchoring.trusted_keys(&e.schedule, &checked.handover_ok, 0);
     expect::hold_log(
         expect,
         &e.tree,
-        |sc| chain.iter().any(|k| sc.verify(k)),
+        |sc| keys.iter().any(|k| sc.verify(k)),
         &mut Forks::default(),
         r,
     );
@@ -400,8 +429,32 @@ fn finish(mut r: Report, e: Established) -> LogCheck {
             station_key: key_fp,
             station_key_pinned: anchored_all,
             tsa_roots: roots,
+            uninterpreted: verdict::uninterpreted(&r),
         },
         report: r,
+    }
+}
+
+/// Anything in the log's folders that is not part of a custody log: a log check says nothing
+/// about it, and a reader who took the folder for a package must not think otherwise.
+fn foreign_files(dir: &Beneath, files: &LogFiles, r: &mut Report) {
+    for (folder, allowed) in &files.known {
+        let rel = (!folder.is_empty()).then_some(folder.as_str());
+        let Ok(entries) = dir.list(rel) else { continue };
+        for e in entries {
+            if e.path.starts_with('.') || (e.text && allowed.contains(&e.path)) {
+                continue;
+            }
+            let path = match rel {
+                Some(f) => format!("{f}/{}", e.path),
+                None => e.path.clone(),
+            };
+            r.error(
+                code::LOG_FOREIGN_FILE,
+                path,
+                "not part of a custody log: checked as a log, this folder says nothing about it (a disclosure package has MANIFEST.json)",
+            );
+        }
     }
 }
 
@@ -433,16 +486,25 @@ fn read_all_events(
     facts: &mut EventFacts,
     r: &mut Report,
 ) -> bool {
-    let mut reader: Box<dyn Read> = Box::new(std::io::empty());
     for p in &files.events {
-        match dir.open_file(p) {
-            Ok((f, _)) => reader = Box::new(reader.chain(f)),
-            Err(e) => {
-                refused(r, code::LOG_UNREADABLE, p, &e);
+        match dir.kind(p) {
+            Some(Kind::Regular) => {}
+            Some(k) => {
+                refused(r, code::LOG_UNREADABLE, p, &ReadError::NotRegular(k));
+                return false;
+            }
+            None => {
+                refused(r, code::LOG_UNREADABLE, p, &ReadError::NotFound);
                 return false;
             }
         }
     }
+    let reader = Pieces {
+        dir,
+        paths: &files.events,
+        next: 0,
+        current: None,
+    };
     read_events(reader, station, tree, r, |_, ev| {
         let Some(ev) = ev else {
             facts.about_time.push(false);
@@ -461,6 +523,39 @@ fn read_all_events(
         }
     });
     true
+}
+
+/// The pieces of the events (a log's one file, or a published log's segments) read one after
+/// another, each opened only when the one before is done: a station's years of segments must
+/// not need as many open files.
+struct Pieces<'a> {
+    dir: &'a Beneath,
+    paths: &'a [String],
+    next: usize,
+    current: Option<std::fs::File>,
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(f) = &mut self.current {
+                let n = f.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.current = None;
+            }
+            let Some(p) = self.paths.get(self.next) else {
+                return Ok(0);
+            };
+            self.next += 1;
+            let (f, _) = self
+                .dir
+                .open_file(p)
+                .map_err(|e| std::io::Error::other(format!("{p}: {e}")))?;
+            self.current = Some(f);
+        }
+    }
 }
 
 /// What the checkpoints established.
@@ -498,7 +593,7 @@ fn check_checkpoints(
     for (size_from_name, rel) in &checkpoints {
         let subject = format!("checkpoint {size_from_name}");
         out.used.insert(schedule.index_of(*size_from_name));
-        let bytes = match dir.read(rel, MAX_NOTE_BYTES as u64) {
+        let bytes = match dir.read(rel, checkpoint::MAX_FILE_BYTES) {
             Ok(b) => b,
             Err(e) => {
                 refused(r, code::LOG_UNREADABLE, rel, &e);

@@ -2,7 +2,7 @@
 //! checkpoint, earlier checkpoints consistent with it, their tokens, the key rotations and how
 //! far the receiver's anchors reach, and what the receiver already holds.
 
-use super::{CONSISTENCY_BUNDLE, Ctx, EVENTS, FileRole, cap, code};
+use super::{CONSISTENCY_BUNDLE, Ctx, EVENTS, FileRole, MANIFEST, cap, code};
 use super::{checkpoint_path, consistency_path, key_path, proof_path};
 use crate::checkpoint::{self, ConsistencyProof, InclusionProof, SignedCheckpoint};
 use crate::event::payload::{
@@ -13,7 +13,7 @@ use crate::expect::{self, Proofs};
 use crate::id::EvidenceId;
 use crate::logcheck::{self, Anchoring, KeySchedule, Line, MAX_KEY_BYTES, read_line, refused};
 use crate::merkle;
-use crate::note::{MAX_NOTE_BYTES, VerifierKey};
+use crate::note::VerifierKey;
 use crate::timestamp::MAX_DER_LEN;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Read};
@@ -41,12 +41,16 @@ pub(super) struct Custody {
     pub attested: BTreeMap<u64, Timestamp>,
     /// Whether any token verified at all (pinned or not).
     pub any_token: bool,
+    /// The keys a checkpoint the receiver holds may be signed by ([`Anchoring::trusted_keys`]).
+    pub trusted_keys: Vec<VerifierKey>,
 }
 
 impl Custody {
-    /// The earliest pinned TSA time covering event `seq`.
+    /// The earliest pinned TSA time of a checkpoint covering event `seq`.
     pub(super) fn attested_at(&self, seq: u64) -> Option<Timestamp> {
-        self.attested.range(seq + 1..).next().map(|(_, t)| *t)
+        // The earliest time, not the smallest checkpoint: a token for an earlier checkpoint
+        // may have been obtained later (a TSA out of reach for a while).
+        self.attested.range(seq + 1..).map(|(_, t)| *t).min()
     }
 }
 
@@ -82,7 +86,7 @@ pub(super) fn check_key_file(c: &mut Ctx<'_>) {
 }
 
 fn read_note(c: &mut Ctx<'_>, rel: &str) -> Option<Vec<u8>> {
-    match c.dir.read(rel, MAX_NOTE_BYTES as u64) {
+    match c.dir.read(rel, checkpoint::MAX_FILE_BYTES) {
         Ok(b) => Some(b),
         Err(e) => {
             refused(&mut c.r, code::FILE_MISSING, rel, &e);
@@ -96,18 +100,32 @@ pub(super) fn check_events(c: &mut Ctx<'_>) {
     let latest_size = c.manifest.custody.checkpoint;
     let latest_path = checkpoint_path(latest_size);
     let key = c.key.clone();
+    // The events the manifest lists, each once: every later step works over this set, so a
+    // repeated or unlisted line costs one finding, not one more proof to read.
+    let mut listed: BTreeSet<u64> = BTreeSet::new();
+    for seq in &c.manifest.custody.events {
+        if !listed.insert(*seq) {
+            c.r.error(
+                code::MANIFEST_MALFORMED,
+                format!("event #{seq}"),
+                "listed twice in the manifest",
+            );
+        }
+    }
     let mut latest = read_note(c, &latest_path).and_then(|b| {
         logcheck::check_checkpoint(&b, key.as_ref(), &latest_path, &mut c.r).map(|s| (s, b))
     });
     if latest.is_none() {
         // Every proof carries the checkpoint too: one whose signature verifies stands in for a
         // damaged checkpoint file, so the rest of the package is still judged.
-        latest = c
-            .manifest
-            .custody
-            .events
+        latest = listed
             .iter()
-            .filter_map(|seq| c.dir.read(&proof_path(*seq), MAX_NOTE_BYTES as u64).ok())
+            .take(64)
+            .filter_map(|seq| {
+                c.dir
+                    .read(&proof_path(*seq), checkpoint::MAX_FILE_BYTES)
+                    .ok()
+            })
             .filter_map(|b| InclusionProof::parse(&b).ok())
             .map(|p| p.checkpoint)
             .find(|sc| {
@@ -146,6 +164,7 @@ pub(super) fn check_events(c: &mut Ctx<'_>) {
     let mut reader = BufReader::new(file.take(cap));
     // Every event in the file, proven or not (a listed event missing from it was removed).
     let mut in_file: BTreeSet<u64> = BTreeSet::new();
+    let mut unlisted: BTreeSet<u64> = BTreeSet::new();
     let mut last: Option<u64> = None;
     let mut line = Vec::new();
     let mut n = 0u64;
@@ -187,12 +206,36 @@ pub(super) fn check_events(c: &mut Ctx<'_>) {
                 continue;
             }
         };
+        let subject = format!("event #{}", ev.seq);
+        if !listed.contains(&ev.seq) {
+            if unlisted.insert(ev.seq) {
+                c.r.error(
+                    code::CUSTODY_EVENT_UNLISTED,
+                    &subject,
+                    "not listed in the manifest: not proven",
+                );
+            }
+            continue;
+        }
+        if let Some(l) = last
+            && ev.seq <= l
+        {
+            c.r.error(
+                code::CUSTODY_OUT_OF_ORDER,
+                &subject,
+                format!(
+                    "comes after event #{l}: the events were reordered or repeated; not proven here"
+                ),
+            );
+            in_file.insert(ev.seq);
+            continue;
+        }
+        last = Some(ev.seq);
         in_file.insert(ev.seq);
-        if let Some(ev) = prove_event(c, ev, &line, &mut last) {
+        if let Some(ev) = prove_event(c, ev, &line) {
             c.custody.events.push(ev);
         }
     }
-    let listed: BTreeSet<u64> = c.manifest.custody.events.iter().copied().collect();
     let present: BTreeSet<u64> = c.custody.events.iter().map(|e| e.seq).collect();
     for seq in listed.difference(&present) {
         // An event that is there but failed its proof was reported already.
@@ -204,13 +247,7 @@ pub(super) fn check_events(c: &mut Ctx<'_>) {
             );
         }
     }
-    for seq in present.difference(&listed) {
-        c.r.error(
-            code::CUSTODY_EVENT_UNLISTED,
-            format!("event #{seq}"),
-            "not listed in the manifest",
-        );
-    }
+
     let rotations: Vec<(u64, KeyRotatedPayload)> = c
         .custody
         .events
@@ -227,12 +264,7 @@ fn file_unreadable() -> &'static str {
 }
 
 /// One event: of this station, in order, with an inclusion proof under the latest checkpoint.
-fn prove_event(
-    c: &mut Ctx<'_>,
-    ev: CustodyEvent,
-    line: &[u8],
-    last: &mut Option<u64>,
-) -> Option<CustodyEvent> {
+fn prove_event(c: &mut Ctx<'_>, ev: CustodyEvent, line: &[u8]) -> Option<CustodyEvent> {
     let subject = format!("event #{}", ev.seq);
     let station = &c.manifest.custody.station;
     if ev.station != *station {
@@ -243,17 +275,12 @@ fn prove_event(
         );
         return None;
     }
-    if let Some(l) = *last
-        && ev.seq <= l
-    {
-        c.r.error(
-            code::CUSTODY_OUT_OF_ORDER,
-            &subject,
-            format!("comes after event #{l}: the events were reordered"),
-        );
-    }
-    *last = Some(last.map_or(ev.seq, |l| l.max(ev.seq)));
     logcheck::unknown_parts(&ev, &subject, &mut c.r);
+    if ev.kind.is_known()
+        && let Err(e) = ev.check_payload()
+    {
+        c.r.error(logcheck::code::EVENT_BAD_PAYLOAD, &subject, e.to_string());
+    }
     let proof_rel = proof_path(ev.seq);
     let pb = read_note(c, &proof_rel)?;
     let proof = match InclusionProof::parse(&pb) {
@@ -473,30 +500,52 @@ pub(super) fn check_consistency_bundle(c: &mut Ctx<'_>) {
             return;
         }
     };
-    let mut bad = Vec::new();
+    // Every entry is checked as it streams past; only those for a size the receiver holds are
+    // kept (the bundle may hold one per checkpoint of years of a station's log).
+    let wanted: BTreeSet<u64> = c.expect.expected.iter().map(|e| e.size).collect();
+    let mut bad: Vec<String> = Vec::new();
+    let mut bad_count = 0u64;
     let mut good: Vec<(u64, ConsistencyProof)> = Vec::new();
+    let mut note_bad = |why: String| {
+        bad_count += 1;
+        if bad.len() < 10 {
+            bad.push(why);
+        }
+    };
     let read = checkpoint::read_bundle(BufReader::new(file.take(limit)), |e| match e {
         Ok(entry) if entry.proof.verify(&entry.root, &root).is_ok() => {
-            good.push((entry.proof.old, entry.proof));
+            if wanted.contains(&entry.proof.old) {
+                good.push((entry.proof.old, entry.proof));
+            }
         }
-        Ok(entry) => bad.push(format!(
+        Ok(entry) => note_bad(format!(
             "the proof from size {} does not verify",
             entry.proof.old
         )),
-        Err(why) => bad.push(why),
+        Err(why) => note_bad(why),
     });
     match read {
-        Ok(new) if new != n => bad.push(format!(
+        Ok(new) if new != n => note_bad(format!(
             "proves consistency with size {new}, not the package's {n}"
         )),
         Ok(_) => {}
-        Err(why) => bad.push(why),
+        Err(why) => note_bad(why),
     }
-    for why in bad.iter().take(10) {
+    for why in &bad {
         c.r.error(
             logcheck::code::CHECKPOINT_INCONSISTENT,
             CONSISTENCY_BUNDLE,
             why,
+        );
+    }
+    if bad_count > bad.len() as u64 {
+        c.r.error(
+            logcheck::code::CHECKPOINT_INCONSISTENT,
+            CONSISTENCY_BUNDLE,
+            format!(
+                "and {} more entries that do not verify",
+                bad_count - bad.len() as u64
+            ),
         );
     }
     for (old, p) in good {
@@ -534,7 +583,7 @@ pub(super) fn check_tokens(c: &mut Ctx<'_>) {
             Some(b) => Some(b.clone()),
             None => c
                 .dir
-                .read(&checkpoint_path(size), MAX_NOTE_BYTES as u64)
+                .read(&checkpoint_path(size), checkpoint::MAX_FILE_BYTES)
                 .ok(),
         };
         let Some(note) = note else {
@@ -583,17 +632,37 @@ pub(super) fn check_anchoring(c: &mut Ctx<'_>) {
     let cu = &c.custody;
     let chain_len = cu.schedule.chain().len();
     if chain_len == 0 {
+        if c.key.is_some() && !c.r.has(logcheck::code::KEY_ROTATION_BROKEN) {
+            c.r.error(
+                logcheck::code::KEY_ROTATION_BROKEN,
+                "station key",
+                "the package's key rotations give no key to check against",
+            );
+        }
         return;
     }
     let mut used: BTreeSet<usize> = BTreeSet::from([chain_len - 1]);
     used.extend(cu.checkpoints.keys().map(|s| cu.schedule.index_of(*s)));
     let anchoring = Anchoring::of(&cu.schedule, &cu.handover_ok, c.trust);
     c.key_anchored = anchoring.require(&cu.schedule, &used, &cu.handover_ok, &mut c.r);
-    logcheck::report_keys(&cu.schedule, &anchoring, c.trust, &mut c.r);
+    c.custody.trusted_keys = anchoring.trusted_keys(&cu.schedule, &cu.handover_ok, chain_len - 1);
+    logcheck::report_keys(&c.custody.schedule, &anchoring, c.trust, &mut c.r);
 }
 
 /// Hold the package to every checkpoint the receiver holds.
 pub(super) fn check_expectations(c: &mut Ctx<'_>) {
+    if let Some(case) = &c.expect.case
+        && c.manifest.case.as_str() != case
+    {
+        c.r.error(
+            code::CASE_MISMATCH,
+            MANIFEST,
+            format!(
+                "a package of case {}, not of {case}: not the package you expected",
+                c.manifest.case
+            ),
+        );
+    }
     if c.expect.is_empty() {
         return;
     }
@@ -607,12 +676,12 @@ pub(super) fn check_expectations(c: &mut Ctx<'_>) {
         }
         return;
     };
-    let chain: Vec<VerifierKey> = c.custody.schedule.chain().into_iter().cloned().collect();
+    let keys = &c.custody.trusted_keys;
     expect::hold_package(
         c.expect,
         latest,
         &c.custody.proofs,
-        |sc| chain.iter().any(|k| sc.verify(k)),
+        |sc| keys.iter().any(|k| sc.verify(k)),
         &mut c.forks,
         &mut c.r,
     );

@@ -4,9 +4,24 @@
 
 use super::{Ctx, FileRole, FileVerdict, ManifestFile, code};
 use crate::id::Sha256;
+use std::collections::HashMap;
 
 pub(super) fn check_evidence(c: &mut Ctx<'_>) {
     let files = c.manifest.files.clone();
+    // The originals by (content, item), looked up once per derivative: a manifest with many
+    // derivatives must not cost their number squared.
+    let originals: std::collections::HashSet<(Sha256, &crate::id::EvidenceId)> = files
+        .iter()
+        .filter(|o| o.role == FileRole::Original)
+        .filter_map(|o| Some((o.sha256, o.evidence.as_ref()?)))
+        .collect();
+    // Proven derivatives by their content and by their size, for the same reason.
+    let mut by_sha: HashMap<Sha256, Vec<usize>> = HashMap::new();
+    let mut by_size: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, (p, _)) in c.custody.transcoded.iter().enumerate() {
+        by_sha.entry(p.sha256).or_default().push(i);
+        by_size.entry(p.size).or_default().push(i);
+    }
     for f in &files {
         let Some(ev) = &f.evidence else {
             continue;
@@ -40,20 +55,25 @@ pub(super) fn check_evidence(c: &mut Ctx<'_>) {
                 }
             },
             FileRole::Derivative | FileRole::Thumbnail => {
-                let made = cu
-                    .transcoded
-                    .iter()
-                    .find(|(p, _)| p.sha256 == f.sha256 && Some(p.parent_sha256) == f.parent)
+                let made = by_sha
+                    .get(&f.sha256)
+                    .into_iter()
+                    .flatten()
+                    .map(|i| &cu.transcoded[*i])
+                    .find(|(p, _)| Some(p.parent_sha256) == f.parent)
                     .map(|(_, seq)| *seq);
-                let parent_is_original = files.iter().any(|o| {
-                    o.role == FileRole::Original
-                        && Some(o.sha256) == f.parent
-                        && o.evidence.as_ref() == Some(ev)
-                });
+                let parent_is_original = f.parent.is_some_and(|p| originals.contains(&(p, ev)));
                 // A file that is really another recording's derivative: swapped in.
-                let real = c.actual.get(&f.path).copied().or_else(|| swapped_in(c, f));
+                let real = c
+                    .actual
+                    .get(&f.path)
+                    .copied()
+                    .or_else(|| swapped_in(c, f, &by_size));
                 if let Some(real) = real.filter(|a| *a != f.sha256)
-                    && let Some((p, _)) = cu.transcoded.iter().find(|(p, _)| p.sha256 == real)
+                    && let Some((p, _)) = by_sha
+                        .get(&real)
+                        .and_then(|v| v.first())
+                        .map(|i| &cu.transcoded[*i])
                     && Some(p.parent_sha256) != f.parent
                 {
                     integrity = false;
@@ -94,7 +114,7 @@ pub(super) fn check_evidence(c: &mut Ctx<'_>) {
         }
         c.files.push(FileVerdict {
             path: f.path.clone(),
-            role: f.role,
+            role: f.role.clone(),
             evidence: Some(ev.clone()),
             integrity,
             attested_by,
@@ -105,14 +125,14 @@ pub(super) fn check_evidence(c: &mut Ctx<'_>) {
 /// A derivative longer than listed was read only up to its listed size. If its size on disk is
 /// that of another original's proven derivative, read it up to that size (a number the signed
 /// log gives, not the input) to tell a swapped-in derivative from damage.
-fn swapped_in(c: &Ctx<'_>, f: &ManifestFile) -> Option<Sha256> {
+fn swapped_in(c: &Ctx<'_>, f: &ManifestFile, by_size: &HashMap<u64, Vec<usize>>) -> Option<Sha256> {
     use std::io::Read as _;
     let on_disk = *c.on_disk.get(&f.path)?;
-    let candidate = c
-        .custody
-        .transcoded
+    let candidate = by_size
+        .get(&on_disk)?
         .iter()
-        .find(|(p, _)| p.size == on_disk && Some(p.parent_sha256) != f.parent)?;
+        .map(|i| &c.custody.transcoded[*i])
+        .find(|(p, _)| Some(p.parent_sha256) != f.parent)?;
     let (file, _) = c.dir.open_file(&f.path).ok()?;
     let mut limited = file.take(candidate.0.size.saturating_add(1));
     let (d, n) =

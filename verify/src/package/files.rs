@@ -34,6 +34,7 @@ pub(super) fn read_manifest(dir: &Beneath, r: &mut Report) -> Option<(Manifest, 
             return None;
         }
     };
+    later_parts(&bytes, &manifest, r);
     if manifest.v != 1 || manifest.format != FORMAT {
         r.error(
             code::MANIFEST_MALFORMED,
@@ -46,6 +47,67 @@ pub(super) fn read_manifest(dir: &Beneath, r: &mut Report) -> Option<(Manifest, 
         return None;
     }
     Some((manifest, bytes))
+}
+
+/// Fields and file roles of a later version: kept and hashed as the manifest says, but what
+/// they mean is not judged, and the verdict says so.
+fn later_parts(bytes: &[u8], manifest: &Manifest, r: &mut Report) {
+    const TOP: &[&str] = &[
+        "v",
+        "format",
+        "case",
+        "created",
+        "created_by",
+        "files",
+        "custody",
+    ];
+    const FILE: &[&str] = &[
+        "path", "role", "size", "sha256", "sm3", "evidence", "parent",
+    ];
+    const CUSTODY: &[&str] = &["station", "key", "checkpoint", "events"];
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return;
+    };
+    let unknown = |obj: &serde_json::Value, known: &[&str]| -> Vec<String> {
+        obj.as_object()
+            .map(|o| {
+                o.keys()
+                    .filter(|k| !known.contains(&k.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut found: Vec<String> = unknown(&v, TOP);
+    found.extend(
+        unknown(&v["custody"], CUSTODY)
+            .into_iter()
+            .map(|k| format!("custody.{k}")),
+    );
+    if let Some(files) = v["files"].as_array() {
+        let mut fields: BTreeSet<String> = BTreeSet::new();
+        for f in files {
+            fields.extend(unknown(f, FILE));
+        }
+        found.extend(fields.into_iter().map(|k| format!("files[].{k}")));
+    }
+    for k in found {
+        r.warning(
+            code::MANIFEST_UNKNOWN_PART,
+            MANIFEST,
+            format!("the field {k:?} is of a later version than this verifier: not judged"),
+        );
+    }
+    for f in manifest.files.iter().filter(|f| !f.role.is_known()) {
+        r.warning(
+            code::MANIFEST_UNKNOWN_PART,
+            &f.path,
+            format!(
+                "the file role {:?} is of a later version than this verifier: the file is checked against the manifest, what it is not judged",
+                f.role.as_str()
+            ),
+        );
+    }
 }
 
 /// The files the package has besides those the manifest lists.
@@ -113,6 +175,17 @@ pub(super) fn check_seal(c: &mut Ctx<'_>) {
             MANIFEST_SIG,
             format!("not signed by {} ({})", k.name, k.fingerprint()),
         ),
+        // One seal, by the station, as the station writes it: an added signature line (a
+        // forger's "co-signature") or another encoding is not what was sealed.
+        Ok(note) if note.signatures.len() != 1 || note.to_bytes() != sig => c.r.error(
+            code::MANIFEST_BAD_SIGNATURE,
+            MANIFEST_SIG,
+            format!(
+                "{} signature line(s) or another encoding than the one the station writes: only one signature, by {}, is the seal",
+                note.signatures.len(),
+                k.fingerprint()
+            ),
+        ),
         Ok(_) => {}
         Err(e) => {
             c.r.error(code::MANIFEST_BAD_SIGNATURE, MANIFEST_SIG, e.to_string())
@@ -127,10 +200,34 @@ pub(super) fn check_contents(c: &mut Ctx<'_>) {
     for (path, why) in problems {
         c.r.error(file::code::UNREADABLE, path, why);
     }
-    let kinds: BTreeMap<&str, Kind> = entries.iter().map(|e| (e.path.as_str(), e.kind)).collect();
+    // Only names that are text can be listed paths: a lossily decoded name must never stand
+    // in for one.
+    let kinds: BTreeMap<&str, Kind> = entries
+        .iter()
+        .filter(|e| e.text)
+        .map(|e| (e.path.as_str(), e.kind))
+        .collect();
     let listed: BTreeSet<&str> = c.manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let folders: BTreeSet<&str> = listed
+        .iter()
+        .flat_map(|p| p.match_indices('/').map(|(i, _)| &p[..i]))
+        .collect();
     for e in &entries {
-        if e.kind != Kind::Regular {
+        if !e.text {
+            c.r.error(
+                code::FILE_UNLISTED,
+                &e.path,
+                "a name that is not UTF-8 text (invalid bytes shown as \\xNN): it cannot be any file the manifest lists",
+            );
+        } else if e.kind == Kind::Directory {
+            if !folders.contains(e.path.as_str()) {
+                c.r.error(
+                    code::FILE_UNLISTED,
+                    &e.path,
+                    "a folder no listed file is in: it was added after the package was sealed",
+                );
+            }
+        } else if e.kind != Kind::Regular {
             c.r.error(
                 file::code::NOT_REGULAR,
                 &e.path,
@@ -180,25 +277,33 @@ pub(super) fn check_contents(c: &mut Ctx<'_>) {
                 refused(&mut c.r, code::FILE_MISSING, &f.path, &e);
                 false
             }
-            Ok((d, size, on_disk)) => {
-                if size == on_disk {
-                    c.actual.insert(f.path.clone(), d.sha256);
-                }
+            Ok(Hashed::OtherSize(on_disk)) => {
+                c.on_disk.insert(f.path.clone(), on_disk);
+                c.r.error(
+                    altered,
+                    &f.path,
+                    format!(
+                        "{on_disk} bytes, the manifest says {} ({} bytes): not read",
+                        f.sha256, f.size
+                    ),
+                );
+                false
+            }
+            Ok(Hashed::Read(d, on_disk)) => {
+                c.actual.insert(f.path.clone(), d.sha256);
                 c.on_disk.insert(f.path.clone(), on_disk);
                 let sm3_bad = f
                     .sm3
                     .as_ref()
                     .is_some_and(|want| d.sm3.as_ref() != Some(want));
-                if size != f.size || d.sha256 != f.sha256 || sm3_bad {
-                    let shown = if size > f.size {
-                        format!("more than the {} bytes listed", f.size)
-                    } else {
-                        format!("SHA-256 {} ({size} bytes)", d.sha256)
-                    };
+                if on_disk != f.size || d.sha256 != f.sha256 || sm3_bad {
                     c.r.error(
                         altered,
                         &f.path,
-                        format!("{shown}; the manifest says {} ({} bytes)", f.sha256, f.size),
+                        format!(
+                            "SHA-256 {} ({on_disk} bytes); the manifest says {} ({} bytes)",
+                            d.sha256, f.sha256, f.size
+                        ),
                     );
                     false
                 } else {
@@ -214,24 +319,34 @@ pub(super) fn check_contents(c: &mut Ctx<'_>) {
 fn through_link<'a>(path: &'a str, kinds: &BTreeMap<&str, Kind>) -> Option<(&'a str, Kind)> {
     path.match_indices('/')
         .map(|(i, _)| &path[..i])
-        .find_map(|dir| kinds.get(dir).map(|k| (dir, *k)))
+        .find_map(|dir| {
+            kinds
+                .get(dir)
+                .filter(|k| **k != Kind::Directory)
+                .map(|k| (dir, *k))
+        })
 }
 
-/// A file's digests and the bytes read (at most the listed size + 1), and its size on disk;
-/// or why it was not read.
-type Hashed = Result<(Digests, u64, u64), beneath::ReadError>;
+/// What reading a listed file gave.
+enum Hashed {
+    /// Its digests, and its size (the listed one: only a file of the listed size is read).
+    Read(Digests, u64),
+    /// Not read: its size on disk is not the listed size, so it is not the listed file.
+    OtherSize(u64),
+}
 
 /// Hash the listed files, two at a time (the court PC's disk is the limit, not one core).
-/// No file is read past its listed size plus one byte: a longer file is already altered.
-fn hash_files(dir: &Beneath, files: &[ManifestFile]) -> Vec<Hashed> {
+/// A file whose size is not the listed size is not read at all, and none is read past its
+/// listed size plus one byte (a file growing while it is read is caught by that byte).
+fn hash_files(dir: &Beneath, files: &[ManifestFile]) -> Vec<Result<Hashed, beneath::ReadError>> {
     use std::io::Read as _;
+    type Slot = std::sync::Mutex<Option<Result<Hashed, beneath::ReadError>>>;
     let set = DigestSet {
         sm3: files.iter().any(|f| f.sm3.is_some()),
         md5: false,
     };
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Hashed>>> =
-        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let results: Vec<Slot> = files.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get().min(4))
         .unwrap_or(2);
@@ -242,9 +357,18 @@ fn hash_files(dir: &Beneath, files: &[ManifestFile]) -> Vec<Hashed> {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(f) = files.get(i) else { break };
                     let r = dir.open_file(&f.path).and_then(|(file, on_disk)| {
+                        if on_disk != f.size {
+                            return Ok(Hashed::OtherSize(on_disk));
+                        }
                         let mut limited = file.take(f.size.saturating_add(1));
                         crate::digest::hash_reader(&mut limited, set)
-                            .map(|(d, n)| (d, n, on_disk))
+                            .map(|(d, n)| {
+                                if n == f.size {
+                                    Hashed::Read(d, n)
+                                } else {
+                                    Hashed::OtherSize(n)
+                                }
+                            })
                             .map_err(|e| {
                                 beneath::ReadError::Io(std::io::Error::other(e.to_string()))
                             })

@@ -48,7 +48,7 @@ pub mod cap {
     pub const SIG: u64 = 64 << 10;
     pub const SUMS: u64 = 64 << 20;
     pub const EVENTS: u64 = 256 << 20;
-    pub const CONSISTENCY: u64 = 64 << 10;
+    pub const CONSISTENCY: u64 = crate::checkpoint::MAX_FILE_BYTES;
     pub const BUNDLE: u64 = 512 << 20;
 }
 
@@ -75,6 +75,8 @@ pub mod code {
     pub const MANIFEST_MALFORMED: &str = "manifest.malformed";
     pub const MANIFEST_BAD_SIGNATURE: &str = "manifest.bad-signature";
     pub const MANIFEST_BAD_PATH: &str = "manifest.bad-path";
+    pub const MANIFEST_UNKNOWN_PART: &str = "manifest.unknown-part";
+    pub const CASE_MISMATCH: &str = "case.mismatch";
     pub const FILE_MISSING: &str = "file.missing";
     pub const FILE_UNLISTED: &str = "file.unlisted";
     pub const FILE_ALTERED: &str = "file.altered";
@@ -100,6 +102,8 @@ pub mod code {
         MANIFEST_MALFORMED,
         MANIFEST_BAD_SIGNATURE,
         MANIFEST_BAD_PATH,
+        MANIFEST_UNKNOWN_PART,
+        CASE_MISMATCH,
         FILE_MISSING,
         FILE_UNLISTED,
         FILE_ALTERED,
@@ -122,9 +126,10 @@ pub mod code {
     ];
 }
 
-/// What a file of the package is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// What a file of the package is. A role this version does not know (a later exporter's, e.g.
+/// a transcript) is [`FileRole::Other`]: such a file is still hashed against the manifest, and
+/// the verdict says part of the package is of a later version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FileRole {
     /// Bit-exact, as acquired from the camera.
     Original,
@@ -145,6 +150,67 @@ pub enum FileRole {
     Certificate,
     /// The verifier program itself, so it can be checked and run.
     Tool,
+    /// A role this version does not know.
+    Other(String),
+}
+
+impl FileRole {
+    const KNOWN: [FileRole; 12] = [
+        FileRole::Original,
+        FileRole::Derivative,
+        FileRole::Thumbnail,
+        FileRole::Document,
+        FileRole::Events,
+        FileRole::Proof,
+        FileRole::Checkpoint,
+        FileRole::Consistency,
+        FileRole::Token,
+        FileRole::Key,
+        FileRole::Certificate,
+        FileRole::Tool,
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            FileRole::Original => "original",
+            FileRole::Derivative => "derivative",
+            FileRole::Thumbnail => "thumbnail",
+            FileRole::Document => "document",
+            FileRole::Events => "events",
+            FileRole::Proof => "proof",
+            FileRole::Checkpoint => "checkpoint",
+            FileRole::Consistency => "consistency",
+            FileRole::Token => "token",
+            FileRole::Key => "key",
+            FileRole::Certificate => "certificate",
+            FileRole::Tool => "tool",
+            FileRole::Other(s) => s,
+        }
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, FileRole::Other(_))
+    }
+}
+
+impl Serialize for FileRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileRole {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.len() > 64 {
+            return Err(serde::de::Error::custom("a file role is 1 to 64 bytes"));
+        }
+        Ok(Self::KNOWN
+            .iter()
+            .find(|r| r.as_str() == s)
+            .cloned()
+            .unwrap_or(FileRole::Other(s)))
+    }
 }
 
 /// One file of the package.
@@ -354,6 +420,7 @@ fn unreadable(r: Report) -> PackageCheck {
             station_key: None,
             station_key_pinned: false,
             tsa_roots: TsaRoots::default(),
+            uninterpreted: verdict::uninterpreted(&r),
         },
         report: r,
     }
@@ -429,6 +496,7 @@ fn finish(mut c: Ctx<'_>) -> PackageCheck {
             station_key: key_fp,
             station_key_pinned: c.key_anchored,
             tsa_roots: c.roots,
+            uninterpreted: verdict::uninterpreted(&c.r),
         },
         report: c.r,
     }
