@@ -132,7 +132,10 @@ impl KeySchedule {
 
     /// The hand-over checkpoint sizes, one per rotation, in order.
     pub(crate) fn handovers(&self) -> Vec<u64> {
-        self.rotations.iter().map(|(s, _)| s + 1).collect()
+        self.rotations
+            .iter()
+            .map(|(s, _)| s.saturating_add(1))
+            .collect()
     }
 
     /// Replace the first key (by the pinned one of the same name, so that checkpoints re-signed
@@ -146,7 +149,7 @@ impl KeySchedule {
     pub(crate) fn index_of(&self, size: u64) -> usize {
         self.rotations
             .iter()
-            .take_while(|(seq, _)| size > seq + 1)
+            .take_while(|(seq, _)| size > seq.saturating_add(1))
             .count()
     }
 
@@ -155,10 +158,10 @@ impl KeySchedule {
     pub(crate) fn signers_of(&self, size: u64) -> (Option<&VerifierKey>, Option<&VerifierKey>) {
         let mut key = self.first();
         for (seq, new) in &self.rotations {
-            if size == seq + 1 {
+            if size == seq.saturating_add(1) {
                 return (key, Some(new));
             }
-            if size > seq + 1 {
+            if size > seq.saturating_add(1) {
                 key = Some(new);
             }
         }

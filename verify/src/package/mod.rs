@@ -8,11 +8,13 @@
 //! earlier checkpoint of the station (so a receiver holding one can hold the package to it).
 //!
 //! [`check_package`] runs one check after another — the manifest, its paths, the station key,
-//! the seal, the files, the sums, the custody proofs, the tokens, the key anchoring, what the
-//! receiver already holds, evidence against custody — each adding its findings to one report;
+//! the seal, the files, the sums (`files.rs`); the events and their proofs (`custody.rs`); the
+//! earlier checkpoints, the tokens, the key anchoring, what the receiver already holds
+//! (`checkpoints.rs`); evidence against custody (`evidence.rs`) — each adding its findings to one report;
 //! nothing stops it early. The package is assumed hostile: every file is read beneath the
 //! directory, never through a link, only if regular, and bounded ([`crate::beneath`]).
 
+mod checkpoints;
 mod custody;
 mod evidence;
 mod files;
@@ -391,11 +393,11 @@ pub fn check_package_with(dir: &Path, trust: &Trust, expect: &Expectations) -> P
     files::check_sums(&mut c, SHA256SUMS);
     files::check_sums(&mut c, SM3SUMS);
     custody::check_events(&mut c);
-    custody::check_checkpoints(&mut c);
-    custody::check_consistency_bundle(&mut c);
-    custody::check_tokens(&mut c);
-    custody::check_anchoring(&mut c);
-    custody::check_expectations(&mut c);
+    checkpoints::check_checkpoints(&mut c);
+    checkpoints::check_consistency_bundle(&mut c);
+    checkpoints::check_tokens(&mut c);
+    checkpoints::check_anchoring(&mut c);
+    checkpoints::check_expectations(&mut c);
     evidence::check_evidence(&mut c);
     finish(c)
 }
