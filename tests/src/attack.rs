@@ -111,43 +111,11 @@ pub fn check(path: &Path, args: &[&str]) -> Checked {
 /// Run with the time limit; a run still going at the limit is killed and reported as exit -1
 /// (a hang is a finding about the verifier, not a stuck test).
 fn run_bounded(c: &mut Command) -> bins::Ran {
-    use std::io::Read as _;
-    let mut child = c
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"));
-    let mut out = child.stdout.take().unwrap_or_else(|| panic!("stdout"));
-    let mut err = child.stderr.take().unwrap_or_else(|| panic!("stderr"));
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = std::time::Instant::now() + TIME_LIMIT;
-    let (code, note) = loop {
-        if let Ok(Some(s)) = child.try_wait() {
-            break (s.code().unwrap_or(-1), String::new());
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break (-1, format!("killed after {TIME_LIMIT:?}\n"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = t_out.join().unwrap_or_default();
-    let stderr = t_err.join().unwrap_or_default();
-    bins::Ran {
-        code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: note + &String::from_utf8_lossy(&stderr),
+    let (mut ran, timed_out) = bins::run_limited(c, TIME_LIMIT);
+    if timed_out {
+        ran.stderr = format!("killed after {TIME_LIMIT:?}\n{}", ran.stderr);
     }
+    ran
 }
 
 /// A copy of the tree at `from` in `to` (which must not exist), every file its own copy but

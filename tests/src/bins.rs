@@ -89,6 +89,19 @@ pub fn run(c: &mut Command) -> Ran {
 
 /// [`run`] with a time limit.
 pub fn run_for(c: &mut Command, limit: std::time::Duration) -> Ran {
+    let (ran, timed_out) = run_limited(c, limit);
+    if timed_out {
+        panic!(
+            "{c:?} did not finish within {limit:?}\nstderr:\n{}",
+            ran.stderr
+        );
+    }
+    ran
+}
+
+/// Run and capture with a time limit; a command still running at the limit is killed, and
+/// the second value says so (exit code -1).
+pub fn run_limited(c: &mut Command, limit: std::time::Duration) -> (Ran, bool) {
     use std::io::Read as _;
     let mut child = c
         .stdout(std::process::Stdio::piped())
@@ -110,26 +123,23 @@ pub fn run_for(c: &mut Command, limit: std::time::Duration) -> Ran {
     let deadline = std::time::Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
-            break s;
+            break Some(s);
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let stderr = t_err.join().unwrap_or_default();
-            panic!(
-                "{c:?} did not finish within {limit:?}\nstderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
+            break None;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     };
     let stdout = t_out.join().unwrap_or_default();
     let stderr = t_err.join().unwrap_or_default();
-    Ran {
-        code: status.code().unwrap_or(-1),
+    let ran = Ran {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    };
+    (ran, status.is_none())
 }
 
 /// What a finished command did.

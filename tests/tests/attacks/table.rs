@@ -76,6 +76,17 @@ pub fn write_lines(p: &Path, lines: &[String]) {
     overwrite(p, (lines.join("\n") + "\n").as_bytes());
 }
 
+/// Holding the station key, every token replaced by one from the forger's own TSA.
+fn restamp(f: &Fixture, p: &Path) -> Vec<String> {
+    forger(&[
+        os(Path::new("restamp")),
+        os(p),
+        os(&f.station_key()),
+        os(f.forger_tsa.dir.path()),
+    ]);
+    vec![]
+}
+
 pub fn none(_: &Fixture, _: &Path) -> Vec<String> {
     Vec::new()
 }
@@ -401,15 +412,7 @@ pub fn hostile() -> Vec<Attack> {
             "timestamp.not-anchored",
             3,
             &[ATTESTED],
-            |f, p| {
-                forger(&[
-                    os(Path::new("restamp")),
-                    os(p),
-                    os(&f.station_key()),
-                    os(f.forger_tsa.dir.path()),
-                ]);
-                vec![]
-            },
+            restamp,
         ),
         a(
             "tokens from the forger's own TSA, TSA root pinned",
@@ -418,15 +421,7 @@ pub fn hostile() -> Vec<Attack> {
             "timestamp.untrusted-root",
             1,
             BOTH,
-            |f, p| {
-                forger(&[
-                    os(Path::new("restamp")),
-                    os(p),
-                    os(&f.station_key()),
-                    os(f.forger_tsa.dir.path()),
-                ]);
-                vec![]
-            },
+            restamp,
         ),
         a(
             "an original replaced by a link to /dev/zero",
