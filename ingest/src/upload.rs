@@ -280,6 +280,7 @@ impl Uploader {
         let exists = self.store.head(key).await?;
         if exists.is_none() {
             self.send(row).await?;
+            evidock_store::crash_point!("upload.sent");
         }
         let (got, size) = self.store.read_back(key).await?;
         if got != row.sha256 || size != row.size {
@@ -300,12 +301,15 @@ impl Uploader {
         let seq = self
             .log_uploaded(&row.evidence, role, key, size, &got)
             .await?;
+        evidock_store::crash_point!("upload.logged");
         if role == ObjectRole::Original {
             self.put_record(&row.evidence, key, &row.source).await?;
+            evidock_store::crash_point!("upload.record");
         }
         self.journal
             .upload_done(&row.evidence, &row.role, seq, self.clock.now())
             .map_err(|e| self.local_err(e.to_string()))?;
+        evidock_store::crash_point!("upload.done");
         tracing::info!(evidence = %row.evidence, role = %row.role, object = %self.store.full_key(key), size, "uploaded and read back");
         Ok(())
     }
@@ -534,6 +538,7 @@ impl Uploader {
                 self.store
                     .put_once(&layout::log_segment(&st, published, size), lines.into())
                     .await?;
+                evidock_store::crash_point!("publish.segment");
                 let note = tokio::fs::read(&cp_file)
                     .await
                     .map_err(|e| StoreError::Local {
@@ -547,6 +552,7 @@ impl Uploader {
                 self.journal
                     .set_published(st.as_str(), published)
                     .map_err(|e| self.local_err(e.to_string()))?;
+                evidock_store::crash_point!("publish.recorded");
             }
             let tsr = dir
                 .join(loglayout::TIMESTAMPS_DIR)

@@ -116,6 +116,7 @@ impl Acquirer {
             .driver
             .delete_files(&cam.profile.password, &delete)
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("wipe.deleted");
         files.retain(|f| deleted.contains(&f.path.0));
         out.deleted = files.iter().map(|f| f.path.display()).collect();
         if files.is_empty() {
@@ -141,6 +142,7 @@ impl Acquirer {
         )
         .map_err(|e| e.to_string())?;
         let a = self.log.append_once(ev).map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("wipe.logged");
         let _ = self.log.with(|l| l.checkpoint());
         out.seq = Some(a.event.seq);
         tracing::info!(camera = %device, %session, deleted = out.deleted.len(), kept = out.kept.len(), "camera wiped after verified uploads");

@@ -5,6 +5,7 @@
 //! layout of the evidence store.
 
 pub mod clock;
+pub mod crash;
 pub mod fsutil;
 pub mod key;
 pub mod log;

@@ -431,6 +431,7 @@ impl CustodyLog {
         }
         if wrote {
             self.sync()?;
+            crate::crash_point!("log.appended");
         }
         Ok(out)
     }
@@ -732,6 +733,7 @@ impl CustodyLog {
             .join(layout::CHECKPOINTS_DIR)
             .join(layout::checkpoint_file(size));
         fsutil::write_once(&path, &signed.to_bytes(), 0o444)?;
+        crate::crash_point!("log.checkpoint");
         self.last_checkpoint = size;
         self.unsealed_here = false;
         Ok(Some(signed))
@@ -850,6 +852,7 @@ impl SharedLog {
     pub fn append(&self, ev: NewEvent) -> Result<Appended, LogError> {
         let a = self.lock().write_unsynced(ev)?;
         self.sync_through(a.event.seq + 1)?;
+        crate::crash_point!("log.appended");
         Ok(a)
     }
 
@@ -857,6 +860,9 @@ impl SharedLog {
     pub fn append_once(&self, ev: NewEvent) -> Result<Appended, LogError> {
         let a = self.lock().write_unsynced_once(ev)?;
         self.sync_through(a.event.seq + 1)?;
+        if a.new {
+            crate::crash_point!("log.appended");
+        }
         Ok(a)
     }
 

@@ -411,6 +411,7 @@ impl Acquirer {
                 self.journal
                     .set_session_docking(&session, &json)
                     .map_err(journal_err(s))?;
+                evidock_store::crash_point!("session.docking-recorded");
                 rec
             }
         };
@@ -444,6 +445,7 @@ impl Acquirer {
             },
         )
         .map_err(|e| fail(s, e))?;
+        evidock_store::crash_point!("session.docked");
         if !resumed {
             tracing::info!(camera = %device, %session, offset_ms = ?dk.offset_ms(), slot = ?cam.slot, "camera docked");
         }
@@ -683,9 +685,11 @@ impl Acquirer {
             },
         )
         .map_err(|e| fail(s, e))?;
+        evidock_store::crash_point!("session.released-logged");
         self.journal
             .release_session(&session, self.clock.now(), (n, bytes, failed, skipped))
             .map_err(journal_err(s))?;
+        evidock_store::crash_point!("session.released");
         self.log
             .with(|l| l.checkpoint())
             .map_err(|e| fail(s, format!("checkpoint: {e}")))?;
@@ -757,6 +761,7 @@ impl Acquirer {
                         None,
                     )
                     .map_err(jerr)?;
+                evidock_store::crash_point!("acquire.skip-recorded");
                 self.append_once(
                             Subject::Evidence(evidence.clone()),
                             format!("skipped/{}/{evidence}", f.session),
@@ -771,6 +776,7 @@ impl Acquirer {
                             },
                         )
                         .map_err(Stop::Failed)?;
+                evidock_store::crash_point!("acquire.skipped");
                 progress.add(&progress.skipped, 1);
                 progress.add(&progress.files_done, 1);
                 progress.add(&progress.bytes_done, f.meta.size);
@@ -813,6 +819,7 @@ impl Acquirer {
                 None,
             )
             .map_err(jerr)?;
+        evidock_store::crash_point!("acquire.copying");
         let mut src = match volume.open(f.path) {
             Ok(s) => s,
             Err(e) => {
@@ -995,9 +1002,11 @@ impl Acquirer {
         self.spool
             .commit(&job.part, &job.payload.digests.sha256)
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.spool-commit");
         self.journal
             .remove_partial(device, &job.path)
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.partial-removed");
         self.journal
             .remember_acquired(
                 device,
@@ -1009,10 +1018,12 @@ impl Acquirer {
                 &job.payload.digests.sha256,
             )
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.remembered");
         let json = serde_json::to_string(&job.payload).map_err(|e| e.to_string())?;
         self.journal
             .set_checked(session, &job.path, &job.payload.digests, &json)
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.checked");
         self.log_checked(session, device, &job.path, progress)
     }
 
@@ -1041,6 +1052,7 @@ impl Acquirer {
             format!("acquired/{session}/{evidence}"),
             &payload,
         )?;
+        evidock_store::crash_point!("acquire.logged");
         self.journal
             .mark_acquired(
                 session,
@@ -1057,6 +1069,7 @@ impl Acquirer {
                 payload.important,
             )
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.marked");
         crate::upload::enqueue_original(
             &self.journal,
             &self.spool,
@@ -1066,6 +1079,7 @@ impl Acquirer {
             self.clock.now(),
         )
         .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("acquire.queued");
         progress.add(&progress.files_done, 1);
         Ok(None)
     }

@@ -326,13 +326,18 @@ where
         }
     };
     loop {
+        // Registered before the pass: a release while the pass runs (`notify_waiters` keeps no
+        // permit) wakes the next pass at once instead of `every_secs` later.
+        let woken = released.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         tokio::select! {
             _ = shutdown.requested() => break,
             _ = pass() => {}
         }
         tokio::select! {
             _ = shutdown.requested() => break,
-            _ = released.notified() => {}
+            _ = &mut woken => {}
             _ = also_notified() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(every_secs)) => {}
         }

@@ -217,11 +217,13 @@ impl CameraDriver for SimDriver {
             let rel = std::path::Path::new(
                 <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p),
             );
-            // The firmware deletes only plain relative paths inside its card.
+            // The firmware deletes only plain relative paths inside its card, and never its
+            // own identity file (as a camera keeps its configuration: the card stays a camera).
             if rel.is_absolute()
                 || rel
                     .components()
                     .any(|c| !matches!(c, std::path::Component::Normal(_)))
+                || rel == std::path::Path::new(MARKER)
             {
                 continue;
             }

@@ -190,6 +190,7 @@ impl Dock {
         let clock = self.clock.clone();
         let automount = self.automount;
         let permits = permits.clone();
+        let released = self.released.clone();
         tasks.spawn(async move {
             // A camera waits for a free acquisition slot, not for another camera's files.
             let _permit = permits.acquire_owned().await;
@@ -209,6 +210,9 @@ impl Dock {
                         };
                         let outcome = acquirer.acquire(&mut cam, &progress, &stop);
                         if let Outcome::Released { session, .. } = &outcome {
+                            // The stages start on the release itself: the wipe below waits
+                            // for the uploads this wakes.
+                            released.notify_waiters();
                             wipe_when_uploaded(&acquirer, &mut cam, session, &stop);
                         }
                         outcome
@@ -257,7 +261,6 @@ impl Dock {
                 skipped,
             } => {
                 tracing::info!(%slot, %session, files, bytes, failed, skipped, "safe to undock");
-                self.released.notify_waiters();
             }
             Outcome::Interrupted { session, reason } => {
                 tracing::warn!(%slot, %session, %reason, "session interrupted; the next docking resumes");

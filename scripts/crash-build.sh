@@ -1,0 +1,24 @@
+#!/bin/sh
+# Build the station with its crash points (store/src/crash.rs) into target/crash/, apart from the
+# normal build: cargo unifies features across a workspace build, so the feature must never be
+# enabled where target/debug is built. The dependencies are the same as target/debug's (same
+# features, same profile), so the new target directory is first seeded with them (copies that
+# keep their times, workspace crates left out): only the workspace's own crates are compiled.
+set -eu
+cd "$(dirname "$0")/.."
+CARGO=${CARGO:-cargo}
+src=target/debug
+dst=target/crash/debug
+mkdir -p "$dst/deps" "$dst/build" "$dst/.fingerprint"
+if [ -d "$src/deps" ]; then
+  for d in build .fingerprint; do
+    for e in "$src/$d"/*; do
+      [ -e "$e" ] || continue
+      case $(basename "$e") in evidock*) continue ;; esac
+      [ -e "$dst/$d/$(basename "$e")" ] || cp -a "$e" "$dst/$d/"
+    done
+  done
+  find "$src/deps" -maxdepth 1 -type f \( -name 'lib*.rlib' -o -name 'lib*.rmeta' -o -name 'lib*.so' -o -name '*.d' \) \
+    ! -name 'libevidock*' ! -name 'evidock*' -exec cp -a -n {} "$dst/deps/" \;
+fi
+exec "$CARGO" build --quiet --locked --workspace --bins --features evidock-ingest/crash-points --target-dir target/crash

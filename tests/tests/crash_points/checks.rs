@@ -1,0 +1,361 @@
+//! What must hold after any crash and a restart, read from the custody log, the cards, the
+//! store and the journal — never from what the dock printed.
+
+use super::scenario::{CAMERA_A, CAMERA_B, Phase, Scenario};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// One file on a docked card at the start of a phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub device: String,
+    pub path: String,
+    pub sha256: String,
+    pub mtime_ns: i128,
+    /// Kept on the camera by the profile (important) or by the camera (its identity file).
+    pub kept: bool,
+}
+
+/// The files on a card now.
+pub fn card_files(device: &str, card: &Path) -> Vec<Instance> {
+    let mut out = Vec::new();
+    let mut stack = vec![card.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            // A file the dock deletes while this looks is simply not there.
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            let Some(sha256) = sha256_of(&p) else {
+                continue;
+            };
+            let mtime = meta.modified().unwrap();
+            let mtime_ns = mtime
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i128)
+                .unwrap_or_default();
+            let path = p.strip_prefix(card).unwrap().to_string_lossy().into_owned();
+            out.push(Instance {
+                device: device.into(),
+                kept: path.contains("_IMP.") || path == evidock_ingest::device::sim::MARKER,
+                sha256,
+                path,
+                mtime_ns,
+            });
+        }
+    }
+    out
+}
+
+fn sha256_of(p: &Path) -> Option<String> {
+    let mut f = std::fs::File::open(p).ok()?;
+    evidock_verify::digest::hash_reader(&mut f, Default::default())
+        .ok()
+        .map(|(d, _)| d.sha256.to_hex())
+}
+
+/// Every custody event, read from the log's events file (no process started: this is polled).
+pub fn events(sc: &Scenario) -> Vec<Value> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(sc.data().join("custody"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(d.path().join("events.jsonl")).unwrap_or_default();
+        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    }
+    out
+}
+
+fn of<'a>(ev: &'a [Value], kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
+    let kind = kind.to_string();
+    ev.iter().filter(move |e| e["kind"] == kind.as_str())
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// How far a phase is.
+pub struct Progress {
+    pub done: bool,
+    /// Every session docked so far is released.
+    pub released: bool,
+    pub events: u64,
+    pub missing: String,
+}
+
+pub fn progress(sc: &Scenario, phase: Phase) -> Progress {
+    let ev = events(sc);
+    let docked = of(&ev, "docked").count();
+    let released = of(&ev, "released").count();
+    let acquired = of(&ev, "acquired").count();
+    let uploaded = of(&ev, "uploaded")
+        .filter(|e| e["payload"]["role"] == "original")
+        .count();
+    let want_sessions = match phase {
+        Phase::Dock => 2,
+        Phase::Redock => 3,
+    };
+    let mut missing = Vec::new();
+    if docked < want_sessions || released < docked {
+        missing.push(format!("{released} of {docked} sessions released"));
+    }
+    if uploaded < acquired {
+        missing.push(format!("{uploaded} of {acquired} originals uploaded"));
+    }
+    let want_acquired = sc.instances.borrow().len();
+    if acquired < want_acquired {
+        missing.push(format!("{acquired} of {want_acquired} files acquired"));
+    }
+    for serial in [CAMERA_A, CAMERA_B] {
+        let card = sc.card(serial);
+        if !card.is_dir() {
+            continue;
+        }
+        let left = card_files(serial, &card)
+            .into_iter()
+            .filter(|i| !i.kept)
+            .count();
+        if left > 0 {
+            missing.push(format!("{left} file(s) not wiped from {serial}"));
+        }
+    }
+    Progress {
+        done: missing.is_empty(),
+        released: docked >= want_sessions && released >= docked,
+        events: ev.len() as u64,
+        missing: missing.join("; "),
+    }
+}
+
+/// What a case broke, by kind.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lost: Vec<String>,
+    pub duplicated: Vec<String>,
+    pub stuck: Vec<String>,
+}
+
+impl Report {
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.duplicated.is_empty() && self.stuck.is_empty()
+    }
+    pub fn lost(&self) -> bool {
+        !self.lost.is_empty()
+    }
+    pub fn duplicated(&self) -> bool {
+        !self.duplicated.is_empty()
+    }
+    pub fn stuck(&self) -> bool {
+        !self.stuck.is_empty()
+    }
+}
+
+/// Every promise, checked after the last phase.
+pub fn check(sc: &Scenario) -> Report {
+    let mut r = Report::default();
+    let ev = events(sc);
+    let instances = sc.instances.borrow().clone();
+
+    // Every file instance acquired exactly once, with the card's bytes.
+    let mut want: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for i in &instances {
+        *want
+            .entry((i.device.clone(), i.path.clone(), i.sha256.clone()))
+            .or_default() += 1;
+    }
+    let mut got: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    // evidence → (sha256, seq) of its acquired event
+    let mut acquired: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    for e in of(&ev, "acquired") {
+        let p = &e["payload"];
+        let key = (s(&p["device"]), s(&p["path"]), s(&p["digests"]["sha256"]));
+        *got.entry(key).or_default() += 1;
+        acquired.insert(
+            s(&e["subject"]["evidence"]),
+            (s(&p["digests"]["sha256"]), e["seq"].as_u64().unwrap_or(0)),
+        );
+    }
+    for (k, n) in &want {
+        let g = got.get(k).copied().unwrap_or(0);
+        if g < *n {
+            r.lost.push(format!(
+                "{} {} ({}): acquired {g} time(s), wanted {n}",
+                k.0,
+                k.1,
+                &k.2[..12]
+            ));
+        } else if g > *n {
+            r.duplicated
+                .push(format!("{} {}: acquired {g} times, wanted {n}", k.0, k.1));
+        }
+    }
+    for (k, g) in &got {
+        if !want.contains_key(k) {
+            r.lost.push(format!(
+                "{} {}: acquired {g} time(s) with bytes no card held ({})",
+                k.0,
+                k.1,
+                &k.2[..12]
+            ));
+        }
+    }
+    // A skip names an acquisition that happened, with the same bytes.
+    for e in of(&ev, "skipped") {
+        let p = &e["payload"];
+        let as_ = s(&p["acquired_as"]);
+        match acquired.get(&as_) {
+            Some((sha, _)) if *sha == s(&p["sha256"]) => {}
+            Some(_) => r.lost.push(format!(
+                "skipped {} names {as_}, whose acquired bytes differ",
+                s(&p["path"])
+            )),
+            None => r.lost.push(format!(
+                "skipped {} {} names {as_}, which has no acquired event: never uploaded",
+                s(&p["device"]),
+                s(&p["path"])
+            )),
+        }
+    }
+    // Every acquired original uploaded once, and in the store.
+    let mut uploaded: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for e in of(&ev, "uploaded").filter(|e| e["payload"]["role"] == "original") {
+        uploaded
+            .entry(s(&e["subject"]["evidence"]))
+            .or_default()
+            .push(e["seq"].as_u64().unwrap_or(0));
+    }
+    for (evidence, (sha, _)) in &acquired {
+        match uploaded.get(evidence).map(Vec::len).unwrap_or(0) {
+            1 => {}
+            0 => r.lost.push(format!("{evidence}: acquired, never uploaded")),
+            n => r.duplicated.push(format!("{evidence}: uploaded {n} times")),
+        }
+        let object = sc
+            .data()
+            .join("store/originals/sha256")
+            .join(&sha[0..2])
+            .join(&sha[2..4])
+            .join(sha);
+        if sha256_of(&object).as_deref() != Some(sha.as_str()) {
+            r.lost.push(format!(
+                "{evidence}: the store does not hold {}",
+                object.display()
+            ));
+        }
+    }
+    // Nothing left a camera without a custody event naming it, after its upload; important
+    // files stay.
+    let mut wiped: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for kind in ["wipe-requested", "device-wiped"] {
+        for e in of(&ev, kind) {
+            let dev = s(&e["payload"]["device"]);
+            for f in e["payload"]["files"].as_array().into_iter().flatten() {
+                let seq = e["seq"].as_u64().unwrap_or(0);
+                let ev_id = s(&f["evidence"]);
+                if let Some(up) = uploaded.get(&ev_id).and_then(|v| v.first())
+                    && *up > seq
+                {
+                    r.lost.push(format!(
+                        "{kind} at {seq} names {} before its upload at {up}",
+                        s(&f["path"])
+                    ));
+                }
+                wiped.entry((dev.clone(), s(&f["path"]))).or_insert(seq);
+            }
+        }
+    }
+    let mut now_on: BTreeSet<(String, String)> = BTreeSet::new();
+    for serial in [CAMERA_A, CAMERA_B] {
+        for dir in [
+            sc.card(serial),
+            sc.work.join("cams").join(if serial == CAMERA_A {
+                "A-undocked"
+            } else {
+                "-"
+            }),
+        ] {
+            for i in card_files(serial, &dir) {
+                now_on.insert((i.device, i.path));
+            }
+        }
+    }
+    for i in &instances {
+        let k = (i.device.clone(), i.path.clone());
+        if now_on.contains(&k) {
+            continue;
+        }
+        if i.kept {
+            r.lost.push(format!(
+                "{} {}: to be kept, but gone from the camera",
+                k.0, k.1
+            ));
+        } else if !wiped.contains_key(&k) {
+            r.lost.push(format!(
+                "{} {}: gone from the camera with no wipe event naming it",
+                k.0, k.1
+            ));
+        }
+    }
+    // The log is whole, and the station's own check passes.
+    let log_dir = std::fs::read_dir(sc.data().join("custody"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .next()
+        .map(|d| d.path());
+    if let Some(dir) = log_dir {
+        let (code, v) = evidock_tests::bins::verify(&dir, None);
+        if code != 3 || v["errors"] != 0 {
+            r.lost.push(format!(
+                "evidock-verify of the log: exit {code}, {} error(s): {}",
+                v["errors"], v["findings"]
+            ));
+        }
+    }
+    let ran = evidock_tests::bins::run(&mut sc.evidock(&["verify", "--all", "--json"]));
+    if ran.code != 0 {
+        r.lost.push(format!(
+            "evidock verify --all: exit {}: {}",
+            ran.code,
+            ran.stdout.chars().take(2000).collect::<String>()
+        ));
+    }
+    // The journal is settled: no file half-way, no upload pending, no session open.
+    match rusqlite::Connection::open(sc.data().join("journal.db")) {
+        Ok(db) => {
+            let rows = |sql: &str| -> Vec<String> {
+                let mut st = db.prepare(sql).unwrap();
+                st.query_map([], |row| row.get::<_, String>(0))
+                    .unwrap()
+                    .filter_map(Result::ok)
+                    .collect()
+            };
+            for f in rows(
+                "SELECT session || ' ' || CAST(path AS TEXT) || ': ' || state FROM files WHERE state NOT IN ('acquired', 'skipped', 'failed')",
+            ) {
+                r.stuck.push(format!("journal file row {f}"));
+            }
+            for u in rows(
+                "SELECT evidence || ' ' || role || ': ' || state FROM uploads WHERE state != 'uploaded'",
+            ) {
+                r.stuck.push(format!("journal upload {u}"));
+            }
+            for s in rows(
+                "SELECT id || ': ' || state FROM sessions WHERE state IN ('identifying', 'copying')",
+            ) {
+                r.stuck.push(format!("journal session {s} is still open"));
+            }
+        }
+        Err(e) => r.stuck.push(format!("journal: {e}")),
+    }
+    r
+}

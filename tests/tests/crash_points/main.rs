@@ -1,0 +1,198 @@
+//! Nothing lost at any crash point: the dock is aborted right after each durable step (a
+//! `crash_point!` of store/src/crash.rs), restarted, left to finish, and then held to what the
+//! station promises — every card file acquired once (or skipped, naming an acquisition that
+//! happened), every original uploaded once and in the store, nothing gone from a camera without
+//! a custody event naming it after its upload, the log whole, the journal settled.
+//!
+//! The points are compiled only into a build of `evidock` kept apart in `target/crash/` (cargo
+//! unifies features across a workspace build, so the feature never reaches `target/debug`).
+//! Each point is tried at its first and its last occurrence in the phase that reaches it; a
+//! point that no phase reaches fails the run. `CRASH_CASE=<phase>:<point>@<n>` replays one case.
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod checks;
+mod scenario;
+
+use scenario::{Phase, Scenario};
+use std::collections::BTreeMap;
+
+/// One crash: abort at the `occurrence`th time `point` is reached during `phase`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Case {
+    phase: Phase,
+    point: String,
+    occurrence: u64,
+}
+
+impl std::fmt::Display for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}@{}",
+            self.phase.name(),
+            self.point,
+            self.occurrence
+        )
+    }
+}
+
+impl std::str::FromStr for Case {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (phase, rest) = s.split_once(':').ok_or("want PHASE:POINT@N")?;
+        let (point, n) = rest.split_once('@').ok_or("want PHASE:POINT@N")?;
+        Ok(Case {
+            phase: Phase::named(phase).ok_or_else(|| format!("no phase {phase}"))?,
+            point: point.into(),
+            occurrence: n.parse().map_err(|_| format!("not a number: {n}"))?,
+        })
+    }
+}
+
+/// Every `crash_point!("…")` in the station's sources.
+fn named_points() -> Vec<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = Vec::new();
+    let mut stack = vec![root.join("store/src"), root.join("ingest/src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for part in text.split("crash_point!(\"").skip(1) {
+                    if let Some((name, _)) = part.split_once('"') {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn every_durable_step_killed_loses_duplicates_and_strands_nothing() {
+    let started = std::time::Instant::now();
+    let evidock = scenario::crash_binary();
+    // Earlier runs' leftovers (a killed test run leaves its directories).
+    let _ = std::fs::remove_dir_all(scenario::base_dir());
+    let workers: usize = std::env::var("CRASH_WORKERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    // The run without a crash, in every worker's directory (its snapshots): which points each
+    // phase reaches, how often. It must pass the checks itself, or every case would fail for
+    // the same reason.
+    let mut scenarios = Vec::new();
+    let mut baseline = BTreeMap::new();
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..workers)
+            .map(|w| {
+                let evidock = &evidock;
+                s.spawn(move || {
+                    let sc = Scenario::new(evidock, w);
+                    let b = sc.baseline();
+                    let report = checks::check(&sc);
+                    assert!(
+                        report.is_empty(),
+                        "the run without a crash fails: {report:#?}"
+                    );
+                    (sc, b)
+                })
+            })
+            .collect();
+        for r in runs {
+            let (sc, b) = r.join().unwrap();
+            if baseline.is_empty() {
+                baseline = b;
+            }
+            scenarios.push(sc);
+        }
+    });
+
+    let only: Option<Case> = std::env::var("CRASH_CASE").ok().map(|s| s.parse().unwrap());
+    let mut cases = Vec::new();
+    for (phase, counts) in &baseline {
+        for (point, &n) in counts {
+            for occurrence in [1, n] {
+                let c = Case {
+                    phase: *phase,
+                    point: point.clone(),
+                    occurrence,
+                };
+                if !cases.contains(&c) && only.as_ref().is_none_or(|o| *o == c) {
+                    cases.push(c);
+                }
+            }
+        }
+    }
+    if let Some(o) = &only {
+        assert!(!cases.is_empty(), "{o} is not reached by the scenario");
+    } else {
+        let reached: std::collections::BTreeSet<&String> =
+            baseline.values().flat_map(BTreeMap::keys).collect();
+        let unreached: Vec<String> = named_points()
+            .into_iter()
+            .filter(|n| !reached.contains(n))
+            .collect();
+        assert!(
+            unreached.is_empty(),
+            "crash points no phase of the scenario reaches (add a phase that does): {unreached:?}"
+        );
+    }
+
+    let queue = std::sync::Mutex::new(cases.clone());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for sc in scenarios {
+            let (queue, results) = (&queue, &results);
+            s.spawn(move || {
+                loop {
+                    let Some(case) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let report = sc.crash(&case);
+                    if report.is_empty() {
+                        eprintln!("crash at {case}: recovered");
+                    } else {
+                        eprintln!("crash at {case}: {report:?}");
+                    }
+                    results.lock().unwrap().push((case, report));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut lost, mut duplicated, mut stuck) = (0, 0, 0);
+    let mut failed = Vec::new();
+    for (case, report) in results {
+        if report.is_empty() {
+            continue;
+        }
+        lost += usize::from(report.lost());
+        duplicated += usize::from(report.duplicated());
+        stuck += usize::from(report.stuck());
+        failed.push((case, report));
+    }
+    let points: std::collections::BTreeSet<&String> = cases.iter().map(|c| &c.point).collect();
+    println!(
+        "crash points: {} × {} cases ({} phases, first and last occurrence), {lost} lost, {duplicated} duplicated, {stuck} stuck, {:.0} s",
+        points.len(),
+        cases.len(),
+        baseline.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        let mut msg = String::new();
+        for (c, r) in &failed {
+            msg.push_str(&format!("\n{c} (replay alone: CRASH_CASE='{c}'):\n{r:#?}"));
+        }
+        panic!("{} crash case(s) broke a promise:{msg}", failed.len());
+    }
+}

@@ -1,0 +1,486 @@
+//! The scenario the crash points are tried in: two simulated cameras whose cards share a
+//! recording (identical content), a profile that wipes after upload and keeps important files,
+//! the local store; then one camera docked again (its kept files are skipped, a new file is
+//! acquired). Every case starts from a snapshot of the phase it crashes in, at the same absolute
+//! path (the journal and the cards hold absolute paths).
+
+use super::Case;
+use super::checks::{self, Instance, Report};
+use evidock_ingest::device::sim::{self, SimContent};
+use evidock_tests::station;
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[acquire]\nsync_every_mib = 1\nbuffer_kib = 64\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\nwipe = \"after-upload\"\n";
+
+/// How long a phase may take before it counts as stuck.
+const PHASE_LIMIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Both cameras docked: acquire, upload with read-back, wipe.
+    Dock,
+    /// Camera A undocked; camera B docked again: its kept files are skipped, its new file acquired.
+    Redock,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 2] = [Phase::Dock, Phase::Redock];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Dock => "dock",
+            Phase::Redock => "redock",
+        }
+    }
+
+    pub fn named(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+pub const CAMERA_A: &str = "ZFYA001";
+pub const CAMERA_B: &str = "ZFYB002";
+
+pub struct Scenario {
+    root: PathBuf,
+    /// The station and its cameras; every case runs here.
+    pub work: PathBuf,
+    evidock: PathBuf,
+    /// Every file instance a phase started with on a docked card.
+    pub instances: std::cell::RefCell<Vec<Instance>>,
+}
+
+/// Where the scenarios run: under the crash build's own target directory.
+pub fn base_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/crash/scenario")
+}
+
+/// Build `evidock` with the crash points into `target/crash/` (scripts/crash-build.sh; a no-op
+/// when up to date).
+pub fn crash_binary() -> PathBuf {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut c = Command::new(ws.join("scripts/crash-build.sh"));
+    // As in bins::ensure_built: the test's own CARGO_* variables would rebuild build scripts.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TERM_COLOR")
+            || k == "OUT_DIR"
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
+    let status = c.status().unwrap();
+    assert!(status.success(), "scripts/crash-build.sh failed");
+    ws.join("target/crash/debug/evidock")
+}
+
+impl Scenario {
+    /// Worker `worker`'s scenario (each has its own directory; cases of one worker run one
+    /// after the other), run with `evidock` (the crash-point build).
+    pub fn new(evidock: &Path, worker: usize) -> Scenario {
+        let root = base_dir().join(format!("{}-{worker}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        Scenario {
+            work: root.join("work"),
+            root,
+            evidock: evidock.to_path_buf(),
+            instances: Default::default(),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.work.join("data")
+    }
+
+    fn mount_root(&self) -> PathBuf {
+        self.work.join("mnt")
+    }
+
+    /// A docked camera's card.
+    pub fn card(&self, serial: &str) -> PathBuf {
+        self.mount_root().join(serial)
+    }
+
+    /// `evidock --data-dir … --config … ARGS` of the crash-point build, no crash asked for.
+    pub fn evidock(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.evidock);
+        c.arg("--data-dir")
+            .arg(self.data())
+            .arg("--config")
+            .arg(self.work.join("evidock.toml"))
+            .args(args)
+            .env_remove("EVIDOCK_CRASH_AT")
+            .env_remove("EVIDOCK_CRASH_TRACE")
+            .env_remove("EVIDOCK_DATA_DIR")
+            .env_remove("EVIDOCK_CONFIG")
+            .env("EVIDOCK_LOG", "warn");
+        c
+    }
+
+    /// The station before the first phase: a key, a log, two cameras docked.
+    fn setup(&self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+        std::fs::create_dir_all(self.mount_root()).unwrap();
+        std::fs::write(self.work.join("evidock.toml"), CONFIG).unwrap();
+        let ran = evidock_tests::bins::run(&mut self.evidock(&["station", "show", "--json"]));
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let cams = self.work.join("cams");
+        let shared = SimContent::Generated {
+            size: 96 * 1024,
+            seed: 4242,
+        };
+        for (serial, officer) in [(CAMERA_A, "350901"), (CAMERA_B, "350902")] {
+            let fw = station::firmware(serial, officer);
+            let at = fw.clock_at(chrono::Utc::now()).unwrap();
+            let name = |n: u32, important: bool| {
+                let s = sim::recording_name(
+                    serial,
+                    officer,
+                    at - chrono::Duration::minutes(i64::from(30 - n)),
+                    n,
+                    "MP4",
+                );
+                if important {
+                    s.replace(".MP4", "_IMP.MP4")
+                } else {
+                    s
+                }
+                .into_bytes()
+            };
+            let seed = u64::from(serial.as_bytes()[3]);
+            let files = if serial == CAMERA_A {
+                vec![
+                    (name(1, false), shared.clone()),
+                    (
+                        name(2, false),
+                        SimContent::Generated {
+                            size: 3 * 1024,
+                            seed,
+                        },
+                    ),
+                    (
+                        name(3, false),
+                        SimContent::Generated {
+                            size: 1536 * 1024,
+                            seed: seed + 1,
+                        },
+                    ),
+                ]
+            } else {
+                // B keeps its important files; one holds the same bytes as a recording of A.
+                vec![
+                    (name(1, true), shared.clone()),
+                    (
+                        name(2, true),
+                        SimContent::Generated {
+                            size: 20 * 1024,
+                            seed,
+                        },
+                    ),
+                    (
+                        name(3, false),
+                        SimContent::Generated {
+                            size: 5 * 1024,
+                            seed: seed + 1,
+                        },
+                    ),
+                ]
+            };
+            let card = station::camera(&cams, fw, files);
+            station::dock(&card, &self.mount_root(), serial);
+        }
+    }
+
+    /// What `phase` starts with, done once when a run enters it.
+    fn prepare(&self, phase: Phase) {
+        if phase == Phase::Redock {
+            // A leaves; B is docked again with one recording more.
+            let a = self.card(CAMERA_A);
+            std::fs::rename(&a, self.work.join("cams").join("A-undocked")).unwrap();
+            let fw = station::firmware(CAMERA_B, "350902");
+            let at = fw.clock_at(chrono::Utc::now()).unwrap();
+            let name = sim::recording_name(CAMERA_B, "350902", at, 4, "MP4");
+            let p = self.card(CAMERA_B).join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, vec![0x5a; 7 * 1024 + 3]).unwrap();
+        }
+        let mut inst = self.instances.borrow_mut();
+        for serial in [CAMERA_A, CAMERA_B] {
+            let card = self.card(serial);
+            if card.is_dir() {
+                for i in checks::card_files(serial, &card) {
+                    if !inst.contains(&i) {
+                        inst.push(i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn snapshot(&self, name: &str) {
+        let to = self.root.join(format!("snap-{name}"));
+        let _ = std::fs::remove_dir_all(&to);
+        copy_tree(&self.work, &to);
+    }
+
+    fn restore(&self, name: &str) {
+        let _ = std::fs::remove_dir_all(&self.work);
+        copy_tree(&self.root.join(format!("snap-{name}")), &self.work);
+    }
+
+    /// The run without a crash; what each phase reached, and how often.
+    pub fn baseline(&self) -> BTreeMap<Phase, BTreeMap<String, u64>> {
+        self.setup();
+        let mut out = BTreeMap::new();
+        for phase in Phase::ALL {
+            self.snapshot(phase.name());
+            self.prepare(phase);
+            let trace = self.root.join(format!("trace-{}", phase.name()));
+            let _ = std::fs::remove_file(&trace);
+            let (run, pid) = self.run_phase(phase, None, Some(&trace));
+            assert!(
+                matches!(run, Run::Done),
+                "{} without a crash: {run:?}\n{}",
+                phase.name(),
+                self.dock_log()
+            );
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for line in std::fs::read_to_string(&trace).unwrap_or_default().lines() {
+                if let Some((p, name)) = line.split_once(' ')
+                    && p == pid.to_string()
+                {
+                    *counts.entry(name.to_string()).or_default() += 1;
+                }
+            }
+            out.insert(phase, counts);
+        }
+        self.snapshot("end");
+        out
+    }
+
+    /// One case: from its phase's snapshot, abort at the point, restart, finish every phase.
+    pub fn crash(&self, case: &Case) -> Report {
+        self.restore(case.phase.name());
+        {
+            let mut inst = self.instances.borrow_mut();
+            inst.clear();
+        }
+        // The instances of the phases before come from the baseline's cards.
+        for phase in Phase::ALL {
+            if phase >= case.phase {
+                break;
+            }
+            self.replay_instances(phase);
+        }
+        let mut report = Report::default();
+        for phase in Phase::ALL.into_iter().filter(|p| *p >= case.phase) {
+            self.prepare(phase);
+            if phase == case.phase {
+                let at = format!("{}@{}", case.point, case.occurrence);
+                match self.run_phase(phase, Some(&at), None).0 {
+                    Run::Crashed => {}
+                    Run::Done => {
+                        report.stuck.push(format!(
+                            "{at} was not reached: the phase finished without the crash"
+                        ));
+                        return report;
+                    }
+                    other => {
+                        report
+                            .stuck
+                            .push(format!("the run meant to crash at {at}: {other:?}"));
+                        return report;
+                    }
+                }
+            }
+            match self.run_phase(phase, None, None).0 {
+                Run::Done => {}
+                // Quiet but not done: the checks below say what is missing.
+                Run::Settled(s) => report
+                    .stuck
+                    .push(format!("{} after the restart: {s}", phase.name())),
+                other => {
+                    report.stuck.push(format!(
+                        "{} after the restart: {other:?}\n{}",
+                        phase.name(),
+                        tail(&self.dock_log(), 8)
+                    ));
+                    return report;
+                }
+            }
+        }
+        let found = checks::check(self);
+        report.lost.extend(found.lost);
+        report.duplicated.extend(found.duplicated);
+        report.stuck.extend(found.stuck);
+        report
+    }
+
+    /// The instances a phase before the crashed one started with, as the baseline recorded them.
+    fn replay_instances(&self, phase: Phase) {
+        let snap = self.root.join(format!("snap-{}", phase.name()));
+        let mut inst = self.instances.borrow_mut();
+        for serial in [CAMERA_A, CAMERA_B] {
+            let card = snap.join("mnt").join(serial);
+            if card.is_dir() {
+                for i in checks::card_files(serial, &card) {
+                    if !inst.contains(&i) {
+                        inst.push(i);
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn dock_log(&self) -> String {
+        std::fs::read_to_string(self.work.join("dock.log")).unwrap_or_default()
+    }
+
+    /// Run the dock until the phase is done (then SIGTERM), it aborts, or the limit passes.
+    fn run_phase(&self, phase: Phase, crash_at: Option<&str>, trace: Option<&Path>) -> (Run, u32) {
+        let mut c = self.evidock(&["dock", "--mount-root"]);
+        c.arg(self.mount_root()).env("EVIDOCK_LOG", "info");
+        if let Some(at) = crash_at {
+            c.env("EVIDOCK_CRASH_AT", at);
+        }
+        if let Some(t) = trace {
+            c.env("EVIDOCK_CRASH_TRACE", t);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.work.join("dock.log"))
+            .unwrap();
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        let log_at = std::fs::metadata(self.work.join("dock.log")).map_or(0, |m| m.len());
+        let mut child = Guard(Some(c.spawn().unwrap()));
+        let pid = child.0.as_ref().map(Child::id).unwrap_or_default();
+        let start = Instant::now();
+        let mut quiet_since: Option<(u64, Instant)> = None;
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(status) = child.0.as_mut().unwrap().try_wait().unwrap() {
+                child.0 = None;
+                return match status.signal() {
+                    Some(6) => (Run::Crashed, pid),
+                    _ => (Run::Exited(format!("{status}")), pid),
+                };
+            }
+            // Not before the dock is up (its signal handlers installed).
+            if !self.dock_log()[log_at as usize..].contains("evidock dock: station") {
+                continue;
+            }
+            let state = checks::progress(self, phase);
+            if state.done {
+                return (child.stop(), pid);
+            }
+            // Settled without being done (nothing new for 4 s after every session released):
+            // stop, and let the checks say what is missing.
+            if state.released {
+                match quiet_since {
+                    Some((n, t)) if n == state.events => {
+                        if t.elapsed() > Duration::from_secs(4) {
+                            child.stop();
+                            return (
+                                Run::Settled(format!(
+                                    "all sessions released, but not done: {}",
+                                    state.missing
+                                )),
+                                pid,
+                            );
+                        }
+                    }
+                    _ => quiet_since = Some((state.events, Instant::now())),
+                }
+            }
+            if start.elapsed() > PHASE_LIMIT {
+                child.stop();
+                return (
+                    Run::Stuck(format!("not done after {PHASE_LIMIT:?}: {}", state.missing)),
+                    pid,
+                );
+            }
+        }
+    }
+}
+
+pub enum Run {
+    Done,
+    Crashed,
+    Exited(String),
+    Settled(String),
+    Stuck(String),
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Run::Done => f.write_str("done"),
+            Run::Crashed => f.write_str("aborted at the crash point"),
+            Run::Exited(s) => write!(f, "the dock exited by itself: {s}"),
+            Run::Settled(s) => write!(f, "settled: {s}"),
+            Run::Stuck(s) => write!(f, "stuck: {s}"),
+        }
+    }
+}
+
+/// A running dock; killed when dropped.
+struct Guard(Option<Child>);
+
+impl Guard {
+    /// SIGTERM, and wait for the shutdown.
+    fn stop(&mut self) -> Run {
+        let Some(mut child) = self.0.take() else {
+            return Run::Done;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = child.try_wait() {
+                return if s.success() {
+                    Run::Done
+                } else {
+                    Run::Exited(format!("after SIGTERM: {s}"))
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Run::Stuck("did not stop within 30 s of SIGTERM".into())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cp -a {} {}", from.display(), to.display());
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<String> = s.lines().map(|l| l.chars().take(240).collect()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
