@@ -8,13 +8,13 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit fuzz-build fuzz bench clean usb-e2e
+.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e
 
 run: deps-run
 	$(CARGO) build --release --bins
 	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
 
-test: deps-test fmt-check clippy verify-is-light unit fuzz-build usb-e2e
+test: deps-test fmt-check clippy verify-is-light unit crash-points-apart fuzz-build usb-e2e
 	@echo "make test: all passed"
 
 deps-build:
@@ -45,6 +45,16 @@ verify-is-light:
 unit:
 	$(CARGO) build --workspace --bins --locked
 	$(CARGO) test --workspace --locked
+
+# Crash points (store/src/crash.rs) live only in the build kept apart in target/crash/ (the crash
+# harness, tests/tests/crash_points, builds it there). The station's own binary must hold none of
+# their names: checked on the debug build, which keeps every string a release build would.
+crash-points-apart:
+	@$(CARGO) build --bin evidock --locked --quiet
+	@if grep -aq 'crash-point ' target/debug/evidock; then echo "target/debug/evidock holds crash points: the crash-points feature leaked into the normal build" >&2; exit 1; fi
+	@scripts/crash-build.sh
+	@grep -aq 'crash-point acquire.checked' target/crash/debug/evidock || { echo "target/crash/debug/evidock holds no crash points: this check could not fail" >&2; exit 1; }
+	@echo "crash-points-apart: target/debug/evidock holds no crash point; target/crash/debug/evidock holds $$(grep -ao 'crash-point [a-z.-]*' target/crash/debug/evidock | sort -u | wc -l)"
 
 # USB end to end (docs/usb-testing.md): the real `evidock dock` in a QEMU guest, an emulated ZFY
 # camera (dummy_hcd gadget) and a usb-storage stick hot-plugged into it.

@@ -12,7 +12,7 @@
 //! event allows a camera to be wiped (see [`crate::wipe`]).
 
 use crate::journal::{Journal, NewUpload, UploadRow};
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::NaiveTime;
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
 use evidock_store::objects::{EvidenceStore, StoreError, layout};
@@ -136,26 +136,21 @@ impl std::fmt::Debug for Uploader {
     }
 }
 
-/// Queue the original of an acquired evidence item.
-pub fn enqueue_original(
-    journal: &Journal,
+/// The upload of an acquired evidence item's original (queued with its `acquired` row).
+pub fn original_upload(
     spool: &crate::acquire::spool::Spool,
     evidence: &EvidenceId,
     sha256: &Sha256,
     size: u64,
-    at: DateTime<Utc>,
-) -> Result<(), crate::journal::JournalError> {
-    journal.enqueue_upload(
-        &NewUpload {
-            evidence: evidence.clone(),
-            role: "original".into(),
-            sha256: *sha256,
-            size,
-            source: spool.object_path(sha256),
-            key: layout::original(sha256),
-        },
-        at,
-    )
+) -> NewUpload {
+    NewUpload {
+        evidence: evidence.clone(),
+        role: "original".into(),
+        sha256: *sha256,
+        size,
+        source: spool.object_path(sha256),
+        key: layout::original(sha256),
+    }
 }
 
 impl Uploader {

@@ -4,22 +4,33 @@
 //! - the profile's wipe policy allows it (`after-upload`; important/locked files only with
 //!   `after-upload-including-important`);
 //! - it is the file that was acquired: same path, size, mtime and first/last MiB as recorded
-//!   when it was acquired from this camera;
+//!   when it was acquired from this camera, and — read again in full from the camera — the same
+//!   SHA-256 as its `acquired` event;
 //! - its original's upload is recorded as read back from the evidence store with an equal
 //!   SHA-256: the journal says `uploaded` **and** the custody log holds the `uploaded` event.
 //!
 //! A failed or missing read-back leaves the file on the camera (the Nashville failure: the
 //! upload tier had the file, the storage tier did not, and the cameras had been wiped).
-//! Deleting goes through the camera driver, never through the read-only acquisition mount; a
-//! `device-wiped` custody event lists every file deleted.
+//! Deleting goes through the camera driver, never through the read-only acquisition mount.
+//!
+//! The custody log holds the wipe before and after the act:
+//! ```text
+//! journal: request open ─▶ `wipe-requested` (files, acquired SHA-256) ─▶ driver deletes
+//!   ─▶ `device-wiped` (what the driver confirmed, naming the request) ─▶ journal: request settled
+//! ```
+//! A request a crash or a pulled camera left open is settled at the camera's next docking:
+//! `device-wiped` then names the request's files the card no longer holds (`found_absent`).
 
 use crate::acquire::copy;
 use crate::acquire::session::{Acquirer, DockedCamera};
 use crate::acquire::walk::{self, Entry};
 use crate::device::profile::WipePolicy;
-use evidock_verify::event::payload::{CameraPath, DeviceWipedPayload, WipedFile};
+use crate::device::volume::Volume;
+use evidock_verify::event::payload::{
+    CameraPath, DeviceWipedPayload, WipeRequestedPayload, WipedFile,
+};
 use evidock_verify::event::{Actor, NewEvent, Subject};
-use evidock_verify::id::{SessionId, Sha256};
+use evidock_verify::id::{DeviceSerial, SessionId, Sha256};
 use serde::Serialize;
 
 /// What a wipe did.
@@ -29,28 +40,78 @@ pub struct WipeOutcome {
     /// Files kept, with why (not uploaded yet, read-back failed, important, changed…).
     pub kept: Vec<(String, String)>,
     pub seq: Option<u64>,
+    /// Requests of earlier dockings settled now (their `device-wiped` seqs).
+    pub settled: Vec<u64>,
 }
 
 impl Acquirer {
-    /// Whether every original acquired in `session` has a verified upload.
-    pub fn session_uploaded(&self, session: &SessionId) -> bool {
+    /// Whether every original acquired from this camera, at this docking or an earlier one,
+    /// has its upload settled (verified, or failed for good and so kept on the camera).
+    pub fn camera_uploaded(&self, device: &DeviceSerial) -> bool {
         self.journal
-            .session_uploads_pending(session)
+            .camera_uploads_pending(device)
             .is_ok_and(|n| n == 0)
     }
 
     /// Delete from the docked camera the files whose verified upload is recorded.
     pub fn wipe(&self, cam: &mut DockedCamera, session: &SessionId) -> Result<WipeOutcome, String> {
         let mut out = WipeOutcome::default();
+        let (Some(volume), Some(device)) = (cam.volume.clone(), cam.device.clone()) else {
+            if cam.profile.wipe == WipePolicy::Never {
+                return Ok(out);
+            }
+            return Err("the camera's card was never mounted: nothing to wipe".into());
+        };
+        // Whatever the policy says now, a request an earlier docking left open is settled.
+        self.settle_wipes(&device, &volume, &mut out)?;
         let policy = cam.profile.wipe;
         if policy == WipePolicy::Never {
             return Ok(out);
         }
-        let (Some(volume), Some(device)) = (cam.volume.clone(), cam.device.clone()) else {
-            return Err("the camera's card was never mounted: nothing to wipe".into());
+        let files = self.wipeable(&device, &volume, policy, &mut out)?;
+        if files.is_empty() {
+            return Ok(out);
+        }
+        let key = request_key(session, &files);
+        let request = WipeRequestedPayload {
+            session: session.clone(),
+            device: device.clone(),
+            files,
         };
+        let json = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        self.journal
+            .open_wipe(&key, session, &device, &json)
+            .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("wipe.opened");
+        let requested = self.log_request(&key, &request)?;
+        evidock_store::crash_point!("wipe.requested");
+        let delete: Vec<Vec<u8>> = request.files.iter().map(|f| f.path.0.clone()).collect();
+        // A refused or failed delete leaves the request open: the next docking settles it
+        // from what the card then holds.
+        let deleted = cam
+            .driver
+            .delete_files(&cam.profile.password, &delete)
+            .map_err(|e| format!("deleting from camera {device}: {e} (the request stays open; the next docking settles it)"))?;
+        evidock_store::crash_point!("wipe.deleted");
+        let mut files = request.files;
+        files.retain(|f| deleted.contains(&f.path.0));
+        out.deleted = files.iter().map(|f| f.path.display()).collect();
+        let seq = self.log_wiped(&key, session, &device, requested, files, false)?;
+        out.seq = Some(seq);
+        tracing::info!(camera = %device, %session, deleted = out.deleted.len(), kept = out.kept.len(), "camera wiped after verified uploads");
+        Ok(out)
+    }
+
+    /// The files of the card that may go: acquired, uploaded and read back, allowed by the
+    /// policy, and still the very bytes acquired. The rest is in `out.kept`, with why.
+    fn wipeable(
+        &self,
+        device: &DeviceSerial,
+        volume: &Volume,
+        policy: WipePolicy,
+        out: &mut WipeOutcome,
+    ) -> Result<Vec<WipedFile>, String> {
         let entries = walk::walk(volume.root()).map_err(|e| format!("listing the card: {e}"))?;
-        let mut delete = Vec::new();
         let mut files = Vec::new();
         for e in entries {
             let Entry::File { path, meta } = e else {
@@ -59,7 +120,7 @@ impl Acquirer {
             let shown = CameraPath(path.clone()).display();
             let Some(prev) = self
                 .journal
-                .previous(&device, &path, meta.size, meta.mtime_ns)
+                .previous(device, &path, meta.size, meta.mtime_ns)
                 .map_err(|e| e.to_string())?
             else {
                 out.kept
@@ -92,7 +153,7 @@ impl Acquirer {
                 ));
                 continue;
             }
-            // The same bytes as acquired? (first and last MiB, beside size and mtime)
+            // The same bytes as acquired? Size, mtime and edges first (cheap), then every byte.
             let edge = volume
                 .open(&path)
                 .and_then(|mut f| copy::edge_hash(&mut f))
@@ -102,50 +163,135 @@ impl Acquirer {
                     .push((shown, "changed since it was acquired".into()));
                 continue;
             }
-            delete.push(path.clone());
+            let whole = volume
+                .open(&path)
+                .and_then(|mut f| {
+                    evidock_verify::digest::hash_reader(
+                        &mut f,
+                        evidock_verify::digest::DigestSet::SHA256_ONLY,
+                    )
+                    .map(|(d, _)| d.sha256)
+                    .map_err(std::io::Error::other)
+                })
+                .map_err(|e| format!("{shown}: re-reading before the wipe: {e}"))?;
+            if whole != prev.sha256 {
+                out.kept.push((
+                    shown,
+                    format!(
+                        "read again in full, its SHA-256 {} differs from the acquired {}",
+                        whole.to_hex(),
+                        prev.sha256.to_hex()
+                    ),
+                ));
+                continue;
+            }
             files.push(WipedFile {
                 path: CameraPath(path),
                 evidence: prev.evidence,
                 sha256: prev.sha256,
             });
         }
-        if delete.is_empty() {
-            return Ok(out);
+        Ok(files)
+    }
+
+    /// Settle the requests an earlier docking of this camera left open (a crash, a pulled
+    /// camera, a refused delete): the request is logged if it was not, and `device-wiped`
+    /// names those of its files the card no longer holds.
+    fn settle_wipes(
+        &self,
+        device: &DeviceSerial,
+        volume: &Volume,
+        out: &mut WipeOutcome,
+    ) -> Result<(), String> {
+        for open in self.journal.open_wipes(device).map_err(|e| e.to_string())? {
+            let request: WipeRequestedPayload = serde_json::from_str(&open.request)
+                .map_err(|e| format!("journal: wipe request {}: {e}", open.key))?;
+            let requested = self.log_request(&open.key, &request)?;
+            let mut gone = Vec::new();
+            for f in request.files {
+                match volume.open(&f.path.0) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(f),
+                    Err(e) => {
+                        return Err(format!(
+                            "settling wipe request {}: {}: {e}",
+                            open.key,
+                            f.path.display()
+                        ));
+                    }
+                    Ok(_) => {}
+                }
+            }
+            tracing::warn!(camera = %device, request = %open.key, gone = gone.len(), "an earlier wipe was cut off; settled from what the card holds");
+            let seq = self.log_wiped(&open.key, &open.session, device, requested, gone, true)?;
+            out.settled.push(seq);
         }
-        let deleted = cam
-            .driver
-            .delete_files(&cam.profile.password, &delete)
-            .map_err(|e| e.to_string())?;
-        evidock_store::crash_point!("wipe.deleted");
-        files.retain(|f| deleted.contains(&f.path.0));
-        out.deleted = files.iter().map(|f| f.path.display()).collect();
-        if files.is_empty() {
-            return Ok(out);
-        }
-        let mut h = Vec::new();
-        for f in &files {
-            h.extend_from_slice(&f.path.0);
-            h.push(0);
-        }
+        Ok(())
+    }
+
+    fn log_request(&self, key: &str, request: &WipeRequestedPayload) -> Result<u64, String> {
+        let ev = NewEvent::new(
+            Actor::station(&self.station),
+            Subject::Session(request.session.clone()),
+            key.to_string(),
+            request,
+        )
+        .map_err(|e| e.to_string())?;
+        let a = self
+            .log
+            .append_once(ev)
+            .map_err(|e| format!("custody log: {e}"))?;
+        Ok(a.event.seq)
+    }
+
+    /// `device-wiped` for request `key` (at `requested`), then the request is settled.
+    fn log_wiped(
+        &self,
+        key: &str,
+        session: &SessionId,
+        device: &DeviceSerial,
+        requested: u64,
+        files: Vec<WipedFile>,
+        found_absent: bool,
+    ) -> Result<u64, String> {
+        let suffix = key.rsplit('/').next().unwrap_or_default();
         let ev = NewEvent::new(
             Actor::station(&self.station),
             Subject::Session(session.clone()),
-            format!(
-                "device-wiped/{session}/{}",
-                &Sha256::digest(&h).to_hex()[..16]
-            ),
+            format!("device-wiped/{session}/{suffix}"),
             &DeviceWipedPayload {
                 session: session.clone(),
                 device: device.clone(),
                 files,
+                request: Some(requested),
+                found_absent,
             },
         )
         .map_err(|e| e.to_string())?;
-        let a = self.log.append_once(ev).map_err(|e| e.to_string())?;
+        let a = self
+            .log
+            .append_once(ev)
+            .map_err(|e| format!("custody log: {e}"))?;
         evidock_store::crash_point!("wipe.logged");
-        let _ = self.log.with(|l| l.checkpoint());
-        out.seq = Some(a.event.seq);
-        tracing::info!(camera = %device, %session, deleted = out.deleted.len(), kept = out.kept.len(), "camera wiped after verified uploads");
-        Ok(out)
+        self.journal
+            .close_wipe(key, a.event.seq)
+            .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("wipe.settled");
+        if let Err(e) = self.log.with(|l| l.checkpoint()) {
+            tracing::warn!(error = %e, "the wipe is logged; its checkpoint is signed at the next one");
+        }
+        Ok(a.event.seq)
     }
+}
+
+/// The request's key: its session and the files it names.
+fn request_key(session: &SessionId, files: &[WipedFile]) -> String {
+    let mut h = Vec::new();
+    for f in files {
+        h.extend_from_slice(&f.path.0);
+        h.push(0);
+    }
+    format!(
+        "wipe-requested/{session}/{}",
+        &Sha256::digest(&h).to_hex()[..16]
+    )
 }

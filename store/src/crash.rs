@@ -87,7 +87,11 @@ mod imp {
             && at == name
             && *k == n
         {
-            eprintln!("evidock: crash point {name} (time {n}): aborting on purpose");
+            // Straight to stderr: a tracing subscriber may buffer, and nothing runs after this.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("evidock: crash point {name} (time {n}): aborting on purpose");
+            }
             std::process::abort();
         }
     }

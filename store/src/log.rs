@@ -465,10 +465,14 @@ impl CustodyLog {
         }
         if let Some(seq) = self.seq_of_key(&ev.key) {
             let existing = self.read_event(seq)?;
-            if on_existing == OnExisting::Compare && existing.kind != ev.kind
-                || existing.subject != ev.subject
-                || existing.payload != ev.payload
-            {
+            // Another kind or subject under a key is a different act: refused in either mode.
+            // A replay that keeps returns what was logged first, whatever it reads now.
+            let same_act = existing.kind == ev.kind && existing.subject == ev.subject;
+            let conflict = match on_existing {
+                OnExisting::Compare => !same_act || existing.payload != ev.payload,
+                OnExisting::Keep => !same_act,
+            };
+            if conflict {
                 return Err(LogError::KeyConflict {
                     dir: self.dir.clone(),
                     key: ev.key,
@@ -1077,6 +1081,33 @@ mod tests {
             log.append(other),
             Err(LogError::KeyConflict { seq: 0, .. })
         ));
+    }
+
+    /// A resumed step logs again what it logged before a crash, with what it reads now (a
+    /// camera's battery level, a retention date computed from the clock): the event logged
+    /// first stands. Another kind or subject under the key is still a conflict.
+    #[test]
+    fn a_replay_that_keeps_returns_the_logged_event_whatever_its_payload() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (key, clock) = setup(tmp.path());
+        let (log, _) = CustodyLog::open(&tmp.path().join("log"), key, clock).unwrap();
+        let log = SharedLog::new(log);
+        let first = log.append_once(ev(1)).unwrap();
+        let mut again = ev(1);
+        again.payload["officer"] = "350299".into();
+        let replay = log
+            .append_once(again)
+            .expect("a replay keeps the logged event");
+        assert!(!replay.new);
+        assert_eq!(replay.event.seq, first.event.seq);
+        assert_eq!(replay.event.payload, first.event.payload);
+        let mut other = ev(2);
+        other.key = "assign/1".into();
+        assert!(matches!(
+            log.append_once(other),
+            Err(LogError::KeyConflict { seq: 0, .. })
+        ));
+        assert_eq!(log.with(|l| l.size()), 1);
     }
 
     #[test]

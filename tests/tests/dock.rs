@@ -238,3 +238,48 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// One acquirer per station: a second `evidock dock`, or `evidock ingest` beside the dock,
+/// would write the same partial copies. Each is refused, saying who acquires.
+#[test]
+fn a_second_acquirer_is_refused_with_who_holds_the_station() {
+    let st = TestStation::with_config(CONFIG);
+    let dock = st.start_dock();
+    st.wait_for(30, "the dock to start", || {
+        st.dock_log().contains("evidock dock: station")
+    });
+    let card = tempfile::tempdir().unwrap();
+    std::fs::write(card.path().join("a.mp4"), b"x").unwrap();
+    let ingest = st.run(&[
+        "ingest",
+        card.path().to_str().unwrap(),
+        "--serial",
+        "ZFY0999",
+        "--quiet",
+    ]);
+    let holder = format!("evidock dock, pid {}", dock.id());
+    assert_ne!(ingest.code, 0, "{}", ingest.stderr);
+    assert!(
+        ingest
+            .stderr
+            .contains("another evidock process is acquiring on this station")
+            && ingest.stderr.contains(&holder),
+        "{}",
+        ingest.stderr
+    );
+    let second = st.run(&["dock", "--mount-root", st.mount_root().to_str().unwrap()]);
+    assert_ne!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains(&holder), "{}", second.stderr);
+    station::stop(dock);
+    // Once the dock is gone, ingest may acquire.
+    let ingest = st.run(&[
+        "ingest",
+        card.path().to_str().unwrap(),
+        "--serial",
+        "ZFY0999",
+        "--quiet",
+        "--no-upload",
+        "--no-transcode",
+    ]);
+    assert_eq!(ingest.code, 0, "{}", ingest.stderr);
+}

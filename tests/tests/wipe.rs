@@ -69,8 +69,9 @@ fn verified_uploads_are_wiped_important_files_and_failed_read_backs_are_kept() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    // The two plain recordings and the marker were uploaded and read back: deleted.
-    assert_eq!(deleted.len(), 3, "{wiped:#}");
+    // The two plain recordings were uploaded and read back: deleted. (The marker was too, and
+    // was asked for, but the camera keeps its own identity file.)
+    assert_eq!(deleted.len(), 2, "{wiped:#}");
     let after = card_files(&card);
     assert!(
         after.iter().any(|f| f.ends_with("_IMP.MP4")),
@@ -80,7 +81,7 @@ fn verified_uploads_are_wiped_important_files_and_failed_read_backs_are_kept() {
         after.iter().any(|f| f.ends_with("_0010.MP4")),
         "failed read-back kept: {after:?}"
     );
-    assert_eq!(after.len(), before.len() - 3);
+    assert_eq!(after.len(), before.len() - 2);
     let kept: Vec<String> = wiped["kept"]
         .as_array()
         .unwrap()
@@ -90,14 +91,20 @@ fn verified_uploads_are_wiped_important_files_and_failed_read_backs_are_kept() {
     assert!(kept.iter().any(|k| k.contains("upload failed")), "{kept:?}");
     assert!(kept.iter().any(|k| k.contains("important")), "{kept:?}");
 
-    // Custody: one device-wiped event listing exactly the deleted files, each after its
-    // `uploaded` event.
+    // Custody: the request before any delete (every file asked for, with its acquired
+    // SHA-256), then one device-wiped event listing exactly the deleted files, naming the
+    // request, each after its `uploaded` event.
     let events = st.events();
+    let r = of_kind(&events, "wipe-requested");
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["payload"]["files"].as_array().unwrap().len(), 3);
     let w = of_kind(&events, "device-wiped");
     assert_eq!(w.len(), 1);
+    assert_eq!(w[0]["payload"]["request"], r[0]["seq"]);
     let listed = w[0]["payload"]["files"].as_array().unwrap();
-    assert_eq!(listed.len(), 3);
+    assert_eq!(listed.len(), 2);
     let wipe_seq = w[0]["seq"].as_u64().unwrap();
+    assert!(r[0]["seq"].as_u64().unwrap() < wipe_seq);
     for f in listed {
         let ev = f["evidence"].as_str().unwrap();
         let up = events
@@ -121,6 +128,48 @@ fn verified_uploads_are_wiped_important_files_and_failed_read_backs_are_kept() {
             .unwrap()
             .contains("other content"),
         "{failed:#?}"
+    );
+}
+
+/// A file changed on the camera in its middle — same size, same mtime, same first and last MiB,
+/// so the re-dock recognises it — is read again in full before a wipe, and kept.
+#[test]
+fn a_file_changed_where_the_edges_do_not_look_is_read_in_full_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let st = TestStation::with_config(&config(&store, "never"));
+    let fw = station::firmware("ZFY0601", "350701");
+    let files = station::recordings(&fw, 1, 3 << 20, 61);
+    let card = station::camera(st.dir.path(), fw, files);
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    assert_eq!(out["outcome"], "released", "{out:#}");
+    let rec = walkdir(&card)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "MP4"))
+        .unwrap();
+    // One byte in the middle, the mtime put back.
+    let mtime = std::fs::metadata(&rec).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&rec).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&rec, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&rec)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    std::fs::write(st.config.as_ref().unwrap(), config(&store, "after-upload")).unwrap();
+    let out = st.json(&["ingest", card.to_str().unwrap()]);
+    let kept = out["wiped"]["kept"].to_string();
+    assert!(rec.is_file(), "deleted: {out:#}");
+    assert!(kept.contains("read again in full"), "{kept}");
+    let events = st.events();
+    assert!(
+        of_kind(&events, "wipe-requested")
+            .iter()
+            .all(|r| !r["payload"]["files"].to_string().contains("_0001.MP4")),
+        "the changed file was requested for deletion"
     );
 }
 

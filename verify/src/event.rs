@@ -79,6 +79,8 @@ pub enum EventKind {
     Exported,
     /// Someone fetched evidence to view it.
     Accessed,
+    /// Files are about to be deleted from a camera (logged before the first delete).
+    WipeRequested,
     /// Files were deleted from a camera after their verified upload.
     DeviceWiped,
     /// Expired evidence was disposed of by an explicit action.
@@ -90,7 +92,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const KNOWN: [EventKind; 22] = [
+    pub const KNOWN: [EventKind; 23] = [
         Self::Docked,
         Self::ClockSynced,
         Self::Acquired,
@@ -110,6 +112,7 @@ impl EventKind {
         Self::Verified,
         Self::Exported,
         Self::Accessed,
+        Self::WipeRequested,
         Self::DeviceWiped,
         Self::Disposed,
         Self::KeyRotated,
@@ -136,6 +139,7 @@ impl EventKind {
             Self::Verified => "verified",
             Self::Exported => "exported",
             Self::Accessed => "accessed",
+            Self::WipeRequested => "wipe-requested",
             Self::DeviceWiped => "device-wiped",
             Self::Disposed => "disposed",
             Self::KeyRotated => "key-rotated",

@@ -4,6 +4,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`session`] | one camera session from identify to release, resumable |
+//! | [`lock`] | one acquirer per station (`evidock dock` or `evidock ingest`) |
 //! | [`copy`] | copying one file: one pass, shared buffers, durable offsets, re-read check |
 //! | [`spool`] | the content-addressed spool |
 //! | [`walk`] | listing a card without following links |
@@ -11,6 +12,7 @@
 //! | [`progress`] | live counters for progress bars and the status page |
 
 pub mod copy;
+pub mod lock;
 pub mod progress;
 pub mod session;
 pub mod spool;

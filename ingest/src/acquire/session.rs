@@ -15,7 +15,7 @@ use super::walk::{self, Entry};
 use crate::device::profile::Profile;
 use crate::device::volume::{CardSource, FileMeta, Volume};
 use crate::device::{CameraDriver, DeviceError};
-use crate::journal::{FileState, Journal, Partial, SessionState};
+use crate::journal::{FileState, Journal, Partial, Recognised, SessionState, Shown};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
@@ -772,7 +772,8 @@ impl Acquirer {
                                 size: f.meta.size,
                                 acquired_as: prev.evidence,
                                 sha256: prev.sha256,
-                                reason: "acquired at an earlier docking (same path, size, mtime and first/last MiB)".into(),
+                                edge_sha256: Some(edge),
+                                reason: "acquired at an earlier docking: the same path, size and mtime, and the SHA-256 of the first and last MiB read now equals the one recorded then; sha256 is that acquisition's".into(),
                             },
                         )
                         .map_err(Stop::Failed)?;
@@ -1003,25 +1004,22 @@ impl Acquirer {
             .commit(&job.part, &job.payload.digests.sha256)
             .map_err(|e| e.to_string())?;
         evidock_store::crash_point!("acquire.spool-commit");
-        self.journal
-            .remove_partial(device, &job.path)
-            .map_err(|e| e.to_string())?;
-        evidock_store::crash_point!("acquire.partial-removed");
-        self.journal
-            .remember_acquired(
-                device,
-                &job.path,
-                job.payload.size,
-                job.mtime_ns,
-                &checked.edge,
-                &job.evidence,
-                &job.payload.digests.sha256,
-            )
-            .map_err(|e| e.to_string())?;
-        evidock_store::crash_point!("acquire.remembered");
         let json = serde_json::to_string(&job.payload).map_err(|e| e.to_string())?;
         self.journal
-            .set_checked(session, &job.path, &job.payload.digests, &json)
+            .set_checked(
+                session,
+                device,
+                &job.path,
+                &Recognised {
+                    size: job.payload.size,
+                    mtime_ns: job.mtime_ns,
+                    edge: &checked.edge,
+                    evidence: &job.evidence,
+                    sha256: &job.payload.digests.sha256,
+                },
+                &job.payload.digests,
+                &json,
+            )
             .map_err(|e| e.to_string())?;
         evidock_store::crash_point!("acquire.checked");
         self.log_checked(session, device, &job.path, progress)
@@ -1053,33 +1051,29 @@ impl Acquirer {
             &payload,
         )?;
         evidock_store::crash_point!("acquire.logged");
+        let recorded = payload.recorded.as_ref().map(|r| r.corrected.to_string());
         self.journal
-            .mark_acquired(
+            .set_acquired(
                 session,
                 path,
                 seq,
-                payload.officer.as_ref(),
-                payload.recorded.as_ref().map(|r| r.raw.as_str()),
-                payload
-                    .recorded
-                    .as_ref()
-                    .map(|r| r.corrected.to_string())
-                    .as_deref(),
-                payload.recorded.as_ref().map(|r| r.rule.as_str()),
-                payload.important,
+                &Shown {
+                    officer: payload.officer.as_ref(),
+                    recorded_raw: payload.recorded.as_ref().map(|r| r.raw.as_str()),
+                    recorded: recorded.as_deref(),
+                    time_rule: payload.recorded.as_ref().map(|r| r.rule.as_str()),
+                    important: payload.important,
+                },
+                &crate::upload::original_upload(
+                    &self.spool,
+                    &evidence,
+                    &payload.digests.sha256,
+                    payload.size,
+                ),
+                self.clock.now(),
             )
             .map_err(|e| e.to_string())?;
-        evidock_store::crash_point!("acquire.marked");
-        crate::upload::enqueue_original(
-            &self.journal,
-            &self.spool,
-            &evidence,
-            &payload.digests.sha256,
-            payload.size,
-            self.clock.now(),
-        )
-        .map_err(|e| e.to_string())?;
-        evidock_store::crash_point!("acquire.queued");
+        evidock_store::crash_point!("acquire.recorded");
         progress.add(&progress.files_done, 1);
         Ok(None)
     }

@@ -17,6 +17,7 @@ pub struct DockArgs {
 
 pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
     let st = Arc::new(ctx.station()?);
+    let _acquiring = crate::acquire::lock::AcquireLock::take(&st.data_dir, "dock")?;
     let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
     // Events a crash left after the last checkpoint are sealed before anything new happens.
     seal(&st, "left by the previous run");
@@ -72,6 +73,8 @@ async fn pipeline(
     st: &Arc<crate::station::Station>,
     mount_root: std::path::PathBuf,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
+    let stop_signal = shutdown_signal()
+        .map_err(|e| anyhow::anyhow!("cannot install the SIGTERM/SIGINT handlers: {e}"))?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let watch_stop = Arc::new(AtomicBool::new(false));
     let mut threads = vec![
@@ -282,7 +285,7 @@ async fn pipeline(
         released,
     };
     // Returns once a shutdown was asked for and every in-flight copy has finished.
-    dock.run(rx, shutdown_signal()).await;
+    dock.run(rx, stop_signal).await;
     watch_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = stop_tx.send(true);
     let all_stopped = tokio::time::timeout(STAGE_GRACE, async {
@@ -389,18 +392,16 @@ async fn auto_dispose(
     }
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGINT or SIGTERM. The handlers are installed when this is called, before the dock says it
+/// is watching: a signal from then on stops it in order instead of killing it.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
+    })
 }

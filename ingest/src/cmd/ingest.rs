@@ -52,6 +52,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
             .context("give --serial: the folder name is not a usable device serial")?,
     };
     let st = ctx.station()?;
+    let _acquiring = crate::acquire::lock::AcquireLock::take(&st.data_dir, "ingest")?;
     // The operator named this folder explicitly: a plain folder is acquired as a mass-storage
     // camera even without a configured profile for it.
     let mut profiles = st.settings.profiles.clone();

@@ -28,8 +28,13 @@ fn wipe_when_uploaded(
     if cam.profile.wipe == crate::device::profile::WipePolicy::Never {
         return;
     }
+    let Some(device) = cam.device.clone() else {
+        return;
+    };
+    // Every upload of this camera's files, not only this session's: after a crash the files
+    // of an earlier docking may still be on their way, and are wiped at this one.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    while !acquirer.session_uploaded(session) {
+    while !acquirer.camera_uploaded(&device) {
         if stop.between_files().is_some() || std::time::Instant::now() > deadline {
             return;
         }

@@ -285,9 +285,7 @@ impl Scenario {
                 match self.run_phase(phase, Some(&at), None).0 {
                     Run::Crashed => {}
                     Run::Done => {
-                        report.stuck.push(format!(
-                            "{at} was not reached: the phase finished without the crash"
-                        ));
+                        report.unreached = true;
                         return report;
                     }
                     other => {
@@ -374,12 +372,19 @@ impl Scenario {
                 };
             }
             // Not before the dock is up (its signal handlers installed).
-            if !self.dock_log()[log_at as usize..].contains("evidock dock: station") {
+            let log = self.dock_log();
+            let run_log = log.get(log_at as usize..).unwrap_or_default();
+            if !run_log.contains("evidock dock: station") {
                 continue;
             }
-            let state = checks::progress(self, phase);
+            let state = checks::progress(self, phase, run_log);
             if state.done {
-                return (child.stop(), pid);
+                // The point may still be reached on the way out (the card was wiped, the event
+                // is next): that is the crash asked for.
+                return match child.stop() {
+                    Run::Aborted if crash_at.is_some() => (Run::Crashed, pid),
+                    other => (other, pid),
+                };
             }
             // Settled without being done (nothing new for 4 s after every session released):
             // stop, and let the checks say what is missing.
@@ -390,7 +395,7 @@ impl Scenario {
                             child.stop();
                             return (
                                 Run::Settled(format!(
-                                    "all sessions released, but not done: {}",
+                                    "every camera finished with, but not done: {}",
                                     state.missing
                                 )),
                                 pid,
@@ -414,6 +419,8 @@ impl Scenario {
 pub enum Run {
     Done,
     Crashed,
+    /// Aborted while it stopped (a crash point on the way out).
+    Aborted,
     Exited(String),
     Settled(String),
     Stuck(String),
@@ -424,6 +431,7 @@ impl std::fmt::Debug for Run {
         match self {
             Run::Done => f.write_str("done"),
             Run::Crashed => f.write_str("aborted at the crash point"),
+            Run::Aborted => f.write_str("aborted while stopping"),
             Run::Exited(s) => write!(f, "the dock exited by itself: {s}"),
             Run::Settled(s) => write!(f, "settled: {s}"),
             Run::Stuck(s) => write!(f, "stuck: {s}"),
@@ -449,6 +457,8 @@ impl Guard {
             if let Ok(Some(s)) = child.try_wait() {
                 return if s.success() {
                     Run::Done
+                } else if s.signal() == Some(6) {
+                    Run::Aborted
                 } else {
                     Run::Exited(format!("after SIGTERM: {s}"))
                 };

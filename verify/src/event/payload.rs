@@ -233,7 +233,12 @@ pub struct SkippedPayload {
     pub size: u64,
     /// The evidence item that already holds this file.
     pub acquired_as: EvidenceId,
+    /// The SHA-256 recorded when `acquired_as` was acquired — not computed at this docking.
     pub sha256: Sha256,
+    /// What was compared at this docking: path, size and mtime, and this — the SHA-256 of the
+    /// file's first and last MiB as read now — against what was recorded then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge_sha256: Option<Sha256>,
     pub reason: String,
 }
 
@@ -458,11 +463,31 @@ pub struct WipedFile {
     pub sha256: Sha256,
 }
 
+/// Files about to be deleted from a camera: each read again in full from the camera and
+/// matched against the SHA-256 of its `acquired` event, logged before the first delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WipeRequestedPayload {
+    pub session: SessionId,
+    pub device: DeviceSerial,
+    pub files: Vec<WipedFile>,
+}
+
+impl Payload for WipeRequestedPayload {
+    const KIND: EventKind = EventKind::WipeRequested;
+}
+
+/// Files deleted from a camera: those the driver confirmed, or — a request an interrupted
+/// docking left open, settled at a later one — those the card no longer held (`found_absent`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceWipedPayload {
     pub session: SessionId,
     pub device: DeviceSerial,
     pub files: Vec<WipedFile>,
+    /// The seq of the `wipe-requested` event this answers (absent in logs before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub found_absent: bool,
 }
 
 impl Payload for DeviceWipedPayload {
@@ -522,6 +547,7 @@ pub fn check(kind: &EventKind, payload: &Value) -> Result<(), String> {
         EventKind::Verified => shape::<VerifiedPayload>(payload),
         EventKind::Exported => shape::<ExportedPayload>(payload),
         EventKind::Accessed => shape::<AccessedPayload>(payload),
+        EventKind::WipeRequested => shape::<WipeRequestedPayload>(payload),
         EventKind::DeviceWiped => shape::<DeviceWipedPayload>(payload),
         EventKind::Disposed => shape::<DisposedPayload>(payload),
         EventKind::KeyRotated => shape::<KeyRotatedPayload>(payload),

@@ -12,6 +12,11 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+mod acquire;
+mod wipe;
+pub use acquire::{Recognised, Shown};
+pub use wipe::OpenWipe;
+
 #[derive(Debug, thiserror::Error)]
 #[error("journal {path}: {source}")]
 pub struct JournalError {
@@ -292,10 +297,33 @@ CREATE TABLE IF NOT EXISTS published (
 CREATE TABLE IF NOT EXISTS transcodes (
   sha256 TEXT PRIMARY KEY, evidence TEXT NOT NULL, state TEXT NOT NULL, error TEXT, at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS wipes (
+  key TEXT PRIMARY KEY, session TEXT NOT NULL, device TEXT NOT NULL, request TEXT NOT NULL,
+  settled_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS wipes_open ON wipes(device, settled_seq);
 CREATE TABLE IF NOT EXISTS assignments (
   device TEXT NOT NULL, officer TEXT NOT NULL, from_utc TEXT NOT NULL, PRIMARY KEY (device, from_utc)
 );
 "#;
+
+/// Queue an upload (once), inside whatever transaction `db` is in.
+fn insert_upload(db: &Connection, u: &NewUpload, at: &str) -> rusqlite::Result<()> {
+    db.execute(
+        "INSERT OR IGNORE INTO uploads (evidence, role, sha256, size, source, key, state, queued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+        params![
+            u.evidence.as_str(),
+            u.role,
+            u.sha256.to_hex(),
+            u.size as i64,
+            u.source.to_string_lossy(),
+            u.key,
+            at
+        ],
+    )
+    .map(|_| ())
+}
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -487,31 +515,6 @@ impl Journal {
             .optional()
         })
         .map(Option::flatten)
-    }
-
-    /// Mark a file checked in the spool, with the `acquired` payload to log (JSON), so a crash
-    /// between here and the event replays exactly this payload.
-    pub fn set_checked(
-        &self,
-        session: &SessionId,
-        path: &[u8],
-        digests: &Digests,
-        payload: &str,
-    ) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "UPDATE files SET state = 'checked', sha256 = ?3, sm3 = ?4, md5 = ?5, payload = ?6, error = NULL WHERE session = ?1 AND path = ?2",
-                params![
-                    session.as_str(),
-                    path,
-                    digests.sha256.to_hex(),
-                    digests.sm3.as_ref().map(|h| h.to_string()),
-                    digests.md5.as_ref().map(|h| h.to_string()),
-                    payload
-                ],
-            )
-            .map(|_| ())
-        })
     }
 
     pub fn checked_payload(
@@ -761,7 +764,9 @@ impl Journal {
     ) -> Result<Option<Previous>, JournalError> {
         self.with(|db| {
             db.query_row(
-                "SELECT edge_sha256, evidence, sha256 FROM acquired WHERE device = ?1 AND path = ?2 AND size = ?3 AND mtime_ns = ?4",
+                "SELECT a.edge_sha256, a.evidence, a.sha256 FROM acquired a
+                 WHERE a.device = ?1 AND a.path = ?2 AND a.size = ?3 AND a.mtime_ns = ?4
+                   AND EXISTS (SELECT 1 FROM files f WHERE f.evidence = a.evidence AND f.state = 'acquired')",
                 params![device.as_str(), path, size as i64, mtime_ns.to_string()],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
             )
@@ -775,26 +780,6 @@ impl Journal {
                     sha256: sha.parse().ok()?,
                 })
             })
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn remember_acquired(
-        &self,
-        device: &DeviceSerial,
-        path: &[u8],
-        size: u64,
-        mtime_ns: i128,
-        edge: &Sha256,
-        evidence: &EvidenceId,
-        sha256: &Sha256,
-    ) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "INSERT OR REPLACE INTO acquired (device, path, size, mtime_ns, edge_sha256, evidence, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![device.as_str(), path, size as i64, mtime_ns.to_string(), edge.to_hex(), evidence.as_str(), sha256.to_hex()],
-            )
-            .map(|_| ())
         })
     }
 
@@ -817,13 +802,15 @@ impl Journal {
         })
     }
 
-    /// Originals of a session's acquired files whose upload is not verified yet.
-    pub fn session_uploads_pending(&self, session: &SessionId) -> Result<u64, JournalError> {
+    /// Originals acquired from this camera (at any docking) whose upload is still to come:
+    /// queued or under way, not verified and not failed for good.
+    pub fn camera_uploads_pending(&self, device: &DeviceSerial) -> Result<u64, JournalError> {
         self.with(|db| {
             db.query_row(
-                "SELECT COUNT(*) FROM files f LEFT JOIN uploads u ON u.evidence = f.evidence AND u.role = 'original'
-                 WHERE f.session = ?1 AND f.state = 'acquired' AND (u.state IS NULL OR u.state != 'uploaded')",
-                params![session.as_str()],
+                "SELECT COUNT(*) FROM files f JOIN sessions s ON s.id = f.session
+                 LEFT JOIN uploads u ON u.evidence = f.evidence AND u.role = 'original'
+                 WHERE s.device = ?1 AND f.state = 'acquired' AND (u.state IS NULL OR u.state IN ('pending', 'uploading'))",
+                params![device.as_str()],
                 |r| r.get::<_, i64>(0),
             )
         })
@@ -863,22 +850,7 @@ impl Journal {
 
     /// Queue an object for upload (once; a second call changes nothing).
     pub fn enqueue_upload(&self, u: &NewUpload, at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "INSERT OR IGNORE INTO uploads (evidence, role, sha256, size, source, key, state, queued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
-                params![
-                    u.evidence.as_str(),
-                    u.role,
-                    u.sha256.to_hex(),
-                    u.size as i64,
-                    u.source.to_string_lossy(),
-                    u.key,
-                    ts(at)
-                ],
-            )
-            .map(|_| ())
-        })
+        self.with(|db| insert_upload(db, u, &ts(at)))
     }
 
     /// Where the derivatives of every content stand, in one query (for the backlog and the

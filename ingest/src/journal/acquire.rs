@@ -1,0 +1,120 @@
+//! The journal's two acquisition steps, each one transaction: rows that must move together are
+//! written together, so a crash between any two durable steps resumes at the next one.
+//!
+//! ```text
+//! spool commit ─▶ checked (partial gone, re-dock entry, payload) ─▶ `acquired` event
+//!              ─▶ acquired (row marked, original queued for upload)
+//! ```
+//! The re-dock table is only believed for a file whose row says `acquired`
+//! ([`Journal::previous`]): an entry whose event a crash cut off is never the reason to skip.
+
+use super::{Journal, JournalError, NewUpload, ts};
+use chrono::{DateTime, Utc};
+use evidock_verify::digest::Digests;
+use evidock_verify::id::{DeviceSerial, EvidenceId, OfficerId, SessionId, Sha256};
+use rusqlite::params;
+
+/// What the re-dock table keeps of an acquired file: how it is recognised at a later docking.
+#[derive(Debug, Clone)]
+pub struct Recognised<'a> {
+    pub size: u64,
+    pub mtime_ns: i128,
+    /// SHA-256 of the first and last MiB.
+    pub edge: &'a Sha256,
+    pub evidence: &'a EvidenceId,
+    pub sha256: &'a Sha256,
+}
+
+/// What the evidence list shows of an acquired file.
+#[derive(Debug, Clone, Default)]
+pub struct Shown<'a> {
+    pub officer: Option<&'a OfficerId>,
+    pub recorded_raw: Option<&'a str>,
+    pub recorded: Option<&'a str>,
+    pub time_rule: Option<&'a str>,
+    pub important: bool,
+}
+
+impl Journal {
+    /// A spool copy re-read and committed: its partial copy is forgotten, the re-dock table
+    /// learns it, and the row holds the `acquired` payload (JSON) that is logged next, so a
+    /// crash before the event replays exactly this payload.
+    pub fn set_checked(
+        &self,
+        session: &SessionId,
+        device: &DeviceSerial,
+        path: &[u8],
+        recognised: &Recognised<'_>,
+        digests: &Digests,
+        payload: &str,
+    ) -> Result<(), JournalError> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction()?;
+            tx.execute(
+                "DELETE FROM partials WHERE device = ?1 AND path = ?2",
+                params![device.as_str(), path],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO acquired (device, path, size, mtime_ns, edge_sha256, evidence, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    device.as_str(),
+                    path,
+                    recognised.size as i64,
+                    recognised.mtime_ns.to_string(),
+                    recognised.edge.to_hex(),
+                    recognised.evidence.as_str(),
+                    recognised.sha256.to_hex()
+                ],
+            )?;
+            let n = tx.execute(
+                "UPDATE files SET state = 'checked', sha256 = ?3, sm3 = ?4, md5 = ?5, payload = ?6, error = NULL WHERE session = ?1 AND path = ?2",
+                params![
+                    session.as_str(),
+                    path,
+                    digests.sha256.to_hex(),
+                    digests.sm3.as_ref().map(|h| h.to_string()),
+                    digests.md5.as_ref().map(|h| h.to_string()),
+                    payload
+                ],
+            )?;
+            if n != 1 {
+                return Err(rusqlite::Error::StatementChangedRows(n));
+            }
+            tx.commit()
+        })
+    }
+
+    /// The `acquired` event is in the log (at `seq`): the row says so, with what the evidence
+    /// list shows, and the original is queued for upload — together.
+    pub fn set_acquired(
+        &self,
+        session: &SessionId,
+        path: &[u8],
+        seq: u64,
+        shown: &Shown<'_>,
+        upload: &NewUpload,
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.with(|db| {
+            let tx = db.unchecked_transaction()?;
+            let n = tx.execute(
+                "UPDATE files SET state = 'acquired', event_seq = ?3, officer = ?4, recorded_raw = ?5, recorded = ?6, time_rule = ?7, important = ?8, error = NULL WHERE session = ?1 AND path = ?2",
+                params![
+                    session.as_str(),
+                    path,
+                    seq as i64,
+                    shown.officer.map(|o| o.as_str()),
+                    shown.recorded_raw,
+                    shown.recorded,
+                    shown.time_rule,
+                    shown.important
+                ],
+            )?;
+            if n != 1 {
+                return Err(rusqlite::Error::StatementChangedRows(n));
+            }
+            super::insert_upload(&tx, upload, &ts(at))?;
+            tx.commit()
+        })
+    }
+}
