@@ -119,10 +119,17 @@ impl StationKey {
         let station = station.unwrap_or(default_station).clone();
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
-        let key = Self::from_seed(station, seed, path)?;
+        let key = Self::from_seed(station.clone(), seed, path)?;
         fsutil::create_dir_all(fsutil::parent_dir(path))?;
-        fsutil::write_once(path, key.secret_line().as_bytes(), 0o600)?;
-        Ok((key, true))
+        match fsutil::write_once(path, key.secret_line().as_bytes(), 0o600) {
+            Ok(_) => Ok((key, true)),
+            // Another process of this station created it first (a dock and a command started
+            // together on a new data directory): that key is the station's.
+            Err(e) if e.source.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load_or_create(path, Some(&station), default_station)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Load an existing key; refuses a file others can read.
@@ -157,7 +164,7 @@ impl StationKey {
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&raw[1..]);
-        let key = Self::from_seed(station, seed, path)?;
+        let key = Self::from_seed(station.clone(), seed, path)?;
         if key.secret_line().trim() != text.trim() {
             return Err(malformed("the key ID does not match the key"));
         }
@@ -243,6 +250,26 @@ pub fn station_id_from_hostname(host: &str) -> Option<StationId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dock and a command started together on a new data directory both create the key:
+    /// one wins, and every process gets that key (the loser used to fail with "File exists").
+    #[test]
+    fn processes_creating_the_key_at_once_all_get_the_one_that_won() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("station.key");
+            let st = StationId::new("dock-01").unwrap();
+            let keys: Vec<_> = std::thread::scope(|s| {
+                let runs: Vec<_> = (0..4)
+                    .map(|_| s.spawn(|| StationKey::load_or_create(&path, None, &st)))
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let keys: Vec<_> = keys.into_iter().map(|k| k.unwrap()).collect();
+            assert_eq!(keys.iter().filter(|(_, created)| *created).count(), 1);
+            assert!(keys.iter().all(|(k, _)| k.verifier() == keys[0].0.verifier()));
+        }
+    }
 
     #[test]
     fn create_load_sign() {
