@@ -2,13 +2,14 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_ingest::device::sim::{Firmware, SimContent};
+use evidock_ingest::device::sim::{self, Firmware, SimContent};
 use evidock_tests::bins;
 use evidock_tests::station::{self, TestStation, of_kind, sha256_file};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
+use std::process::Command;
 
 fn evidence_by_path(st: &TestStation) -> BTreeMap<String, Value> {
     st.json(&["evidence", "list"])
@@ -546,5 +547,91 @@ fn a_disk_filling_mid_copy_is_a_clear_spool_error() {
     assert!(
         err.to_string().contains("big.part"),
         "the error names the file: {err}"
+    );
+}
+
+/// A hostile stick in the watch folder: its ID file, or the simulator's marker, is a link to
+/// `/dev/zero`, or a FIFO. Read whole and through links, each would hang or fill the memory of
+/// the dock for every slot. Each is refused with a named reason, and a camera docked beside
+/// them is acquired.
+#[test]
+fn hostile_id_files_are_refused_and_the_other_cameras_go_on() {
+    let st = TestStation::with_config(
+        "[status]\nenabled = false\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
+    std::fs::create_dir_all(st.mount_root()).unwrap();
+    let sticks = st.dir.path().join("sticks");
+    let mk = |name: &str| {
+        let d = sticks.join(name);
+        std::fs::create_dir_all(d.join("DCIM")).unwrap();
+        std::fs::write(d.join("DCIM/a.mp4"), b"abc").unwrap();
+        d
+    };
+    let zero_id = mk("zero-id");
+    std::os::unix::fs::symlink("/dev/zero", zero_id.join("ZFYINFO.TXT")).unwrap();
+    let fifo_id = mk("fifo-id");
+    let ok = Command::new("mkfifo")
+        .arg(fifo_id.join("ZFYINFO.TXT"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let zero_marker = mk("zero-marker");
+    std::os::unix::fs::symlink("/dev/zero", zero_marker.join(sim::MARKER)).unwrap();
+    let big_id = mk("big-id");
+    std::fs::write(big_id.join("ZFYINFO.TXT"), vec![b'x'; 8 << 20]).unwrap();
+    let dock = st.start_dock();
+    for (d, slot) in [
+        (&zero_id, "zero-id"),
+        (&fifo_id, "fifo-id"),
+        (&zero_marker, "zero-marker"),
+        (&big_id, "big-id"),
+    ] {
+        station::dock(d, &st.mount_root(), slot);
+    }
+    let fw = station::firmware("ZFY0310", "350510");
+    let files = station::recordings(&fw, 1, 4000, 31);
+    let card = station::camera(st.dir.path(), fw, files);
+    station::dock(&card, &st.mount_root(), "ZFY0310");
+    st.wait_for(60, "the camera beside the sticks acquired", || {
+        of_kind(&st.events(), "released").len() >= 1
+    });
+    let slots = ["zero-id", "fifo-id", "zero-marker", "big-id"];
+    let outcome = |log: &str, slot: &str| {
+        log.lines()
+            .find(|l| {
+                l.contains(&format!("slot={slot} "))
+                    && (l.contains("safe to undock")
+                        || l.contains("camera not read")
+                        || l.contains("camera stopped with an error"))
+            })
+            .map(str::to_string)
+    };
+    st.wait_for(30, "every stick finished with (none hangs)", || {
+        let log = st.dock_log();
+        slots.iter().all(|s| outcome(&log, s).is_some())
+    });
+    station::stop(dock);
+    let log = st.dock_log();
+    // The ID files are refused, saying why; the stick with a linked marker is no simulated
+    // camera: the catch-all profile takes it, without reading the link.
+    for slot in ["zero-id", "fifo-id", "big-id"] {
+        let o = outcome(&log, slot).unwrap();
+        assert!(
+            o.contains("not a regular file") || o.contains("larger than"),
+            "{slot}: {o}"
+        );
+    }
+    let events = st.events();
+    let acquired = of_kind(&events, "acquired");
+    assert!(
+        acquired.iter().any(|e| e["payload"]["device"] == "ZFY0310"),
+        "the camera beside the sticks: {acquired:?}"
+    );
+    assert!(
+        acquired
+            .iter()
+            .all(|e| e["payload"]["path"] != sim::MARKER || e["payload"]["device"] == "ZFY0310"),
+        "a linked marker was read: {acquired:?}"
     );
 }

@@ -30,6 +30,9 @@ impl MassStorageDriver {
     }
 }
 
+/// The largest ID file read (a real one is a few hundred bytes).
+pub const ID_FILE_LIMIT: u64 = 64 * 1024;
+
 /// Parse an ID file's text.
 pub fn parse_id_file(bytes: &[u8]) -> Result<CameraIdentity, String> {
     let text = match std::str::from_utf8(bytes) {
@@ -72,11 +75,20 @@ impl CameraDriver for MassStorageDriver {
 
     fn identify(&mut self, _password: &str) -> Result<CameraIdentity, DeviceError> {
         let path = self.volume.join(&self.id_file);
-        match std::fs::read(&path) {
+        // Read before the device is known: bounded and never through a link (a stick whose ID
+        // file is a link to /dev/zero, or a FIFO, must not hang or fill the dock).
+        let read = crate::device::volume::Volume::new(self.volume.clone(), None)
+            .read_small(self.id_file.as_bytes(), ID_FILE_LIMIT);
+        match read {
             Ok(bytes) => parse_id_file(&bytes).map_err(|reason| DeviceError::Protocol {
                 device: self.fallback_serial.clone(),
                 op: "read ID file",
                 reason: format!("{}: {reason}", path.display()),
+            }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(DeviceError::Protocol {
+                device: self.fallback_serial.clone(),
+                op: "read ID file",
+                reason: format!("{}: {e}", path.display()),
             }),
             Err(_) => Ok(CameraIdentity {
                 serial: DeviceSerial::new(self.fallback_serial.clone()).map_err(|e| {

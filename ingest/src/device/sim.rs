@@ -88,7 +88,11 @@ impl Firmware {
 
 /// The firmware file a card's marker names, if the card is a simulated camera's.
 pub fn firmware_of_volume(volume: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(volume.join(MARKER)).ok()?;
+    // Any volume in the watch folder is looked at: bounded, and never through a link.
+    let bytes = crate::device::volume::Volume::new(volume.to_path_buf(), None)
+        .read_small(MARKER.as_bytes(), 4096)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
     text.lines()
         .find_map(|l| l.trim().strip_prefix("firmware="))
         .map(|p| PathBuf::from(p.trim()))

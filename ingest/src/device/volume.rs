@@ -72,20 +72,61 @@ impl Volume {
             Mode::empty(),
         )?;
         let rel_path = Path::new(std::ffi::OsStr::from_bytes(rel));
+        // Non-blocking: a FIFO put where a file was listed must not hang the open; it is then
+        // refused as not a regular file (on regular files the flag changes nothing).
         let fd = rustix::fs::openat2(
             &dir,
             rel_path,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-        )?;
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP | rustix::io::Errno::XDEV => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a symbolic link or a path leaving the card, not a regular file: not read",
+            ),
+            e => e.into(),
+        })?;
         let file = File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file (a device, FIFO or socket): not read",
+            ));
+        }
         Ok(CameraFile {
             file,
             rate: self.rate,
             started: Instant::now(),
             read: 0,
         })
+    }
+}
+
+impl Volume {
+    /// A small file of the card read whole — an ID file, a marker — before anything else is
+    /// known of the device: opened as [`Volume::open`] does, and at most `limit` bytes.
+    pub fn read_small(&self, rel: &[u8], limit: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read as _;
+        let f = self.open(rel)?;
+        let size = f.file.metadata()?.len();
+        if size > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{size} bytes, larger than {limit}: not read"),
+            ));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        // At most limit + 1 bytes, whatever the size said (a file growing while read).
+        f.file.take(limit + 1).read_to_end(&mut out)?;
+        if out.len() as u64 > limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("larger than {limit} bytes: not read"),
+            ));
+        }
+        Ok(out)
     }
 }
 
