@@ -136,6 +136,20 @@ impl std::fmt::Debug for Uploader {
     }
 }
 
+/// Queue the originals an older station left acquired but unqueued (a crash between two steps
+/// that are now one transaction); returns how many.
+pub fn queue_unqueued_originals(
+    journal: &Journal,
+    spool: &crate::acquire::spool::Spool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, crate::journal::JournalError> {
+    let missing = journal.unqueued_originals()?;
+    for (evidence, sha, size) in &missing {
+        journal.enqueue_upload(&original_upload(spool, evidence, sha, *size), at)?;
+    }
+    Ok(missing.len())
+}
+
 /// The upload of an acquired evidence item's original (queued with its `acquired` row).
 pub fn original_upload(
     spool: &crate::acquire::spool::Spool,

@@ -18,8 +18,10 @@
 //! journal: request open ─▶ `wipe-requested` (files, acquired SHA-256) ─▶ driver deletes
 //!   ─▶ `device-wiped` (what the driver confirmed, naming the request) ─▶ journal: request settled
 //! ```
-//! A request a crash or a pulled camera left open is settled at the camera's next docking:
-//! `device-wiped` then names the request's files the card no longer holds (`found_absent`).
+//! A request a crash or a pulled camera left open is settled at the camera's next docking,
+//! right after its release: `device-wiped` then names the request's files the card no longer
+//! holds (`found_absent`); a request whose event was never logged deleted nothing and is
+//! forgotten.
 
 use crate::acquire::copy;
 use crate::acquire::session::{Acquirer, DockedCamera};
@@ -63,7 +65,7 @@ impl Acquirer {
             return Err("the camera's card was never mounted: nothing to wipe".into());
         };
         // Whatever the policy says now, a request an earlier docking left open is settled.
-        self.settle_wipes(&device, &volume, &mut out)?;
+        out.settled = self.settle_wipes(&device, &volume)?;
         let policy = cam.profile.wipe;
         if policy == WipePolicy::Never {
             return Ok(out);
@@ -195,18 +197,28 @@ impl Acquirer {
     }
 
     /// Settle the requests an earlier docking of this camera left open (a crash, a pulled
-    /// camera, a refused delete): the request is logged if it was not, and `device-wiped`
-    /// names those of its files the card no longer holds.
-    fn settle_wipes(
-        &self,
-        device: &DeviceSerial,
-        volume: &Volume,
-        out: &mut WipeOutcome,
-    ) -> Result<(), String> {
+    /// camera, a refused delete) — right after release, whatever the policy and the uploads:
+    /// `device-wiped` names those of a request's files the card no longer holds. A request
+    /// whose event was never logged deleted nothing (a delete only follows the durable event):
+    /// it is forgotten. Returns the `device-wiped` seqs.
+    pub fn settle_wipes_of(&self, cam: &DockedCamera) -> Result<Vec<u64>, String> {
+        match (&cam.volume, &cam.device) {
+            (Some(volume), Some(device)) => self.settle_wipes(device, volume),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    fn settle_wipes(&self, device: &DeviceSerial, volume: &Volume) -> Result<Vec<u64>, String> {
+        let mut settled = Vec::new();
         for open in self.journal.open_wipes(device).map_err(|e| e.to_string())? {
             let request: WipeRequestedPayload = serde_json::from_str(&open.request)
                 .map_err(|e| format!("journal: wipe request {}: {e}", open.key))?;
-            let requested = self.log_request(&open.key, &request)?;
+            let Some(requested) = self.log.with(|l| l.seq_of_key(&open.key)) else {
+                self.journal
+                    .forget_wipe(&open.key)
+                    .map_err(|e| e.to_string())?;
+                continue;
+            };
             let mut gone = Vec::new();
             for f in request.files {
                 match volume.open(&f.path.0) {
@@ -223,9 +235,9 @@ impl Acquirer {
             }
             tracing::warn!(camera = %device, request = %open.key, gone = gone.len(), "an earlier wipe was cut off; settled from what the card holds");
             let seq = self.log_wiped(&open.key, &open.session, device, requested, gone, true)?;
-            out.settled.push(seq);
+            settled.push(seq);
         }
-        Ok(())
+        Ok(settled)
     }
 
     fn log_request(&self, key: &str, request: &WipeRequestedPayload) -> Result<u64, String> {

@@ -8,7 +8,7 @@
 //! cargo unifies features across a workspace build — each point
 //! - appends `<pid> <name>` to the file `EVIDOCK_CRASH_TRACE` names, so a harness learns which
 //!   points a scenario reaches and how often;
-//! - aborts the process (no destructor runs, no buffer is flushed: what a power cut leaves) at
+//! - aborts the process (no destructor runs, no user-space buffer is flushed: what a kill leaves; the kernel's page cache survives it, so a missing fsync is not caught here) at
 //!   the `N`th time it is reached when `EVIDOCK_CRASH_AT` is `<name>@<N>` (`<name>` alone: the
 //!   first time).
 //!

@@ -267,7 +267,10 @@ mod tests {
             });
             let keys: Vec<_> = keys.into_iter().map(|k| k.unwrap()).collect();
             assert_eq!(keys.iter().filter(|(_, created)| *created).count(), 1);
-            assert!(keys.iter().all(|(k, _)| k.verifier() == keys[0].0.verifier()));
+            assert!(
+                keys.iter()
+                    .all(|(k, _)| k.verifier() == keys[0].0.verifier())
+            );
         }
     }
 

@@ -416,6 +416,18 @@ impl EvidenceStore {
                         }
                     }
                 })?;
+                // Durable and read-only before it counts, whoever wrote it: a crash between a
+                // put and its fsync left an object a restart finds already there (and skips).
+                let local = |e: std::io::Error| StoreError::Local {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                };
+                f.sync_all().map_err(local)?;
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444))
+                        .map_err(local)?;
+                }
                 // A fsynced file's clean pages are evicted: the hash reads the disk.
                 let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
                 let (d, n) = evidock_verify::digest::hash_stream(&mut f, Default::default())
@@ -494,7 +506,15 @@ impl EvidenceStore {
             .put_opts(&self.path(key), PutPayload::from_bytes(data), opts)
             .await
         {
-            Ok(_) => self.make_durable(key).await,
+            Ok(_) => {
+                // Put, not yet fsynced nor read-only (an original's window, named apart).
+                if key.starts_with("originals/") {
+                    crate::crash_point!("store.put-original");
+                } else {
+                    crate::crash_point!("store.put");
+                }
+                self.make_durable(key).await
+            }
             Err(object_store::Error::AlreadyExists { .. }) => {
                 let (found, _) = self.read_back(key).await?;
                 if found == want {

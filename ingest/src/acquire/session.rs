@@ -346,10 +346,25 @@ impl Acquirer {
         let fail = |s: Option<&SessionId>, m: String| (s.cloned(), Stop::Failed(m));
 
         // Resume an open session (the station crashed with the camera docked), or start one.
-        let open = self
+        let mut open = self
             .journal
             .open_session_of(&device)
             .map_err(journal_err(None))?;
+        // Released in the log but not yet in the journal (a crash between the two): that
+        // session is over — finished here — and this docking is a new one, so no file is ever
+        // acquired into a session after its `released` event.
+        if let Some(s) = open.clone()
+            && self
+                .log
+                .with(|l| l.seq_of_key(&format!("released/{s}")))
+                .is_some()
+        {
+            let counts = self.journal.session_counts(&s).map_err(journal_err(None))?;
+            self.journal
+                .release_session(&s, self.clock.now(), counts)
+                .map_err(journal_err(None))?;
+            open = None;
+        }
         let resumed = open.is_some();
         let now = self.clock.now();
         let session = match open {
@@ -749,19 +764,8 @@ impl Acquirer {
             if let Ok(edge) = edge
                 && edge == prev.edge_sha256
             {
-                self.journal
-                    .put_file(
-                        f.session,
-                        f.path,
-                        &evidence,
-                        f.meta.size,
-                        f.meta.mtime_ns,
-                        FileState::Skipped,
-                        None,
-                        None,
-                    )
-                    .map_err(jerr)?;
-                evidock_store::crash_point!("acquire.skip-recorded");
+                // The event first: a row that says skipped is final, so it must never stand
+                // without the event that says so.
                 self.append_once(
                             Subject::Evidence(evidence.clone()),
                             format!("skipped/{}/{evidence}", f.session),
@@ -778,6 +782,19 @@ impl Acquirer {
                         )
                         .map_err(Stop::Failed)?;
                 evidock_store::crash_point!("acquire.skipped");
+                self.journal
+                    .put_file(
+                        f.session,
+                        f.path,
+                        &evidence,
+                        f.meta.size,
+                        f.meta.mtime_ns,
+                        FileState::Skipped,
+                        None,
+                        None,
+                    )
+                    .map_err(jerr)?;
+                evidock_store::crash_point!("acquire.skip-recorded");
                 progress.add(&progress.skipped, 1);
                 progress.add(&progress.files_done, 1);
                 progress.add(&progress.bytes_done, f.meta.size);

@@ -57,25 +57,30 @@ impl Spool {
     }
 
     /// Move a checked copy into its content address. If the content is already there (the same
-    /// bytes acquired before), the copy is dropped: identical content is stored once.
+    /// bytes acquired before), the copy is dropped: identical content is stored once. Every
+    /// step may be repeated after a crash: the original ends read-only whichever step the crash
+    /// came after (the copy is made read-only only once it is no longer a `.part` a resumed copy
+    /// would open for writing).
     pub fn commit(&self, part: &Path, sha: &Sha256) -> Result<PathBuf, FsError> {
         let dest = self.object_path(sha);
         if let Some(dir) = dest.parent() {
             fsutil::create_dir_all(dir)?;
         }
-        if dest.is_file() {
-            std::fs::remove_file(part).map_err(fsutil::err("remove duplicate copy", part))?;
-            return Ok(dest);
+        if !dest.is_file() {
+            // link(2) never replaces: a concurrent commit of the same content wins harmlessly.
+            match std::fs::hard_link(part, &dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(FsError::new("link into the spool", &dest, e)),
+            }
+        }
+        match std::fs::remove_file(part) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(FsError::new("remove", part, e)),
         }
         let perms = std::os::unix::fs::PermissionsExt::from_mode(0o444);
-        std::fs::set_permissions(part, perms).map_err(fsutil::err("make read-only", part))?;
-        // link(2) never replaces: a concurrent commit of the same content wins harmlessly.
-        match std::fs::hard_link(part, &dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(FsError::new("link into the spool", &dest, e)),
-        }
-        std::fs::remove_file(part).map_err(fsutil::err("remove", part))?;
+        std::fs::set_permissions(&dest, perms).map_err(fsutil::err("make read-only", &dest))?;
         fsutil::sync_dir(fsutil::parent_dir(&dest))?;
         fsutil::sync_dir(fsutil::parent_dir(part))?;
         Ok(dest)
@@ -85,5 +90,45 @@ impl Spool {
     pub fn free_bytes(&self) -> Option<u64> {
         let s = rustix::fs::statvfs(&self.root).ok()?;
         Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// Repeated after a crash at any step, a commit ends with one read-only original and no
+    /// `.part`; the `.part` is never made read-only (a resumed copy opens it for writing).
+    #[test]
+    fn a_commit_repeated_after_any_step_ends_read_only_and_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spool = Spool::open(tmp.path()).unwrap();
+        let sha = Sha256::digest(b"camera bytes");
+        let part = tmp.path().join("partial/x.part");
+        std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+        // A crash after the link, before the `.part` was removed.
+        std::fs::write(&part, b"camera bytes").unwrap();
+        let dest = spool.object_path(&sha);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::hard_link(&part, &dest).unwrap();
+        assert_ne!(
+            std::fs::metadata(&part).unwrap().permissions().mode() & 0o222,
+            0
+        );
+        assert_eq!(spool.commit(&part, &sha).unwrap(), dest);
+        assert!(!part.exists());
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        // A crash after the `.part` was removed, before the original was made read-only.
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+        spool.commit(&part, &sha).unwrap();
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o444
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), b"camera bytes");
     }
 }

@@ -21,6 +21,14 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
     let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
     // Events a crash left after the last checkpoint are sealed before anything new happens.
     seal(&st, "left by the previous run");
+    match crate::upload::queue_unqueued_originals(&st.journal, &st.spool, st.clock.now()) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            originals = n,
+            "acquired originals that were never queued for upload are queued now"
+        ),
+        Err(e) => anyhow::bail!("journal: cannot look for unqueued originals: {e}"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

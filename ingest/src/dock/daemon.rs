@@ -25,6 +25,16 @@ fn wipe_when_uploaded(
     session: &SessionId,
     stop: &StopSignal,
 ) {
+    // A wipe an earlier docking left half-done is recorded now, not only after uploads.
+    match acquirer.settle_wipes_of(cam) {
+        Ok(s) if !s.is_empty() => {
+            tracing::warn!(%session, settled = s.len(), "an earlier wipe cut off was settled")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(%session, error = %e, "an earlier wipe could not be settled; tried again at the next docking")
+        }
+    }
     if cam.profile.wipe == crate::device::profile::WipePolicy::Never {
         return;
     }
@@ -198,7 +208,7 @@ impl Dock {
         let released = self.released.clone();
         tasks.spawn(async move {
             // A camera waits for a free acquisition slot, not for another camera's files.
-            let _permit = permits.acquire_owned().await;
+            let permit = permits.acquire_owned().await;
             let slot = a.slot.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 match attach(&profiles, &a, &a.slot, clock, automount) {
@@ -214,6 +224,9 @@ impl Dock {
                             device: None,
                         };
                         let outcome = acquirer.acquire(&mut cam, &progress, &stop);
+                        // The slot's turn at acquisition is over: waiting for its uploads to
+                        // wipe it must not keep another camera waiting.
+                        drop(permit);
                         if let Outcome::Released { session, .. } = &outcome {
                             // The stages start on the release itself: the wipe below waits
                             // for the uploads this wakes.

@@ -36,6 +36,36 @@ pub struct Shown<'a> {
 }
 
 impl Journal {
+    /// Acquired originals with no upload queued (left by a crash before the two were one
+    /// transaction): evidence, SHA-256, size.
+    pub fn unqueued_originals(&self) -> Result<Vec<(EvidenceId, Sha256, u64)>, JournalError> {
+        self.with(|db| {
+            let mut st = db.prepare(
+                "SELECT f.evidence, f.sha256, f.size FROM files f WHERE f.state = 'acquired'
+                 AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.evidence = f.evidence AND u.role = 'original')",
+            )?;
+            let rows = st.query_map([], |r| {
+                let bad = |i, e: String| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        e.into(),
+                    )
+                };
+                let ev: String = r.get(0)?;
+                let sha: Option<String> = r.get(1)?;
+                Ok((
+                    EvidenceId::new(ev).map_err(|e| bad(0, e.to_string()))?,
+                    sha.unwrap_or_default()
+                        .parse::<Sha256>()
+                        .map_err(|e| bad(1, e.to_string()))?,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?;
+            rows.collect()
+        })
+    }
+
     /// A spool copy re-read and committed: its partial copy is forgotten, the re-dock table
     /// learns it, and the row holds the `acquired` payload (JSON) that is logged next, so a
     /// crash before the event replays exactly this payload.
@@ -116,5 +146,51 @@ impl Journal {
             super::insert_upload(&tx, upload, &ts(at))?;
             tx.commit()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{FileState, SessionState};
+    use super::*;
+
+    /// An original acquired but never queued (what a crash between the two old steps left) is
+    /// found, and is found no more once queued.
+    #[test]
+    fn acquired_originals_without_an_upload_are_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::open(&tmp.path().join("journal.db")).unwrap();
+        let s = SessionId::new("s1").unwrap();
+        let d = DeviceSerial::new("ZFY0001").unwrap();
+        let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+        j.create_session(&s, &d, None, "zfy-sim", SessionState::Copying, now)
+            .unwrap();
+        let ev = EvidenceId::new("ev-0123456789abcdef0123").unwrap();
+        let dg = Digests {
+            sha256: Sha256::digest(b"x"),
+            sm3: None,
+            md5: None,
+        };
+        j.put_file(&s, b"a.mp4", &ev, 1, 5, FileState::Checked, Some(&dg), None)
+            .unwrap();
+        j.mark_acquired(&s, b"a.mp4", 3, None, None, None, None, false)
+            .unwrap();
+        assert_eq!(
+            j.unqueued_originals().unwrap(),
+            vec![(ev.clone(), dg.sha256, 1)]
+        );
+        j.enqueue_upload(
+            &NewUpload {
+                evidence: ev,
+                role: "original".into(),
+                sha256: dg.sha256,
+                size: 1,
+                source: "/spool/x".into(),
+                key: "originals/x".into(),
+            },
+            now,
+        )
+        .unwrap();
+        assert!(j.unqueued_originals().unwrap().is_empty());
     }
 }

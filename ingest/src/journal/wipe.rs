@@ -57,6 +57,17 @@ impl Journal {
         })
     }
 
+    /// A request whose event was never logged (nothing was deleted for it): forgotten.
+    pub fn forget_wipe(&self, key: &str) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "DELETE FROM wipes WHERE key = ?1 AND settled_seq IS NULL",
+                params![key],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// The request's `device-wiped` event is logged at `seq`.
     pub fn close_wipe(&self, key: &str, seq: u64) -> Result<(), JournalError> {
         self.with(|db| {

@@ -247,6 +247,14 @@ pub fn check(sc: &Scenario) -> Report {
             .join(&sha[0..2])
             .join(&sha[2..4])
             .join(sha);
+        let mode = std::fs::metadata(&object).map_or(0, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+        });
+        if mode != 0o444 {
+            r.lost.push(format!(
+                "{evidence}: the store's object is mode {mode:o}, not read-only 444"
+            ));
+        }
         if sha256_of(&object).as_deref() != Some(sha.as_str()) {
             r.lost.push(format!(
                 "{evidence}: the store does not hold {}",
@@ -256,6 +264,10 @@ pub fn check(sc: &Scenario) -> Report {
     }
     // Nothing left a camera without a custody event naming it, after its upload; important
     // files stay.
+    // (device, path) → seq, for the request and for the confirmation apart: a file gone from a
+    // camera must have been requested before, and be confirmed (by the driver, or found absent
+    // when the request was settled).
+    let mut requested: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut wiped: BTreeMap<(String, String), u64> = BTreeMap::new();
     for kind in ["wipe-requested", "device-wiped"] {
         for e in of(&ev, kind) {
@@ -271,7 +283,12 @@ pub fn check(sc: &Scenario) -> Report {
                         s(&f["path"])
                     ));
                 }
-                wiped.entry((dev.clone(), s(&f["path"]))).or_insert(seq);
+                let into = if kind == "wipe-requested" {
+                    &mut requested
+                } else {
+                    &mut wiped
+                };
+                into.entry((dev.clone(), s(&f["path"]))).or_insert(seq);
             }
         }
     }
@@ -300,11 +317,22 @@ pub fn check(sc: &Scenario) -> Report {
                 "{} {}: to be kept, but gone from the camera",
                 k.0, k.1
             ));
-        } else if !wiped.contains_key(&k) {
-            r.lost.push(format!(
-                "{} {}: gone from the camera with no wipe event naming it",
-                k.0, k.1
-            ));
+        } else {
+            match (requested.get(&k), wiped.get(&k)) {
+                (Some(req), Some(done)) if req < done => {}
+                (None, _) => r.lost.push(format!(
+                    "{} {}: gone from the camera with no wipe-requested event naming it",
+                    k.0, k.1
+                )),
+                (Some(_), None) => r.lost.push(format!(
+                    "{} {}: gone from the camera, requested but never confirmed by device-wiped",
+                    k.0, k.1
+                )),
+                (Some(req), Some(done)) => r.lost.push(format!(
+                    "{} {}: device-wiped at {done} before its request at {req}",
+                    k.0, k.1
+                )),
+            }
         }
     }
     // The log is whole, and the station's own check passes.
@@ -355,6 +383,41 @@ pub fn check(sc: &Scenario) -> Report {
                 "SELECT id || ': ' || state FROM sessions WHERE state IN ('identifying', 'copying')",
             ) {
                 r.stuck.push(format!("journal session {s} is still open"));
+            }
+            for w in rows("SELECT key FROM wipes WHERE settled_seq IS NULL") {
+                r.stuck.push(format!("wipe request {w} never settled"));
+            }
+            // Every file the journal calls skipped or failed has the event that says so.
+            let logged: BTreeSet<(String, String, String)> = ev
+                .iter()
+                .filter(|e| e["kind"] == "skipped" || e["kind"] == "acquire-failed")
+                .map(|e| {
+                    (
+                        s(&e["kind"]),
+                        s(&e["payload"]["session"]),
+                        s(&e["subject"]["evidence"]),
+                    )
+                })
+                .collect();
+            for row in rows(
+                "SELECT state || ' ' || session || ' ' || evidence FROM files WHERE state IN ('skipped', 'failed')",
+            ) {
+                let mut p = row.split(' ');
+                let (state, session, evidence) = (
+                    p.next().unwrap_or_default(),
+                    p.next().unwrap_or_default(),
+                    p.next().unwrap_or_default(),
+                );
+                let kind = if state == "skipped" {
+                    "skipped"
+                } else {
+                    "acquire-failed"
+                };
+                if !logged.contains(&(kind.into(), session.into(), evidence.into())) {
+                    r.lost.push(format!(
+                        "journal says {state} for {evidence} in {session}, but no {kind} event says so"
+                    ));
+                }
             }
         }
         Err(e) => r.stuck.push(format!("journal: {e}")),
