@@ -471,9 +471,29 @@ impl EvidenceStore {
 
     /// Stream an object into a new local file (fsynced), for exports and reviewers' copies.
     pub async fn download_to(&self, key: &str, to: &Path) -> Result<u64, StoreError> {
+        // A new file: what is at `to` already (a link planted there, someone's file) is
+        // neither followed nor replaced.
+        let mut f = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(to)
+            .map_err(|e| StoreError::Local {
+                path: to.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        self.download_into(key, &mut f, to).await
+    }
+
+    /// Stream object `key` into `f` (a file the caller created, at `path`) and fsync it.
+    pub async fn download_into(
+        &self,
+        key: &str,
+        f: &mut std::fs::File,
+        path: &Path,
+    ) -> Result<u64, StoreError> {
         use std::io::Write as _;
         let local = |reason: String| StoreError::Local {
-            path: to.to_path_buf(),
+            path: path.to_path_buf(),
             reason,
         };
         let got = self
@@ -481,7 +501,6 @@ impl EvidenceStore {
             .get(&self.path(key))
             .await
             .map_err(|e| self.err("GET", key, e))?;
-        let mut f = std::fs::File::create(to).map_err(|e| local(e.to_string()))?;
         let mut stream = got.into_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {

@@ -341,3 +341,98 @@ fn exported_item(manifest: &Value) -> String {
         .unwrap()
         .to_string()
 }
+
+/// What an export and a fetch write around `--out`: a `<out>.partial` they did not create is
+/// never deleted nor written through (a link planted there must not redirect the copy), and a
+/// long `--out` still gets its `exported` and `accessed` events.
+#[test]
+fn scratch_paths_of_others_are_never_touched_and_long_paths_are_logged() {
+    let st = TestStation::with_config(
+        "utc_offset = \"+08:00\"\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
+    let card = st.dir.path().join("ZFY0510");
+    std::fs::create_dir_all(card.join("DCIM")).unwrap();
+    clip(&card.join("DCIM/ZFY0510_0001.MP4"), "160x120", 1, 0);
+    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350510"]);
+    assert_eq!(out["outcome"], "released", "{out}");
+    st.import_case_now(CASE, "某公司检查", "350510");
+
+    // Someone's directory where the export would put its scratch copy.
+    let pkg = st.dir.path().join("pkg");
+    let theirs = st.dir.path().join("pkg.partial");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("keep.txt"), b"not evidock's").unwrap();
+    let export = |out: &Path| {
+        st.run(&[
+            "export",
+            "--case",
+            CASE,
+            "--out",
+            out.to_str().unwrap(),
+            "--by",
+            "法制员01",
+        ])
+    };
+    let ran = export(&pkg);
+    assert_ne!(ran.code, 0, "exported over someone's directory");
+    assert!(ran.stderr.contains("pkg.partial"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read(theirs.join("keep.txt")).unwrap(),
+        b"not evidock's"
+    );
+
+    // A long --out (the path is more than an event key may hold): exported, and logged.
+    let mut long = st.dir.path().to_path_buf();
+    for c in ['a', 'b', 'c'] {
+        long.push(c.to_string().repeat(200));
+    }
+    std::fs::create_dir_all(&long).unwrap();
+    let long_pkg = long.join("移送");
+    let ran = export(&long_pkg);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let events = st.events();
+    let exported = of_kind(&events, "exported");
+    assert_eq!(exported.len(), 1, "the export is in the custody log");
+
+    // A link planted where `evidence get` writes its scratch copy.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(long_pkg.join("MANIFEST.json")).unwrap()).unwrap();
+    let ev_id = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == "original")
+        .unwrap()["evidence"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let victim = st.dir.path().join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let watch = st.dir.path().join("watch.mp4");
+    std::os::unix::fs::symlink(&victim, st.dir.path().join("watch.mp4.partial")).unwrap();
+    let ran = st.run(&[
+        "evidence",
+        "get",
+        &ev_id,
+        "--out",
+        watch.to_str().unwrap(),
+        "--by",
+        "法制员01",
+    ]);
+    assert_ne!(ran.code, 0, "fetched through a planted link");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(!watch.exists());
+    // And with a long --out, the fetch is logged.
+    let long_watch = long.join("watch.mp4");
+    let ran = st.run(&[
+        "evidence",
+        "get",
+        &ev_id,
+        "--out",
+        long_watch.to_str().unwrap(),
+        "--by",
+        "法制员01",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(!of_kind(&st.events(), "accessed").is_empty());
+}

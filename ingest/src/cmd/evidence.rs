@@ -3,10 +3,11 @@
 
 use super::Ctx;
 use crate::exit;
+use anyhow::Context as _;
 use clap::Subcommand;
 use evidock_verify::event::payload::{AccessedPayload, ObjectRole, TranscodedPayload};
 use evidock_verify::event::{Actor, CustodyEvent, EventKind, NewEvent, Role, Subject};
-use evidock_verify::id::{EvidenceId, SessionId};
+use evidock_verify::id::{EvidenceId, SessionId, Sha256};
 use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
@@ -350,7 +351,7 @@ fn get(
         format!(
             "accessed/{id}/{}/{}",
             st.clock.now().timestamp_millis(),
-            out.display()
+            &Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex()[..16]
         ),
         &AccessedPayload {
             role,
@@ -359,11 +360,21 @@ fn get(
         },
     )?)?;
     let partial = std::path::PathBuf::from(format!("{}.partial", out.display()));
+    // A new file, created here: what is at `<out>.partial` already (a planted link, someone's
+    // file) is neither followed, nor written, nor removed.
+    let mut created = false;
     let fetched = (|| -> anyhow::Result<u64> {
+        let mut to = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .with_context(|| format!("{}: not written", partial.display()))?;
+        created = true;
         if local.is_file() {
-            std::fs::copy(&local, &partial)?;
+            std::io::copy(&mut std::fs::File::open(&local)?, &mut to)?;
+            to.sync_all()?;
         } else {
-            super::runtime()?.block_on(st.store.download_to(&key, &partial))?;
+            super::runtime()?.block_on(st.store.download_into(&key, &mut to, &partial))?;
         }
         let (d, n) = evidock_verify::digest::hash_reader(
             &mut std::fs::File::open(&partial)?,
@@ -386,7 +397,9 @@ fn get(
             event: ev.event.seq,
         }),
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            if created {
+                let _ = std::fs::remove_file(&partial);
+            }
             Err(e)
         }
     }

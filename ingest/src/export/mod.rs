@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 pub enum ExportError {
     #[error("{0} already exists: a package is written once; choose another --out")]
     Exists(PathBuf),
+    #[error(
+        "{0} already exists: an export cut off earlier left it (complete only if the custody log holds its `exported` event), or it is not evidock's — it is never removed or written into: remove it yourself, or choose another --out"
+    )]
+    ScratchExists(PathBuf),
     #[error("case {0} has no linked evidence: nothing to disclose (see `evidock case show`)")]
     Empty(CaseId),
     #[error(
@@ -251,8 +255,11 @@ fn open_source(
     // store into a scratch file beside the package, then read that.
     let rt = crate::cmd::runtime().map_err(|e| e.to_string())?;
     let scratch = to.join(".download");
-    rt.block_on(st.store.download_to(key, &scratch))
-        .map_err(|e| e.to_string())?;
+    if let Err(e) = rt.block_on(st.store.download_to(key, &scratch)) {
+        // Never left inside the package that is being sealed.
+        let _ = std::fs::remove_file(&scratch);
+        return Err(e.to_string());
+    }
     let f = std::fs::File::open(&scratch).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&scratch);
     Ok(Box::new(f))
@@ -283,20 +290,26 @@ pub fn export(
         }
     }
     let partial = PathBuf::from(format!("{}.partial", out.display()));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsutil::create_dir_all(parent).map_err(|e| ExportError::Other(e.to_string()))?;
     }
-    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-    let result = build(st, cases, &view, &partial, by);
-    match result {
-        Ok(mut e) => {
+    // The scratch directory is created here, atomically: one this export did not create is
+    // never removed nor written into.
+    match std::fs::create_dir(&partial) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ExportError::ScratchExists(partial));
+        }
+        Err(e) => return Err(io(&partial)(e)),
+    }
+    let result = build(st, cases, &view, &partial, by).and_then(|mut e| {
+        {
             sync_tree(&partial).map_err(io(&partial))?;
-            std::fs::rename(&partial, out).map_err(io(out))?;
-            if let Some(parent) = out.parent() {
-                let _ = fsutil::sync_dir(parent);
-            }
             e.package = out.to_path_buf();
-            // The station's own record of the disclosure.
+            // The station's own record of the disclosure, before the package is released
+            // under its name (invariant 3); the key holds a digest of the path, so any --out
+            // fits.
+            let out_digest = Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex();
             st.log.append(
                 NewEvent::new(
                     Actor {
@@ -304,7 +317,7 @@ pub fn export(
                         id: by.to_string(),
                     },
                     Subject::Case(case_id.clone()),
-                    format!("exported/{}/{}", e.manifest_sha256, out.display()),
+                    format!("exported/{}/{}", e.manifest_sha256, &out_digest[..16]),
                     &ExportedPayload {
                         case: case_id,
                         manifest_sha256: e.manifest_sha256,
@@ -314,13 +327,19 @@ pub fn export(
                 )
                 .map_err(|e| ExportError::Other(e.to_string()))?,
             )?;
-            Ok(e)
+            std::fs::rename(&partial, out).map_err(io(out))?;
         }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&partial);
-            Err(e)
+        if let Some(parent) = out.parent() {
+            fsutil::sync_dir(parent).map_err(|e| ExportError::Other(e.to_string()))?;
         }
+        Ok(e)
+    });
+    // What this export created and did not release is removed (the scratch directory is
+    // its own: created above).
+    if result.is_err() && partial.is_dir() {
+        let _ = std::fs::remove_dir_all(&partial);
     }
+    result
 }
 
 fn build(
