@@ -538,3 +538,89 @@ fn the_dock_links_a_docked_camera_to_an_imported_case() {
             .all(|e| e["payload"]["automatic"] == true)
     );
 }
+
+/// Disposal removes copies no other item needs — counting every item with the same bytes, not
+/// only those uploaded: a recording of the same content acquired from another camera and still
+/// waiting for its upload keeps the spool copy (and the store object) it will be uploaded from.
+#[test]
+fn disposal_keeps_the_bytes_an_item_not_yet_uploaded_still_needs() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "utc_offset = \"+08:00\"\n[store]\nurl = \"file://{}\"\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+        store_dir.path().display()
+    );
+    let st = TestStation::with_config(&config);
+    let long_ago =
+        NaiveDateTime::parse_from_str("2025-01-01 10:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+    let local_now = Utc::now().with_timezone(&china()).naive_local();
+    // Both cameras' recordings have the same bytes (same size and seed; the serials' 7th
+    // characters are equal).
+    let cam1 = camera(
+        st.dir.path(),
+        firmware("ZFY2001", "140201", local_now),
+        &[long_ago],
+    );
+    let cam2 = camera(
+        st.dir.path(),
+        firmware("ZFY3001", "140202", local_now),
+        &[long_ago],
+    );
+    let out = st.json(&["ingest", cam1.to_str().unwrap(), "--no-transcode"]);
+    assert_eq!(out["outcome"], "released", "{out}");
+    let out = st.json(&[
+        "ingest",
+        cam2.to_str().unwrap(),
+        "--no-transcode",
+        "--no-upload",
+    ]);
+    assert_eq!(out["outcome"], "released", "{out}");
+    let events = st.events();
+    let acquired = of_kind(&events, "acquired");
+    let recording = |dev: &str| {
+        acquired
+            .iter()
+            .find(|e| {
+                e["payload"]["device"] == dev
+                    && e["payload"]["path"].as_str().unwrap().ends_with(".MP4")
+            })
+            .unwrap()
+            .to_owned()
+            .clone()
+    };
+    let (first, second) = (recording("ZFY2001"), recording("ZFY3001"));
+    assert_eq!(
+        first["payload"]["digests"]["sha256"], second["payload"]["digests"]["sha256"],
+        "the same bytes"
+    );
+    let old = first["subject"]["evidence"].as_str().unwrap();
+    let ran = st.run(&[
+        "evidence",
+        "set-category",
+        old,
+        "日常执法",
+        "--by",
+        "admin01",
+        "--reason",
+        "巡查录像，无案件",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ran = st.run(&[
+        "retention",
+        "dispose",
+        old,
+        "--by",
+        "admin01",
+        "--reason",
+        "保存期满",
+    ]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    // The second recording's upload still has its source, and lands.
+    let ran = st.run(&["upload"]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let uploaded = of_kind(&st.events(), "uploaded")
+        .iter()
+        .any(|e| e["subject"]["evidence"] == second["subject"]["evidence"]);
+    assert!(uploaded, "the item of the same bytes was never uploaded");
+    let ran = st.run(&["verify", "--all", "--json"]);
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+}

@@ -829,6 +829,13 @@ impl Cases {
     ) -> Result<(Vec<index::StoredObject>, Vec<index::StoredObject>), CaseError> {
         let mut remove = Vec::new();
         let mut keep = Vec::new();
+        // Another item of the same bytes — uploaded or not yet — needs the original and every
+        // derivative made from it (derivatives are per content).
+        let item = self.item(evidence)?;
+        let same_content = !self
+            .index
+            .sharing_content(&item.sha256, evidence)?
+            .is_empty();
         // The record stays: it says what was acquired, and the custody log refers to it.
         for o in self
             .index
@@ -836,7 +843,7 @@ impl Cases {
             .into_iter()
             .filter(|o| o.role != "record")
         {
-            let others = self.index.sharing_objects(&o.key, evidence)?;
+            let others = same_content || self.index.sharing_objects(&o.key, evidence)?;
             if others { keep.push(o) } else { remove.push(o) }
         }
         Ok((remove, keep))
