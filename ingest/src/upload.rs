@@ -233,7 +233,12 @@ impl Uploader {
             });
         }
         while let Some(done) = tasks.join_next().await {
-            let Ok((row, result)) = done else { continue };
+            let (row, result) = match done {
+                Ok(d) => d,
+                // Not swallowed: the stage running this pass sees the panic and stops the dock.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => continue,
+            };
             match result {
                 Ok(()) => run.uploaded.push((row.evidence.clone(), row.role.clone())),
                 Err(e) => {
@@ -241,16 +246,22 @@ impl Uploader {
                     if e.is_retriable() {
                         let next = self.clock.now() + backoff(row.attempts);
                         tracing::warn!(evidence = %row.evidence, role = %row.role, attempt = row.attempts + 1, error = %msg, "upload failed; will retry");
-                        let _ =
+                        if let Err(e) =
                             self.journal
-                                .upload_failed(&row.evidence, &row.role, &msg, Some(next));
+                                .upload_failed(&row.evidence, &row.role, &msg, Some(next))
+                        {
+                            tracing::error!(evidence = %row.evidence, error = %e, "journal: the failed attempt was not recorded; retried at once");
+                        }
                         run.retrying
                             .push((row.evidence.clone(), row.role.clone(), msg));
                     } else {
                         tracing::error!(evidence = %row.evidence, role = %row.role, error = %msg, "upload failed permanently; the camera copy is kept");
-                        let _ = self
-                            .journal
-                            .upload_failed(&row.evidence, &row.role, &msg, None);
+                        if let Err(e) =
+                            self.journal
+                                .upload_failed(&row.evidence, &row.role, &msg, None)
+                        {
+                            tracing::error!(evidence = %row.evidence, error = %e, "journal: the failure was not recorded; tried again");
+                        }
                         run.failed
                             .push((row.evidence.clone(), row.role.clone(), msg));
                     }

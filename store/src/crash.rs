@@ -10,7 +10,7 @@
 //!   points a scenario reaches and how often;
 //! - aborts the process (no destructor runs, no user-space buffer is flushed: what a kill leaves; the kernel's page cache survives it, so a missing fsync is not caught here) at
 //!   the `N`th time it is reached when `EVIDOCK_CRASH_AT` is `<name>@<N>` (`<name>` alone: the
-//!   first time).
+//!   first time); with `EVIDOCK_CRASH_MODE=panic` it panics there instead (what a bug does).
 //!
 //! The names are found by reading the sources (each `crash_point!` with its literal), so there is no registry to
 //! keep in step: `tests/tests/crash_points.rs` fails when a named point is reached by no scenario.
@@ -42,6 +42,8 @@ mod imp {
 
     struct Plan {
         at: Option<(String, u64)>,
+        /// `EVIDOCK_CRASH_MODE=panic`: panic there instead of aborting (what a bug does).
+        panic: bool,
         trace: Option<std::path::PathBuf>,
         seen: Mutex<HashMap<&'static str, u64>>,
     }
@@ -57,6 +59,7 @@ mod imp {
                 });
             Plan {
                 at,
+                panic: std::env::var("EVIDOCK_CRASH_MODE").is_ok_and(|m| m == "panic"),
                 trace: std::env::var_os("EVIDOCK_CRASH_TRACE").map(Into::into),
                 seen: Mutex::new(HashMap::new()),
             }
@@ -87,6 +90,13 @@ mod imp {
             && at == name
             && *k == n
         {
+            if plan.panic {
+                // The point of this build: a panic where a bug would panic.
+                #[allow(clippy::panic)]
+                {
+                    panic!("crash point {name} (time {n}): panicking on purpose");
+                }
+            }
             // Straight to stderr: a tracing subscriber may buffer, and nothing runs after this.
             #[allow(clippy::print_stderr)]
             {

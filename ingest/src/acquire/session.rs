@@ -246,10 +246,12 @@ impl Acquirer {
             Ok(o) => o,
             Err((session, Stop::Interrupted(reason))) => {
                 progress.set_state(SlotState::Interrupted, Some(reason.clone()));
-                if let Some(s) = &session {
-                    let _ =
+                if let Some(s) = &session
+                    && let Err(e) =
                         self.journal
-                            .set_session_state(s, SessionState::Interrupted, Some(&reason));
+                            .set_session_state(s, SessionState::Interrupted, Some(&reason))
+                {
+                    tracing::error!(session = %s, error = %e, "journal: the interruption was not recorded (the session shows as open until the next docking)");
                 }
                 match session {
                     Some(session) => Outcome::Interrupted { session, reason },
@@ -262,10 +264,12 @@ impl Acquirer {
             Err((session, Stop::Failed(reason))) => {
                 tracing::error!(camera = %device, %reason, "acquisition stopped");
                 progress.set_state(SlotState::Error, Some(reason.clone()));
-                if let Some(s) = &session {
-                    let _ = self
-                        .journal
-                        .set_session_state(s, SessionState::Failed, Some(&reason));
+                if let Some(s) = &session
+                    && let Err(e) =
+                        self.journal
+                            .set_session_state(s, SessionState::Failed, Some(&reason))
+                {
+                    tracing::error!(session = %s, error = %e, "journal: the failure was not recorded");
                 }
                 Outcome::Failed { session, reason }
             }
@@ -659,7 +663,9 @@ impl Acquirer {
                 recorded: corrected[i].clone(),
             };
             let _ = std::fs::remove_file(&job.part);
-            let _ = self.journal.remove_partial(&device, path);
+            if let Err(e) = self.journal.remove_partial(&device, path) {
+                return Err(fail(s, e.to_string()));
+            }
             if let Some(job) = self
                 .copy_one(cam, &volume, &ctx, &pool, &mut hasher, progress, stop)
                 .map_err(|e| (Some(session.clone()), e))?
@@ -909,7 +915,9 @@ impl Acquirer {
             Err(e) if e.is_disk_full() => {
                 let _ = hasher.finish();
                 let _ = std::fs::remove_file(&part_path);
-                let _ = self.journal.remove_partial(f.device, f.path);
+                if let Err(e) = self.journal.remove_partial(f.device, f.path) {
+                    tracing::error!(file = %shown, error = %e, "journal: the partial copy's row was not removed (a resume starts over)");
+                }
                 return Err(Stop::Failed(format!(
                     "spool disk full while copying {shown}: {e}; this camera stops, others go on"
                 )));

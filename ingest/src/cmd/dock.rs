@@ -33,7 +33,8 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let threads = rt.block_on(pipeline(&st, mount_root))?;
+    let fatal = Fatal::default();
+    let threads = rt.block_on(pipeline(&st, mount_root, fatal.clone()))?;
     // Dropping the runtime waits for blocking work a stage left running (a log append in
     // `spawn_blocking` finishes; it is never cut off mid-write).
     drop(rt);
@@ -43,6 +44,12 @@ pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
     // Last, when no stage can write any more: one checkpoint over everything, so the log a
     // reviewer copies from a stopped station is wholly sealed.
     seal(&st, "at shutdown");
+    if let Some(stage) = fatal.failed() {
+        eprintln!(
+            "evidock dock: the {stage} stage panicked (see the log above); stopped in order, exiting non-zero to be started again"
+        );
+        return Ok(exit::FAILED);
+    }
     Ok(exit::OK)
 }
 
@@ -55,6 +62,29 @@ fn seal(st: &crate::station::Station, when: &str) {
             tracing::error!(error = %e, "could not seal the custody log {when}");
             eprintln!("evidock dock: could not seal the custody log {when}: {e}");
         }
+    }
+}
+
+/// A stage that panicked: logged, the dock stopped in order (copies finished, the log sealed),
+/// and a non-zero exit, so that its service manager starts it again.
+#[derive(Clone, Default)]
+struct Fatal {
+    stage: Arc<std::sync::Mutex<Option<&'static str>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Fatal {
+    fn fail(&self, stage: &'static str) {
+        self.stage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(stage);
+        // A permit is kept: the dock may not be waiting yet.
+        self.wake.notify_one();
+    }
+
+    fn failed(&self) -> Option<&'static str> {
+        *self.stage.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -80,9 +110,19 @@ const STAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 async fn pipeline(
     st: &Arc<crate::station::Station>,
     mount_root: std::path::PathBuf,
+    fatal: Fatal,
 ) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    let stop_signal = shutdown_signal()
+    let signals = shutdown_signal()
         .map_err(|e| anyhow::anyhow!("cannot install the SIGTERM/SIGINT handlers: {e}"))?;
+    let stop_signal = {
+        let wake = fatal.wake.clone();
+        async move {
+            tokio::select! {
+                _ = signals => {}
+                _ = wake.notified() => {}
+            }
+        }
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let watch_stop = Arc::new(AtomicBool::new(false));
     let mut threads = vec![
@@ -121,7 +161,7 @@ async fn pipeline(
     if let Some(client) = super::log::tsa_client(st)? {
         let log = st.log.clone();
         let released = released.clone();
-        stages.spawn(stage("time-stamping", shutdown.clone(), released, None, 60, move || {
+        stages.spawn(stage("time-stamping", fatal.clone(), shutdown.clone(), released, None, 60, move || {
             let (log, client) = (log.clone(), client.clone());
             async move {
                 match evidock_store::timestamping::timestamp_pending(&log, &client, 100).await {
@@ -144,6 +184,7 @@ async fn pipeline(
         let spools = Arc::new([st.spool.clone(), st.derivatives.clone()]);
         stages.spawn(stage(
             "case links",
+            fatal.clone(),
             shutdown.clone(),
             released.clone(),
             None,
@@ -181,6 +222,7 @@ async fn pipeline(
         // start; its `uploaded` event is only written after the read-back.
         stages.spawn(stage(
             "upload",
+            fatal.clone(),
             shutdown.clone(),
             released.clone(),
             Some(upload_wake.clone()),
@@ -277,7 +319,7 @@ async fn pipeline(
                         .unwrap_or_default();
                     }
                     Ok(Err(e)) => tracing::warn!(error = %e, "status report failed"),
-                    Err(_) => {}
+                    Err(e) => tracing::error!(error = %e, "status report panicked"),
                 }
             }
         });
@@ -320,6 +362,7 @@ async fn pipeline(
 /// takes its work from durable state, so the rest is done at the next start).
 async fn stage<F, Fut>(
     name: &'static str,
+    fatal: Fatal,
     mut shutdown: Shutdown,
     released: Arc<tokio::sync::Notify>,
     also: Option<Arc<tokio::sync::Notify>>,
@@ -328,7 +371,7 @@ async fn stage<F, Fut>(
 ) -> &'static str
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let also_notified = || async {
         match &also {
@@ -342,9 +385,23 @@ where
         let woken = released.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
+        // Each pass its own task: a panic in it is seen here (not swallowed with the task),
+        // and stops the dock.
+        let mut task = tokio::spawn(pass());
         tokio::select! {
-            _ = shutdown.requested() => break,
-            _ = pass() => {}
+            _ = shutdown.requested() => {
+                task.abort();
+                break;
+            }
+            done = &mut task => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    tracing::error!(stage = name, error = %e, "stage panicked: the dock stops in order and exits non-zero, so that its service manager starts it again");
+                    fatal.fail(name);
+                    break;
+                }
+            }
         }
         tokio::select! {
             _ = shutdown.requested() => break,
@@ -395,7 +452,7 @@ async fn auto_dispose(
                 }
             },
             Ok(Err(e)) => tracing::error!(error = %e, "disposal not recorded"),
-            Err(_) => {}
+            Err(e) => tracing::error!(error = %e, "disposal panicked"),
         }
     }
 }

@@ -199,9 +199,12 @@ impl Transcoder {
             error: None,
         };
         let now = self.clock.now();
-        let _ =
+        if let Err(e) =
             self.journal
-                .set_transcode(&row.sha256, &row.id, TranscodeState::Started, None, now);
+                .set_transcode(&row.sha256, &row.id, TranscodeState::Started, None, now)
+        {
+            tracing::error!(evidence = %row.id, error = %e, "journal: the transcode job's start was not recorded");
+        }
         match self.make(row, kind, &mut job) {
             // Not the file's failure: left pending (state `started`) for the next start.
             Err(reason) if self.stop.load(Ordering::Relaxed) => {
@@ -210,13 +213,15 @@ impl Transcoder {
                 return job;
             }
             Ok(()) => {
-                let _ = self.journal.set_transcode(
+                if let Err(e) = self.journal.set_transcode(
                     &row.sha256,
                     &row.id,
                     TranscodeState::Done,
                     None,
                     self.clock.now(),
-                );
+                ) {
+                    tracing::error!(evidence = %row.id, error = %e, "journal: the job was not marked done (made again at the next start: write-once, nothing doubles)");
+                }
                 tracing::info!(evidence = %row.id, path = %row.path, mode = ?job.mode, derivatives = job.made.len(), "derivatives made");
             }
             Err(reason) => {
@@ -237,13 +242,15 @@ impl Transcoder {
                     Ok(_) => reason,
                     Err(e) => format!("{reason}; and the failure was not logged: {e}"),
                 };
-                let _ = self.journal.set_transcode(
+                if let Err(e) = self.journal.set_transcode(
                     &row.sha256,
                     &row.id,
                     TranscodeState::Failed,
                     Some(&reason),
                     self.clock.now(),
-                );
+                ) {
+                    tracing::error!(evidence = %row.id, error = %e, "journal: the failure was not recorded (tried again at the next start)");
+                }
                 job.error = Some(reason);
             }
         }

@@ -79,8 +79,7 @@ fn named_points() -> Vec<String> {
 fn every_durable_step_killed_loses_duplicates_and_strands_nothing() {
     let started = std::time::Instant::now();
     let evidock = scenario::crash_binary();
-    // Earlier runs' leftovers (a killed test run leaves its directories).
-    let _ = std::fs::remove_dir_all(scenario::base_dir());
+    scenario::remove_leftovers();
     let workers: usize = std::env::var("CRASH_WORKERS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -211,4 +210,31 @@ fn every_durable_step_killed_loses_duplicates_and_strands_nothing() {
         }
         panic!("{} crash case(s) broke a promise:{msg}", failed.len());
     }
+}
+
+/// A stage that panics (here the upload stage, at its first completed upload) is not swallowed:
+/// the dock logs it, stops in order, seals the log and exits non-zero so that systemd starts it
+/// again; started again, it finishes with nothing lost.
+#[test]
+fn a_panicking_stage_stops_the_dock_in_order_and_exits_non_zero() {
+    let evidock = scenario::crash_binary();
+    let sc = Scenario::new(&evidock, 100);
+    let (code, log) = sc.panic_in_dock("upload.done@1");
+    assert_eq!(
+        code,
+        Some(3),
+        "exit status of a dock whose stage panicked\n{log}"
+    );
+    assert!(log.contains("stage panicked"), "{log}");
+    // Sealed on the way out: the log verifies with every event under a checkpoint.
+    let log_dir = std::fs::read_dir(sc.data().join("custody"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let (_, v) = evidock_tests::bins::verify(&log_dir, None);
+    assert_eq!(v["errors"], 0, "{v:#}");
+    let report = sc.finish_after_panic();
+    assert!(report.is_empty(), "{report:#?}");
 }

@@ -59,6 +59,21 @@ pub fn base_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/crash/scenario")
 }
 
+/// Remove what earlier test runs left (a killed run leaves its directories); this process's
+/// own (`<pid>-<worker>`) stay, another test of it may be using them.
+pub fn remove_leftovers() {
+    let mine = format!("{}-", std::process::id());
+    for e in std::fs::read_dir(base_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if !e.file_name().to_string_lossy().starts_with(&mine) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Build `evidock` with the crash points into `target/crash/` (scripts/crash-build.sh; a no-op
 /// when up to date).
 pub fn crash_binary() -> PathBuf {
@@ -317,6 +332,55 @@ impl Scenario {
         report.duplicated.extend(found.duplicated);
         report.stuck.extend(found.stuck);
         report
+    }
+
+    /// From a fresh station, the dock phase with a panic (not an abort) at `at`: the dock's
+    /// exit code (it must stop by itself) and what it logged.
+    pub fn panic_in_dock(&self, at: &str) -> (Option<i32>, String) {
+        self.setup();
+        self.prepare(Phase::Dock);
+        let mut c = self.evidock(&["dock", "--mount-root"]);
+        c.arg(self.mount_root())
+            .env("EVIDOCK_LOG", "info")
+            .env("EVIDOCK_CRASH_AT", at)
+            .env("EVIDOCK_CRASH_MODE", "panic")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.work.join("dock.log")).unwrap(),
+            ));
+        let mut child = Guard(Some(c.spawn().unwrap()));
+        let start = Instant::now();
+        let code = loop {
+            if let Some(s) = child.0.as_mut().unwrap().try_wait().unwrap() {
+                child.0 = None;
+                break s.code();
+            }
+            if start.elapsed() > PHASE_LIMIT {
+                child.stop();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (code, self.dock_log())
+    }
+
+    /// After [`Scenario::panic_in_dock`]: every phase run to its end, then the checks.
+    pub fn finish_after_panic(&self) -> Report {
+        let mut report = Report::default();
+        for phase in Phase::ALL {
+            if phase != Phase::Dock {
+                self.prepare(phase);
+            }
+            match self.run_phase(phase, None, None).0 {
+                Run::Done => {}
+                other => {
+                    report.stuck.push(format!("{}: {other:?}", phase.name()));
+                    return report;
+                }
+            }
+        }
+        checks::check(self)
     }
 
     /// The instances a phase before the crashed one started with, as the baseline recorded them.
