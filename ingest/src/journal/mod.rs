@@ -55,15 +55,16 @@ impl SessionState {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
+    fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
             "identifying" => Self::Identifying,
             "copying" => Self::Copying,
             "released" => Self::Released,
             "interrupted" => Self::Interrupted,
+            "failed" => Self::Failed,
             "refused" => Self::Refused,
-            _ => Self::Failed,
-        }
+            _ => return None,
+        })
     }
 
     /// Whether the session may still make progress.
@@ -101,20 +102,59 @@ impl FileState {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        match s {
+    fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
             "copying" => Self::Copying,
             "checked" => Self::Checked,
             "acquired" => Self::Acquired,
             "skipped" => Self::Skipped,
             "failed" => Self::Failed,
-            _ => Self::Pending,
-        }
+            _ => return None,
+        })
     }
 
     /// Done with, one way or another.
     pub fn is_final(self) -> bool {
         matches!(self, Self::Acquired | Self::Skipped | Self::Failed)
+    }
+}
+
+/// A state the journal holds that this version does not know: an error naming the table,
+/// never a default (an unknown file state read as `pending` would copy the file again; an
+/// unknown session state read as `failed` would hide an open one).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown state {value:?} in the journal's {table} table (written by a newer evidock, or damaged)"
+)]
+pub struct UnknownState {
+    pub table: &'static str,
+    pub value: String,
+}
+
+fn state_from_sql<T>(
+    v: rusqlite::types::ValueRef<'_>,
+    table: &'static str,
+    from_name: fn(&str) -> Option<T>,
+) -> rusqlite::types::FromSqlResult<T> {
+    let s = v.as_str()?;
+    from_name(s).ok_or_else(|| {
+        rusqlite::types::FromSqlError::Other(Box::new(UnknownState {
+            table,
+            value: s.to_string(),
+        }))
+    })
+}
+
+impl rusqlite::types::FromSql for FileState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        state_from_sql(v, "files", Self::from_name)
+    }
+}
+
+impl rusqlite::types::FromSql for SessionState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        state_from_sql(v, "sessions", Self::from_name)
     }
 }
 
@@ -459,7 +499,7 @@ impl Journal {
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
+                    r.get::<_, SessionState>(4)?,
                     r.get::<_, String>(5)?,
                     r.get::<_, Option<String>>(6)?,
                     r.get::<_, Option<i64>>(7)?,
@@ -478,7 +518,7 @@ impl Journal {
                     device,
                     slot,
                     driver,
-                    state: SessionState::parse(&state),
+                    state,
                     docked_at: parse_ts(&docked).unwrap_or_default(),
                     released_at: released.as_deref().and_then(parse_ts),
                     clock_offset_ms: off,
@@ -543,7 +583,7 @@ impl Journal {
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
+                        r.get::<_, FileState>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, Option<String>>(4)?,
@@ -558,7 +598,7 @@ impl Journal {
             o.and_then(|(ev, state, size, mtime, sha, sm3, md5)| {
                 Some(FileRow {
                     evidence: EvidenceId::new(ev).ok()?,
-                    state: FileState::parse(&state),
+                    state,
                     size: size as u64,
                     mtime_ns: mtime.parse().unwrap_or_default(),
                     digests: sha.and_then(|s| s.parse().ok()).map(|sha256| Digests {
@@ -1085,6 +1125,38 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state this version does not know is an error naming the table, never a default: a
+    /// file read as `pending` would be copied again, a session read as `failed` hidden.
+    #[test]
+    fn unknown_states_are_errors_that_name_the_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::open(&tmp.path().join("journal.db")).unwrap();
+        let s = SessionId::new("s1").unwrap();
+        let d = DeviceSerial::new("ZFY0001").unwrap();
+        let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+        j.create_session(&s, &d, None, "zfy-sim", SessionState::Copying, now)
+            .unwrap();
+        let ev = EvidenceId::new("ev-0123456789abcdef0123").unwrap();
+        j.put_file(&s, b"a.mp4", &ev, 1, 5, FileState::Copying, None, None)
+            .unwrap();
+        j.with(|db| {
+            db.execute_batch(
+                "UPDATE files SET state = 'quarantined'; UPDATE sessions SET state = 'paused';",
+            )
+        })
+        .unwrap();
+        let e = j.file(&s, b"a.mp4").unwrap_err().to_string();
+        assert!(
+            e.contains("\"quarantined\"") && e.contains("files table"),
+            "{e}"
+        );
+        let e = j.sessions().unwrap_err().to_string();
+        assert!(
+            e.contains("\"paused\"") && e.contains("sessions table"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn sessions_files_partials_assignments() {
