@@ -16,6 +16,14 @@ use std::path::Path;
 const MAX_NAL: u64 = 16 << 20;
 /// The read window; at least two of the largest samples.
 const WINDOW: usize = 48 << 20;
+/// The most parameter and SEI units believed before a picture's first slice.
+const MAX_LEADING: usize = 16;
+/// The most slices believed in one picture (a camera's encoder uses a handful).
+const MAX_SLICES: usize = 256;
+/// The largest sample believed: the most one sample's bytes take in memory.
+const MAX_SAMPLE: u64 = 32 << 20;
+/// The most samples one salvage keeps (16 bytes each: 64 MiB; 39 hours at 30 frames/s).
+const MAX_SAMPLES: usize = 1 << 22;
 
 /// What a salvage needs from the reference's `avcC` record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +121,8 @@ pub enum SalvageError {
     NoIndex,
     #[error("no H.264 sample recognised in the media data")]
     NothingFound,
+    #[error("more than {0} samples recognised: not a camera recording; not salvaged")]
+    TooMany(usize),
 }
 
 /// A top-level box: its type, where its payload starts and where it ends (clamped to the file).
@@ -216,10 +226,13 @@ struct Window {
     len: u64,
     start: u64,
     buf: Vec<u8>,
+    /// Lookups made: the scan's work, which tests bound.
+    reads: u64,
 }
 
 impl Window {
     fn get(&mut self, off: u64, n: usize) -> std::io::Result<Option<&[u8]>> {
+        self.reads += 1;
         let end = off + n as u64;
         if end > self.len {
             return Ok(None);
@@ -262,29 +275,47 @@ fn slice_header(nal: &[u8], cfg: &AvcConfig) -> Option<Slice> {
 
 /// Find every H.264 sample in `mdat`, in file order.
 pub fn scan(path: &Path, cfg: &AvcConfig) -> Result<(Mdat, Vec<Sample>), SalvageError> {
-    let mut file = File::open(path)?;
-    let mdat = find_mdat(&mut file)?;
-    let mut w = Window {
-        len: mdat.end,
-        file,
-        start: 0,
-        buf: Vec::new(),
-    };
-    let mut out = Vec::new();
-    let mut pos = mdat.start;
-    while pos + cfg.length_size as u64 + 2 <= mdat.end {
-        match sample_at(&mut w, pos, mdat.end, cfg)? {
-            Some(len) => {
-                out.push(Sample { offset: pos, len });
-                pos += len;
+    scan_counted(path, cfg).0
+}
+
+/// [`scan`], and how many window lookups it made.
+fn scan_counted(path: &Path, cfg: &AvcConfig) -> (Result<(Mdat, Vec<Sample>), SalvageError>, u64) {
+    let mut reads = 0;
+    let r = (|| {
+        let mut file = File::open(path)?;
+        let mdat = find_mdat(&mut file)?;
+        let mut w = Window {
+            len: mdat.end,
+            file,
+            start: 0,
+            buf: Vec::new(),
+            reads: 0,
+        };
+        let mut out = Vec::new();
+        let mut pos = mdat.start;
+        let result = (|| {
+            while pos + cfg.length_size as u64 + 2 <= mdat.end {
+                match sample_at(&mut w, pos, mdat.end, cfg)? {
+                    Some(len) => {
+                        if out.len() >= MAX_SAMPLES {
+                            return Err(SalvageError::TooMany(MAX_SAMPLES));
+                        }
+                        out.push(Sample { offset: pos, len });
+                        pos += len;
+                    }
+                    None => pos += 1,
+                }
             }
-            None => pos += 1,
+            Ok(())
+        })();
+        reads = w.reads;
+        result?;
+        if out.is_empty() {
+            return Err(SalvageError::NothingFound);
         }
-    }
-    if out.is_empty() {
-        return Err(SalvageError::NothingFound);
-    }
-    Ok((mdat, out))
+        Ok((mdat, out))
+    })();
+    (r, reads)
 }
 
 /// The length of a well-formed sample starting at `pos`, if one does.
@@ -292,6 +323,10 @@ fn sample_at(w: &mut Window, pos: u64, end: u64, cfg: &AvcConfig) -> std::io::Re
     let ls = cfg.length_size;
     let mut p = pos;
     let mut first: Option<Slice> = None;
+    // Bounded walk: a few parameter/SEI units before a picture, a bounded number of slices in
+    // it, and a bounded size — so each start position costs a bounded number of lookups
+    // (the scan is linear in the file) and no sample is larger than MAX_SAMPLE.
+    let (mut leading, mut slices) = (0usize, 0usize);
     while let Some(prefix) = w.get(p, ls + 1)? {
         let len = prefix[..ls]
             .iter()
@@ -322,10 +357,22 @@ fn sample_at(w: &mut Window, pos: u64, end: u64, cfg: &AvcConfig) -> std::io::Re
                     // The next picture starts here.
                     Some(_) => break,
                 }
+                slices += 1;
+                if slices > MAX_SLICES {
+                    break;
+                }
             }
             // Access unit delimiter, SEI, SPS, PPS: only before a picture's slices.
-            6..=9 if first.is_none() => {}
+            6..=9 if first.is_none() => {
+                leading += 1;
+                if leading > MAX_LEADING {
+                    return Ok(None);
+                }
+            }
             _ => break,
+        }
+        if p + ls as u64 + len - pos > MAX_SAMPLE {
+            break;
         }
         p += ls as u64 + len;
     }
@@ -412,6 +459,33 @@ mod tests {
         assert_eq!(samples[1].len as usize, p_pic.len());
         let got: Vec<Vec<u8>> = read_samples(&p, samples).unwrap().collect();
         assert_eq!(got, vec![idr, p_pic]);
+    }
+
+    /// A crafted mdat: a long chain of SEI units and never a slice. Each start position used
+    /// to walk the whole rest of the chain (quadratic); the work is now bounded per position.
+    #[test]
+    fn a_crafted_chain_without_pictures_is_scanned_in_linear_work() {
+        let cfg = AvcConfig::parse(&avcc()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("crafted.mp4");
+        let mut f = vec![0, 0, 0, 16];
+        f.extend_from_slice(b"ftypisom\0\0\0\0");
+        let mdat_at = f.len();
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend_from_slice(b"mdat");
+        for _ in 0..4000 {
+            f.extend_from_slice(&nal(0x06, &[5, 1]));
+        }
+        let size = (f.len() - mdat_at) as u32;
+        f[mdat_at..mdat_at + 4].copy_from_slice(&size.to_be_bytes());
+        std::fs::write(&p, &f).unwrap();
+        let (found, reads) = scan_counted(&p, &cfg);
+        assert!(matches!(found, Err(SalvageError::NothingFound)));
+        assert!(
+            reads <= 40 * f.len() as u64,
+            "{reads} window reads for a {} byte file",
+            f.len()
+        );
     }
 
     #[test]
