@@ -32,22 +32,7 @@ fn ensure_built() {
             .unwrap_or_default();
         let mut c = Command::new(cargo);
         c.args(["build", "--quiet", "--workspace", "--bins"]);
-        // `cargo test` gives the test process the tests package's CARGO_MANIFEST_DIR,
-        // CARGO_PKG_NAME, …; some build scripts (ring's) rerun when those change, which would
-        // rebuild half the dependency tree here and again at the next plain `cargo build`.
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("CARGO_PKG_")
-                || k.starts_with("CARGO_MANIFEST_")
-                || k.starts_with("CARGO_CRATE_")
-                || k.starts_with("CARGO_BIN_")
-                || k.starts_with("CARGO_PRIMARY_")
-                || k == "CARGO_TARGET_TMPDIR"
-                || k == "OUT_DIR"
-            {
-                c.env_remove(k.as_ref());
-            }
-        }
+        without_test_cargo_env(&mut c);
         if profile == "release" {
             c.arg("--release");
         }
@@ -57,6 +42,48 @@ fn ensure_built() {
             "building the binaries failed: {status:?}"
         );
     });
+}
+
+/// Remove what `cargo test` gives a test process of the tests package (CARGO_MANIFEST_DIR,
+/// CARGO_PKG_NAME, …) from a cargo build it starts: some build scripts (ring's) rerun when those
+/// change, which would rebuild half the dependency tree there and again at the next plain
+/// `cargo build`.
+pub fn without_test_cargo_env(c: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_CRATE_")
+            || k.starts_with("CARGO_BIN_")
+            || k.starts_with("CARGO_PRIMARY_")
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "OUT_DIR"
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
+}
+
+/// SIGTERM to `child`, and its exit status once it stopped; `None` (and SIGKILL) if it still
+/// ran after `limit`.
+pub fn terminate(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 /// Path of a workspace binary; panics with the fix if it was not built.

@@ -183,20 +183,9 @@ pub fn stop(mut dock: DockProcess) {
     let Some(mut child) = dock.0.take() else {
         return;
     };
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if bins::terminate(&mut child, Duration::from_secs(30)).is_none() {
+        panic!("evidock dock did not stop within 30 s of SIGTERM");
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("evidock dock did not stop within 30 s of SIGTERM");
 }
 
 /// A simulated camera's firmware with these basics; the clock is now (station local time).

@@ -303,32 +303,30 @@ pub fn export(
         Err(e) => return Err(io(&partial)(e)),
     }
     let result = build(st, cases, &view, &partial, by).and_then(|mut e| {
-        {
-            sync_tree(&partial).map_err(io(&partial))?;
-            e.package = out.to_path_buf();
-            // The station's own record of the disclosure, before the package is released
-            // under its name (invariant 3); the key holds a digest of the path, so any --out
-            // fits.
-            let out_digest = Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex();
-            st.log.append(
-                NewEvent::new(
-                    Actor {
-                        role: Role::Reviewer,
-                        id: by.to_string(),
-                    },
-                    Subject::Case(case_id.clone()),
-                    format!("exported/{}/{}", e.manifest_sha256, &out_digest[..16]),
-                    &ExportedPayload {
-                        case: case_id,
-                        manifest_sha256: e.manifest_sha256,
-                        files: e.files,
-                        bytes: e.bytes,
-                    },
-                )
-                .map_err(|e| ExportError::Other(e.to_string()))?,
-            )?;
-            std::fs::rename(&partial, out).map_err(io(out))?;
-        }
+        sync_tree(&partial).map_err(io(&partial))?;
+        e.package = out.to_path_buf();
+        // The station's own record of the disclosure, before the package is released
+        // under its name (invariant 3); the key holds a digest of the path, so any --out
+        // fits.
+        let out_digest = Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex();
+        st.log.append(
+            NewEvent::new(
+                Actor {
+                    role: Role::Reviewer,
+                    id: by.to_string(),
+                },
+                Subject::Case(case_id.clone()),
+                format!("exported/{}/{}", e.manifest_sha256, &out_digest[..16]),
+                &ExportedPayload {
+                    case: case_id,
+                    manifest_sha256: e.manifest_sha256,
+                    files: e.files,
+                    bytes: e.bytes,
+                },
+            )
+            .map_err(|e| ExportError::Other(e.to_string()))?,
+        )?;
+        std::fs::rename(&partial, out).map_err(io(out))?;
         if let Some(parent) = out.parent() {
             fsutil::sync_dir(parent).map_err(|e| ExportError::Other(e.to_string()))?;
         }

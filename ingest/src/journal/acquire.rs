@@ -127,19 +127,7 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            let n = tx.execute(
-                "UPDATE files SET state = 'acquired', event_seq = ?3, officer = ?4, recorded_raw = ?5, recorded = ?6, time_rule = ?7, important = ?8, error = NULL WHERE session = ?1 AND path = ?2",
-                params![
-                    session.as_str(),
-                    path,
-                    seq as i64,
-                    shown.officer.map(|o| o.as_str()),
-                    shown.recorded_raw,
-                    shown.recorded,
-                    shown.time_rule,
-                    shown.important
-                ],
-            )?;
+            let n = update_acquired(&tx, session, path, seq, shown)?;
             if n != 1 {
                 return Err(rusqlite::Error::StatementChangedRows(n));
             }
@@ -147,6 +135,42 @@ impl Journal {
             tx.commit()
         })
     }
+
+    /// The row only (no upload queued): what a station before [`Journal::set_acquired`] could
+    /// leave behind, for tests.
+    #[cfg(test)]
+    pub(crate) fn mark_acquired(
+        &self,
+        session: &SessionId,
+        path: &[u8],
+        seq: u64,
+        shown: &Shown<'_>,
+    ) -> Result<(), JournalError> {
+        self.with(|db| update_acquired(db, session, path, seq, shown).map(|_| ()))
+    }
+}
+
+/// State `acquired` with what the evidence list shows; the rows changed.
+fn update_acquired(
+    db: &rusqlite::Connection,
+    session: &SessionId,
+    path: &[u8],
+    seq: u64,
+    shown: &Shown<'_>,
+) -> rusqlite::Result<usize> {
+    db.execute(
+        "UPDATE files SET state = 'acquired', event_seq = ?3, officer = ?4, recorded_raw = ?5, recorded = ?6, time_rule = ?7, important = ?8, error = NULL WHERE session = ?1 AND path = ?2",
+        params![
+            session.as_str(),
+            path,
+            seq as i64,
+            shown.officer.map(|o| o.as_str()),
+            shown.recorded_raw,
+            shown.recorded,
+            shown.time_rule,
+            shown.important
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -173,8 +197,7 @@ mod tests {
         };
         j.put_file(&s, b"a.mp4", &ev, 1, 5, FileState::Checked, Some(&dg), None)
             .unwrap();
-        j.mark_acquired(&s, b"a.mp4", 3, None, None, None, None, false)
-            .unwrap();
+        j.mark_acquired(&s, b"a.mp4", 3, &Shown::default()).unwrap();
         assert_eq!(
             j.unqueued_originals().unwrap(),
             vec![(ev.clone(), dg.sha256, 1)]

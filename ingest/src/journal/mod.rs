@@ -647,28 +647,6 @@ impl Journal {
         })
     }
 
-    /// Mark a file acquired, with what the evidence list shows.
-    #[allow(clippy::too_many_arguments)]
-    pub fn mark_acquired(
-        &self,
-        session: &SessionId,
-        path: &[u8],
-        seq: u64,
-        officer: Option<&OfficerId>,
-        recorded_raw: Option<&str>,
-        recorded: Option<&str>,
-        time_rule: Option<&str>,
-        important: bool,
-    ) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "UPDATE files SET state = 'acquired', event_seq = ?3, officer = ?4, recorded_raw = ?5, recorded = ?6, time_rule = ?7, important = ?8, error = NULL WHERE session = ?1 AND path = ?2",
-                params![session.as_str(), path, seq as i64, officer.map(|o| o.as_str()), recorded_raw, recorded, time_rule, important],
-            )
-            .map(|_| ())
-        })
-    }
-
     pub fn evidence(&self) -> Result<Vec<EvidenceRow>, JournalError> {
         self.with(|db| {
             let mut st = db.prepare(
@@ -1209,11 +1187,10 @@ mod tests {
             &s,
             b"DCIM/\xd6\xb4\xb7\xa8.MP4",
             3,
-            None,
-            None,
-            None,
-            None,
-            true,
+            &Shown {
+                important: true,
+                ..Shown::default()
+            },
         )
         .unwrap();
         let list = j.evidence().unwrap();

@@ -1,7 +1,7 @@
 //! What must hold after any crash and a restart, read from the custody log, the cards, the
 //! store and the journal — never from what the dock printed.
 
-use super::scenario::{CAMERA_A, CAMERA_B, Phase, Scenario};
+use super::scenario::{CAMERA_A, CAMERA_B, Scenario};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -95,7 +95,7 @@ pub struct Progress {
 /// `run_log` is what the dock running now has logged (its operations log, not custody): a
 /// camera is finished with in this run once the dock says "safe to undock" for its slot —
 /// after its release and its wipe.
-pub fn progress(sc: &Scenario, _phase: Phase, run_log: &str) -> Progress {
+pub fn progress(sc: &Scenario, run_log: &str) -> Progress {
     let ev = events(sc);
     let acquired = of(&ev, "acquired").count();
     let uploaded = of(&ev, "uploaded")

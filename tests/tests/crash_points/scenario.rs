@@ -79,15 +79,7 @@ pub fn remove_leftovers() {
 pub fn crash_binary() -> PathBuf {
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut c = Command::new(ws.join("scripts/crash-build.sh"));
-    // As in bins::ensure_built: the test's own CARGO_* variables would rebuild build scripts.
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if (k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_TERM_COLOR")
-            || k == "OUT_DIR"
-        {
-            c.env_remove(k.as_ref());
-        }
-    }
+    evidock_tests::bins::without_test_cargo_env(&mut c);
     let status = c.status().unwrap();
     assert!(status.success(), "scripts/crash-build.sh failed");
     ws.join("target/crash/debug/evidock")
@@ -257,7 +249,7 @@ impl Scenario {
             self.prepare(phase);
             let trace = self.root.join(format!("trace-{}", phase.name()));
             let _ = std::fs::remove_file(&trace);
-            let (run, pid) = self.run_phase(phase, None, Some(&trace));
+            let (run, pid) = self.run_phase(None, Some(&trace));
             assert!(
                 matches!(run, Run::Done),
                 "{} without a crash: {run:?}\n{}",
@@ -297,7 +289,7 @@ impl Scenario {
             self.prepare(phase);
             if phase == case.phase {
                 let at = format!("{}@{}", case.point, case.occurrence);
-                match self.run_phase(phase, Some(&at), None).0 {
+                match self.run_phase(Some(&at), None).0 {
                     Run::Crashed => {}
                     Run::Done => {
                         report.unreached = true;
@@ -311,7 +303,7 @@ impl Scenario {
                     }
                 }
             }
-            match self.run_phase(phase, None, None).0 {
+            match self.run_phase(None, None).0 {
                 Run::Done => {}
                 // Quiet but not done: the checks below say what is missing.
                 Run::Settled(s) => report
@@ -372,7 +364,7 @@ impl Scenario {
             if phase != Phase::Dock {
                 self.prepare(phase);
             }
-            match self.run_phase(phase, None, None).0 {
+            match self.run_phase(None, None).0 {
                 Run::Done => {}
                 other => {
                     report.stuck.push(format!("{}: {other:?}", phase.name()));
@@ -404,7 +396,7 @@ impl Scenario {
     }
 
     /// Run the dock until the phase is done (then SIGTERM), it aborts, or the limit passes.
-    fn run_phase(&self, phase: Phase, crash_at: Option<&str>, trace: Option<&Path>) -> (Run, u32) {
+    fn run_phase(&self, crash_at: Option<&str>, trace: Option<&Path>) -> (Run, u32) {
         let mut c = self.evidock(&["dock", "--mount-root"]);
         c.arg(self.mount_root()).env("EVIDOCK_LOG", "info");
         if let Some(at) = crash_at {
@@ -441,7 +433,7 @@ impl Scenario {
             if !run_log.contains("evidock dock: station") {
                 continue;
             }
-            let state = checks::progress(self, phase, run_log);
+            let state = checks::progress(self, run_log);
             if state.done {
                 // The point may still be reached on the way out (the card was wiped, the event
                 // is next): that is the crash asked for.
@@ -512,26 +504,12 @@ impl Guard {
         let Some(mut child) = self.0.take() else {
             return Run::Done;
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(s)) = child.try_wait() {
-                return if s.success() {
-                    Run::Done
-                } else if s.signal() == Some(6) {
-                    Run::Aborted
-                } else {
-                    Run::Exited(format!("after SIGTERM: {s}"))
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        match evidock_tests::bins::terminate(&mut child, Duration::from_secs(30)) {
+            Some(s) if s.success() => Run::Done,
+            Some(s) if s.signal() == Some(6) => Run::Aborted,
+            Some(s) => Run::Exited(format!("after SIGTERM: {s}")),
+            None => Run::Stuck("did not stop within 30 s of SIGTERM".into()),
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        Run::Stuck("did not stop within 30 s of SIGTERM".into())
     }
 }
 
