@@ -10,6 +10,10 @@ CARGO=${CARGO:-cargo}
 src=target/debug
 dst=target/crash/debug
 mkdir -p "$dst/deps" "$dst/build" "$dst/.fingerprint"
+# Two builds at once (two tests of one run, or a test and `make`) would copy the same seed and
+# trip over each other's files: one at a time.
+exec 9>target/crash/.seed.lock
+flock 9
 if [ -d "$src/deps" ]; then
   for d in build .fingerprint; do
     for e in "$src/$d"/*; do

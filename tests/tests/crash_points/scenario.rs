@@ -75,13 +75,16 @@ pub fn remove_leftovers() {
 }
 
 /// Build `evidock` with the crash points into `target/crash/` (scripts/crash-build.sh; a no-op
-/// when up to date).
+/// when up to date), once per test process: the tests of this binary run at the same time.
 pub fn crash_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut c = Command::new(ws.join("scripts/crash-build.sh"));
-    evidock_tests::bins::without_test_cargo_env(&mut c);
-    let status = c.status().unwrap();
-    assert!(status.success(), "scripts/crash-build.sh failed");
+    let built = *BUILT.get_or_init(|| {
+        let mut c = Command::new(ws.join("scripts/crash-build.sh"));
+        evidock_tests::bins::without_test_cargo_env(&mut c);
+        c.status().map(|s| s.success()).unwrap_or(false)
+    });
+    assert!(built, "scripts/crash-build.sh failed");
     ws.join("target/crash/debug/evidock")
 }
 
