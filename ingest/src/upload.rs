@@ -11,7 +11,7 @@
 //! Only after the read-back matches is the `uploaded` custody event appended — and only that
 //! event allows a camera to be wiped (see [`crate::wipe`]).
 
-use crate::journal::{Journal, NewUpload, UploadRow};
+use crate::journal::{Journal, Multipart, NewUpload, UploadRow};
 use chrono::NaiveTime;
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
@@ -357,21 +357,31 @@ impl Uploader {
             self.limiter.take(row.size).await;
             return self.store.put_file_streaming(&row.key, &row.source).await;
         }
-        // Resumable multipart: the upload ID and finished parts are in the journal.
-        let mut parts = row.parts.clone();
-        let upload = match &row.upload_id {
-            Some(id) => id.clone(),
-            None => {
-                let id = self.store.create_multipart(&row.key).await?;
-                parts.clear();
-                self.journal
-                    .upload_progress(&row.evidence, &row.role, Some(&id), &parts)
-                    .map_err(|e| self.local_err(e.to_string()))?;
-                id
+        // Resumable multipart: the upload ID, its part size and finished parts are in the
+        // journal. A resume cuts the file at the part size the upload was started with (a part
+        // size changed in between would otherwise complete a wrong object under a write-once
+        // key); an upload of a journal that did not record its part size starts over.
+        let mut mp = match &row.multipart {
+            Some(m) if m.part_size >= 5 << 20 => m.clone(),
+            other => {
+                if let Some(old) = other {
+                    tracing::warn!(evidence = %row.evidence, role = %row.role, upload = %old.id, "multipart upload without a recorded part size: aborted, started over");
+                    if let Err(e) = self.store.abort_multipart(&row.key, &old.id).await {
+                        tracing::warn!(error = %e, "aborting the old multipart upload failed (the store expires it)");
+                    }
+                }
+                let m = Multipart {
+                    id: self.store.create_multipart(&row.key).await?,
+                    part_size: part,
+                    parts: Vec::new(),
+                };
+                self.progress(row, Some(&m))?;
+                m
             }
         };
+        let part = mp.part_size;
         let count = row.size.div_ceil(part) as usize;
-        for idx in parts.len()..count {
+        for idx in mp.parts.len()..count {
             let offset = idx as u64 * part;
             let len = part.min(row.size - offset) as usize;
             let path = row.source.clone();
@@ -388,20 +398,15 @@ impl Uploader {
             self.limiter.take(len as u64).await;
             match self
                 .store
-                .put_part(&row.key, &upload, idx, data.into())
+                .put_part(&row.key, &mp.id, idx, data.into())
                 .await
             {
                 Ok(etag) => {
-                    parts.push(etag);
-                    self.journal
-                        .upload_progress(&row.evidence, &row.role, Some(&upload), &parts)
-                        .map_err(|e| self.local_err(e.to_string()))?;
+                    mp.parts.push(etag);
+                    self.progress(row, Some(&mp))?;
                 }
-                Err(e) if e.to_string().contains("NoSuchUpload") => {
-                    // The store forgot the upload (expired or aborted): start over next time.
-                    let _ = self
-                        .journal
-                        .upload_progress(&row.evidence, &row.role, None, &[]);
+                Err(e @ StoreError::UploadGone { .. }) => {
+                    self.progress(row, None)?;
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -409,7 +414,7 @@ impl Uploader {
         }
         match self
             .store
-            .complete_multipart(&row.key, &upload, parts)
+            .complete_multipart(&row.key, &mp.id, mp.parts.clone())
             .await
         {
             Ok(()) => Ok(()),
@@ -418,14 +423,18 @@ impl Uploader {
                 if self.store.head(&row.key).await?.is_some() {
                     return Ok(());
                 }
-                if e.to_string().contains("NoSuchUpload") {
-                    let _ = self
-                        .journal
-                        .upload_progress(&row.evidence, &row.role, None, &[]);
+                if matches!(e, StoreError::UploadGone { .. }) {
+                    self.progress(row, None)?;
                 }
                 Err(e)
             }
         }
+    }
+
+    fn progress(&self, row: &UploadRow, mp: Option<&Multipart>) -> Result<(), StoreError> {
+        self.journal
+            .upload_progress(&row.evidence, &row.role, mp)
+            .map_err(|e| self.local_err(e.to_string()))
     }
 
     async fn log_uploaded(

@@ -28,6 +28,7 @@ use crate::acquire::session::{Acquirer, DockedCamera};
 use crate::acquire::walk::{self, Entry};
 use crate::device::profile::WipePolicy;
 use crate::device::volume::Volume;
+use crate::journal::UploadState;
 use evidock_verify::event::payload::{
     CameraPath, DeviceWipedPayload, WipeRequestedPayload, WipedFile,
 };
@@ -137,9 +138,9 @@ impl Acquirer {
                 .log
                 .with(|l| l.seq_of_key(&format!("uploaded/{}/original", prev.evidence)))
                 .is_some();
-            if uploaded.as_deref() != Some("uploaded") || !logged {
-                let why = match uploaded.as_deref() {
-                    Some("failed") => "its upload failed (no verified read-back)",
+            if uploaded != Some(UploadState::Uploaded) || !logged {
+                let why = match uploaded {
+                    Some(UploadState::Failed) => "its upload failed (no verified read-back)",
                     Some(_) => "its upload is not verified yet",
                     None => "not queued for upload",
                 };

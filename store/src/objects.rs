@@ -115,6 +115,16 @@ pub enum StoreError {
     },
     #[error("evidence store {url}: {key} is missing")]
     NotFound { url: String, key: String },
+    /// The store no longer knows a multipart upload (expired, or aborted): start it over.
+    #[error(
+        "evidence store {url}: {op} {key}: the multipart upload is gone from the store ({reason}); it starts over (will retry)"
+    )]
+    UploadGone {
+        url: String,
+        op: &'static str,
+        key: String,
+        reason: String,
+    },
     #[error("local file {path}: {reason}")]
     Local { path: PathBuf, reason: String },
 }
@@ -124,7 +134,9 @@ impl StoreError {
     pub fn is_retriable(&self) -> bool {
         matches!(
             self,
-            StoreError::Retriable { .. } | StoreError::Credentials { .. }
+            StoreError::Retriable { .. }
+                | StoreError::Credentials { .. }
+                | StoreError::UploadGone { .. }
         )
     }
 }
@@ -343,6 +355,15 @@ impl EvidenceStore {
                     || reason.contains("SignatureDoesNotMatch")
                 {
                     StoreError::Credentials {
+                        url,
+                        op,
+                        key,
+                        reason,
+                    }
+                } else if reason.contains("NoSuchUpload") {
+                    // S3's code for an upload ID it does not know (object_store has no type
+                    // for it): typed here, once, so that callers never read error text.
+                    StoreError::UploadGone {
                         url,
                         op,
                         key,

@@ -4,7 +4,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use evidock_tests::station::{self, TestStation};
+use evidock_tests::station::{self, TestStation, of_kind};
 use serde_json::Value;
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -237,4 +237,66 @@ fn a_status_page_reachable_from_other_machines_needs_a_token() {
     .unwrap();
     assert!(line.contains("200"));
     station::stop(dock);
+}
+
+#[test]
+fn a_journal_row_that_does_not_decode_is_an_alert_and_the_other_uploads_go_on() {
+    let st = TestStation::with_config(
+        "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let fw = station::firmware("ZFY0911", "350911");
+    let files = station::recordings(&fw, 3, 20_000, 11);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+    // Damage one queued upload (as a disk error or a newer evidock would): its digest.
+    let db = rusqlite::Connection::open(st.data().join("journal.db")).unwrap();
+    let damaged: String = db
+        .query_row(
+            "SELECT evidence FROM uploads WHERE role = 'original' ORDER BY evidence LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE uploads SET sha256 = 'zz' WHERE evidence = ?1 AND role = 'original'",
+        [&damaged],
+    )
+    .unwrap();
+    drop(db);
+
+    let up = st.json(&["upload"]);
+    assert_eq!(up["failed"].as_array().unwrap().len(), 0, "{up:#}");
+    let uploaded: Vec<_> = of_kind(&st.events(), "uploaded")
+        .into_iter()
+        .filter(|e| e["payload"]["role"] == "original")
+        .map(|e| {
+            e["subject"]["evidence"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        uploaded.len(),
+        3,
+        "the other two recordings and the card marker went on"
+    );
+    assert!(!uploaded.contains(&damaged));
+
+    let r = st.json(&["status"]);
+    let alert = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "journal.undecodable")
+        .unwrap_or_else(|| panic!("no journal.undecodable alert: {r:#}"));
+    assert_eq!(alert["level"], "error");
+    assert!(
+        alert["message"].as_str().unwrap().contains(&damaged),
+        "{alert:#}"
+    );
+    assert_eq!(r["journal_undecodable"][0]["table"], "uploads");
 }

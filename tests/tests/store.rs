@@ -389,8 +389,8 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
             .cloned()
             .unwrap();
         (
-            big["upload_id"].as_str().map(str::to_string),
-            big["parts"].as_array().map_or(0, Vec::len),
+            big["multipart"]["id"].as_str().map(str::to_string),
+            big["multipart"]["parts"].as_array().map_or(0, Vec::len),
         )
     };
     st.wait_for(60, "two parts uploaded", || parts_before().1 >= 2);
@@ -399,6 +399,12 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
     let (id_at_kill, done_at_kill) = parts_before();
     assert!((2..8).contains(&done_at_kill), "{done_at_kill}");
     rig.start_rgw().unwrap();
+    // The admin changes the part size while the upload waits: the resume must cut the file at
+    // the size the upload was started with (5 MiB), or it completes a wrong object under a
+    // write-once key and the read-back fails it for good.
+    let cfg = st.dir.path().join("evidock.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("part_size_mib = 5", "part_size_mib = 6")).unwrap();
 
     let ran = bins::run(with_keys(&mut st.cmd(&["upload", "--json"])));
     let out = ran.json();

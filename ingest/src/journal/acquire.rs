@@ -131,7 +131,7 @@ impl Journal {
             if n != 1 {
                 return Err(rusqlite::Error::StatementChangedRows(n));
             }
-            super::insert_upload(&tx, upload, &ts(at))?;
+            super::uploads::insert_upload(&tx, upload, &ts(at))?;
             tx.commit()
         })
     }

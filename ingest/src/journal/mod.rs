@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 mod acquire;
+mod uploads;
 mod wipe;
 pub use acquire::{Recognised, Shown};
+pub use uploads::{Multipart, NewUpload, UploadRow, UploadState};
 pub use wipe::OpenWipe;
 
 #[derive(Debug, thiserror::Error)]
@@ -208,61 +210,6 @@ pub struct FileRow {
     pub digests: Option<Digests>,
 }
 
-/// An object to upload.
-#[derive(Debug, Clone)]
-pub struct NewUpload {
-    pub evidence: EvidenceId,
-    /// `original`, `playback`, `poster`, `contact-sheet`.
-    pub role: String,
-    pub sha256: Sha256,
-    pub size: u64,
-    /// The local file (the spool copy).
-    pub source: PathBuf,
-    /// The object key in the store.
-    pub key: String,
-}
-
-/// An upload's journal row.
-#[derive(Debug, Clone, Serialize)]
-pub struct UploadRow {
-    pub evidence: EvidenceId,
-    pub role: String,
-    pub sha256: Sha256,
-    pub size: u64,
-    pub source: PathBuf,
-    pub key: String,
-    /// `pending`, `uploading`, `uploaded`, `failed`.
-    pub state: String,
-    pub upload_id: Option<String>,
-    pub parts: Vec<String>,
-    pub attempts: u64,
-    pub error: Option<String>,
-    pub queued_at: Option<DateTime<Utc>>,
-}
-
-fn upload_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<UploadRow>> {
-    let parts: Option<String> = r.get(8)?;
-    Ok((|| {
-        Some(UploadRow {
-            evidence: EvidenceId::new(r.get::<_, String>(0).ok()?).ok()?,
-            role: r.get(1).ok()?,
-            sha256: r.get::<_, String>(2).ok()?.parse().ok()?,
-            size: r.get::<_, i64>(3).ok()? as u64,
-            source: PathBuf::from(r.get::<_, String>(4).ok()?),
-            key: r.get(5).ok()?,
-            state: r.get(6).ok()?,
-            upload_id: r.get(7).ok()?,
-            parts: parts
-                .as_deref()
-                .and_then(|p| serde_json::from_str(p).ok())
-                .unwrap_or_default(),
-            attempts: r.get::<_, i64>(9).ok()? as u64,
-            error: r.get(10).ok()?,
-            queued_at: r.get::<_, String>(11).ok().as_deref().and_then(parse_ts),
-        })
-    })())
-}
-
 /// A resumable partial copy.
 #[derive(Debug, Clone)]
 pub struct Partial {
@@ -283,6 +230,25 @@ pub struct Previous {
 pub struct Journal {
     path: PathBuf,
     db: Mutex<Connection>,
+    /// Rows met that do not decode, by table and row: shown, never skipped in silence.
+    undecodable:
+        Mutex<std::collections::BTreeMap<(std::borrow::Cow<'static, str>, String), String>>,
+}
+
+/// A journal row that does not decode (damaged, or written by a newer evidock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
+#[error("row {row} of the journal's {table} table does not decode: {reason}")]
+pub struct Undecodable {
+    pub table: std::borrow::Cow<'static, str>,
+    /// The row's key, as far as it reads.
+    pub row: String,
+    pub reason: String,
+}
+
+impl From<Undecodable> for rusqlite::Error {
+    fn from(u: Undecodable) -> Self {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(u))
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -347,24 +313,6 @@ CREATE TABLE IF NOT EXISTS assignments (
 );
 "#;
 
-/// Queue an upload (once), inside whatever transaction `db` is in.
-fn insert_upload(db: &Connection, u: &NewUpload, at: &str) -> rusqlite::Result<()> {
-    db.execute(
-        "INSERT OR IGNORE INTO uploads (evidence, role, sha256, size, source, key, state, queued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
-        params![
-            u.evidence.as_str(),
-            u.role,
-            u.sha256.to_hex(),
-            u.size as i64,
-            u.source.to_string_lossy(),
-            u.key,
-            at
-        ],
-    )
-    .map(|_| ())
-}
-
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -391,10 +339,48 @@ impl Journal {
             source,
         };
         let db = open_db(path, SCHEMA).map_err(err)?;
+        uploads::migrate(&db).map_err(err)?;
         Ok(Journal {
             path: path.to_path_buf(),
             db: Mutex::new(db),
+            undecodable: Mutex::default(),
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Note a row a listing had to leave out (logged the first time it is met).
+    fn note_undecodable(&self, u: Undecodable) {
+        let mut seen = self.undecodable.lock().unwrap_or_else(|p| p.into_inner());
+        if seen
+            .insert((u.table.clone(), u.row.clone()), u.reason.clone())
+            .is_none()
+        {
+            tracing::error!(journal = %self.path.display(), table = %u.table, row = %u.row, reason = %u.reason, "journal row does not decode; it is left out until repaired");
+        }
+    }
+
+    /// A row a single-row read cannot do without: noted, and the read's error.
+    fn undecodable_err(&self, u: Undecodable) -> JournalError {
+        self.note_undecodable(u.clone());
+        JournalError {
+            path: self.path.clone(),
+            source: u.into(),
+        }
+    }
+
+    /// The rows met so far that do not decode (for the status page and `/metrics`).
+    pub fn undecodable(&self) -> Vec<Undecodable> {
+        let seen = self.undecodable.lock().unwrap_or_else(|p| p.into_inner());
+        seen.iter()
+            .map(|((table, row), reason)| Undecodable {
+                table: table.clone(),
+                row: row.clone(),
+                reason: reason.clone(),
+            })
+            .collect()
     }
 
     fn with<R>(
@@ -441,7 +427,18 @@ impl Journal {
             )
             .optional()
         })
-        .map(|o| o.and_then(|s| SessionId::new(s).ok()))
+        .and_then(|o| {
+            o.map(|s| {
+                SessionId::new(s.clone()).map_err(|e| {
+                    self.undecodable_err(Undecodable {
+                        table: "sessions".into(),
+                        row: s,
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .transpose()
+        })
     }
 
     pub fn set_session_state(
@@ -510,16 +507,26 @@ impl Journal {
             let mut out = Vec::new();
             for row in rows {
                 let (id, device, slot, driver, state, docked, released, off, c, error) = row?;
-                let (Ok(id), Ok(device)) = (SessionId::new(id), DeviceSerial::new(device)) else {
+                let (Ok(sid), Ok(device), Some(docked_at)) = (
+                    SessionId::new(id.clone()),
+                    DeviceSerial::new(device.clone()),
+                    parse_ts(&docked),
+                ) else {
+                    self.note_undecodable(Undecodable {
+                        table: "sessions".into(),
+                        row: id,
+                        reason: format!("device {device:?}, docked_at {docked:?}"),
+                    });
                     continue;
                 };
+                let id = sid;
                 out.push(SessionRow {
                     id,
                     device,
                     slot,
                     driver,
                     state,
-                    docked_at: parse_ts(&docked).unwrap_or_default(),
+                    docked_at,
                     released_at: released.as_deref().and_then(parse_ts),
                     clock_offset_ms: off,
                     files: c.0 as u64,
@@ -594,20 +601,38 @@ impl Journal {
             )
             .optional()
         })
-        .map(|o| {
-            o.and_then(|(ev, state, size, mtime, sha, sm3, md5)| {
-                Some(FileRow {
-                    evidence: EvidenceId::new(ev).ok()?,
-                    state,
-                    size: size as u64,
-                    mtime_ns: mtime.parse().unwrap_or_default(),
-                    digests: sha.and_then(|s| s.parse().ok()).map(|sha256| Digests {
-                        sha256,
-                        sm3: sm3.and_then(|h| hex::decode(h).ok()).map(HexBytes),
-                        md5: md5.and_then(|h| hex::decode(h).ok()).map(HexBytes),
-                    }),
+        .and_then(|o| {
+            let Some((ev, state, size, mtime, sha, sm3, md5)) = o else {
+                return Ok(None);
+            };
+            // A file row read wrongly would copy the file again or skip it: an error, never a
+            // default.
+            let bad = |what: &str, v: &str| {
+                self.undecodable_err(Undecodable {
+                    table: "files".into(),
+                    row: format!("{session}/{}", String::from_utf8_lossy(path)),
+                    reason: format!("{what} {v:?}"),
                 })
-            })
+            };
+            let hex = |h: Option<String>| -> Result<Option<HexBytes>, JournalError> {
+                h.map(|h| hex::decode(&h).map(HexBytes).map_err(|_| bad("digest", &h)))
+                    .transpose()
+            };
+            let digests = match sha {
+                None => None,
+                Some(s) => Some(Digests {
+                    sha256: s.parse().map_err(|_| bad("sha256", &s))?,
+                    sm3: hex(sm3)?,
+                    md5: hex(md5)?,
+                }),
+            };
+            Ok(Some(FileRow {
+                evidence: EvidenceId::new(ev.clone()).map_err(|_| bad("evidence", &ev))?,
+                state,
+                size: size as u64,
+                mtime_ns: mtime.parse().map_err(|_| bad("mtime_ns", &mtime))?,
+                digests,
+            }))
         })
     }
 
@@ -676,19 +701,28 @@ impl Journal {
             let mut out = Vec::new();
             for row in rows {
                 let (id, sha, sm3, md5, size, session, device, officer, path, raw, rec, rule, imp, seq) = row?;
-                let (Ok(id), Ok(sha256), Ok(session), Ok(device)) = (
-                    EvidenceId::new(id),
+                let hex = |h: &Option<String>| h.as_deref().map(|h| hex::decode(h).map(HexBytes));
+                let (Ok(eid), Ok(sha256), Ok(sid), Ok(dev), Ok(sm3), Ok(md5)) = (
+                    EvidenceId::new(id.clone()),
                     sha.parse::<Sha256>(),
-                    SessionId::new(session),
-                    DeviceSerial::new(device),
+                    SessionId::new(session.clone()),
+                    DeviceSerial::new(device.clone()),
+                    hex(&sm3).transpose(),
+                    hex(&md5).transpose(),
                 ) else {
+                    self.note_undecodable(Undecodable {
+                        table: "files".into(),
+                        row: format!("{session}/{}", String::from_utf8_lossy(&path)),
+                        reason: format!("evidence {id:?}, sha256 {sha:?}, device {device:?}, sm3 {sm3:?}, md5 {md5:?}"),
+                    });
                     continue;
                 };
+                let (id, session, device) = (eid, sid, dev);
                 out.push(EvidenceRow {
                     id,
                     sha256,
-                    sm3: sm3.and_then(|h| hex::decode(h).ok()).map(HexBytes),
-                    md5: md5.and_then(|h| hex::decode(h).ok()).map(HexBytes),
+                    sm3,
+                    md5,
                     size: size as u64,
                     session,
                     device,
@@ -735,7 +769,14 @@ impl Journal {
                 |r| {
                     Ok(Partial {
                         size: r.get::<_, i64>(0)? as u64,
-                        mtime_ns: r.get::<_, String>(1)?.parse().unwrap_or_default(),
+                        mtime_ns: {
+                            let m = r.get::<_, String>(1)?;
+                            m.parse().map_err(|_| Undecodable {
+                                table: "partials".into(),
+                                row: format!("{device}/{}", String::from_utf8_lossy(path)),
+                                reason: format!("mtime_ns {m:?}"),
+                            })?
+                        },
                         spool_file: PathBuf::from(r.get::<_, String>(2)?),
                         offset: r.get::<_, i64>(3)? as u64,
                     })
@@ -790,14 +831,24 @@ impl Journal {
             )
             .optional()
         })
-        .map(|o| {
-            o.and_then(|(edge, ev, sha)| {
-                Some(Previous {
-                    edge_sha256: edge.parse().ok()?,
-                    evidence: EvidenceId::new(ev).ok()?,
-                    sha256: sha.parse().ok()?,
+        .and_then(|o| {
+            let Some((edge, ev, sha)) = o else {
+                return Ok(None);
+            };
+            // Read wrongly, an earlier acquisition would be forgotten (a second copy) or
+            // invented (a skip): an error naming the row.
+            let bad = |what: &str, v: &str| {
+                self.undecodable_err(Undecodable {
+                    table: "acquired".into(),
+                    row: format!("{device}/{}", String::from_utf8_lossy(path)),
+                    reason: format!("{what} {v:?}"),
                 })
-            })
+            };
+            Ok(Some(Previous {
+                edge_sha256: edge.parse().map_err(|_| bad("edge_sha256", &edge))?,
+                evidence: EvidenceId::new(ev.clone()).map_err(|_| bad("evidence", &ev))?,
+                sha256: sha.parse().map_err(|_| bad("sha256", &sha))?,
+            }))
         })
     }
 
@@ -820,37 +871,6 @@ impl Journal {
         })
     }
 
-    /// Originals acquired from this camera (at any docking) whose upload is still to come:
-    /// queued or under way, not verified and not failed for good.
-    pub fn camera_uploads_pending(&self, device: &DeviceSerial) -> Result<u64, JournalError> {
-        self.with(|db| {
-            db.query_row(
-                "SELECT COUNT(*) FROM files f JOIN sessions s ON s.id = f.session
-                 LEFT JOIN uploads u ON u.evidence = f.evidence AND u.role = 'original'
-                 WHERE s.device = ?1 AND f.state = 'acquired' AND (u.state IS NULL OR u.state IN ('pending', 'uploading'))",
-                params![device.as_str()],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map(|n| n as u64)
-    }
-
-    /// The state of an upload (`pending`, `uploading`, `uploaded`, `failed`), if queued.
-    pub fn upload_state(
-        &self,
-        evidence: &EvidenceId,
-        role: &str,
-    ) -> Result<Option<String>, JournalError> {
-        self.with(|db| {
-            db.query_row(
-                "SELECT state FROM uploads WHERE evidence = ?1 AND role = ?2",
-                params![evidence.as_str(), role],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-        })
-    }
-
     /// Whether the evidence item was flagged important (unknown counts as important).
     pub fn is_important(&self, evidence: &EvidenceId) -> Result<bool, JournalError> {
         self.with(|db| {
@@ -862,13 +882,6 @@ impl Journal {
             .optional()
         })
         .map(|o| o.unwrap_or(true))
-    }
-
-    // --- uploads ---
-
-    /// Queue an object for upload (once; a second call changes nothing).
-    pub fn enqueue_upload(&self, u: &NewUpload, at: DateTime<Utc>) -> Result<(), JournalError> {
-        self.with(|db| insert_upload(db, u, &ts(at)))
     }
 
     /// Where the derivatives of every content stand, in one query (for the backlog and the
@@ -885,10 +898,18 @@ impl Journal {
         .map(|v| {
             v.into_iter()
                 .filter_map(|(sha, st)| {
-                    Some((
-                        sha.parse().ok()?,
-                        crate::transcode::TranscodeState::parse(&st)?,
-                    ))
+                    let decoded = sha
+                        .parse()
+                        .ok()
+                        .zip(crate::transcode::TranscodeState::parse(&st));
+                    if decoded.is_none() {
+                        self.note_undecodable(Undecodable {
+                            table: "transcodes".into(),
+                            row: sha.clone(),
+                            reason: format!("sha256 {sha:?}, state {st:?}"),
+                        });
+                    }
+                    decoded
                 })
                 .collect()
         })
@@ -909,101 +930,6 @@ impl Journal {
                 params![sha256.to_hex(), evidence.as_str(), state.as_str(), error, ts(at)],
             )
             .map(|_| ())
-        })
-    }
-
-    /// Uploads due now (pending or uploading, not waiting for a retry), oldest first.
-    pub fn due_uploads(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<UploadRow>, JournalError> {
-        self.with(|db| {
-            let mut st = db.prepare(
-                "SELECT evidence, role, sha256, size, source, key, state, upload_id, parts, attempts, error, queued_at
-                 FROM uploads WHERE state IN ('pending', 'uploading') AND (next_at IS NULL OR next_at <= ?1)
-                 ORDER BY queued_at LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![ts(now), limit as i64], upload_row)?;
-            rows.collect()
-        })
-        .map(|v: Vec<Option<UploadRow>>| v.into_iter().flatten().collect())
-    }
-
-    /// Every upload row (for status and tests).
-    pub fn uploads(&self) -> Result<Vec<UploadRow>, JournalError> {
-        self.with(|db| {
-            let mut st = db.prepare(
-                "SELECT evidence, role, sha256, size, source, key, state, upload_id, parts, attempts, error, queued_at
-                 FROM uploads ORDER BY queued_at",
-            )?;
-            let rows = st.query_map([], upload_row)?;
-            rows.collect()
-        })
-        .map(|v: Vec<Option<UploadRow>>| v.into_iter().flatten().collect())
-    }
-
-    /// Record multipart progress: the upload ID and the parts done so far (their ETags).
-    pub fn upload_progress(
-        &self,
-        evidence: &EvidenceId,
-        role: &str,
-        upload_id: Option<&str>,
-        parts: &[String],
-    ) -> Result<(), JournalError> {
-        let parts = serde_json::to_string(parts).unwrap_or_else(|_| "[]".into());
-        self.with(|db| {
-            db.execute(
-                "UPDATE uploads SET state = 'uploading', upload_id = ?3, parts = ?4 WHERE evidence = ?1 AND role = ?2",
-                params![evidence.as_str(), role, upload_id, parts],
-            )
-            .map(|_| ())
-        })
-    }
-
-    /// A failed attempt: retriable ones wait until `next_at`; permanent ones are `failed`.
-    pub fn upload_failed(
-        &self,
-        evidence: &EvidenceId,
-        role: &str,
-        error: &str,
-        next_at: Option<DateTime<Utc>>,
-    ) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "UPDATE uploads SET attempts = attempts + 1, error = ?3, next_at = ?4,
-                   state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END
-                 WHERE evidence = ?1 AND role = ?2",
-                params![evidence.as_str(), role, error, next_at.map(ts)],
-            )
-            .map(|_| ())
-        })
-    }
-
-    pub fn upload_done(
-        &self,
-        evidence: &EvidenceId,
-        role: &str,
-        seq: u64,
-        at: DateTime<Utc>,
-    ) -> Result<(), JournalError> {
-        self.with(|db| {
-            db.execute(
-                "UPDATE uploads SET state = 'uploaded', seq = ?3, uploaded_at = ?4, error = NULL, next_at = NULL
-                 WHERE evidence = ?1 AND role = ?2",
-                params![evidence.as_str(), role, seq as i64, ts(at)],
-            )
-            .map(|_| ())
-        })
-    }
-
-    /// Put failed uploads back in the queue (after the cause was fixed).
-    pub fn retry_failed_uploads(&self) -> Result<usize, JournalError> {
-        self.with(|db| {
-            db.execute(
-                "UPDATE uploads SET state = 'pending', next_at = NULL WHERE state = 'failed'",
-                [],
-            )
         })
     }
 
@@ -1096,7 +1022,18 @@ impl Journal {
             )
             .optional()
         })
-        .map(|o| o.and_then(|s| OfficerId::new(s).ok()))
+        .and_then(|o| {
+            o.map(|s| {
+                OfficerId::new(s.clone()).map_err(|e| {
+                    self.undecodable_err(Undecodable {
+                        table: "assignments".into(),
+                        row: format!("{device}/{s}"),
+                        reason: e.to_string(),
+                    })
+                })
+            })
+            .transpose()
+        })
     }
 }
 

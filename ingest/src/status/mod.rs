@@ -8,6 +8,7 @@ pub mod http;
 pub mod page;
 
 use crate::dock::daemon::SlotView;
+use crate::journal::UploadState;
 use crate::station::Station;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -231,6 +232,9 @@ pub struct Report {
     pub disk: Disk,
     pub totals: Totals,
     pub alerts: Vec<Alert>,
+    /// Journal rows that do not decode (left out of every listing until repaired).
+    #[serde(default)]
+    pub journal_undecodable: Vec<crate::journal::Undecodable>,
 }
 
 /// Build the report; `slots` are the dock's live slots (None outside the dock).
@@ -246,9 +250,9 @@ pub fn report(
     let mut retrying: Option<String> = None;
     let mut failed_msgs = Vec::new();
     for u in &uploads {
-        match u.state.as_str() {
-            "uploaded" => q.uploaded += 1,
-            "failed" => {
+        match u.state {
+            UploadState::Uploaded => q.uploaded += 1,
+            UploadState::Failed => {
                 q.failed += 1;
                 failed_msgs.push(format!(
                     "{} {}: {}",
@@ -258,7 +262,7 @@ pub fn report(
                 ));
             }
             s => {
-                if s == "uploading" {
+                if s == UploadState::Uploading {
                     q.uploading += 1;
                 } else {
                     q.pending += 1;
@@ -300,7 +304,7 @@ pub fn report(
     }
     totals.uploaded_bytes = uploads
         .iter()
-        .filter(|u| u.state == "uploaded")
+        .filter(|u| u.state == UploadState::Uploaded)
         .map(|u| u.size)
         .sum();
 
@@ -397,6 +401,19 @@ pub fn report(
             );
         }
     }
+    let journal_undecodable = st.journal.undecodable();
+    if let Some(first) = journal_undecodable.first() {
+        alert(
+            "journal.undecodable",
+            "error",
+            st.journal.path().display().to_string(),
+            format!(
+                "{} journal row(s) do not decode and are left out of the queues, e.g. {first}; \
+                 restore the journal from backup or run the version of evidock that wrote it",
+                journal_undecodable.len()
+            ),
+        );
+    }
     if let Some(e) = retrying {
         alert(
             "store.unreachable",
@@ -465,6 +482,7 @@ pub fn report(
         disk,
         totals,
         alerts,
+        journal_undecodable,
     })
 }
 
@@ -511,6 +529,23 @@ pub fn metrics(r: &Report) -> String {
             ("{state=\"uploading\"}".into(), r.uploads.uploading as f64),
             ("{state=\"failed\"}".into(), r.uploads.failed as f64),
         ],
+    );
+    let mut by_table = std::collections::BTreeMap::<&str, u64>::new();
+    for u in &r.journal_undecodable {
+        *by_table.entry(&u.table).or_default() += 1;
+    }
+    g(
+        "evidock_journal_undecodable_rows",
+        "Journal rows that do not decode, by table (left out until repaired).",
+        "gauge",
+        if by_table.is_empty() {
+            vec![("{table=\"uploads\"}".into(), 0.0)]
+        } else {
+            by_table
+                .into_iter()
+                .map(|(t, n)| (format!("{{table=\"{t}\"}}"), n as f64))
+                .collect()
+        },
     );
     g(
         "evidock_upload_waiting_bytes",
