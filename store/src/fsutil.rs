@@ -50,13 +50,31 @@ pub fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// `mkdir -p`, then fsync the parent so the new directory entry is durable.
+/// `mkdir -p`, each new level made durable: the directory holding it is fsynced after it is
+/// made (a new level whose own entry is not durable would lose everything below it).
 pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
     if path.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(path).map_err(err("create directory", path))?;
-    sync_dir(parent_dir(path))
+    // The missing levels, outermost first.
+    let mut missing = Vec::new();
+    let mut p = path;
+    while !p.is_dir() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => p = parent,
+            _ => break,
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => sync_dir(parent_dir(dir))?,
+            // Made by another thread or process meanwhile: it syncs its own.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(FsError::new("create directory", dir, e)),
+        }
+    }
+    Ok(())
 }
 
 /// fsync a directory (makes renames and creations in it durable).

@@ -184,6 +184,8 @@ impl CustodyLog {
             .append(true)
             .open(&events_path)
             .map_err(fsutil::err("open", &events_path))?;
+        // Either may have just been created: their entries made durable before any event is.
+        fsutil::sync_dir(dir)?;
         let mut log = CustodyLog {
             dir: dir.to_path_buf(),
             station: station.clone(),

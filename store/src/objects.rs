@@ -216,8 +216,7 @@ impl EvidenceStore {
         match parsed.scheme() {
             "file" => {
                 let root = PathBuf::from(parsed.path());
-                std::fs::create_dir_all(&root)
-                    .map_err(|e| cfg(format!("cannot create {}: {e}", root.display())))?;
+                crate::fsutil::create_dir_all(&root).map_err(|e| cfg(e.to_string()))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&root)
                     .map_err(|e| cfg(e.to_string()))?;
                 Ok(EvidenceStore {
@@ -737,6 +736,7 @@ impl EvidenceStore {
             return Ok(());
         };
         let p = root.join(self.path(key).as_ref());
+        let root = root.clone();
         tokio::task::spawn_blocking(move || {
             let err = |e: std::io::Error| StoreError::Local {
                 path: p.clone(),
@@ -746,10 +746,17 @@ impl EvidenceStore {
             f.sync_all().map_err(err)?;
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).map_err(err)?;
-            if let Some(dir) = p.parent() {
-                std::fs::File::open(dir)
+            // object_store made the key's folders as it needed them, without syncing them:
+            // every level up to the store's root is synced, so no new folder's entry is lost.
+            let mut dir = p.parent();
+            while let Some(d) = dir {
+                std::fs::File::open(d)
                     .and_then(|d| d.sync_all())
                     .map_err(err)?;
+                if d == root.as_path() {
+                    break;
+                }
+                dir = d.parent();
             }
             Ok(())
         })

@@ -96,7 +96,8 @@ pub fn copy(
         }
     };
     if let Some(dir) = part.parent() {
-        std::fs::create_dir_all(dir).map_err(spool_err("create directory"))?;
+        evidock_store::fsutil::create_dir_all(dir)
+            .map_err(|e| spool_err("create directory")(e.source))?;
     }
     let mut out = OpenOptions::new()
         .create(true)
