@@ -170,6 +170,7 @@ def scenarios(g, vm, manifest, cards, measure_cycles):
         ("plain USB stick", lambda: plain_stick(g, vm, manifest, cards)),
         ("ZFY0001 with a pull mid-copy", lambda: pull_mid_copy(g, vm, manifest)),
         ("wrong password", lambda: wrong_password(g, vm)),
+        ("not on the allow-list", lambda: not_allow_listed(g, vm)),
         ("mute camera", lambda: mute_camera(g, vm)),
         ("stalling camera", lambda: stalling_camera(g, vm)),
         ("partition layouts", lambda: partition_layouts(g, vm, manifest)),
@@ -368,6 +369,17 @@ def bad_camera(g, vm, serial, card, *extra, password="000000"):
     g.unplug()
     g.log(r"usb device left", mark, 30)
     return line, ev1 - ev0, vm.out("cat /run/gadget.out")
+
+
+def not_allow_listed(g, vm):
+    """A camera of the right VID/PID whose USB serial is not on the allow-list: refused from its
+    descriptors alone, before any command (every command carries the admin password)."""
+    line, new, gl = bad_camera(g, vm, "ZFY0099", "small")
+    check("USB serial not on the allow-list: refused, nothing read, the password never sent "
+          "(the camera saw no command)",
+          line is not None and "allow-list" in line and new == 0 and "ZFY_CMD" not in gl,
+          f"{short(line or 'no outcome line', 300)}; {new} new item(s); camera log: "
+          f"{short(gl, 300)}")
 
 
 def wrong_password(g, vm):

@@ -42,13 +42,17 @@ pub fn attach(
             })?;
         let card = UsbCard::new(usb.sysfs.clone(), arrival.volume.clone(), automount);
         return match profile.driver {
-            DriverKind::ZfyUsb => Ok(Attached {
-                profile: profile.clone(),
-                driver: Box::new(
-                    ZfyUsbDriver::open(&usb.device, &arrival.slot).map_err(|e| e.to_string())?,
-                ),
-                card: Box::new(card),
-            }),
+            DriverKind::ZfyUsb => {
+                password_gate(profile, &usb.info, &arrival.slot)?;
+                Ok(Attached {
+                    profile: profile.clone(),
+                    driver: Box::new(
+                        ZfyUsbDriver::open(&usb.device, &arrival.slot)
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    card: Box::new(card),
+                })
+            }
             DriverKind::MassStorage => {
                 // No handshake: the card is there at once; its ID file names the camera.
                 let mut card = card;
@@ -103,6 +107,28 @@ pub fn attach(
     })
 }
 
+/// Every handshake command carries the admin password, and a VID/PID is no identity (any
+/// device, or a gadget on a laptop, can claim one): the password goes only to a camera whose
+/// USB serial, read from its descriptors before any command, is on the profile's allow-list
+/// (the handshake's own serial is checked against it again). `allow = ["*"]` is the admin's
+/// choice to trust any camera of the profile.
+fn password_gate(profile: &Profile, usb: &super::UsbInfo, slot: &str) -> Result<(), String> {
+    if profile.allow_any {
+        return Ok(());
+    }
+    match usb.serial.as_deref() {
+        Some(serial) if profile.allows(serial) => Ok(()),
+        serial => Err(format!(
+            "USB device {:04x}:{:04x} at {slot}: its USB serial {} is not on the allow-list of profile {:?}: \
+             the admin password was not sent, not read",
+            usb.vid,
+            usb.pid,
+            serial.map_or_else(|| "(none)".to_string(), |s| format!("{s:?}")),
+            profile.name
+        )),
+    }
+}
+
 /// A USB card already mounted (mass-storage cameras), kept mounted until the session ends.
 #[derive(Debug)]
 struct MountedCard {
@@ -116,5 +142,43 @@ impl CardSource for MountedCard {
     }
     fn present(&self) -> bool {
         self.card.present()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::dock::UsbInfo;
+
+    fn profile(allow: &str) -> Profile {
+        let toml = format!(
+            "[[camera]]\nname = \"zfy\"\ndriver = \"zfy-usb\"\nusb_vid = 0x2fe3\nusb_pid = 0x0c01\npassword = \"000000\"\nallow = {allow}\n"
+        );
+        crate::config::Settings::parse(&toml, std::path::Path::new("t.toml"))
+            .unwrap()
+            .profiles
+            .remove(0)
+    }
+
+    fn usb(serial: Option<&str>) -> UsbInfo {
+        UsbInfo {
+            vid: 0x2fe3,
+            pid: 0x0c01,
+            serial: serial.map(str::to_string),
+            manufacturer: None,
+            product: None,
+        }
+    }
+
+    #[test]
+    fn the_password_goes_only_to_an_allow_listed_usb_serial() {
+        let p = profile("[\"ZFY0001\"]");
+        assert!(password_gate(&p, &usb(Some("ZFY0001")), "1-1").is_ok());
+        let e = password_gate(&p, &usb(Some("ZFY0666")), "1-1").unwrap_err();
+        assert!(e.contains("ZFY0666") && e.contains("not sent"), "{e}");
+        let e = password_gate(&p, &usb(None), "1-1").unwrap_err();
+        assert!(e.contains("(none)"), "{e}");
+        assert!(password_gate(&profile("[\"*\"]"), &usb(None), "1-1").is_ok());
     }
 }
