@@ -6,8 +6,10 @@
 //! decide whole-disk filesystem or partition table (and wait for the partitions the table
 //! promises), retry opens for a few seconds, set every block device read-only (`BLKROSET`), and
 //! mount read-only (`ro,nosuid,nodev,noexec`). A read-only mount that cannot be obtained is an
-//! error: there is no read-write fallback. With the system's automounter instead, the mount must
-//! already be read-only or the card is refused.
+//! error: there is no read-write fallback. With the system's automounter instead, the block
+//! devices are still set read-only, every filesystem of the card must be mounted read-only by
+//! the system (or the card is refused, naming the one that is not), and evidock reads through
+//! its own `ro,nosuid,nodev,noexec` bind of each.
 
 use crate::device::volume::{CardSource, Volume};
 use std::io::Read as _;
@@ -190,20 +192,84 @@ mod hw {
     }
 }
 
-/// Where `/dev/<dev_name>` is mounted in this mount namespace, and whether read-only.
-fn mount_of(dev_name: &str) -> Option<(PathBuf, bool)> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    for line in text.lines() {
+/// A mount of a card's filesystem made by the system's automounter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SystemMount {
+    point: PathBuf,
+    /// The per-mount options (`ro`, `nosuid`, …).
+    options: Vec<String>,
+}
+
+impl SystemMount {
+    fn read_only(&self) -> bool {
+        self.options.iter().any(|o| o == "ro")
+    }
+}
+
+/// Where `/dev/<dev_name>` is mounted in the mount namespace `mountinfo` describes.
+fn mount_of(mountinfo: &str, dev_name: &str) -> Option<SystemMount> {
+    let source = format!("/dev/{dev_name}");
+    mountinfo.lines().find_map(|line| {
         // id parent major:minor root mountpoint options ... - fstype source superoptions
         let (left, right) = line.split_once(" - ")?;
         let f: Vec<&str> = left.split(' ').collect();
         let r: Vec<&str> = right.split(' ').collect();
-        if f.len() >= 6 && r.len() >= 2 && r[1] == format!("/dev/{dev_name}") {
-            let ro = f[5].split(',').any(|o| o == "ro");
-            return Some((PathBuf::from(unescape(f[4])), ro));
+        (f.len() >= 6 && r.len() >= 2 && r[1] == source).then(|| SystemMount {
+            point: PathBuf::from(unescape(f[4])),
+            options: f[5].split(',').map(str::to_string).collect(),
+        })
+    })
+}
+
+/// The system's mounts of every filesystem in `filesystems`, once all are there; `Err` names
+/// one that is mounted read-write (that marks a FAT card dirty), `Ok(None)` while some are
+/// still missing.
+fn system_mounts(
+    mountinfo: &str,
+    filesystems: &[(String, FsType)],
+) -> Result<Option<Vec<SystemMount>>, String> {
+    let mut out = Vec::new();
+    for (dev, _) in filesystems {
+        let Some(m) = mount_of(mountinfo, dev) else {
+            return Ok(None);
+        };
+        if !m.read_only() {
+            return Err(format!(
+                "/dev/{dev} was mounted read-write by the system at {} (that marks a FAT card dirty): refusing to read; configure the automounter to mount cameras read-only",
+                m.point.display()
+            ));
         }
+        out.push(m);
     }
-    None
+    Ok(Some(out))
+}
+
+/// Bind `source` at `target` and make the bind read-only, nosuid, nodev and noexec (per-mount
+/// flags: the automounter's own mount may lack some; evidock reads only through its bind).
+fn bind_read_only(source: &Path, target: &Path) -> Result<(), String> {
+    use rustix::mount::{MountFlags, mount_bind, mount_remount};
+    std::fs::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    mount_bind(source, target).map_err(|e| {
+        format!(
+            "cannot bind {} at {}: {e}",
+            source.display(),
+            target.display()
+        )
+    })?;
+    let flags = MountFlags::BIND
+        | MountFlags::RDONLY
+        | MountFlags::NOSUID
+        | MountFlags::NODEV
+        | MountFlags::NOEXEC;
+    if let Err(e) = mount_remount(target, flags, "") {
+        let _ = rustix::mount::unmount(target, rustix::mount::UnmountFlags::DETACH);
+        return Err(format!(
+            "cannot make the bind of {} at {} read-only, nosuid, nodev, noexec: {e}; not read",
+            source.display(),
+            target.display()
+        ));
+    }
+    Ok(())
 }
 
 fn unescape(s: &str) -> String {
@@ -333,29 +399,51 @@ impl UsbCard {
 impl CardSource for UsbCard {
     fn attach(&mut self) -> Result<Volume, String> {
         let disk = self.wait_disk()?;
-        if self.automount {
-            let deadline = Instant::now() + APPEAR;
-            loop {
-                let devs = std::iter::once(disk.clone()).chain(partitions_of(&disk));
-                if let Some((mp, ro)) = devs.filter_map(|d| mount_of(&d)).next() {
-                    if !ro {
-                        return Err(format!(
-                            "{} was mounted read-write by the system (that marks a FAT card dirty): refusing to read; configure the automounter to mount cameras read-only",
-                            mp.display()
-                        ));
-                    }
-                    return Ok(Volume::new(mp, None));
-                }
-                if Instant::now() > deadline {
-                    return Err("the system did not mount the card".into());
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
         let filesystems = self.filesystems(&disk)?;
+        // The disk and every partition read-only in the kernel before anything mounts them
+        // (with an automounter, before it gets there if it is slower; its mount is refused if
+        // it was faster and mounted read-write).
         set_read_only(Path::new(&format!("/dev/{disk}")))?;
         for (dev, _) in &filesystems {
             set_read_only(Path::new(&format!("/dev/{dev}")))?;
+        }
+        if self.automount {
+            // Every filesystem of the card, not the first one found: a partition the system
+            // did not mount is named, never left out in silence.
+            let deadline = Instant::now() + APPEAR;
+            let mounts = loop {
+                let info = std::fs::read_to_string("/proc/self/mountinfo")
+                    .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
+                if let Some(m) = system_mounts(&info, &filesystems)? {
+                    break m;
+                }
+                if Instant::now() > deadline {
+                    let missing: Vec<String> = filesystems
+                        .iter()
+                        .filter(|(d, _)| mount_of(&info, d).is_none())
+                        .map(|(d, _)| format!("/dev/{d}"))
+                        .collect();
+                    return Err(format!(
+                        "the system did not mount {} within {} s: refusing to read part of a card",
+                        missing.join(", "),
+                        APPEAR.as_secs()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let targets: Vec<PathBuf> = if mounts.len() == 1 {
+                vec![self.mount_point.clone()]
+            } else {
+                (1..=mounts.len())
+                    .map(|i| self.mount_point.join(format!("p{i}")))
+                    .collect()
+            };
+            for (m, target) in mounts.iter().zip(&targets) {
+                bind_read_only(&m.point, target)?;
+                self.mounted.push(target.clone());
+            }
+            tracing::info!(disk = %disk, mount = %self.mount_point.display(), filesystems = mounts.len(), "card mounted by the system, bound read-only");
+            return Ok(Volume::new(self.mount_point.clone(), None));
         }
         if let [(dev, fs)] = filesystems.as_slice() {
             let target = self.mount_point.clone();
@@ -398,6 +486,68 @@ mod tests {
         s[510] = 0x55;
         s[511] = 0xAA;
         s
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+95 22 8:17 / /media/op/CAM\\0401 ro,nosuid,nodev,relatime shared:50 - vfat /dev/sdb1 ro,fmask=0022
+96 22 8:18 / /media/op/CAM2 rw,nosuid,nodev,relatime shared:51 - vfat /dev/sdb2 rw
+";
+
+    #[test]
+    fn every_filesystem_of_the_card_must_be_mounted_read_only_by_the_system() {
+        let one = [("sdb1".to_string(), FsType::Vfat)];
+        let m = system_mounts(MOUNTINFO, &one).unwrap().unwrap();
+        assert_eq!(m[0].point, PathBuf::from("/media/op/CAM 1"));
+        let both = [
+            ("sdb1".to_string(), FsType::Vfat),
+            ("sdb2".to_string(), FsType::Vfat),
+        ];
+        let e = system_mounts(MOUNTINFO, &both).unwrap_err();
+        assert!(e.contains("/dev/sdb2") && e.contains("read-write"), "{e}");
+        let missing = [
+            ("sdb1".to_string(), FsType::Vfat),
+            ("sdb3".to_string(), FsType::Vfat),
+        ];
+        assert_eq!(system_mounts(MOUNTINFO, &missing).unwrap(), None);
+    }
+
+    /// The bind evidock reads through is read-only, nosuid, nodev and noexec whatever the
+    /// automounter chose (needs CAP_SYS_ADMIN, as the dock does).
+    #[test]
+    fn the_bind_of_a_system_mount_is_read_only_nosuid_nodev_noexec() {
+        use rustix::mount::{MountFlags, UnmountFlags, mount, unmount};
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("system");
+        let dst = dir.path().join("evidock");
+        std::fs::create_dir(&src).unwrap();
+        if let Err(e) = mount(
+            "tmpfs",
+            &src,
+            "tmpfs",
+            MountFlags::empty(),
+            Some(c"size=1m"),
+        ) {
+            assert_eq!(e, rustix::io::Errno::PERM, "{e}");
+            eprintln!("skipped: mounting needs CAP_SYS_ADMIN");
+            return;
+        }
+        std::fs::write(src.join("f"), b"x").unwrap();
+        bind_read_only(&src, &dst).unwrap();
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = info
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(dst.to_str().unwrap()))
+            .unwrap();
+        let opts: Vec<&str> = line.split(' ').nth(5).unwrap().split(',').collect();
+        for o in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.contains(&o), "{o} missing: {line}");
+        }
+        assert_eq!(std::fs::read(dst.join("f")).unwrap(), b"x");
+        let w = std::fs::write(dst.join("g"), b"y").unwrap_err();
+        assert_eq!(w.raw_os_error(), Some(libc::EROFS), "{w}");
+        unmount(&dst, UnmountFlags::DETACH).unwrap();
+        unmount(&src, UnmountFlags::DETACH).unwrap();
     }
 
     #[test]
