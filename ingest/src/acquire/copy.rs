@@ -148,8 +148,12 @@ pub fn copy(
             Ok(n) => n,
             Err(source) => {
                 // Keep what is good for a resume before reporting.
-                if out.sync_data().is_ok() {
-                    let _ = durable(offset);
+                // (The camera's error is the one reported; a resume point not recorded only
+                // means the next docking copies this file again from an earlier offset.)
+                if out.sync_data().is_ok()
+                    && let Err(e) = durable(offset)
+                {
+                    tracing::error!(file = %part.display(), offset, error = %e, "journal: the resume point was not recorded");
                 }
                 return Err(CopyError::Camera {
                     what: "the file",

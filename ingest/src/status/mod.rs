@@ -309,12 +309,16 @@ pub fn report(
         .sum();
 
     // The custody log: the latest events, and checkpoints still waiting for a token.
-    let (size, cps, tokens_dir) = st.log.with(|l| {
-        let _ = l.refresh();
+    // A log that cannot be read to its end is an alert: the page would otherwise show an old
+    // view as if it were current.
+    let (size, cps, tokens_dir, log_error) = st.log.with(|l| {
+        let refreshed = l.refresh().err().map(|e| e.to_string());
+        let cps = l.checkpoint_sizes();
         (
             l.size(),
-            l.checkpoint_sizes().unwrap_or_default(),
+            cps.as_ref().map(Vec::clone).unwrap_or_default(),
             l.dir().join(evidock_verify::layout::TIMESTAMPS_DIR),
+            refreshed.or_else(|| cps.err().map(|e| e.to_string())),
         )
     });
     let mut recent = Vec::new();
@@ -400,6 +404,16 @@ pub fn report(
                 ),
             );
         }
+    }
+    if let Some(e) = log_error {
+        alert(
+            "log.unreadable",
+            "error",
+            st.log.with(|l| l.dir().display().to_string()),
+            format!(
+                "the custody log cannot be read to its end: {e}; the page shows what was read before"
+            ),
+        );
     }
     let journal_undecodable = st.journal.undecodable();
     if let Some(first) = journal_undecodable.first() {
