@@ -20,7 +20,7 @@
 //! ```
 //! A request a crash or a pulled camera left open is settled at the camera's next docking,
 //! right after its release: `device-wiped` then names the request's files the card no longer
-//! holds (`found_absent`); a request whose event was never logged deleted nothing and is
+//! holds (`found_absent`; by SHA-256, not by name); a request whose event was never logged deleted nothing and is
 //! forgotten.
 
 use crate::acquire::copy;
@@ -222,8 +222,9 @@ impl Acquirer {
             };
             let mut gone = Vec::new();
             for f in request.files {
-                match volume.open(&f.path.0) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(f),
+                match holds(volume, &f) {
+                    Ok(false) => gone.push(f),
+                    Ok(true) => {}
                     Err(e) => {
                         return Err(format!(
                             "settling wipe request {}: {}: {e}",
@@ -231,7 +232,6 @@ impl Acquirer {
                             f.path.display()
                         ));
                     }
-                    Ok(_) => {}
                 }
             }
             tracing::warn!(camera = %device, request = %open.key, gone = gone.len(), "an earlier wipe was cut off; settled from what the card holds");
@@ -296,6 +296,24 @@ impl Acquirer {
     }
 }
 
+/// Whether the card still holds the very bytes a wipe request named. A name alone is not
+/// enough: the camera may have recorded a new file under a deleted one's name (the counters of
+/// many cameras restart), so a file present under the name is read in full and counts only if
+/// its SHA-256 is the requested one.
+fn holds(volume: &Volume, f: &WipedFile) -> std::io::Result<bool> {
+    let mut file = match volume.open(&f.path.0) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let (d, _) = evidock_verify::digest::hash_reader(
+        &mut file,
+        evidock_verify::digest::DigestSet::SHA256_ONLY,
+    )
+    .map_err(std::io::Error::other)?;
+    Ok(d.sha256 == f.sha256)
+}
+
 /// The request's key: its session and the files it names.
 fn request_key(session: &SessionId, files: &[WipedFile]) -> String {
     let mut h = Vec::new();
@@ -307,4 +325,38 @@ fn request_key(session: &SessionId, files: &[WipedFile]) -> String {
         "wipe-requested/{session}/{}",
         &Sha256::digest(&h).to_hex()[..16]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_name_reused_by_a_new_recording_is_not_the_requested_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("DCIM")).unwrap();
+        let volume = Volume::new(dir.path().to_path_buf(), None);
+        let asked = |bytes: &[u8]| WipedFile {
+            path: CameraPath(b"DCIM/V0001.MP4".to_vec()),
+            evidence: evidock_verify::id::EvidenceId::new("ev-00000000000000000001").unwrap(),
+            sha256: Sha256::digest(bytes),
+        };
+        let f = asked(b"the acquired recording");
+        assert!(!holds(&volume, &f).unwrap(), "absent");
+        std::fs::write(dir.path().join("DCIM/V0001.MP4"), b"the acquired recording").unwrap();
+        assert!(
+            holds(&volume, &f).unwrap(),
+            "the same bytes: still on the card"
+        );
+        std::fs::write(
+            dir.path().join("DCIM/V0001.MP4"),
+            b"a new recording, same name",
+        )
+        .unwrap();
+        assert!(
+            !holds(&volume, &f).unwrap(),
+            "another recording under the name: the requested one is gone"
+        );
+    }
 }
