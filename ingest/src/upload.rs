@@ -469,11 +469,33 @@ impl Uploader {
         )
         .map_err(|e| self.local_err(e.to_string()))?;
         let log = self.log.clone();
-        tokio::task::spawn_blocking(move || log.append_once(ev))
+        let a = tokio::task::spawn_blocking(move || log.append_once(ev))
             .await
             .map_err(|e| self.local_err(e.to_string()))?
-            .map(|a| a.event.seq)
-            .map_err(|e| self.local_err(format!("custody log: {e}")))
+            .map_err(|e| self.local_err(format!("custody log: {e}")))?;
+        if !a.new {
+            // A replay (a crash after the event, before the journal knew): the logged event
+            // stands — its retention was computed then — but it must be of this very object.
+            let logged: UploadedPayload = a
+                .event
+                .payload()
+                .map_err(|e| self.local_err(format!("custody log: seq {}: {e}", a.event.seq)))?;
+            if logged.sha256 != *sha
+                || logged.size != size
+                || logged.object != self.store.full_key(key)
+            {
+                return Err(self.local_err(format!(
+                    "custody log: seq {} already records uploaded/{evidence}/{role_name} as {} ({} bytes, SHA-256 {}), not {} ({size} bytes, SHA-256 {}); investigate",
+                    a.event.seq,
+                    logged.object,
+                    logged.size,
+                    logged.sha256.to_hex(),
+                    self.store.full_key(key),
+                    sha.to_hex()
+                )));
+            }
+        }
+        Ok(a.event.seq)
     }
 
     /// The write-once evidence record, read back.

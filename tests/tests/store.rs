@@ -639,3 +639,85 @@ fn a_full_local_store_disk_is_a_clear_error_and_leaves_nothing_half_written() {
             .exists()
     );
 }
+
+/// An `uploaded` event already in the log under an item's key (a crash after it was logged, or
+/// a forger holding the station key) is taken as the upload's record only if it names this
+/// very object: another object, size or SHA-256 is an error, never a silent "uploaded".
+#[test]
+fn an_uploaded_event_already_logged_for_other_bytes_is_refused_not_taken() {
+    use evidock_store::clock::SystemClock;
+    use evidock_store::key::StationKey;
+    use evidock_store::log::CustodyLog;
+    use evidock_verify::event::payload::{ObjectRole, UploadedPayload};
+    use evidock_verify::event::{Actor, NewEvent, Subject};
+    use evidock_verify::id::{EvidenceId, StationId};
+    use std::sync::Arc;
+
+    let st = TestStation::with_config(
+        "station_id = \"dock-09\"\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let fw = station::firmware("ZFY0709", "350809");
+    let files = station::recordings(&fw, 1, 50_000, 79);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+    let acquired = of_kind(&st.events(), "acquired")
+        .into_iter()
+        .find(|e| e["payload"]["size"] == 50_000)
+        .cloned()
+        .unwrap();
+    let ev = EvidenceId::new(acquired["subject"]["evidence"].as_str().unwrap()).unwrap();
+
+    let station = StationId::new("dock-09").unwrap();
+    let (key, _) =
+        StationKey::load_or_create(&st.data().join("station.key"), None, &station).unwrap();
+    let (log, _) = CustodyLog::open(
+        &st.data().join("custody/dock-09"),
+        Arc::new(key),
+        Arc::new(SystemClock::default()),
+    )
+    .unwrap();
+    let log = evidock_store::log::SharedLog::new(log);
+    let forged = UploadedPayload {
+        role: ObjectRole::Original,
+        object: "evidence/originals/elsewhere".into(),
+        store: "file:///elsewhere".into(),
+        size: 50_000,
+        sha256: Sha256([9; 32]),
+        retain_until: None,
+    };
+    log.append(
+        NewEvent::new(
+            Actor::station(&station),
+            Subject::Evidence(ev.clone()),
+            format!("uploaded/{ev}/original"),
+            &forged,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    log.with(|l| l.checkpoint()).unwrap();
+    drop(log);
+
+    let ran = bins::run(&mut st.cmd(&["upload", "--json"]));
+    let out = ran.json();
+    let failed = out["failed"].as_array().unwrap();
+    let ours = failed
+        .iter()
+        .find(|f| f[0] == ev.as_str())
+        .unwrap_or_else(|| panic!("the upload took the forged event as its own: {out:#}"));
+    assert!(
+        ours[2].as_str().unwrap().contains("already records"),
+        "{ours}"
+    );
+    let rows = st.json(&["store", "status"]);
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["evidence"] == ev.as_str() && r["role"] == "original")
+        .unwrap();
+    assert_ne!(row["state"], "uploaded", "{row}");
+}
