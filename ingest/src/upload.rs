@@ -301,6 +301,9 @@ impl Uploader {
         if exists.is_none() {
             self.send(row).await?;
             evidock_store::crash_point!("upload.sent");
+        } else {
+            // Put by an attempt that may have crashed before its fsync.
+            self.store.make_durable(key).await?;
         }
         let (got, size) = self.store.read_back(key).await?;
         if got != row.sha256 || size != row.size {

@@ -436,19 +436,9 @@ impl EvidenceStore {
                         }
                     }
                 })?;
-                // Durable and read-only before it counts, whoever wrote it: a crash between a
-                // put and its fsync left an object a restart finds already there (and skips).
-                let local = |e: std::io::Error| StoreError::Local {
-                    path: p.clone(),
-                    reason: e.to_string(),
-                };
-                f.sync_all().map_err(local)?;
-                {
-                    use std::os::unix::fs::PermissionsExt as _;
-                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444))
-                        .map_err(local)?;
-                }
-                // A fsynced file's clean pages are evicted: the hash reads the disk.
+                // Nothing is written here (a reviewer may read a store mounted read-only): the
+                // writer made the object durable first ([`Self::make_durable`]). Its clean pages
+                // are evicted, so the hash reads the disk.
                 let _ = rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed);
                 let (d, n) = evidock_verify::digest::hash_stream(&mut f, Default::default())
                     .map_err(|e| StoreError::Local {
@@ -555,6 +545,8 @@ impl EvidenceStore {
                 self.make_durable(key).await
             }
             Err(object_store::Error::AlreadyExists { .. }) => {
+                // Maybe put by a run that crashed before its fsync.
+                self.make_durable(key).await?;
                 let (found, _) = self.read_back(key).await?;
                 if found == want {
                     Ok(())
@@ -731,7 +723,10 @@ impl EvidenceStore {
 
     /// Local store: fsync the object and its directory, and make it read-only. The local store
     /// cannot enforce retention beyond that (root can still delete): `evidock store init` says so.
-    async fn make_durable(&self, key: &str) -> Result<(), StoreError> {
+    /// For the writer of an object of the local store: fsync it and its folders and make it
+    /// read-only (a crash between a put and its fsync leaves an object a restart finds already
+    /// there; it is made durable before its read-back counts). Other backends: nothing to do.
+    pub async fn make_durable(&self, key: &str) -> Result<(), StoreError> {
         let Backend::Local { root } = &self.backend else {
             return Ok(());
         };
@@ -851,6 +846,39 @@ mod tests {
             display_url("file:///var/lib/evidock/store"),
             "file:///var/lib/evidock/store"
         );
+    }
+
+    /// A reviewer's read-back writes nothing: it works on a store mounted read-only (as a review
+    /// desk mounts the evidence store) or owned by another user. Needs CAP_SYS_ADMIN to mount.
+    #[tokio::test]
+    async fn a_read_back_works_on_a_read_only_store() {
+        use rustix::mount::{MountFlags, UnmountFlags, mount_bind, mount_remount, unmount};
+        let tmp = tempfile::tempdir().unwrap();
+        let rw = tmp.path().join("rw");
+        let ro = tmp.path().join("ro");
+        std::fs::create_dir_all(&ro).unwrap();
+        let writer = EvidenceStore::open(&StoreSettings {
+            url: format!("file://{}", rw.display()),
+            ..Default::default()
+        })
+        .unwrap();
+        let data = Bytes::from_static(b"evidence bytes");
+        let key = layout::original(&Sha256::digest(&data));
+        writer.put_once(&key, data).await.unwrap();
+        if let Err(e) = mount_bind(&rw, &ro) {
+            assert_eq!(e, rustix::io::Errno::PERM, "{e}");
+            eprintln!("skipped: mounting needs CAP_SYS_ADMIN");
+            return;
+        }
+        mount_remount(&ro, MountFlags::BIND | MountFlags::RDONLY, "").unwrap();
+        let reader = EvidenceStore::open(&StoreSettings {
+            url: format!("file://{}", ro.display()),
+            ..Default::default()
+        })
+        .unwrap();
+        let got = reader.read_back(&key).await;
+        unmount(&ro, UnmountFlags::DETACH).unwrap();
+        assert_eq!(got.unwrap().1, 14);
     }
 
     #[tokio::test]
