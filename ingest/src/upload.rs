@@ -137,16 +137,22 @@ impl std::fmt::Debug for Uploader {
 }
 
 /// Queue the originals an older station left acquired but unqueued (a crash between two steps
-/// that are now one transaction); returns how many.
+/// that are now one transaction); returns how many. This version cannot leave any, so the scan
+/// (every acquired file: 1.9 s at a dock start for a million of them) runs once per journal.
 pub fn queue_unqueued_originals(
     journal: &Journal,
     spool: &crate::acquire::spool::Spool,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, crate::journal::JournalError> {
+    const REPAIR: &str = "queue-unqueued-originals";
+    if journal.repair_done(REPAIR)? {
+        return Ok(0);
+    }
     let missing = journal.unqueued_originals()?;
     for (evidence, sha, size) in &missing {
         journal.enqueue_upload(&original_upload(spool, evidence, sha, *size), at)?;
     }
+    journal.set_repair_done(REPAIR, at)?;
     Ok(missing.len())
 }
 

@@ -216,4 +216,39 @@ mod tests {
         .unwrap();
         assert!(j.unqueued_originals().unwrap().is_empty());
     }
+
+    /// The dock's repair queues a legacy row once, and then never scans again.
+    #[test]
+    fn the_repair_of_unqueued_originals_queues_them_then_runs_no_more() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::open(&tmp.path().join("journal.db")).unwrap();
+        let spool = crate::acquire::spool::Spool::open(&tmp.path().join("spool")).unwrap();
+        let s = SessionId::new("s1").unwrap();
+        let d = DeviceSerial::new("ZFY0001").unwrap();
+        let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+        j.create_session(&s, &d, None, "zfy-sim", SessionState::Copying, now)
+            .unwrap();
+        let dg = Digests {
+            sha256: Sha256::digest(b"x"),
+            sm3: None,
+            md5: None,
+        };
+        for (i, name) in [b"a.mp4", b"b.mp4"].iter().enumerate() {
+            let ev = EvidenceId::new(format!("ev-0123456789abcdef012{i}")).unwrap();
+            j.put_file(&s, *name, &ev, 1, 5, FileState::Checked, Some(&dg), None)
+                .unwrap();
+        }
+        j.mark_acquired(&s, b"a.mp4", 3, &Shown::default()).unwrap();
+        assert_eq!(
+            crate::upload::queue_unqueued_originals(&j, &spool, now).unwrap(),
+            1
+        );
+        assert!(j.unqueued_originals().unwrap().is_empty());
+        // A row left after the repair (only an older evidock could) is not looked for again.
+        j.mark_acquired(&s, b"b.mp4", 4, &Shown::default()).unwrap();
+        assert_eq!(
+            crate::upload::queue_unqueued_originals(&j, &spool, now).unwrap(),
+            0
+        );
+    }
 }

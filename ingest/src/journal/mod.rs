@@ -308,6 +308,9 @@ CREATE TABLE IF NOT EXISTS wipes (
   settled_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS wipes_open ON wipes(device, settled_seq);
+CREATE TABLE IF NOT EXISTS repairs (
+  name TEXT PRIMARY KEY, done_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS assignments (
   device TEXT NOT NULL, officer TEXT NOT NULL, from_utc TEXT NOT NULL, PRIMARY KEY (device, from_utc)
 );
@@ -360,6 +363,24 @@ impl Journal {
         {
             tracing::error!(journal = %self.path.display(), table = %u.table, row = %u.row, reason = %u.reason, "journal row does not decode; it is left out until repaired");
         }
+    }
+
+    /// Whether the one-time repair `name` (of what an older evidock could leave) was done.
+    pub fn repair_done(&self, name: &str) -> Result<bool, JournalError> {
+        self.with(|db| {
+            db.prepare("SELECT 1 FROM repairs WHERE name = ?1")?
+                .exists(params![name])
+        })
+    }
+
+    pub fn set_repair_done(&self, name: &str, at: DateTime<Utc>) -> Result<(), JournalError> {
+        self.with(|db| {
+            db.execute(
+                "INSERT OR IGNORE INTO repairs (name, done_at) VALUES (?1, ?2)",
+                params![name, ts(at)],
+            )
+            .map(|_| ())
+        })
     }
 
     /// A row a single-row read cannot do without: noted, and the read's error.
