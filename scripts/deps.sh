@@ -19,7 +19,9 @@ apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
 # The contact sheets' time labels are drawn with a font found through fontconfig; the status
 # page's Chinese needs a CJK font on the machine that shows it.
 apt_run=(ffmpeg fonts-dejavu-core fonts-wqy-microhei)
-apt_test=(openssl coreutils ffmpeg fonts-dejavu-core python3-venv python3-pip chromium fonts-wqy-microhei qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
+# strace: tests/tests/crash_points/strace.rs kills the normal binary with `strace -e inject`;
+# tests/tests/dir_fsync.rs reads which directories it fsyncs (`strace -y`).
+apt_test=(openssl coreutils strace ffmpeg fonts-dejavu-core python3-venv python3-pip chromium fonts-wqy-microhei qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
 
 need=()
 want=("${apt_build[@]}")

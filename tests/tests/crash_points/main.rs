@@ -8,11 +8,16 @@
 //! unifies features across a workspace build, so the feature never reaches `target/debug`).
 //! Each point is tried at its first and its last occurrence in the phase that reaches it; a
 //! point that no phase reaches fails the run. `CRASH_CASE=<phase>:<point>@<n>` replays one case.
+//!
+//! Beside it, strace.rs kills the unmodified binary before its Nth fsync, fdatasync, rename or
+//! unlink (`strace -e inject`) in the same scenario and holds it to the same checks.
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checks;
+mod process;
 mod scenario;
+mod strace;
 
 use scenario::{Phase, Scenario};
 use std::collections::BTreeMap;

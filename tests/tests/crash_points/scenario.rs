@@ -2,13 +2,17 @@
 //! recording (identical content), a profile that wipes after upload and keeps important files,
 //! the local store; then one camera docked again (its kept files are skipped, a new file is
 //! acquired). Every case starts from a snapshot of the phase it crashes in, at the same absolute
-//! path (the journal and the cards hold absolute paths).
+//! path (the journal and the cards hold absolute paths). The same scenario serves the crash
+//! build (abort at a named point) and the strace sweep over the normal binary (strace.rs: the
+//! dock run under `strace`, killed before its Nth call of a syscall): [`Launch`] says which.
 
 use super::Case;
 use super::checks::{self, Instance, Report};
+use super::process::{Guard, Run, child_of, wrapped};
 use evidock_ingest::device::sim::{self, SimContent};
 use evidock_tests::station;
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +43,32 @@ impl Phase {
 
     pub fn named(s: &str) -> Option<Phase> {
         Phase::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+/// How one run of the dock is started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Launch<'a> {
+    /// `EVIDOCK_CRASH_AT`: abort at this crash point (`point@n`; crash build only).
+    pub crash_at: Option<&'a str>,
+    /// `EVIDOCK_CRASH_TRACE`: record every crash point reached (crash build only).
+    pub trace: Option<&'a Path>,
+    /// Run the dock under this command (`strace -f … --`). The dock is its child: SIGTERM goes
+    /// to the dock itself (strace blocks fatal signals when it writes to `-o FILE`), and a dock
+    /// killed by SIGKILL is [`Run::Killed`].
+    pub under: Option<&'a [OsString]>,
+}
+
+impl std::fmt::Display for Launch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(at) = self.crash_at {
+            write!(f, "at {at}")?;
+        }
+        if let Some(under) = self.under {
+            let words: Vec<_> = under.iter().map(|w| w.to_string_lossy()).collect();
+            write!(f, "under {}", words.join(" "))?;
+        }
+        Ok(())
     }
 }
 
@@ -105,6 +135,11 @@ impl Scenario {
 
     pub fn data(&self) -> PathBuf {
         self.work.join("data")
+    }
+
+    /// A file of this worker's own beside the station (not in its snapshots).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.root.join(name)
     }
 
     fn mount_root(&self) -> PathBuf {
@@ -245,55 +280,90 @@ impl Scenario {
 
     /// The run without a crash; what each phase reached, and how often.
     pub fn baseline(&self) -> BTreeMap<Phase, BTreeMap<String, u64>> {
-        self.setup();
+        let traces: BTreeMap<Phase, PathBuf> = Phase::ALL
+            .into_iter()
+            .map(|p| (p, self.root.join(format!("trace-{}", p.name()))))
+            .collect();
         let mut out = BTreeMap::new();
+        self.baseline_with(
+            |phase| {
+                let _ = std::fs::remove_file(&traces[&phase]);
+                Launch {
+                    trace: Some(&traces[&phase]),
+                    ..Launch::default()
+                }
+            },
+            |phase, pid| {
+                let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+                let text = std::fs::read_to_string(&traces[&phase]).unwrap_or_default();
+                for line in text.lines() {
+                    if let Some((p, name)) = line.split_once(' ')
+                        && p == pid.to_string()
+                    {
+                        *counts.entry(name.to_string()).or_default() += 1;
+                    }
+                }
+                out.insert(phase, counts);
+            },
+        );
+        out
+    }
+
+    /// The run without a crash, each phase started as `launch` says and read by `after` (with
+    /// the dock's pid) once it is done; every phase's snapshot is taken on the way.
+    pub fn baseline_with<'a>(
+        &self,
+        launch: impl Fn(Phase) -> Launch<'a>,
+        mut after: impl FnMut(Phase, u32),
+    ) {
+        self.setup();
         for phase in Phase::ALL {
             self.snapshot(phase.name());
             self.prepare(phase);
-            let trace = self.root.join(format!("trace-{}", phase.name()));
-            let _ = std::fs::remove_file(&trace);
-            let (run, pid) = self.run_phase(None, Some(&trace));
+            let (run, pid) = self.run_phase(launch(phase));
             assert!(
                 matches!(run, Run::Done),
                 "{} without a crash: {run:?}\n{}",
                 phase.name(),
                 self.dock_log()
             );
-            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for line in std::fs::read_to_string(&trace).unwrap_or_default().lines() {
-                if let Some((p, name)) = line.split_once(' ')
-                    && p == pid.to_string()
-                {
-                    *counts.entry(name.to_string()).or_default() += 1;
-                }
-            }
-            out.insert(phase, counts);
+            after(phase, pid);
         }
         self.snapshot("end");
-        out
     }
 
     /// One case: from its phase's snapshot, abort at the point, restart, finish every phase.
     pub fn crash(&self, case: &Case) -> Report {
-        self.restore(case.phase.name());
-        {
-            let mut inst = self.instances.borrow_mut();
-            inst.clear();
-        }
+        let at = format!("{}@{}", case.point, case.occurrence);
+        self.crash_run(
+            case.phase,
+            Launch {
+                crash_at: Some(&at),
+                ..Launch::default()
+            },
+        )
+    }
+
+    /// From `phase`'s snapshot, the dock started as `launch` says until it dies as meant (an
+    /// abort at the crash point; under strace, a SIGKILL), then restarted without it, every
+    /// phase finished, and the checks. A phase that finishes without dying is `unreached`.
+    pub fn crash_run(&self, phase: Phase, launch: Launch<'_>) -> Report {
+        self.restore(phase.name());
+        self.instances.borrow_mut().clear();
         // The instances of the phases before come from the baseline's cards.
-        for phase in Phase::ALL {
-            if phase >= case.phase {
+        for before in Phase::ALL {
+            if before >= phase {
                 break;
             }
-            self.replay_instances(phase);
+            self.replay_instances(before);
         }
         let mut report = Report::default();
-        for phase in Phase::ALL.into_iter().filter(|p| *p >= case.phase) {
-            self.prepare(phase);
-            if phase == case.phase {
-                let at = format!("{}@{}", case.point, case.occurrence);
-                match self.run_phase(Some(&at), None).0 {
+        for p in Phase::ALL.into_iter().filter(|p| *p >= phase) {
+            self.prepare(p);
+            if p == phase {
+                match self.run_phase(launch).0 {
                     Run::Crashed => {}
+                    Run::Killed if launch.under.is_some() => {}
                     Run::Done => {
                         report.unreached = true;
                         return report;
@@ -301,21 +371,21 @@ impl Scenario {
                     other => {
                         report
                             .stuck
-                            .push(format!("the run meant to crash at {at}: {other:?}"));
+                            .push(format!("the run meant to crash {launch}: {other:?}"));
                         return report;
                     }
                 }
             }
-            match self.run_phase(None, None).0 {
+            match self.run_phase(Launch::default()).0 {
                 Run::Done => {}
                 // Quiet but not done: the checks below say what is missing.
                 Run::Settled(s) => report
                     .stuck
-                    .push(format!("{} after the restart: {s}", phase.name())),
+                    .push(format!("{} after the restart: {s}", p.name())),
                 other => {
                     report.stuck.push(format!(
                         "{} after the restart: {other:?}\n{}",
-                        phase.name(),
+                        p.name(),
                         tail(&self.dock_log(), 8)
                     ));
                     return report;
@@ -344,7 +414,7 @@ impl Scenario {
             .stderr(Stdio::from(
                 std::fs::File::create(self.work.join("dock.log")).unwrap(),
             ));
-        let mut child = Guard(Some(c.spawn().unwrap()));
+        let mut child = Guard(Some(c.spawn().unwrap()), None);
         let start = Instant::now();
         let code = loop {
             if let Some(s) = child.0.as_mut().unwrap().try_wait().unwrap() {
@@ -367,7 +437,7 @@ impl Scenario {
             if phase != Phase::Dock {
                 self.prepare(phase);
             }
-            match self.run_phase(None, None).0 {
+            match self.run_phase(Launch::default()).0 {
                 Run::Done => {}
                 other => {
                     report.stuck.push(format!("{}: {other:?}", phase.name()));
@@ -398,15 +468,20 @@ impl Scenario {
         std::fs::read_to_string(self.work.join("dock.log")).unwrap_or_default()
     }
 
-    /// Run the dock until the phase is done (then SIGTERM), it aborts, or the limit passes.
-    fn run_phase(&self, crash_at: Option<&str>, trace: Option<&Path>) -> (Run, u32) {
+    /// Run the dock until the phase is done (then SIGTERM), it aborts, or the limit passes;
+    /// the dock's pid.
+    fn run_phase(&self, launch: Launch<'_>) -> (Run, u32) {
         let mut c = self.evidock(&["dock", "--mount-root"]);
         c.arg(self.mount_root()).env("EVIDOCK_LOG", "info");
-        if let Some(at) = crash_at {
+        if let Some(at) = launch.crash_at {
             c.env("EVIDOCK_CRASH_AT", at);
         }
-        if let Some(t) = trace {
+        if let Some(t) = launch.trace {
             c.env("EVIDOCK_CRASH_TRACE", t);
+        }
+        let program = c.get_program().to_owned();
+        if let Some(under) = launch.under {
+            c = wrapped(under, &c);
         }
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -417,8 +492,12 @@ impl Scenario {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         let log_at = std::fs::metadata(self.work.join("dock.log")).map_or(0, |m| m.len());
-        let mut child = Guard(Some(c.spawn().unwrap()));
-        let pid = child.0.as_ref().map(Child::id).unwrap_or_default();
+        let mut child = Guard(Some(c.spawn().unwrap()), None);
+        let mut pid = child.0.as_ref().map(Child::id).unwrap_or_default();
+        if launch.under.is_some() {
+            pid = child_of(pid, &program);
+            child.1 = Some(pid);
+        }
         let start = Instant::now();
         let mut quiet_since: Option<(u64, Instant)> = None;
         loop {
@@ -427,6 +506,8 @@ impl Scenario {
                 child.0 = None;
                 return match status.signal() {
                     Some(6) => (Run::Crashed, pid),
+                    // strace ends itself with the signal that ended the dock.
+                    Some(9) if launch.under.is_some() => (Run::Killed, pid),
                     _ => (Run::Exited(format!("{status}")), pid),
                 };
             }
@@ -441,7 +522,8 @@ impl Scenario {
                 // The point may still be reached on the way out (the card was wiped, the event
                 // is next): that is the crash asked for.
                 return match child.stop() {
-                    Run::Aborted if crash_at.is_some() => (Run::Crashed, pid),
+                    Run::Aborted if launch.crash_at.is_some() => (Run::Crashed, pid),
+                    Run::Killed if launch.under.is_some() => (Run::Killed, pid),
                     other => (other, pid),
                 };
             }
@@ -471,56 +553,6 @@ impl Scenario {
                     pid,
                 );
             }
-        }
-    }
-}
-
-pub enum Run {
-    Done,
-    Crashed,
-    /// Aborted while it stopped (a crash point on the way out).
-    Aborted,
-    Exited(String),
-    Settled(String),
-    Stuck(String),
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Run::Done => f.write_str("done"),
-            Run::Crashed => f.write_str("aborted at the crash point"),
-            Run::Aborted => f.write_str("aborted while stopping"),
-            Run::Exited(s) => write!(f, "the dock exited by itself: {s}"),
-            Run::Settled(s) => write!(f, "settled: {s}"),
-            Run::Stuck(s) => write!(f, "stuck: {s}"),
-        }
-    }
-}
-
-/// A running dock; killed when dropped.
-struct Guard(Option<Child>);
-
-impl Guard {
-    /// SIGTERM, and wait for the shutdown.
-    fn stop(&mut self) -> Run {
-        let Some(mut child) = self.0.take() else {
-            return Run::Done;
-        };
-        match evidock_tests::bins::terminate(&mut child, Duration::from_secs(30)) {
-            Some(s) if s.success() => Run::Done,
-            Some(s) if s.signal() == Some(6) => Run::Aborted,
-            Some(s) => Run::Exited(format!("after SIGTERM: {s}")),
-            None => Run::Stuck("did not stop within 30 s of SIGTERM".into()),
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }
