@@ -222,6 +222,7 @@ impl Transcoder {
                 ) {
                     tracing::error!(evidence = %row.id, error = %e, "journal: the job was not marked done (made again at the next start: write-once, nothing doubles)");
                 }
+                evidock_store::crash_point!("transcode.done");
                 tracing::info!(evidence = %row.id, path = %row.path, mode = ?job.mode, derivatives = job.made.len(), "derivatives made");
             }
             Err(reason) => {
@@ -251,6 +252,7 @@ impl Transcoder {
                 ) {
                     tracing::error!(evidence = %row.id, error = %e, "journal: the failure was not recorded (tried again at the next start)");
                 }
+                evidock_store::crash_point!("transcode.failed");
                 job.error = Some(reason);
             }
         }
@@ -525,6 +527,7 @@ impl Transcoder {
             .derivatives
             .commit(partial, &sha)
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("transcode.kept");
         let role_name = role_name(role);
         self.append(
             &row.id,
@@ -540,6 +543,7 @@ impl Transcoder {
                 salvaged_with,
             },
         )?;
+        evidock_store::crash_point!("transcode.logged");
         self.journal
             .enqueue_upload(
                 &NewUpload {
@@ -553,6 +557,7 @@ impl Transcoder {
                 self.clock.now(),
             )
             .map_err(|e| e.to_string())?;
+        evidock_store::crash_point!("transcode.queued");
         job.made.push(Made {
             role,
             sha256: sha,

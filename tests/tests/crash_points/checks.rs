@@ -123,6 +123,31 @@ pub fn progress(sc: &Scenario, run_log: &str) -> Progress {
     if uploaded < acquired {
         missing.push(format!("{uploaded} of {acquired} originals uploaded"));
     }
+    // Every content's derivatives made (or their failure logged), and each one uploaded.
+    let outcome: BTreeSet<String> = of(&ev, "transcoded")
+        .chain(of(&ev, "transcode-failed"))
+        .map(|e| s(&e["payload"]["parent_sha256"]))
+        .collect();
+    // (The cards' recordings are .MP4; their marker files are not media.)
+    let untranscoded = of(&ev, "acquired")
+        .filter(|e| s(&e["payload"]["path"]).to_ascii_lowercase().ends_with(".mp4"))
+        .filter(|e| !outcome.contains(&s(&e["payload"]["digests"]["sha256"])))
+        .count();
+    if untranscoded > 0 {
+        missing.push(format!(
+            "{untranscoded} original(s) without derivatives or a transcode-failed event"
+        ));
+    }
+    let derivatives_up: BTreeSet<String> = of(&ev, "uploaded")
+        .filter(|e| e["payload"]["role"] != "original")
+        .map(|e| s(&e["payload"]["sha256"]))
+        .collect();
+    let waiting = of(&ev, "transcoded")
+        .filter(|e| !derivatives_up.contains(&s(&e["payload"]["sha256"])))
+        .count();
+    if waiting > 0 {
+        missing.push(format!("{waiting} derivative(s) not uploaded"));
+    }
     let want_acquired = sc.instances.borrow().len();
     if acquired < want_acquired {
         missing.push(format!("{acquired} of {want_acquired} files acquired"));
@@ -225,6 +250,44 @@ pub fn check(sc: &Scenario) -> Report {
                 s(&p["device"]),
                 s(&p["path"])
             )),
+        }
+    }
+    // One derivative of each role per content (a job a crash cut short and made again must not
+    // add a second playback copy), each uploaded once with its bytes.
+    let mut made: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for e in of(&ev, "transcoded") {
+        let p = &e["payload"];
+        made.entry((s(&p["parent_sha256"]), s(&p["role"])))
+            .or_default()
+            .push(s(&p["sha256"]));
+    }
+    for ((parent, role), shas) in &made {
+        if shas.len() > 1 {
+            r.duplicated.push(format!(
+                "{} of {}: {} transcoded events ({})",
+                role,
+                &parent[..12],
+                shas.len(),
+                shas.iter().map(|s| &s[..12]).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let mut derivative_uploads: BTreeMap<String, usize> = BTreeMap::new();
+    for e in of(&ev, "uploaded").filter(|e| e["payload"]["role"] != "original") {
+        *derivative_uploads
+            .entry(s(&e["payload"]["sha256"]))
+            .or_default() += 1;
+    }
+    for sha in made.values().flatten() {
+        match derivative_uploads.get(sha).copied().unwrap_or(0) {
+            1 => {}
+            0 => r.lost.push(format!(
+                "derivative {}: transcoded, never uploaded",
+                &sha[..12]
+            )),
+            n => r
+                .duplicated
+                .push(format!("derivative {}: uploaded {n} times", &sha[..12])),
         }
     }
     // Every acquired original uploaded once, and in the store.
@@ -383,6 +446,11 @@ pub fn check(sc: &Scenario) -> Report {
                 "SELECT id || ': ' || state FROM sessions WHERE state IN ('identifying', 'copying')",
             ) {
                 r.stuck.push(format!("journal session {s} is still open"));
+            }
+            for t in rows(
+                "SELECT sha256 || ': ' || state FROM transcodes WHERE state NOT IN ('done', 'failed')",
+            ) {
+                r.stuck.push(format!("transcode job {t}"));
             }
             for w in rows("SELECT key FROM wipes WHERE settled_seq IS NULL") {
                 r.stuck.push(format!("wipe request {w} never settled"));

@@ -104,6 +104,18 @@ pub fn remove_leftovers() {
     }
 }
 
+/// A one-second H.264/AAC clip (ffmpeg CLI), made once per test process.
+fn clip() -> PathBuf {
+    static CLIP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CLIP.get_or_init(|| {
+        let p = base_dir().join(format!("clip-{}.mp4", std::process::id()));
+        std::fs::create_dir_all(base_dir()).unwrap();
+        evidock_tests::media::clip(&p, "160x120", 1, 40);
+        p
+    })
+    .clone()
+}
+
 /// Build `evidock` with the crash points into `target/crash/` (scripts/crash-build.sh; a no-op
 /// when up to date), once per test process: the tests of this binary run at the same time.
 pub fn crash_binary() -> PathBuf {
@@ -227,13 +239,9 @@ impl Scenario {
                             seed,
                         },
                     ),
-                    (
-                        name(3, false),
-                        SimContent::Generated {
-                            size: 5 * 1024,
-                            seed: seed + 1,
-                        },
-                    ),
+                    // A real recording: its playback copy, poster and contact sheet are
+                    // made, logged, queued and uploaded (the other files are not video).
+                    (name(3, false), SimContent::CopyOf(clip())),
                 ]
             };
             let card = station::camera(&cams, fw, files);
