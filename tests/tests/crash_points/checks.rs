@@ -1,7 +1,7 @@
 //! What must hold after any crash and a restart, read from the custody log, the cards, the
 //! store and the journal — never from what the dock printed.
 
-use super::scenario::{CAMERA_A, CAMERA_B, Scenario};
+use super::scenario::{CAMERAS, Scenario};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -103,7 +103,7 @@ pub fn progress(sc: &Scenario, run_log: &str) -> Progress {
         .count();
     let mut missing = Vec::new();
     let mut finished = true;
-    for serial in [CAMERA_A, CAMERA_B] {
+    for serial in CAMERAS {
         let card = sc.card(serial);
         if !card.is_dir() {
             continue;
@@ -130,7 +130,11 @@ pub fn progress(sc: &Scenario, run_log: &str) -> Progress {
         .collect();
     // (The cards' recordings are .MP4; their marker files are not media.)
     let untranscoded = of(&ev, "acquired")
-        .filter(|e| s(&e["payload"]["path"]).to_ascii_lowercase().ends_with(".mp4"))
+        .filter(|e| {
+            s(&e["payload"]["path"])
+                .to_ascii_lowercase()
+                .ends_with(".mp4")
+        })
         .filter(|e| !outcome.contains(&s(&e["payload"]["digests"]["sha256"])))
         .count();
     if untranscoded > 0 {
@@ -356,14 +360,17 @@ pub fn check(sc: &Scenario) -> Report {
         }
     }
     let mut now_on: BTreeSet<(String, String)> = BTreeSet::new();
-    for serial in [CAMERA_A, CAMERA_B] {
+    for serial in CAMERAS {
         for dir in [
             sc.card(serial),
-            sc.work.join("cams").join(if serial == CAMERA_A {
-                "A-undocked"
-            } else {
-                "-"
-            }),
+            // Where the undocked cards went (A and C leave before the redock phase; C is
+            // out for a moment in the unplug phase).
+            sc.work
+                .join("cams")
+                .join(format!("{}-undocked", &serial[3..4])),
+            sc.work
+                .join("cams")
+                .join(format!("{}-pulled", &serial[3..4])),
         ] {
             for i in card_files(serial, &dir) {
                 now_on.insert((i.device, i.path));
@@ -432,8 +439,16 @@ pub fn check(sc: &Scenario) -> Report {
                     .filter_map(Result::ok)
                     .collect()
             };
+            // (A session the camera left mid-file keeps that file's row as it was: it is
+            // history, and settled when a later docking of the camera finished the file.)
             for f in rows(
-                "SELECT session || ' ' || CAST(path AS TEXT) || ': ' || state FROM files WHERE state NOT IN ('acquired', 'skipped', 'failed')",
+                "SELECT f.session || ' ' || CAST(f.path AS TEXT) || ': ' || f.state
+                 FROM files f JOIN sessions s ON s.id = f.session
+                 WHERE f.state NOT IN ('acquired', 'skipped', 'failed')
+                   AND NOT (s.state = 'interrupted' AND EXISTS (
+                     SELECT 1 FROM files g JOIN sessions t ON t.id = g.session
+                     WHERE t.device = s.device AND g.path = f.path AND t.docked_at > s.docked_at
+                       AND g.state IN ('acquired', 'skipped', 'failed')))",
             ) {
                 r.stuck.push(format!("journal file row {f}"));
             }

@@ -27,18 +27,33 @@ const PHASE_LIMIT: Duration = Duration::from_secs(60);
 pub enum Phase {
     /// Both cameras docked: acquire, upload with read-back, wipe.
     Dock,
-    /// Camera A undocked; camera B docked again: its kept files are skipped, its new file acquired.
+    /// Camera C docked, its card pulled out mid-file and put back: the copy resumes where it
+    /// stopped.
+    Unplug,
+    /// Cameras A and C undocked; camera B docked again: its kept files are skipped, its new
+    /// file acquired.
     Redock,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 2] = [Phase::Dock, Phase::Redock];
+    pub const ALL: [Phase; 3] = [Phase::Dock, Phase::Unplug, Phase::Redock];
 
     pub fn name(self) -> &'static str {
         match self {
             Phase::Dock => "dock",
+            Phase::Unplug => "unplug",
             Phase::Redock => "redock",
         }
+    }
+
+    /// Whether the matrix tries `point` in this phase: the unplug phase only what the resume
+    /// path does differently (acquisition and sessions); its uploads, transcodes and wipe are
+    /// the dock phase's code, tried there. `CRASH_ALL=1` tries every point in every phase.
+    pub fn tries(self, point: &str) -> bool {
+        self != Phase::Unplug
+            || point.starts_with("acquire.")
+            || point.starts_with("session.")
+            || std::env::var_os("CRASH_ALL").is_some()
     }
 
     pub fn named(s: &str) -> Option<Phase> {
@@ -74,6 +89,20 @@ impl std::fmt::Display for Launch<'_> {
 
 pub const CAMERA_A: &str = "ZFYA001";
 pub const CAMERA_B: &str = "ZFYB002";
+pub const CAMERA_C: &str = "ZFYC003";
+/// Every camera of the scenario.
+pub const CAMERAS: [&str; 3] = [CAMERA_A, CAMERA_B, CAMERA_C];
+
+/// Where camera C's card is in the unplug phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pull {
+    /// Docked, not pulled yet.
+    Docked,
+    /// Pulled out mid-file (since then).
+    Out(Instant),
+    /// Put back.
+    Back,
+}
 
 pub struct Scenario {
     root: PathBuf,
@@ -82,6 +111,12 @@ pub struct Scenario {
     evidock: PathBuf,
     /// Every file instance a phase started with on a docked card.
     pub instances: std::cell::RefCell<Vec<Instance>>,
+    /// The phase being run, and where C's card is in it.
+    phase: std::cell::Cell<Phase>,
+    pull: std::cell::Cell<Pull>,
+    /// What each phase started with in the run without a crash (a case starting later
+    /// replays the instances of the phases before it from here).
+    started_with: std::cell::RefCell<BTreeMap<Phase, Vec<Instance>>>,
 }
 
 /// Where the scenarios run: under the crash build's own target directory.
@@ -142,6 +177,9 @@ impl Scenario {
             root,
             evidock: evidock.to_path_buf(),
             instances: Default::default(),
+            phase: std::cell::Cell::new(Phase::Dock),
+            pull: std::cell::Cell::new(Pull::Back),
+            started_with: Default::default(),
         }
     }
 
@@ -251,10 +289,30 @@ impl Scenario {
 
     /// What `phase` starts with, done once when a run enters it.
     fn prepare(&self, phase: Phase) {
+        self.phase.set(phase);
+        self.pull.set(Pull::Back);
+        if phase == Phase::Unplug {
+            // C reads slowly (2 MB/s): its 2 MiB recording is pulled out a quarter of the way.
+            let mut fw = station::firmware(CAMERA_C, "350903");
+            fw.read_bytes_per_sec = 2_000_000;
+            let at = fw.clock_at(chrono::Utc::now()).unwrap();
+            let files = vec![(
+                sim::recording_name(CAMERA_C, "350903", at, 1, "MP4").into_bytes(),
+                SimContent::Generated {
+                    size: 2 << 20,
+                    seed: 77,
+                },
+            )];
+            let card = station::camera(&self.work.join("cams"), fw, files);
+            station::dock(&card, &self.mount_root(), CAMERA_C);
+            self.pull.set(Pull::Docked);
+        }
         if phase == Phase::Redock {
-            // A leaves; B is docked again with one recording more.
+            // A and C leave; B is docked again with one recording more.
             let a = self.card(CAMERA_A);
             std::fs::rename(&a, self.work.join("cams").join("A-undocked")).unwrap();
+            let c = self.card(CAMERA_C);
+            std::fs::rename(&c, self.work.join("cams").join("C-undocked")).unwrap();
             let fw = station::firmware(CAMERA_B, "350902");
             let at = fw.clock_at(chrono::Utc::now()).unwrap();
             let name = sim::recording_name(CAMERA_B, "350902", at, 4, "MP4");
@@ -263,7 +321,7 @@ impl Scenario {
             std::fs::write(&p, vec![0x5a; 7 * 1024 + 3]).unwrap();
         }
         let mut inst = self.instances.borrow_mut();
-        for serial in [CAMERA_A, CAMERA_B] {
+        for serial in CAMERAS {
             let card = self.card(serial);
             if card.is_dir() {
                 for i in checks::card_files(serial, &card) {
@@ -328,6 +386,9 @@ impl Scenario {
         for phase in Phase::ALL {
             self.snapshot(phase.name());
             self.prepare(phase);
+            self.started_with
+                .borrow_mut()
+                .insert(phase, self.instances.borrow().clone());
             let (run, pid) = self.run_phase(launch(phase));
             assert!(
                 matches!(run, Run::Done),
@@ -335,6 +396,25 @@ impl Scenario {
                 phase.name(),
                 self.dock_log()
             );
+            if phase == Phase::Unplug {
+                // The phase does what it says: C was pulled mid-file, and its copy resumed.
+                let ev = checks::events(self);
+                let resumed = ev.iter().any(|e| {
+                    e["kind"] == "acquired"
+                        && e["payload"]["device"] == CAMERA_C
+                        && e["payload"]["resumed_at"].as_u64().unwrap_or(0) > 0
+                });
+                let interrupted = ev.iter().any(|e| {
+                    e["kind"] == "undocked"
+                        && e["payload"]["device"] == CAMERA_C
+                        && e["payload"]["released"] == false
+                });
+                assert!(
+                    resumed && interrupted,
+                    "unplug phase: C interrupted {interrupted}, resumed {resumed}\n{}",
+                    self.dock_log()
+                );
+            }
             after(phase, pid);
         }
         self.snapshot("end");
@@ -458,18 +538,47 @@ impl Scenario {
 
     /// The instances a phase before the crashed one started with, as the baseline recorded them.
     fn replay_instances(&self, phase: Phase) {
-        let snap = self.root.join(format!("snap-{}", phase.name()));
+        let recorded = self.started_with.borrow();
         let mut inst = self.instances.borrow_mut();
-        for serial in [CAMERA_A, CAMERA_B] {
-            let card = snap.join("mnt").join(serial);
-            if card.is_dir() {
-                for i in checks::card_files(serial, &card) {
-                    if !inst.contains(&i) {
-                        inst.push(i);
-                    }
-                }
+        for i in recorded.get(&phase).into_iter().flatten() {
+            if !inst.contains(i) {
+                inst.push(i.clone());
             }
         }
+    }
+
+    /// In the unplug phase: pull C's card once 512 KiB of its recording is in the spool, and put
+    /// it back once the dock has seen it go (or after 5 s).
+    fn pull_step(&self, run_log: &str) {
+        match self.pull.get() {
+            Pull::Docked => {
+                // Partial copies sit one folder down (spool/partial/<session>/…).
+                let copied = std::fs::read_dir(self.data().join("spool/partial"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+                    .filter_map(|e| e.metadata().ok())
+                    .any(|m| m.is_file() && m.len() >= 512 << 10);
+                if copied {
+                    std::fs::rename(self.card(CAMERA_C), self.work.join("cams/C-pulled")).unwrap();
+                    self.pull.set(Pull::Out(Instant::now()));
+                }
+            }
+            Pull::Out(at) => {
+                if run_log.contains(&format!("volume went away slot={CAMERA_C}"))
+                    || at.elapsed() > Duration::from_secs(5)
+                {
+                    self.put_back();
+                }
+            }
+            Pull::Back => {}
+        }
+    }
+
+    fn put_back(&self) {
+        std::fs::rename(self.work.join("cams/C-pulled"), self.card(CAMERA_C)).unwrap();
+        self.pull.set(Pull::Back);
     }
 
     pub fn dock_log(&self) -> String {
@@ -479,6 +588,10 @@ impl Scenario {
     /// Run the dock until the phase is done (then SIGTERM), it aborts, or the limit passes;
     /// the dock's pid.
     fn run_phase(&self, launch: Launch<'_>) -> (Run, u32) {
+        // A card left out by a run that died is put back first.
+        if let Pull::Out(_) = self.pull.get() {
+            self.put_back();
+        }
         let mut c = self.evidock(&["dock", "--mount-root"]);
         c.arg(self.mount_root()).env("EVIDOCK_LOG", "info");
         if let Some(at) = launch.crash_at {
@@ -525,6 +638,7 @@ impl Scenario {
             if !run_log.contains("evidock dock: station") {
                 continue;
             }
+            self.pull_step(run_log);
             let state = checks::progress(self, run_log);
             if state.done {
                 // The point may still be reached on the way out (the card was wiped, the event
