@@ -517,7 +517,7 @@ impl Journal {
                     r.get::<_, String>(1)?,
                     r.get::<_, Option<String>>(2)?,
                     r.get::<_, Option<String>>(3)?,
-                    r.get::<_, SessionState>(4)?,
+                    r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
                     r.get::<_, Option<String>>(6)?,
                     r.get::<_, Option<i64>>(7)?,
@@ -528,15 +528,20 @@ impl Journal {
             let mut out = Vec::new();
             for row in rows {
                 let (id, device, slot, driver, state, docked, released, off, c, error) = row?;
-                let (Ok(sid), Ok(device), Some(docked_at)) = (
+                // A session this version cannot read is left out and noted, never read as
+                // some state: the other sessions (and the status page) stay readable.
+                let (Ok(sid), Ok(device), Some(docked_at), Some(state)) = (
                     SessionId::new(id.clone()),
                     DeviceSerial::new(device.clone()),
                     parse_ts(&docked),
+                    SessionState::from_name(&state),
                 ) else {
                     self.note_undecodable(Undecodable {
                         table: "sessions".into(),
                         row: id,
-                        reason: format!("device {device:?}, docked_at {docked:?}"),
+                        reason: format!(
+                            "device {device:?}, state {state:?}, docked_at {docked:?}"
+                        ),
                     });
                     continue;
                 };
@@ -722,23 +727,37 @@ impl Journal {
             let mut out = Vec::new();
             for row in rows {
                 let (id, sha, sm3, md5, size, session, device, officer, path, raw, rec, rule, imp, seq) = row?;
-                let hex = |h: &Option<String>| h.as_deref().map(|h| hex::decode(h).map(HexBytes));
-                let (Ok(eid), Ok(sha256), Ok(sid), Ok(dev), Ok(sm3), Ok(md5)) = (
+                let (Ok(eid), Ok(sha256), Ok(sid), Ok(dev)) = (
                     EvidenceId::new(id.clone()),
                     sha.parse::<Sha256>(),
                     SessionId::new(session.clone()),
                     DeviceSerial::new(device.clone()),
-                    hex(&sm3).transpose(),
-                    hex(&md5).transpose(),
                 ) else {
                     self.note_undecodable(Undecodable {
                         table: "files".into(),
                         row: format!("{session}/{}", String::from_utf8_lossy(&path)),
-                        reason: format!("evidence {id:?}, sha256 {sha:?}, device {device:?}, sm3 {sm3:?}, md5 {md5:?}"),
+                        reason: format!("evidence {id:?}, sha256 {sha:?}, device {device:?}"),
                     });
                     continue;
                 };
                 let (id, session, device) = (eid, sid, dev);
+                // The optional digests: one that does not decode is noted and shown as absent
+                // (the item itself, its SHA-256 whole, stays listed and transcoded).
+                let hex = |what: &str, h: Option<String>| {
+                    let h = h?;
+                    match hex::decode(&h) {
+                        Ok(b) => Some(HexBytes(b)),
+                        Err(_) => {
+                            self.note_undecodable(Undecodable {
+                                table: "files".into(),
+                                row: format!("{session}/{}", String::from_utf8_lossy(&path)),
+                                reason: format!("{what} {h:?}"),
+                            });
+                            None
+                        }
+                    }
+                };
+                let (sm3, md5) = (hex("sm3", sm3), hex("md5", md5));
                 out.push(EvidenceRow {
                     id,
                     sha256,
@@ -792,10 +811,14 @@ impl Journal {
                         size: r.get::<_, i64>(0)? as u64,
                         mtime_ns: {
                             let m = r.get::<_, String>(1)?;
-                            m.parse().map_err(|_| Undecodable {
-                                table: "partials".into(),
-                                row: format!("{device}/{}", String::from_utf8_lossy(path)),
-                                reason: format!("mtime_ns {m:?}"),
+                            m.parse().map_err(|_| {
+                                let u = Undecodable {
+                                    table: "partials".into(),
+                                    row: format!("{device}/{}", String::from_utf8_lossy(path)),
+                                    reason: format!("mtime_ns {m:?}"),
+                                };
+                                self.note_undecodable(u.clone());
+                                u
                             })?
                         },
                         spool_file: PathBuf::from(r.get::<_, String>(2)?),
@@ -1087,10 +1110,19 @@ mod tests {
             e.contains("\"quarantined\"") && e.contains("files table"),
             "{e}"
         );
-        let e = j.sessions().unwrap_err().to_string();
+        // A listing leaves the session out and notes it, never reads it as some state; the
+        // other sessions stay listed.
+        let t = SessionId::new("s2").unwrap();
+        j.create_session(&t, &d, None, "zfy-sim", SessionState::Copying, now)
+            .unwrap();
+        let listed: Vec<SessionId> = j.sessions().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(listed, vec![t]);
+        let noted = j.undecodable();
         assert!(
-            e.contains("\"paused\"") && e.contains("sessions table"),
-            "{e}"
+            noted
+                .iter()
+                .any(|u| u.table == "sessions" && u.row == "s1" && u.reason.contains("\"paused\"")),
+            "{noted:?}"
         );
     }
 

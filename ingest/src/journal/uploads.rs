@@ -182,14 +182,25 @@ pub(super) fn insert_upload(db: &Connection, u: &NewUpload, at: &str) -> rusqlit
 }
 
 /// The column that came with multipart part sizes, added to a journal an older evidock made.
+/// Looked for and added under one write lock: the dock and `evidock status` may open an old
+/// journal at the same moment.
 pub(super) fn migrate(db: &Connection) -> rusqlite::Result<()> {
-    let has: bool = db
-        .prepare("SELECT 1 FROM pragma_table_info('uploads') WHERE name = 'part_size'")?
-        .exists([])?;
-    if !has {
-        db.execute_batch("ALTER TABLE uploads ADD COLUMN part_size INTEGER")?;
+    let has = |db: &Connection| -> rusqlite::Result<bool> {
+        db.prepare("SELECT 1 FROM pragma_table_info('uploads') WHERE name = 'part_size'")?
+            .exists([])
+    };
+    if has(db)? {
+        return Ok(());
     }
-    Ok(())
+    db.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        if !has(db)? {
+            db.execute_batch("ALTER TABLE uploads ADD COLUMN part_size INTEGER")?;
+        }
+        Ok(())
+    })();
+    db.execute_batch(if done.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+    done
 }
 
 impl Journal {
