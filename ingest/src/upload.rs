@@ -357,7 +357,12 @@ impl Uploader {
             reason: e.to_string(),
         };
         let part = self.settings.part_size.max(5 << 20);
-        if row.size <= part {
+        // An upload under way stays one (with its part size), whatever the setting says now.
+        let under_way = row
+            .multipart
+            .as_ref()
+            .is_some_and(|m| m.part_size >= 5 << 20);
+        if row.size <= part && !under_way {
             let data = tokio::fs::read(&row.source).await.map_err(local)?;
             self.limiter.take(data.len() as u64).await;
             return self.store.put_once(&row.key, data.into()).await;

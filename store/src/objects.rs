@@ -380,6 +380,21 @@ impl EvidenceStore {
         }
     }
 
+    /// An error of a request naming a multipart upload: S3 answers an upload ID it no longer
+    /// knows with 404 (`NoSuchUpload`), which object_store reports as `NotFound` — the upload
+    /// is gone (start over), not the object.
+    fn upload_err(&self, op: &'static str, key: &str, e: object_store::Error) -> StoreError {
+        match e {
+            object_store::Error::NotFound { .. } => StoreError::UploadGone {
+                url: self.url.clone(),
+                op,
+                key: key.to_string(),
+                reason: e.to_string(),
+            },
+            e => self.err(op, key, e),
+        }
+    }
+
     /// Size of an object, or `None` if it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
         match self.store.head(&self.path(key)).await {
@@ -613,7 +628,7 @@ impl EvidenceStore {
         mp.put_part(&self.path(key), &id, index, PutPayload::from_bytes(data))
             .await
             .map(|p| p.content_id)
-            .map_err(|e| self.err("upload part", key, e))
+            .map_err(|e| self.upload_err("upload part", key, e))
     }
 
     pub async fn complete_multipart(
@@ -631,7 +646,7 @@ impl EvidenceStore {
         mp.complete_multipart(&self.path(key), &id, parts)
             .await
             .map(|_| ())
-            .map_err(|e| self.err("complete multipart upload", key, e))
+            .map_err(|e| self.upload_err("complete multipart upload", key, e))
     }
 
     pub async fn abort_multipart(&self, key: &str, upload: &str) -> Result<(), StoreError> {

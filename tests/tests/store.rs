@@ -441,6 +441,138 @@ fn radosgw_killed_mid_upload_resumes_without_duplicates() {
     }
 }
 
+/// A 30 MiB original of `serial`'s camera ingested, its upload (5 MiB parts) killed once a
+/// part is in the store: the station, the upload ID under way and the object's key.
+fn killed_mid_multipart(
+    rig: &CephRig,
+    bucket: &str,
+    serial: &str,
+    seed: u64,
+) -> (TestStation, String, String) {
+    let st = TestStation::with_config(&ceph_config(
+        &rig.endpoint(),
+        bucket,
+        "bandwidth_bytes_per_sec = 4000000\nparallel = 1\n",
+    ));
+    let fw = station::firmware(serial, "350803");
+    let files = station::recordings(&fw, 1, 30 << 20, seed);
+    let card = station::camera(st.dir.path(), fw, files);
+    assert_eq!(
+        st.json(&["ingest", card.to_str().unwrap(), "--no-upload"])["outcome"],
+        "released"
+    );
+    let mut child = with_keys(&mut st.cmd(&["upload"])).spawn().unwrap();
+    st.wait_for(60, "a part uploaded", || {
+        big_row(&st)["multipart"]["parts"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let row = big_row(&st);
+    let id = row["multipart"]["id"].as_str().unwrap().to_string();
+    let key = row["key"].as_str().unwrap().to_string();
+    (st, id, key)
+}
+
+/// The upload queue's row of the 30 MiB original.
+fn big_row(st: &TestStation) -> serde_json::Value {
+    st.json(&["store", "status"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["size"].as_u64() == Some(30 << 20))
+        .cloned()
+        .unwrap()
+}
+
+/// A part size raised past the file's size while its upload waits: the upload stays the
+/// multipart upload it was (same ID, its parts), never sent again whole beside the parts
+/// already in the store.
+#[test]
+fn an_upload_under_way_stays_multipart_when_the_part_size_grows_past_it() {
+    let rig = CephRig::shared();
+    let _gateway = rig.gateway().blocking_read();
+    let rt = evidock_tests::runtime();
+    let name = rt.block_on(bucket(&rig.endpoint(), false));
+    let (st, id, _) = killed_mid_multipart(rig, &name, "ZFY0704", 74);
+    let cfg = st.dir.path().join("evidock.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("part_size_mib = 5"), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("part_size_mib = 5", "part_size_mib = 64"),
+    )
+    .unwrap();
+    let out = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+    assert!(
+        ["failed", "retrying"]
+            .iter()
+            .all(|k| out[k].as_array().unwrap().is_empty()),
+        "{out:#}"
+    );
+    let row = big_row(&st);
+    assert_eq!(row["state"], "uploaded", "{row:#}");
+    assert_eq!(
+        row["multipart"]["id"].as_str(),
+        Some(id.as_str()),
+        "resumed under its upload ID: {row:#}"
+    );
+    assert_eq!(row["multipart"]["parts"].as_array().map(Vec::len), Some(6));
+}
+
+/// S3 forgets multipart uploads (an abort by a lifecycle rule, an admin's cleanup): the upload
+/// ID in the journal then names nothing, and every part sent to it is refused (404
+/// `NoSuchUpload`). The upload must start over under a new ID, not retry the dead one forever.
+#[test]
+fn a_multipart_upload_the_store_forgot_is_started_over() {
+    let rig = CephRig::shared();
+    let _gateway = rig.gateway().blocking_read();
+    let rt = evidock_tests::runtime();
+    let name = rt.block_on(bucket(&rig.endpoint(), false));
+    let (st, dead, key) = killed_mid_multipart(rig, &name, "ZFY0703", 73);
+    let store = EvidenceStore::open(&s3_settings(&rig.endpoint(), &name)).unwrap();
+    rt.block_on(store.abort_multipart(&key, &dead)).unwrap();
+
+    // A pass may fail on the dead ID (recorded, visible); the next ones must get it done.
+    let mut outs = Vec::new();
+    for _ in 0..3 {
+        let out = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
+        let done = ["failed", "retrying"]
+            .iter()
+            .all(|k| out[k].as_array().unwrap().is_empty());
+        outs.push(out);
+        if done {
+            break;
+        }
+    }
+    let last = outs.last().unwrap();
+    assert!(
+        ["failed", "retrying"]
+            .iter()
+            .all(|k| last[k].as_array().unwrap().is_empty()),
+        "the upload never got past the forgotten upload ID {dead}: {outs:#?}"
+    );
+    let events = st.events();
+    let up: Vec<_> = of_kind(&events, "uploaded")
+        .into_iter()
+        .filter(|e| e["payload"]["role"] == "original")
+        .collect();
+    assert_eq!(
+        up.len(),
+        2,
+        "the 30 MiB clip and the marker, once each: {outs:#?}\n{:#?}",
+        st.json(&["store", "status"])
+    );
+    for e in &up {
+        let object = e["payload"]["object"].as_str().unwrap();
+        let (sha, _) = rt
+            .block_on(store.read_back(object.trim_start_matches("evidence/")))
+            .unwrap();
+        assert_eq!(e["payload"]["sha256"], sha.to_hex());
+    }
+}
+
 #[test]
 fn faults_are_retried_and_nothing_is_lost() {
     let rig = CephRig::shared();
