@@ -196,50 +196,69 @@ mod hw {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SystemMount {
     point: PathBuf,
+    /// The folder of the filesystem mounted there (`/` for the whole of it).
+    root: String,
     /// The per-mount options (`ro`, `nosuid`, …).
     options: Vec<String>,
+    /// The filesystem's own options: `rw` here means some mount of it can write the card.
+    super_options: Vec<String>,
 }
 
 impl SystemMount {
     fn read_only(&self) -> bool {
-        self.options.iter().any(|o| o == "ro")
+        let ro = |o: &[String]| o.iter().any(|o| o == "ro");
+        ro(&self.options) && ro(&self.super_options)
     }
 }
 
-/// Where `/dev/<dev_name>` is mounted in the mount namespace `mountinfo` describes.
-fn mount_of(mountinfo: &str, dev_name: &str) -> Option<SystemMount> {
+/// Every mount of `/dev/<dev_name>` in the mount namespace `mountinfo` describes.
+fn mounts_of(mountinfo: &str, dev_name: &str) -> Vec<SystemMount> {
     let source = format!("/dev/{dev_name}");
-    mountinfo.lines().find_map(|line| {
-        // id parent major:minor root mountpoint options ... - fstype source superoptions
-        let (left, right) = line.split_once(" - ")?;
-        let f: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        (f.len() >= 6 && r.len() >= 2 && r[1] == source).then(|| SystemMount {
-            point: PathBuf::from(unescape(f[4])),
-            options: f[5].split(',').map(str::to_string).collect(),
+    let list = |o: &str| o.split(',').map(str::to_string).collect();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            // id parent major:minor root mountpoint options ... - fstype source superoptions
+            let (left, right) = line.split_once(" - ")?;
+            let f: Vec<&str> = left.split(' ').collect();
+            let r: Vec<&str> = right.split(' ').collect();
+            (f.len() >= 6 && r.len() >= 3 && r[1] == source).then(|| SystemMount {
+                point: PathBuf::from(unescape(f[4])),
+                root: unescape(f[3]),
+                options: list(f[5]),
+                super_options: list(r[2]),
+            })
         })
-    })
+        .collect()
 }
 
 /// The system's mounts of every filesystem in `filesystems`, once all are there; `Err` names
-/// one that is mounted read-write (that marks a FAT card dirty), `Ok(None)` while some are
-/// still missing.
+/// one that is mounted read-write anywhere (that marks a FAT card dirty) or only in part,
+/// `Ok(None)` while some are still missing.
 fn system_mounts(
     mountinfo: &str,
     filesystems: &[(String, FsType)],
 ) -> Result<Option<Vec<SystemMount>>, String> {
     let mut out = Vec::new();
     for (dev, _) in filesystems {
-        let Some(m) = mount_of(mountinfo, dev) else {
+        let all = mounts_of(mountinfo, dev);
+        if all.is_empty() {
             return Ok(None);
-        };
-        if !m.read_only() {
+        }
+        if let Some(m) = all.iter().find(|m| !m.read_only()) {
             return Err(format!(
                 "/dev/{dev} was mounted read-write by the system at {} (that marks a FAT card dirty): refusing to read; configure the automounter to mount cameras read-only",
                 m.point.display()
             ));
         }
-        out.push(m);
+        let Some(whole) = all.iter().find(|m| m.root == "/") else {
+            return Err(format!(
+                "/dev/{dev} is mounted by the system only in part ({} of it at {}): refusing to read part of a card",
+                all[0].root,
+                all[0].point.display()
+            ));
+        };
+        out.push(whole.clone());
     }
     Ok(Some(out))
 }
@@ -399,11 +418,11 @@ impl UsbCard {
 impl CardSource for UsbCard {
     fn attach(&mut self) -> Result<Volume, String> {
         let disk = self.wait_disk()?;
-        let filesystems = self.filesystems(&disk)?;
-        // The disk and every partition read-only in the kernel before anything mounts them
-        // (with an automounter, before it gets there if it is slower; its mount is refused if
-        // it was faster and mounted read-write).
+        // The disk read-only in the kernel at once, before its partitions are waited for (an
+        // automounter may be quicker than that wait), then every partition before anything
+        // mounts them; a system mount that was quicker still and read-write is refused.
         set_read_only(Path::new(&format!("/dev/{disk}")))?;
+        let filesystems = self.filesystems(&disk)?;
         for (dev, _) in &filesystems {
             set_read_only(Path::new(&format!("/dev/{dev}")))?;
         }
@@ -420,7 +439,7 @@ impl CardSource for UsbCard {
                 if Instant::now() > deadline {
                     let missing: Vec<String> = filesystems
                         .iter()
-                        .filter(|(d, _)| mount_of(&info, d).is_none())
+                        .filter(|(d, _)| mounts_of(&info, d).is_empty())
                         .map(|(d, _)| format!("/dev/{d}"))
                         .collect();
                     return Err(format!(
@@ -510,6 +529,32 @@ mod tests {
             ("sdb3".to_string(), FsType::Vfat),
         ];
         assert_eq!(system_mounts(MOUNTINFO, &missing).unwrap(), None);
+    }
+
+    /// One read-only mount is not enough: a second, read-write mount of the same filesystem
+    /// (the superblock says `rw`) writes to the card; a mount of a folder of it (root not `/`)
+    /// would leave the rest of the card out.
+    #[test]
+    fn a_read_only_mount_beside_a_read_write_one_or_of_a_folder_is_refused() {
+        let one = [("sdb1".to_string(), FsType::Vfat)];
+        let twice = "\
+95 22 8:17 / /media/op/CAM1 ro,nosuid,nodev shared:50 - vfat /dev/sdb1 rw,fmask=0022
+97 22 8:17 / /mnt/other rw,relatime shared:52 - vfat /dev/sdb1 rw,fmask=0022
+";
+        let e = system_mounts(twice, &one).unwrap_err();
+        assert!(e.contains("/dev/sdb1") && e.contains("read-write"), "{e}");
+        let folder = "\
+95 22 8:17 /DCIM /media/op/DCIM ro,nosuid,nodev shared:50 - vfat /dev/sdb1 ro,fmask=0022
+";
+        let e = system_mounts(folder, &one).unwrap_err();
+        assert!(e.contains("/dev/sdb1") && e.contains("/DCIM"), "{e}");
+        // The whole filesystem's mount is the one bound, wherever it comes in mountinfo.
+        let both = "\
+95 22 8:17 /DCIM /media/op/DCIM ro,nosuid,nodev shared:50 - vfat /dev/sdb1 ro,fmask=0022
+96 22 8:17 / /media/op/CAM1 ro,nosuid,nodev shared:51 - vfat /dev/sdb1 ro,fmask=0022
+";
+        let m = system_mounts(both, &one).unwrap().unwrap();
+        assert_eq!(m[0].point, PathBuf::from("/media/op/CAM1"));
     }
 
     /// The bind evidock reads through is read-only, nosuid, nodev and noexec whatever the
