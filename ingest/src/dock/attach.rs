@@ -116,9 +116,15 @@ fn password_gate(profile: &Profile, usb: &super::UsbInfo, slot: &str) -> Result<
     if profile.allow_any {
         return Ok(());
     }
-    match usb.serial.as_deref() {
-        Some(serial) if profile.allows(serial) => Ok(()),
-        serial => Err(format!(
+    match (usb.serial.as_deref(), &usb.serial_unread) {
+        (Some(serial), _) if profile.allows(serial) => Ok(()),
+        (None, Some(why)) => Err(format!(
+            "USB device {:04x}:{:04x} at {slot}: its USB serial could not be read ({why}), so it \
+             cannot be matched to the allow-list of profile {:?}: the admin password was not \
+             sent, not read; unplug and dock it again",
+            usb.vid, usb.pid, profile.name
+        )),
+        (serial, _) => Err(format!(
             "USB device {:04x}:{:04x} at {slot}: its USB serial {} is not on the allow-list of profile {:?}: \
              the admin password was not sent, not read",
             usb.vid,
@@ -166,6 +172,7 @@ mod tests {
             vid: 0x2fe3,
             pid: 0x0c01,
             serial: serial.map(str::to_string),
+            serial_unread: None,
             manufacturer: None,
             product: None,
         }
@@ -179,6 +186,15 @@ mod tests {
         assert!(e.contains("ZFY0666") && e.contains("not sent"), "{e}");
         let e = password_gate(&p, &usb(None), "1-1").unwrap_err();
         assert!(e.contains("(none)"), "{e}");
+        let unread = UsbInfo {
+            serial_unread: Some("Pipe error".into()),
+            ..usb(None)
+        };
+        let e = password_gate(&p, &unread, "1-1").unwrap_err();
+        assert!(
+            e.contains("could not be read (Pipe error)") && e.contains("not sent"),
+            "{e}"
+        );
         assert!(password_gate(&profile("[\"*\"]"), &usb(None), "1-1").is_ok());
     }
 }

@@ -18,6 +18,9 @@ pub struct UsbInfo {
     pub vid: u16,
     pub pid: u16,
     pub serial: Option<String>,
+    /// Why the serial string could not be read, if the device has one that was not (a device
+    /// that declares none has `serial` and this both `None`).
+    pub serial_unread: Option<String>,
     pub manufacturer: Option<String>,
     pub product: Option<String>,
 }

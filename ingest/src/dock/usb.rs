@@ -154,19 +154,38 @@ fn read_strings(device: &Device<Context>, vid: u16, pid: u16) -> UsbInfo {
         vid,
         pid,
         serial: None,
+        serial_unread: None,
         manufacturer: None,
         product: None,
     };
-    let (Ok(desc), Ok(handle)) = (device.device_descriptor(), device.open()) else {
-        return info;
+    let desc = match device.device_descriptor() {
+        Ok(d) => d,
+        Err(e) => {
+            info.serial_unread = Some(format!("device descriptor: {e}"));
+            return info;
+        }
+    };
+    // A device that declares no serial has `(none)`, not an error.
+    let unread = |why: String| desc.serial_number_string_index().map(|_| why);
+    let handle = match device.open() {
+        Ok(h) => h,
+        Err(e) => {
+            info.serial_unread = unread(format!("device would not open: {e}"));
+            return info;
+        }
     };
     let t = Duration::from_millis(500);
-    if let Ok(langs) = handle.read_languages(t)
-        && let Some(lang) = langs.first()
-    {
-        info.manufacturer = handle.read_manufacturer_string(*lang, &desc, t).ok();
-        info.product = handle.read_product_string(*lang, &desc, t).ok();
-        info.serial = handle.read_serial_number_string(*lang, &desc, t).ok();
+    match handle.read_languages(t).map(|l| l.first().copied()) {
+        Ok(Some(lang)) => {
+            info.manufacturer = handle.read_manufacturer_string(lang, &desc, t).ok();
+            info.product = handle.read_product_string(lang, &desc, t).ok();
+            match handle.read_serial_number_string(lang, &desc, t) {
+                Ok(s) => info.serial = Some(s),
+                Err(e) => info.serial_unread = unread(e.to_string()),
+            }
+        }
+        Ok(None) => info.serial_unread = unread("the device lists no string language".into()),
+        Err(e) => info.serial_unread = unread(format!("string languages: {e}")),
     }
     info
 }
