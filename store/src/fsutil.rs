@@ -69,8 +69,11 @@ pub fn create_dir_all(path: &Path) -> Result<(), FsError> {
     for dir in missing.into_iter().rev() {
         match std::fs::create_dir(dir) {
             Ok(()) => sync_dir(parent_dir(dir))?,
-            // Made by another thread or process meanwhile: it syncs its own.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            // Made by another thread or process meanwhile, which may not have synced its
+            // parent yet: what this caller puts inside must not outlive the entry in a crash.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {
+                sync_dir(parent_dir(dir))?
+            }
             Err(e) => return Err(FsError::new("create directory", dir, e)),
         }
     }
