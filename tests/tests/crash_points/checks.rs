@@ -342,13 +342,17 @@ pub fn check(sc: &Scenario) -> Report {
             for f in e["payload"]["files"].as_array().into_iter().flatten() {
                 let seq = e["seq"].as_u64().unwrap_or(0);
                 let ev_id = s(&f["evidence"]);
-                if let Some(up) = uploaded.get(&ev_id).and_then(|v| v.first())
-                    && *up > seq
-                {
-                    r.lost.push(format!(
+                // A wipe of evidence never recorded as uploaded is as bad as one before it.
+                match uploaded.get(&ev_id).and_then(|v| v.first()) {
+                    Some(up) if *up > seq => r.lost.push(format!(
                         "{kind} at {seq} names {} before its upload at {up}",
                         s(&f["path"])
-                    ));
+                    )),
+                    Some(_) => {}
+                    None => r.lost.push(format!(
+                        "{kind} at {seq} names {} ({ev_id}), which has no `uploaded` event",
+                        s(&f["path"])
+                    )),
                 }
                 let into = if kind == "wipe-requested" {
                     &mut requested
