@@ -7,6 +7,7 @@
 
 mod caseuco;
 mod documents;
+mod scratch;
 
 use crate::cases::Cases;
 use crate::station::Station;
@@ -27,10 +28,6 @@ use std::path::{Path, PathBuf};
 pub enum ExportError {
     #[error("{0} already exists: a package is written once; choose another --out")]
     Exists(PathBuf),
-    #[error(
-        "{0} already exists: an export cut off earlier left it (complete only if the custody log holds its `exported` event), or it is not evidock's — it is never removed or written into: remove it yourself, or choose another --out"
-    )]
-    ScratchExists(PathBuf),
     #[error("case {0} has no linked evidence: nothing to disclose (see `evidock case show`)")]
     Empty(CaseId),
     #[error(
@@ -273,6 +270,13 @@ pub fn export(
     out: &Path,
     by: &str,
 ) -> Result<Exported, ExportError> {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsutil::create_dir_all(parent).map_err(|e| ExportError::Other(e.to_string()))?;
+    }
+    // An export to this --out cut off earlier: finished if it was recorded, cleared if not.
+    if let Some(done) = scratch::finish_leftover(st, out)? {
+        return Ok(done);
+    }
     if out.exists() {
         return Err(ExportError::Exists(out.to_path_buf()));
     }
@@ -289,26 +293,15 @@ pub fn export(
             });
         }
     }
-    let partial = PathBuf::from(format!("{}.partial", out.display()));
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fsutil::create_dir_all(parent).map_err(|e| ExportError::Other(e.to_string()))?;
-    }
-    // The scratch directory is created here, atomically: one this export did not create is
-    // never removed nor written into.
-    match std::fs::create_dir(&partial) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(ExportError::ScratchExists(partial));
-        }
-        Err(e) => return Err(io(&partial)(e)),
-    }
+    let scratch = scratch::Scratch::create(st, out)?;
+    let partial = scratch.dir.clone();
     let result = build(st, cases, &view, &partial, by).and_then(|mut e| {
         sync_tree(&partial).map_err(io(&partial))?;
+        evidock_store::crash_point!("export.built");
         e.package = out.to_path_buf();
         // The station's own record of the disclosure, before the package is released
         // under its name (invariant 3); the key holds a digest of the path, so any --out
         // fits.
-        let out_digest = Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex();
         st.log.append(
             NewEvent::new(
                 Actor {
@@ -316,7 +309,7 @@ pub fn export(
                     id: by.to_string(),
                 },
                 Subject::Case(case_id.clone()),
-                format!("exported/{}/{}", e.manifest_sha256, &out_digest[..16]),
+                scratch::event_key(&e.manifest_sha256, out),
                 &ExportedPayload {
                     case: case_id,
                     manifest_sha256: e.manifest_sha256,
@@ -326,18 +319,19 @@ pub fn export(
             )
             .map_err(|e| ExportError::Other(e.to_string()))?,
         )?;
-        std::fs::rename(&partial, out).map_err(io(out))?;
-        if let Some(parent) = out.parent() {
-            fsutil::sync_dir(parent).map_err(|e| ExportError::Other(e.to_string()))?;
-        }
         Ok(e)
     });
-    // What this export created and did not release is removed (the scratch directory is
-    // its own: created above).
-    if result.is_err() && partial.is_dir() {
-        let _ = std::fs::remove_dir_all(&partial);
+    match result {
+        Ok(e) => {
+            scratch.release(out)?;
+            Ok(e)
+        }
+        // What this export made and did not release is removed.
+        Err(e) => {
+            scratch.abandon();
+            Err(e)
+        }
     }
-    result
 }
 
 fn build(
