@@ -884,6 +884,9 @@ impl SharedLog {
         if let Some(max) = out.iter().map(|a| a.event.seq + 1).max() {
             self.sync_through(max)?;
         }
+        if out.iter().any(|a| a.new) {
+            crate::crash_point!("log.appended");
+        }
         Ok(out)
     }
 

@@ -295,6 +295,9 @@ impl Index {
                 params![station.as_str(), next as i64],
             )?;
             tx.commit()?;
+            if applied > 0 {
+                evidock_store::crash_point!("index.caught-up");
+            }
             Ok(applied)
         })
     }

@@ -1,0 +1,328 @@
+//! The desk's crash points: a case register imported and a disclosure package exported, each
+//! command aborted at every durable step it reaches (first and last occurrence), run again,
+//! then held to what a receiver relies on — one package, released whole under its name, that
+//! verifies under the pinned station key; one `exported` event, naming exactly that package;
+//! the case registered and its evidence linked once; no scratch directory or record left.
+
+use super::scenario::{base_dir, crash_binary};
+use evidock_tests::bins;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CASE: &str = "晋应急罚〔2026〕7号";
+const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n";
+
+/// Whether a crash point belongs to the desk's matrix (the dock's scenario never reaches it).
+pub fn owns(point: &str) -> bool {
+    point.starts_with("export.") || point.starts_with("index.")
+}
+
+/// The desk's steps, in order; a case crashes one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    Import,
+    Export,
+}
+
+impl Step {
+    const ALL: [Step; 2] = [Step::Import, Step::Export];
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Import => "import",
+            Step::Export => "export",
+        }
+    }
+}
+
+pub struct Desk {
+    root: PathBuf,
+    work: PathBuf,
+    evidock: PathBuf,
+}
+
+/// What one command did.
+enum Outcome {
+    Done,
+    Crashed,
+    Failed(String),
+}
+
+impl Desk {
+    pub fn new() -> Desk {
+        let root = base_dir().join(format!("{}-desk", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        Desk {
+            work: root.join("work"),
+            root,
+            evidock: crash_binary(),
+        }
+    }
+
+    fn evidock(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.evidock);
+        c.arg("--data-dir")
+            .arg(self.work.join("data"))
+            .arg("--config")
+            .arg(self.work.join("evidock.toml"))
+            .args(args)
+            .env_remove("EVIDOCK_CRASH_AT")
+            .env_remove("EVIDOCK_CRASH_TRACE")
+            .env_remove("EVIDOCK_DATA_DIR")
+            .env_remove("EVIDOCK_CONFIG")
+            .env("EVIDOCK_LOG", "warn");
+        c
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        bins::run(&mut self.evidock(&all)).json()
+    }
+
+    fn package(&self) -> PathBuf {
+        self.work.join("out").join("移送-7")
+    }
+
+    /// A station that acquired one recording of officer 350701 an hour ago, its register
+    /// written: the snapshot every case starts from.
+    pub fn setup(&self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+        std::fs::create_dir_all(self.work.join("out")).unwrap();
+        std::fs::write(self.work.join("evidock.toml"), CONFIG).unwrap();
+        let card = self.work.join("ZFY0701");
+        std::fs::create_dir_all(card.join("DCIM")).unwrap();
+        evidock_tests::media::clip(&card.join("DCIM/ZFY0701_0001.MP4"), "160x120", 1, 70);
+        let out = self.json(&["ingest", card.to_str().unwrap(), "--officer", "350701"]);
+        assert_eq!(out["outcome"], "released", "{out}");
+        let now = chrono::Utc::now();
+        std::fs::write(
+            self.work.join("cases.csv"),
+            format!(
+                "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,某公司检查,350701,{},{},某镇\n",
+                (now - chrono::Duration::hours(1)).to_rfc3339(),
+                (now + chrono::Duration::hours(1)).to_rfc3339(),
+            ),
+        )
+        .unwrap();
+        let snap = self.root.join("snap");
+        let _ = std::fs::remove_dir_all(&snap);
+        cp(&self.work, &snap);
+    }
+
+    fn restore(&self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+        cp(&self.root.join("snap"), &self.work);
+    }
+
+    fn run(&self, step: Step, env: &[(&str, &str)]) -> Outcome {
+        let csv = self.work.join("cases.csv");
+        let pkg = self.package();
+        let args: Vec<&str> = match step {
+            Step::Import => vec!["case", "import", csv.to_str().unwrap()],
+            Step::Export => vec![
+                "export",
+                "--case",
+                CASE,
+                "--out",
+                pkg.to_str().unwrap(),
+                "--by",
+                "法制员01",
+            ],
+        };
+        let mut c = self.evidock(&args);
+        c.envs(env.iter().copied());
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match (out.status.signal(), out.status.code()) {
+            (Some(6), _) => Outcome::Crashed,
+            (_, Some(0)) => Outcome::Done,
+            _ => Outcome::Failed(format!("{}: {}\n{stderr}", step.name(), out.status)),
+        }
+    }
+
+    /// The run without a crash: the crash points each step reaches, and how often.
+    pub fn baseline(&self) -> BTreeMap<Step, BTreeMap<String, u64>> {
+        self.restore();
+        let mut out = BTreeMap::new();
+        for step in Step::ALL {
+            let trace = self.root.join(format!("trace-{}", step.name()));
+            let _ = std::fs::remove_file(&trace);
+            match self.run(step, &[("EVIDOCK_CRASH_TRACE", trace.to_str().unwrap())]) {
+                Outcome::Done => {}
+                Outcome::Crashed => panic!("{} crashed without being asked", step.name()),
+                Outcome::Failed(e) => panic!("the run without a crash fails: {e}"),
+            }
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for line in std::fs::read_to_string(&trace).unwrap_or_default().lines() {
+                if let Some((_, name)) = line.split_once(' ') {
+                    *counts.entry(name.to_string()).or_default() += 1;
+                }
+            }
+            out.insert(step, counts);
+        }
+        let found = self.check();
+        assert!(found.is_empty(), "the run without a crash: {found:#?}");
+        out
+    }
+
+    /// One case: every step in order, `step` aborted at `at` (`point@n`) and run again. `None`
+    /// when the step finished without reaching it.
+    pub fn crash(&self, step: Step, at: &str) -> Option<Vec<String>> {
+        self.restore();
+        for s in Step::ALL {
+            if s == step {
+                match self.run(s, &[("EVIDOCK_CRASH_AT", at)]) {
+                    Outcome::Crashed => {}
+                    Outcome::Done => return None,
+                    Outcome::Failed(e) => return Some(vec![format!("crashing run: {e}")]),
+                }
+            }
+            match self.run(s, &[]) {
+                Outcome::Done => {}
+                // Released just before the abort: the package is there, written once.
+                Outcome::Failed(e)
+                    if s == step
+                        && s == Step::Export
+                        && e.contains("already exists")
+                        && self.package().is_dir() => {}
+                Outcome::Crashed => return Some(vec![format!("{}: crashed again", s.name())]),
+                Outcome::Failed(e) => return Some(vec![format!("after the restart: {e}")]),
+            }
+        }
+        Some(self.check())
+    }
+
+    /// What a receiver and an auditor rely on, broken: one line each.
+    fn check(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        let pkg = self.package();
+        let events: Vec<Value> = self
+            .json(&["log", "show"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let of =
+            |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["kind"] == kind).collect() };
+        // One package, released whole, named by the one `exported` event.
+        let manifest = std::fs::read(pkg.join("MANIFEST.json"));
+        let exported = of("exported");
+        match &manifest {
+            Err(e) => bad.push(format!("no package at {}: {e}", pkg.display())),
+            Ok(m) => {
+                let sha = evidock_verify::id::Sha256::digest(m).to_hex();
+                if exported.len() != 1 || exported[0]["payload"]["manifest_sha256"] != sha {
+                    bad.push(format!(
+                        "{} `exported` event(s); the released package's manifest is {sha}: {:?}",
+                        exported.len(),
+                        exported
+                            .iter()
+                            .map(|e| &e["payload"]["manifest_sha256"])
+                            .collect::<Vec<_>>()
+                    ));
+                }
+            }
+        }
+        if manifest.is_ok() {
+            let key = self.json(&["station", "show"])["public_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let trust = bins::trust_file(&self.root.join("trust.toml"), &key, None);
+            let (_, v) = bins::verify(&pkg, Some(&trust));
+            if v["errors"] != 0 || v["integrity_proven"] != true {
+                bad.push(format!(
+                    "the package does not verify under the station key: {}",
+                    v["findings"]
+                ));
+            }
+        }
+        // Nothing of the export's own left behind.
+        for e in std::fs::read_dir(self.work.join("out")).unwrap().flatten() {
+            if e.path() != pkg {
+                bad.push(format!("left beside the package: {}", e.path().display()));
+            }
+        }
+        let records = std::fs::read_dir(self.work.join("data/exports"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .count();
+        if records != 0 {
+            bad.push(format!("{records} scratch record(s) left in data/exports"));
+        }
+        // The case registered, and its evidence linked, once.
+        let registered = events
+            .iter()
+            .filter(|e| e["kind"] != "linked" && e["subject"]["case"] == CASE)
+            .filter(|e| e["kind"] != "exported")
+            .count();
+        let linked = of("linked");
+        if registered != 1 || linked.len() != 1 {
+            bad.push(format!(
+                "case events {registered}, links {} (want one each)",
+                linked.len()
+            ));
+        }
+        let log = std::fs::read_dir(self.work.join("data/custody"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok)
+            .map(|e| e.path());
+        match log {
+            Some(dir) => {
+                let (_, v) = bins::verify(&dir, None);
+                if v["errors"] != 0 {
+                    bad.push(format!("the custody log: {}", v["findings"]));
+                }
+            }
+            None => bad.push("no custody log".into()),
+        }
+        bad
+    }
+}
+
+fn cp(from: &Path, to: &Path) {
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cp -a {} {}", from.display(), to.display());
+}
+
+/// Every durable step of the desk's import and export aborted, at its first and last
+/// occurrence, then the step run again: the checks above, for each.
+// Each case's outcome as it comes, like the dock's matrix (its test function may print).
+#[allow(clippy::print_stderr)]
+pub fn run_matrix() -> (Vec<String>, usize, BTreeMap<Step, BTreeMap<String, u64>>) {
+    let desk = Desk::new();
+    desk.setup();
+    let baseline = desk.baseline();
+    let mut failed = Vec::new();
+    let mut cases = 0;
+    for (step, counts) in &baseline {
+        for (point, &n) in counts {
+            let mut occurrences = vec![1, n];
+            occurrences.dedup();
+            for occurrence in occurrences {
+                let at = format!("{point}@{occurrence}");
+                cases += 1;
+                match desk.crash(*step, &at) {
+                    None => failed.push(format!("{}:{at}: not reached", step.name())),
+                    Some(bad) if bad.is_empty() => {
+                        eprintln!("desk crash at {}:{at}: recovered", step.name())
+                    }
+                    Some(bad) => failed.push(format!("{}:{at}: {bad:#?}", step.name())),
+                }
+            }
+        }
+    }
+    (failed, cases, baseline)
+}
