@@ -255,6 +255,7 @@ impl Station {
             settings: self.settings.cases.clone(),
             retention: self.settings.retention.clone(),
             offset: self.clock.stamp().1,
+            disposing: self.data_dir.join("disposing"),
         })
     }
 

@@ -6,6 +6,7 @@
 //! decision and rebuildable from the logs. Nothing here edits or deletes evidence, except
 //! [`Cases::dispose`], which an operator asks for by name.
 
+mod disposal;
 pub mod index;
 pub mod register;
 pub mod settings;
@@ -47,6 +48,11 @@ pub enum CaseError {
     NotDue { evidence: EvidenceId, why: String },
     #[error("{0}: give the reason for the record (--reason \"…\")")]
     NoReason(&'static str),
+    #[error("disposal record {path}: {reason}")]
+    Disposing {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 fn suggestion(similar: &[CaseId]) -> String {
@@ -175,6 +181,8 @@ pub struct Due {
 #[derive(Debug, Clone, Serialize)]
 pub struct Disposal {
     pub evidence: EvidenceId,
+    /// Finished now: its `disposed` event was recorded by a run that was cut off.
+    pub resumed: bool,
     pub removed: Vec<String>,
     /// Kept because another item holds the same content.
     pub shared: Vec<String>,
@@ -191,6 +199,9 @@ pub struct Cases {
     pub retention: RetentionSettings,
     /// For showing times (the station's offset).
     pub offset: UtcOffset,
+    /// Disposals under way (disposal.rs): one file per item, from before its `disposed`
+    /// event until its copies are removed.
+    pub disposing: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Cases {
@@ -807,6 +818,9 @@ impl Cases {
                 why,
             });
         }
+        // Marked under way first: a crash after the event leaves the copies to be removed by
+        // the next disposal run, never left for ever beside a `disposed` event.
+        self.mark_disposing(evidence)?;
         self.log.append(NewEvent::new(
             actor,
             Subject::Evidence(evidence.clone()),
@@ -860,6 +874,7 @@ impl Cases {
         let (remove, keep) = self.removable(&item.evidence)?;
         let mut d = Disposal {
             evidence: item.evidence.clone(),
+            resumed: false,
             removed: Vec::new(),
             shared: keep.into_iter().map(|o| o.key).collect(),
             errors: Vec::new(),
@@ -877,6 +892,10 @@ impl Cases {
                     Err(e) => d.errors.push(format!("{}: {e}", p.display())),
                 }
             }
+            evidock_store::crash_point!("dispose.removed");
+        }
+        if d.errors.is_empty() {
+            self.disposal_done(&item.evidence)?;
         }
         Ok(d)
     }

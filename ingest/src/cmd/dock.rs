@@ -419,6 +419,30 @@ async fn auto_dispose(
     store: &evidock_store::objects::EvidenceStore,
     spools: &[crate::acquire::spool::Spool; 2],
 ) {
+    // Disposals a run cut off after their `disposed` event: their copies first.
+    let c = cases.clone();
+    match tokio::task::spawn_blocking(move || c.unfinished_disposals()).await {
+        Ok(Ok(items)) => {
+            for item in items {
+                match cases
+                    .remove_copies(&item, store, &[&spools[0], &spools[1]])
+                    .await
+                {
+                    Ok(r) if r.errors.is_empty() => {
+                        tracing::info!(evidence = %item.evidence, removed = r.removed.len(), "finished a disposal cut off earlier")
+                    }
+                    Ok(r) => {
+                        tracing::error!(evidence = %item.evidence, errors = ?r.errors, "disposed of, but copies remain")
+                    }
+                    Err(e) => {
+                        tracing::error!(evidence = %item.evidence, error = %e, "disposal: removing copies failed")
+                    }
+                }
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "retention: cannot list unfinished disposals"),
+        Err(e) => tracing::error!(error = %e, "retention: listing unfinished disposals panicked"),
+    }
     let c = cases.clone();
     let due = match tokio::task::spawn_blocking(move || c.due()).await {
         Ok(Ok(d)) => d,

@@ -111,7 +111,12 @@ pub fn run(ctx: &Ctx, cmd: RetentionCmd) -> anyhow::Result<u8> {
             } else {
                 for d in &done {
                     eprintln!(
-                        "disposed of {} (custody event): {} cop(ies) removed{}",
+                        "{} {} (custody event): {} cop(ies) removed{}",
+                        if d.resumed {
+                            "finished the disposal, cut off earlier, of"
+                        } else {
+                            "disposed of"
+                        },
                         d.evidence,
                         d.removed.len(),
                         if d.shared.is_empty() {
@@ -144,7 +149,15 @@ pub fn dispose(
 ) -> anyhow::Result<Vec<Disposal>> {
     let rt = super::runtime()?;
     let mut out = Vec::new();
-    for id in ids {
+    // Disposals an earlier run recorded and did not finish: their copies first.
+    for item in cases.unfinished_disposals()? {
+        let mut d =
+            rt.block_on(cases.remove_copies(&item, &st.store, &[&st.spool, &st.derivatives]))?;
+        d.resumed = true;
+        out.push(d);
+    }
+    let resumed: Vec<EvidenceId> = out.iter().map(|d| d.evidence.clone()).collect();
+    for id in ids.iter().filter(|id| !resumed.contains(id)) {
         let item = cases.record_disposal(id, actor.clone(), reason)?;
         out.push(rt.block_on(cases.remove_copies(
             &item,
