@@ -1,11 +1,14 @@
-//! The desk's crash points: a case register imported and a disclosure package exported, each
-//! command aborted at every durable step it reaches (first and last occurrence), run again,
-//! then held to what a receiver relies on — one package, released whole under its name, that
-//! verifies under the pinned station key; one `exported` event, naming exactly that package;
-//! the case registered and its evidence linked once; no scratch directory or record left.
+//! The desk's crash points: a case register imported, a disclosure package exported, an old
+//! recording categorised and disposed of — each command aborted at every durable step it
+//! reaches (first and last occurrence), run again, then held to what a receiver and an auditor
+//! rely on: one package, released whole under its name, that verifies under the pinned station
+//! key; one `exported` event, naming exactly that package; the case registered and its
+//! evidence linked once; the disposed item's copies gone and the case's kept; no scratch
+//! directory or record left.
 
 use super::scenario::{base_dir, crash_binary};
-use evidock_tests::bins;
+use evidock_ingest::device::sim::{self, SimContent};
+use evidock_tests::{bins, station};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
@@ -13,11 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2026〕7号";
-const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n";
+const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n";
+/// The size of the old recording (the one disposed of).
+const OLD_SIZE: u64 = 5000;
 
 /// Whether a crash point belongs to the desk's matrix (the dock's scenario never reaches it).
 pub fn owns(point: &str) -> bool {
-    point.starts_with("export.") || point.starts_with("index.")
+    ["export.", "index.", "dispose."]
+        .iter()
+        .any(|p| point.starts_with(p))
 }
 
 /// The desk's steps, in order; a case crashes one of them.
@@ -25,15 +32,19 @@ pub fn owns(point: &str) -> bool {
 pub enum Step {
     Import,
     Export,
+    Categorise,
+    Dispose,
 }
 
 impl Step {
-    const ALL: [Step; 2] = [Step::Import, Step::Export];
+    const ALL: [Step; 4] = [Step::Import, Step::Export, Step::Categorise, Step::Dispose];
 
     fn name(self) -> &'static str {
         match self {
             Step::Import => "import",
             Step::Export => "export",
+            Step::Categorise => "categorise",
+            Step::Dispose => "dispose",
         }
     }
 }
@@ -89,16 +100,50 @@ impl Desk {
         self.work.join("out").join("移送-7")
     }
 
-    /// A station that acquired one recording of officer 350701 an hour ago, its register
-    /// written: the snapshot every case starts from.
+    /// A station that acquired two recordings of officer 350701: a clip half an hour ago
+    /// (in the case's window) and a small one from 2025 (routine footage, long expired); its
+    /// register written: the snapshot every case starts from.
     pub fn setup(&self) {
         let _ = std::fs::remove_dir_all(&self.work);
         std::fs::create_dir_all(self.work.join("out")).unwrap();
-        std::fs::write(self.work.join("evidock.toml"), CONFIG).unwrap();
-        let card = self.work.join("ZFY0701");
-        std::fs::create_dir_all(card.join("DCIM")).unwrap();
-        evidock_tests::media::clip(&card.join("DCIM/ZFY0701_0001.MP4"), "160x120", 1, 70);
-        let out = self.json(&["ingest", card.to_str().unwrap(), "--officer", "350701"]);
+        std::fs::write(
+            self.work.join("evidock.toml"),
+            format!(
+                "{CONFIG}[store]\nurl = \"file://{}\"\n",
+                self.work.join("store").display()
+            ),
+        )
+        .unwrap();
+        let clip = self.root.join("clip.mp4");
+        evidock_tests::media::clip(&clip, "160x120", 1, 70);
+        let fw = station::firmware("ZFY0701", "350701");
+        let now = fw.clock_at(chrono::Utc::now()).unwrap();
+        let old = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
+            .unwrap()
+            .and_hms_opt(10, 0, 0)
+            .unwrap();
+        let files = vec![
+            (
+                sim::recording_name(
+                    "ZFY0701",
+                    "350701",
+                    now - chrono::Duration::minutes(30),
+                    1,
+                    "MP4",
+                )
+                .into_bytes(),
+                SimContent::CopyOf(clip),
+            ),
+            (
+                sim::recording_name("ZFY0701", "350701", old, 2, "MP4").into_bytes(),
+                SimContent::Generated {
+                    size: OLD_SIZE,
+                    seed: 71,
+                },
+            ),
+        ];
+        let card = station::camera(&self.work.join("cams"), fw, files);
+        let out = self.json(&["ingest", card.to_str().unwrap()]);
         assert_eq!(out["outcome"], "released", "{out}");
         let now = chrono::Utc::now();
         std::fs::write(
@@ -121,8 +166,11 @@ impl Desk {
     }
 
     fn run(&self, step: Step, env: &[(&str, &str)]) -> Outcome {
-        let csv = self.work.join("cases.csv");
-        let pkg = self.package();
+        let (csv, pkg) = (self.work.join("cases.csv"), self.package());
+        let old = match step {
+            Step::Categorise | Step::Dispose => self.old_item(),
+            _ => String::new(),
+        };
         let args: Vec<&str> = match step {
             Step::Import => vec!["case", "import", csv.to_str().unwrap()],
             Step::Export => vec![
@@ -133,6 +181,25 @@ impl Desk {
                 pkg.to_str().unwrap(),
                 "--by",
                 "法制员01",
+            ],
+            Step::Categorise => vec![
+                "evidence",
+                "set-category",
+                &old,
+                "日常执法",
+                "--by",
+                "admin01",
+                "--reason",
+                "巡查录像，无案件",
+            ],
+            Step::Dispose => vec![
+                "retention",
+                "dispose",
+                &old,
+                "--by",
+                "admin01",
+                "--reason",
+                "保存期满",
             ],
         };
         let mut c = self.evidock(&args);
@@ -185,12 +252,14 @@ impl Desk {
             }
             match self.run(s, &[]) {
                 Outcome::Done => {}
-                // Released just before the abort: the package is there, written once.
+                // Done just before the abort: the package released (written once), the item
+                // disposed of (the checks say whether its copies are gone).
                 Outcome::Failed(e)
                     if s == step
-                        && s == Step::Export
-                        && e.contains("already exists")
-                        && self.package().is_dir() => {}
+                        && ((s == Step::Export
+                            && e.contains("already exists")
+                            && self.package().is_dir())
+                            || (s == Step::Dispose && e.contains("already disposed of"))) => {}
                 Outcome::Crashed => return Some(vec![format!("{}: crashed again", s.name())]),
                 Outcome::Failed(e) => return Some(vec![format!("after the restart: {e}")]),
             }
@@ -198,9 +267,104 @@ impl Desk {
         Some(self.check())
     }
 
+    /// The events of the log, parsed.
+    fn events(&self) -> Vec<Value> {
+        self.json(&["log", "show"])
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The evidence ID of the old recording (the one disposed of).
+    fn old_item(&self) -> String {
+        self.events()
+            .iter()
+            .find(|e| e["kind"] == "acquired" && e["payload"]["size"] == OLD_SIZE)
+            .map(|e| {
+                e["subject"]["evidence"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .expect("the old recording was acquired")
+    }
+
+    /// The store objects and spool copy of `evidence` (role, path), and whether each is there.
+    fn copies(&self, evidence: &str) -> Vec<(String, bool)> {
+        let shown = self.json(&["evidence", "show", evidence]);
+        let mut out = Vec::new();
+        for o in shown["objects"].as_array().into_iter().flatten() {
+            if o["role"] == "record" {
+                continue;
+            }
+            let key = o["key"].as_str().unwrap_or_default();
+            let p = self.work.join("store").join(key);
+            out.push((format!("{} {key}", o["role"]), p.exists()));
+        }
+        let sha = shown["sha256"].as_str().unwrap_or_default().to_string();
+        if sha.len() == 64 {
+            let p = self
+                .work
+                .join("data/spool/sha256")
+                .join(&sha[..2])
+                .join(&sha[2..4])
+                .join(&sha);
+            out.push((format!("spool {}", p.display()), p.exists()));
+        }
+        out
+    }
+
     /// What a receiver and an auditor rely on, broken: one line each.
     fn check(&self) -> Vec<String> {
         let mut bad = Vec::new();
+        // The old recording disposed of once, every copy gone; the case's clip kept whole.
+        let old = self.old_item();
+        let disposed = self
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "disposed")
+            .count();
+        if disposed != 1 {
+            bad.push(format!("{disposed} `disposed` event(s), want 1"));
+        }
+        let old_copies = self.copies(&old);
+        if old_copies
+            .iter()
+            .all(|(c, _)| !c.starts_with("\"original\""))
+        {
+            bad.push(format!("{old}: no original object listed: {old_copies:?}"));
+        }
+        for (what, there) in &old_copies {
+            if *there {
+                bad.push(format!("{old} disposed of, but its copy remains: {what}"));
+            }
+        }
+        let kept: Vec<String> = self
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "acquired" && e["payload"]["size"] != OLD_SIZE)
+            .map(|e| {
+                e["subject"]["evidence"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        for k in &kept {
+            for (what, there) in self.copies(k) {
+                if !there && what.starts_with("\"original\"") {
+                    bad.push(format!("{k} (linked to the case) lost its copy {what}"));
+                }
+            }
+        }
+        let records = std::fs::read_dir(self.work.join("data/disposing"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .count();
+        if records != 0 {
+            bad.push(format!("{records} disposal mark(s) left in data/disposing"));
+        }
         let pkg = self.package();
         let events: Vec<Value> = self
             .json(&["log", "show"])

@@ -252,9 +252,10 @@ fn a_panicking_stage_stops_the_dock_in_order_and_exits_non_zero() {
     assert!(report.is_empty(), "{report:#?}");
 }
 
-/// The desk's import and export (desk.rs), each command aborted at every durable step it
-/// reaches and run again: one package, verifying, named by its one `exported` event, nothing
-/// left behind. Every desk point must be reached.
+/// The desk (desk.rs): a case import, an export, a categorisation and a disposal, each command
+/// aborted at every durable step it reaches and run again: one package, verifying, named by
+/// its one `exported` event; the disposed item's copies gone, the case's kept; nothing left
+/// behind. Every desk point must be reached.
 #[test]
 fn every_durable_step_of_the_desk_killed_leaves_one_verifying_package() {
     let started = std::time::Instant::now();
@@ -270,7 +271,7 @@ fn every_durable_step_of_the_desk_killed_leaves_one_verifying_package() {
         "desk crash points the import and export never reach: {unreached:?}"
     );
     println!(
-        "desk crash points: {} × {cases} cases (import, export; first and last occurrence), {} broke a promise, {:.0} s",
+        "desk crash points: {} × {cases} cases (import, export, categorise, dispose; first and last occurrence), {} broke a promise, {:.0} s",
         reached.len(),
         failed.len(),
         started.elapsed().as_secs_f64()
