@@ -28,6 +28,22 @@ use std::path::{Path, PathBuf};
 pub enum ExportError {
     #[error("{0} already exists: a package is written once; choose another --out")]
     Exists(PathBuf),
+    #[error(
+        "{out}: an export of case {case} to this --out was cut off after its `exported` event; its package is at {scratch}: export case {case} to {out} again to release it, or choose another --out"
+    )]
+    LeftoverOfOtherCase {
+        out: PathBuf,
+        scratch: PathBuf,
+        case: CaseId,
+    },
+    #[error(
+        "{out}: the package (its `exported` event is logged) could not be released there: {source}; it is at {scratch} — move away what is at {out} and export the same case to it again"
+    )]
+    NotReleased {
+        scratch: PathBuf,
+        out: PathBuf,
+        source: std::io::Error,
+    },
     #[error("case {0} has no linked evidence: nothing to disclose (see `evidock case show`)")]
     Empty(CaseId),
     #[error(
@@ -270,18 +286,22 @@ pub fn export(
     out: &Path,
     by: &str,
 ) -> Result<Exported, ExportError> {
+    let _turn = scratch::lock(st)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fsutil::create_dir_all(parent).map_err(|e| ExportError::Other(e.to_string()))?;
     }
+    let given = out;
+    let out = &scratch::canonical(out)?;
+    let view = cases.view(case)?;
+    let case_id = view.entry.record.case.clone();
     // An export to this --out cut off earlier: finished if it was recorded, cleared if not.
-    if let Some(done) = scratch::finish_leftover(st, out)? {
+    if let Some(mut done) = scratch::finish_leftover(st, out, &case_id)? {
+        done.package = given.to_path_buf();
         return Ok(done);
     }
     if out.exists() {
-        return Err(ExportError::Exists(out.to_path_buf()));
+        return Err(ExportError::Exists(given.to_path_buf()));
     }
-    let view = cases.view(case)?;
-    let case_id = view.entry.record.case.clone();
     if view.evidence.is_empty() {
         return Err(ExportError::Empty(case_id));
     }
@@ -298,7 +318,7 @@ pub fn export(
     let result = build(st, cases, &view, &partial, by).and_then(|mut e| {
         sync_tree(&partial).map_err(io(&partial))?;
         evidock_store::crash_point!("export.built");
-        e.package = out.to_path_buf();
+        e.package = given.to_path_buf();
         // The station's own record of the disclosure, before the package is released
         // under its name (invariant 3); the key holds a digest of the path, so any --out
         // fits.

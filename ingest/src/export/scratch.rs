@@ -7,13 +7,15 @@
 //! this station's own: the next export to the same `--out` finishes it when the custody log
 //! holds its `exported` event (the event is recorded before the release, invariant 3; only the
 //! rename was missing), and removes it otherwise. Nothing else beside `--out` is read, written
-//! or removed.
+//! or removed. `--out` is named by its canonical path (however it was typed, from wherever),
+//! exports of one station take turns (`<data>/exports/.lock`), and the release never replaces
+//! what appeared at `--out` meanwhile, not even an empty directory.
 
 use super::{ExportError, Exported, io};
 use crate::station::Station;
 use evidock_store::fsutil;
 use evidock_verify::event::payload::ExportedPayload;
-use evidock_verify::id::Sha256;
+use evidock_verify::id::{CaseId, Sha256};
 use evidock_verify::package::{self, FileRole, Manifest};
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,35 @@ fn other(e: impl std::fmt::Display) -> ExportError {
     ExportError::Other(e.to_string())
 }
 
+/// `out` as the station names it: its folder's canonical path (the folder exists) and its
+/// name, so that `pkg`, `./pkg` and `/abs/pkg` are one `--out`, from any working directory.
+pub(super) fn canonical(out: &Path) -> Result<PathBuf, ExportError> {
+    let name = out.file_name().ok_or_else(|| {
+        ExportError::Other(format!(
+            "{}: --out must name the package directory to create",
+            out.display()
+        ))
+    })?;
+    let folder = std::fs::canonicalize(parent(out)).map_err(io(parent(out)))?;
+    Ok(folder.join(name))
+}
+
+/// The station's export lock, held for a whole export: two exports at once (to one `--out`
+/// or not) would otherwise read each other's scratch records mid-way.
+pub(super) fn lock(st: &Station) -> Result<std::fs::File, ExportError> {
+    let dir = st.data_dir.join("exports");
+    fsutil::create_dir_all(&dir).map_err(other)?;
+    let path = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    f.lock().map_err(io(&path))?;
+    Ok(f)
+}
+
 /// A scratch directory of this station's, for one `--out`.
 #[derive(Debug)]
 pub(super) struct Scratch {
@@ -68,9 +99,17 @@ impl Scratch {
         Ok(Scratch { dir, record })
     }
 
-    /// Release the package under `out` (one rename, made durable), then forget the record.
+    /// Release the package under `out` (one rename that never replaces anything, made
+    /// durable), then forget the record. Refused, the package stays where it is, named.
     pub fn release(self, out: &Path) -> Result<(), ExportError> {
-        std::fs::rename(&self.dir, out).map_err(io(out))?;
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        renameat_with(CWD, &self.dir, CWD, out, RenameFlags::NOREPLACE).map_err(|e| {
+            ExportError::NotReleased {
+                scratch: self.dir.clone(),
+                out: out.to_path_buf(),
+                source: e.into(),
+            }
+        })?;
         evidock_store::crash_point!("export.released");
         fsutil::sync_dir(parent(out)).map_err(other)?;
         self.forget();
@@ -97,8 +136,14 @@ impl Scratch {
 }
 
 /// What an earlier export to `out` left: released now if its `exported` event is in the
-/// custody log (what it made, as that export would have said), removed if not (`None`).
-pub(super) fn finish_leftover(st: &Station, out: &Path) -> Result<Option<Exported>, ExportError> {
+/// custody log (what it made, as that export would have said), removed if not (`None`). A
+/// logged package of another case than `case` is not released: the export is refused, naming
+/// it (the disclosure on record is that one, at this `--out`).
+pub(super) fn finish_leftover(
+    st: &Station,
+    out: &Path,
+    case: &CaseId,
+) -> Result<Option<Exported>, ExportError> {
     let record = record_path(st, out);
     let name = match std::fs::read_to_string(&record) {
         Ok(n) => n,
@@ -119,11 +164,27 @@ pub(super) fn finish_leftover(st: &Station, out: &Path) -> Result<Option<Exporte
         dir: parent(out).join(&name),
         record,
     };
-    if !scratch.dir.is_dir() {
-        scratch.forget();
-        return Ok(None);
+    match std::fs::symlink_metadata(&scratch.dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            scratch.forget();
+            return Ok(None);
+        }
+        Err(e) => return Err(io(&scratch.dir)(e)),
+        // Made by this station as a directory: anything else there now is not its package.
+        Ok(m) if !m.is_dir() => {
+            return Err(ExportError::Other(format!(
+                "{}: the scratch directory of an earlier export is not a directory now (replaced by someone): not released; remove it and export again",
+                scratch.dir.display()
+            )));
+        }
+        Ok(_) => {}
     }
     match logged(st, &scratch.dir, out)? {
+        Some(done) if done.case != *case => Err(ExportError::LeftoverOfOtherCase {
+            out: out.to_path_buf(),
+            scratch: scratch.dir.clone(),
+            case: done.case,
+        }),
         Some(mut done) => {
             tracing::warn!(package = %out.display(), "an export cut off after its `exported` event: its package released now");
             scratch.release(out)?;

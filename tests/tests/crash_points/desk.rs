@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2026〕7号";
+/// A second case of the register, of another officer: nothing linked to it.
+const OTHER_CASE: &str = "晋应急罚〔2026〕8号";
 const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n";
 /// The size of the old recording (the one disposed of).
 const OLD_SIZE: u64 = 5000;
@@ -64,7 +66,12 @@ enum Outcome {
 
 impl Desk {
     pub fn new() -> Desk {
-        let root = base_dir().join(format!("{}-desk", std::process::id()));
+        Desk::new_named("desk")
+    }
+
+    /// A desk in its own folder `<pid>-<name>` (tests of this binary run at once).
+    pub fn new_named(name: &str) -> Desk {
+        let root = base_dir().join(format!("{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let root = std::fs::canonicalize(&root).unwrap();
@@ -149,7 +156,9 @@ impl Desk {
         std::fs::write(
             self.work.join("cases.csv"),
             format!(
-                "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,某公司检查,350701,{},{},某镇\n",
+                "case_id,case_type,title,officers,window_start,window_end,place\n{CASE},一般程序,某公司检查,350701,{},{},某镇\n{OTHER_CASE},一般程序,另一检查,350799,{},{},某镇\n",
+                (now - chrono::Duration::hours(1)).to_rfc3339(),
+                (now + chrono::Duration::hours(1)).to_rfc3339(),
                 (now - chrono::Duration::hours(1)).to_rfc3339(),
                 (now + chrono::Duration::hours(1)).to_rfc3339(),
             ),
@@ -211,6 +220,75 @@ impl Desk {
             (_, Some(0)) => Outcome::Done,
             _ => Outcome::Failed(format!("{}: {}\n{stderr}", step.name(), out.status)),
         }
+    }
+
+    /// `evidock export --case CASE --out OUT`, run in the station's folder (OUT as given,
+    /// relative or not): its exit code and stderr.
+    fn export_as(&self, case: &str, out: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let mut c = self.evidock(&["export", "--case", case, "--out", out, "--by", "法制员01"]);
+        c.current_dir(&self.work).envs(env.iter().copied());
+        let o = c.output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// An export cut off after its `exported` event is released only as it was recorded:
+    /// not under an export of another case, not over what appeared at `--out` meanwhile (not
+    /// even an empty directory), and the same `--out` however it is spelled. What is wrong,
+    /// one line each.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        self.restore();
+        if !matches!(self.run(Step::Import, &[]), Outcome::Done) {
+            return vec!["import failed".into()];
+        }
+        let pkg = self.package();
+        let rel = "./out/../out/移送-7";
+        let (code, _) = self.export_as(CASE, rel, &[("EVIDOCK_CRASH_AT", "log.appended@1")]);
+        if code.is_some() {
+            return vec![format!("the export was not aborted at its event: {code:?}")];
+        }
+        // Another case to the same --out, spelled another way.
+        let (code, err) = self.export_as(OTHER_CASE, pkg.to_str().unwrap(), &[]);
+        if code == Some(0) || pkg.exists() {
+            bad.push(format!(
+                "an export of {OTHER_CASE} released the package of {CASE} cut off earlier ({code:?})"
+            ));
+        } else if !err.contains(CASE) || !err.contains(".evidock-export-") {
+            bad.push(format!("the refusal names neither case nor scratch: {err}"));
+        }
+        // Something at --out meanwhile: an empty directory is not replaced.
+        std::fs::create_dir(&pkg).unwrap();
+        let (code, err) = self.export_as(CASE, "out/移送-7", &[]);
+        let empty = std::fs::read_dir(&pkg)
+            .map(|d| d.count() == 0)
+            .unwrap_or(false);
+        if code == Some(0) || !empty {
+            bad.push(format!(
+                "released over a directory that appeared at --out ({code:?}, still empty: {empty})"
+            ));
+        } else if !err.contains(".evidock-export-") {
+            bad.push(format!(
+                "the refusal does not say where the package is: {err}"
+            ));
+        }
+        // Moved away, the same case to the same --out: released, one event.
+        std::fs::remove_dir(&pkg).unwrap();
+        let (code, err) = self.export_as(CASE, "out/移送-7", &[]);
+        if code != Some(0) || !pkg.join("MANIFEST.json").is_file() {
+            bad.push(format!("not released at last ({code:?}): {err}"));
+        }
+        let exported = self
+            .events()
+            .iter()
+            .filter(|e| e["kind"] == "exported")
+            .count();
+        if exported != 1 {
+            bad.push(format!("{exported} `exported` events, want 1"));
+        }
+        bad
     }
 
     /// The run without a crash: the crash points each step reaches, and how often.
@@ -361,6 +439,8 @@ impl Desk {
             .into_iter()
             .flatten()
             .flatten()
+            // The turn's lock file stays; it holds nothing.
+            .filter(|e| e.file_name() != ".lock")
             .count();
         if records != 0 {
             bad.push(format!("{records} disposal mark(s) left in data/disposing"));
@@ -416,6 +496,8 @@ impl Desk {
             .into_iter()
             .flatten()
             .flatten()
+            // The turn's lock file stays; it holds nothing.
+            .filter(|e| e.file_name() != ".lock")
             .count();
         if records != 0 {
             bad.push(format!("{records} scratch record(s) left in data/exports"));

@@ -282,3 +282,12 @@ fn every_durable_step_of_the_desk_killed_leaves_one_verifying_package() {
         failed.join("\n")
     );
 }
+
+/// An export cut off after its `exported` event is released only as recorded (desk.rs).
+#[test]
+fn a_cut_off_export_is_released_only_as_it_was_recorded() {
+    let desk = desk::Desk::new_named("leftovers");
+    desk.setup();
+    let bad = desk.leftovers();
+    assert!(bad.is_empty(), "{bad:#?}");
+}
