@@ -412,7 +412,13 @@ impl EvidenceStore {
             // Local objects are read-only files; their directory is not.
             let p = root.join(self.path(key).as_ref());
             return match std::fs::remove_file(&p) {
-                Ok(()) => Ok(()),
+                // Durable: a disposal that says a copy is gone must not see it come back.
+                Ok(()) => crate::fsutil::sync_dir(crate::fsutil::parent_dir(&p)).map_err(|e| {
+                    StoreError::Local {
+                        path: p.clone(),
+                        reason: e.to_string(),
+                    }
+                }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(StoreError::Permanent {
                     url: self.url.clone(),

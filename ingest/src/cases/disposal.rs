@@ -15,6 +15,23 @@ use evidock_store::fsutil;
 use evidock_verify::id::EvidenceId;
 
 impl Cases {
+    /// The station's disposal lock, held from listing what is unfinished to the last copy
+    /// removed: the dock's `auto_dispose` and an admin's `retention dispose` take turns (one
+    /// must not drop, or call unfinished, a mark the other has just written).
+    pub fn disposal_turn(&self) -> Result<std::fs::File, CaseError> {
+        fsutil::create_dir_all(&self.disposing)
+            .map_err(|e| self.disposing_err(&self.disposing, e))?;
+        let path = self.disposing.join(".lock");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| self.disposing_err(&path, e))?;
+        f.lock().map_err(|e| self.disposing_err(&path, e))?;
+        Ok(f)
+    }
+
     fn disposing_err(&self, path: &std::path::Path, e: impl std::fmt::Display) -> CaseError {
         CaseError::Disposing {
             path: path.to_path_buf(),
@@ -43,7 +60,7 @@ impl Cases {
 
     /// The items whose disposal was recorded but whose copies may remain (a run cut off after
     /// the `disposed` event): the caller removes their copies again. A mark without its event
-    /// is dropped here.
+    /// is dropped here. Call it holding [`Cases::disposal_turn`].
     pub fn unfinished_disposals(&self) -> Result<Vec<Item>, CaseError> {
         let entries = match std::fs::read_dir(&self.disposing) {
             Ok(d) => d,

@@ -800,7 +800,8 @@ impl Cases {
     }
 
     /// Record the disposal of an item that is due (a `disposed` event, before anything is
-    /// removed). The caller removes the copies; see [`Cases::removable`].
+    /// removed). The caller removes the copies (see [`Cases::removable`]), holding
+    /// [`Cases::disposal_turn`] throughout.
     pub fn record_disposal(
         &self,
         evidence: &EvidenceId,
@@ -887,7 +888,14 @@ impl Cases {
             for spool in spools {
                 let p = spool.object_path(&o.sha256);
                 match std::fs::remove_file(&p) {
-                    Ok(()) => d.removed.push(p.display().to_string()),
+                    // Made durable before the disposal's mark is dropped.
+                    Ok(()) => {
+                        match evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(&p))
+                        {
+                            Ok(()) => d.removed.push(p.display().to_string()),
+                            Err(e) => d.errors.push(e.to_string()),
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => d.errors.push(format!("{}: {e}", p.display())),
                 }

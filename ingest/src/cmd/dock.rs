@@ -419,6 +419,15 @@ async fn auto_dispose(
     store: &evidock_store::objects::EvidenceStore,
     spools: &[crate::acquire::spool::Spool; 2],
 ) {
+    // One disposal run at a time on the station (an admin's may be running).
+    let c = cases.clone();
+    let _turn = match tokio::task::spawn_blocking(move || c.disposal_turn()).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return tracing::error!(error = %e, "retention: no disposal turn"),
+        Err(e) => {
+            return tracing::error!(error = %e, "retention: taking the disposal turn panicked");
+        }
+    };
     // Disposals a run cut off after their `disposed` event: their copies first.
     let c = cases.clone();
     match tokio::task::spawn_blocking(move || c.unfinished_disposals()).await {
@@ -447,7 +456,7 @@ async fn auto_dispose(
     let due = match tokio::task::spawn_blocking(move || c.due()).await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => return tracing::error!(error = %e, "retention: cannot list due evidence"),
-        Err(_) => return,
+        Err(e) => return tracing::error!(error = %e, "retention: listing due evidence panicked"),
     };
     for d in due {
         let c = cases.clone();

@@ -149,6 +149,7 @@ pub fn dispose(
 ) -> anyhow::Result<Vec<Disposal>> {
     let rt = super::runtime()?;
     let mut out = Vec::new();
+    let _turn = cases.disposal_turn()?;
     // Disposals an earlier run recorded and did not finish: their copies first.
     for item in cases.unfinished_disposals()? {
         let mut d =
