@@ -300,3 +300,42 @@ fn a_journal_row_that_does_not_decode_is_an_alert_and_the_other_uploads_go_on() 
     );
     assert_eq!(r["journal_undecodable"][0]["table"], "uploads");
 }
+
+/// A disposal or an export that a crash cut off is an alert until a later run finishes it.
+#[test]
+fn work_a_cut_off_run_left_is_an_alert() {
+    let st = TestStation::with_config(
+        "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let codes = || -> Vec<String> {
+        st.json(&["status"])["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["code"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let before = codes();
+    assert!(
+        !before.iter().any(|c| c.ends_with(".unfinished")),
+        "{before:?}"
+    );
+    // What disposal.rs and export/scratch.rs leave when they are killed mid-way.
+    std::fs::create_dir_all(st.data().join("disposing")).unwrap();
+    std::fs::write(
+        st.data().join("disposing/ev-0123456789abcdef0123"),
+        "ev-0123456789abcdef0123",
+    )
+    .unwrap();
+    std::fs::create_dir_all(st.data().join("exports")).unwrap();
+    std::fs::write(
+        st.data()
+            .join("exports/0123456789abcdef0123456789abcdef.scratch"),
+        ".evidock-export-0123456789abcdef.partial",
+    )
+    .unwrap();
+    let after = codes();
+    for c in ["disposal.unfinished", "export.unfinished"] {
+        assert!(after.iter().any(|a| a == c), "no {c}: {after:?}");
+    }
+}

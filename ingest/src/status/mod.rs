@@ -428,6 +428,46 @@ pub fn report(
             ),
         );
     }
+    // What a run cut off left for the next one to finish (cases/disposal.rs,
+    // export/scratch.rs); not while such a run holds its turn.
+    let left = |dir: &str, ours: fn(&str) -> bool| -> usize {
+        let dir = st.data_dir.join(dir);
+        let running = std::fs::File::open(dir.join(".lock"))
+            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        if running {
+            return 0;
+        }
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(ours))
+            .count()
+    };
+    let disposing = left("disposing", |n| !n.starts_with('.'));
+    if disposing > 0 {
+        alert(
+            "disposal.unfinished",
+            "warning",
+            st.data_dir.join("disposing").display().to_string(),
+            format!(
+                "{disposing} disposal(s) cut off around their `disposed` event: copies may remain; \
+                 `evidock retention dispose --all-due --by … --reason …` finishes them first"
+            ),
+        );
+    }
+    let exports = left("exports", |n| n.ends_with(".scratch"));
+    if exports > 0 {
+        alert(
+            "export.unfinished",
+            "warning",
+            st.data_dir.join("exports").display().to_string(),
+            format!(
+                "{exports} export(s) cut off before their package was released: export the same \
+                 case to the same --out again (it is released if its `exported` event was logged)"
+            ),
+        );
+    }
     if let Some(e) = retrying {
         alert(
             "store.unreachable",
