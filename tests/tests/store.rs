@@ -553,6 +553,11 @@ fn a_multipart_upload_the_store_forgot_is_started_over() {
             .all(|k| last[k].as_array().unwrap().is_empty()),
         "the upload never got past the forgotten upload ID {dead}: {outs:#?}"
     );
+    assert_ne!(
+        big_row(&st)["multipart"]["id"].as_str(),
+        Some(dead.as_str()),
+        "started over under a new upload ID"
+    );
     let events = st.events();
     let up: Vec<_> = of_kind(&events, "uploaded")
         .into_iter()
