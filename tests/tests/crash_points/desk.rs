@@ -19,8 +19,8 @@ const CASE: &str = "晋应急罚〔2026〕7号";
 /// A second case of the register, of another officer: nothing linked to it.
 const OTHER_CASE: &str = "晋应急罚〔2026〕8号";
 const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n";
-/// The size of the old recording (the one disposed of).
-const OLD_SIZE: u64 = 5000;
+/// How the old recording's card path ends (the one disposed of: its second file).
+const OLD_PATH: &str = "_0002.MP4";
 
 /// Whether a crash point belongs to the desk's matrix (the dock's scenario never reaches it).
 pub fn owns(point: &str) -> bool {
@@ -123,6 +123,10 @@ impl Desk {
         .unwrap();
         let clip = self.root.join("clip.mp4");
         evidock_tests::media::clip(&clip, "160x120", 1, 70);
+        // The old recording a clip too: its playback copy, poster and contact sheet are
+        // removed with it, so a disposal can be cut off between its copies.
+        let old_clip = self.root.join("old.mp4");
+        evidock_tests::media::clip(&old_clip, "160x120", 1, 200);
         let fw = station::firmware("ZFY0701", "350701");
         let now = fw.clock_at(chrono::Utc::now()).unwrap();
         let old = chrono::NaiveDate::from_ymd_opt(2025, 1, 1)
@@ -143,10 +147,7 @@ impl Desk {
             ),
             (
                 sim::recording_name("ZFY0701", "350701", old, 2, "MP4").into_bytes(),
-                SimContent::Generated {
-                    size: OLD_SIZE,
-                    seed: 71,
-                },
+                SimContent::CopyOf(old_clip),
             ),
         ];
         let card = station::camera(&self.work.join("cams"), fw, files);
@@ -357,7 +358,12 @@ impl Desk {
     fn old_item(&self) -> String {
         self.events()
             .iter()
-            .find(|e| e["kind"] == "acquired" && e["payload"]["size"] == OLD_SIZE)
+            .find(|e| {
+                e["kind"] == "acquired"
+                    && e["payload"]["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(OLD_PATH))
+            })
             .map(|e| {
                 e["subject"]["evidence"]
                     .as_str()
@@ -420,7 +426,12 @@ impl Desk {
         let kept: Vec<String> = self
             .events()
             .iter()
-            .filter(|e| e["kind"] == "acquired" && e["payload"]["size"] != OLD_SIZE)
+            .filter(|e| {
+                e["kind"] == "acquired"
+                    && e["payload"]["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(".MP4") && !p.ends_with(OLD_PATH))
+            })
             .map(|e| {
                 e["subject"]["evidence"]
                     .as_str()
@@ -428,9 +439,16 @@ impl Desk {
                     .to_string()
             })
             .collect();
+        if kept.is_empty() {
+            bad.push("the case's clip was never acquired".into());
+        }
         for k in &kept {
-            for (what, there) in self.copies(k) {
-                if !there && what.starts_with("\"original\"") {
+            let copies = self.copies(k);
+            if !copies.iter().any(|(c, _)| c.starts_with("\"original\"")) {
+                bad.push(format!("{k}: no original object listed: {copies:?}"));
+            }
+            for (what, there) in copies {
+                if !there {
                     bad.push(format!("{k} (linked to the case) lost its copy {what}"));
                 }
             }
