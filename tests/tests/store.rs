@@ -475,6 +475,13 @@ fn killed_mid_multipart(
     (st, id, key)
 }
 
+/// An `evidock upload --json` pass with nothing failed and nothing left to retry.
+fn settled(out: &serde_json::Value) -> bool {
+    ["failed", "retrying"]
+        .iter()
+        .all(|k| out[k].as_array().is_some_and(Vec::is_empty))
+}
+
 /// The upload queue's row of the 30 MiB original.
 fn big_row(st: &TestStation) -> serde_json::Value {
     st.json(&["store", "status"])
@@ -505,12 +512,7 @@ fn an_upload_under_way_stays_multipart_when_the_part_size_grows_past_it() {
     )
     .unwrap();
     let out = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
-    assert!(
-        ["failed", "retrying"]
-            .iter()
-            .all(|k| out[k].as_array().unwrap().is_empty()),
-        "{out:#}"
-    );
+    assert!(settled(&out), "{out:#}");
     let row = big_row(&st);
     assert_eq!(row["state"], "uploaded", "{row:#}");
     assert_eq!(
@@ -538,19 +540,14 @@ fn a_multipart_upload_the_store_forgot_is_started_over() {
     let mut outs = Vec::new();
     for _ in 0..3 {
         let out = bins::run(with_keys(&mut st.cmd(&["upload", "--json"]))).json();
-        let done = ["failed", "retrying"]
-            .iter()
-            .all(|k| out[k].as_array().unwrap().is_empty());
+        let done = settled(&out);
         outs.push(out);
         if done {
             break;
         }
     }
-    let last = outs.last().unwrap();
     assert!(
-        ["failed", "retrying"]
-            .iter()
-            .all(|k| last[k].as_array().unwrap().is_empty()),
+        settled(outs.last().unwrap()),
         "the upload never got past the forgotten upload ID {dead}: {outs:#?}"
     );
     assert_ne!(

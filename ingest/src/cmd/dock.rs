@@ -433,20 +433,14 @@ async fn auto_dispose(
     match tokio::task::spawn_blocking(move || c.unfinished_disposals()).await {
         Ok(Ok(items)) => {
             for item in items {
-                match cases
-                    .remove_copies(&item, store, &[&spools[0], &spools[1]])
-                    .await
-                {
-                    Ok(r) if r.errors.is_empty() => {
-                        tracing::info!(evidence = %item.evidence, removed = r.removed.len(), "finished a disposal cut off earlier")
-                    }
-                    Ok(r) => {
-                        tracing::error!(evidence = %item.evidence, errors = ?r.errors, "disposed of, but copies remain")
-                    }
-                    Err(e) => {
-                        tracing::error!(evidence = %item.evidence, error = %e, "disposal: removing copies failed")
-                    }
-                }
+                remove_copies(
+                    cases,
+                    store,
+                    spools,
+                    &item,
+                    "finished a disposal cut off earlier",
+                )
+                .await;
             }
         }
         Ok(Err(e)) => tracing::error!(error = %e, "retention: cannot list unfinished disposals"),
@@ -470,22 +464,35 @@ async fn auto_dispose(
         })
         .await;
         match recorded {
-            Ok(Ok(item)) => match cases
-                .remove_copies(&item, store, &[&spools[0], &spools[1]])
-                .await
-            {
-                Ok(r) if r.errors.is_empty() => {
-                    tracing::info!(evidence = %item.evidence, removed = r.removed.len(), "disposed of expired evidence")
-                }
-                Ok(r) => {
-                    tracing::error!(evidence = %item.evidence, errors = ?r.errors, "disposed of expired evidence, but copies remain")
-                }
-                Err(e) => {
-                    tracing::error!(evidence = %item.evidence, error = %e, "disposal: removing copies failed")
-                }
-            },
+            Ok(Ok(item)) => {
+                remove_copies(cases, store, spools, &item, "disposed of expired evidence").await
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "disposal not recorded"),
             Err(e) => tracing::error!(error = %e, "disposal panicked"),
+        }
+    }
+}
+
+/// Remove a disposed item's copies, and log how it went (`done` when every copy is gone).
+async fn remove_copies(
+    cases: &crate::cases::Cases,
+    store: &evidock_store::objects::EvidenceStore,
+    spools: &[crate::acquire::spool::Spool; 2],
+    item: &crate::cases::index::Item,
+    done: &str,
+) {
+    match cases
+        .remove_copies(item, store, &[&spools[0], &spools[1]])
+        .await
+    {
+        Ok(r) if r.errors.is_empty() => {
+            tracing::info!(evidence = %item.evidence, removed = r.removed.len(), "{done}")
+        }
+        Ok(r) => {
+            tracing::error!(evidence = %item.evidence, errors = ?r.errors, "disposed of, but copies remain")
+        }
+        Err(e) => {
+            tracing::error!(evidence = %item.evidence, error = %e, "disposal: removing copies failed")
         }
     }
 }

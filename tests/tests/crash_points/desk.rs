@@ -83,18 +83,7 @@ impl Desk {
     }
 
     fn evidock(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.evidock);
-        c.arg("--data-dir")
-            .arg(self.work.join("data"))
-            .arg("--config")
-            .arg(self.work.join("evidock.toml"))
-            .args(args)
-            .env_remove("EVIDOCK_CRASH_AT")
-            .env_remove("EVIDOCK_CRASH_TRACE")
-            .env_remove("EVIDOCK_DATA_DIR")
-            .env_remove("EVIDOCK_CONFIG")
-            .env("EVIDOCK_LOG", "warn");
-        c
+        super::scenario::station_cmd(&self.evidock, &self.work, args)
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -398,6 +387,17 @@ impl Desk {
         out
     }
 
+    /// How many files a cut-off run left in `<data>/<dir>` (the turn's lock file stays: it
+    /// holds nothing).
+    fn left_in(&self, dir: &str) -> usize {
+        std::fs::read_dir(self.work.join("data").join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name() != ".lock")
+            .count()
+    }
+
     /// What a receiver and an auditor rely on, broken: one line each.
     fn check(&self) -> Vec<String> {
         let mut bad = Vec::new();
@@ -453,13 +453,7 @@ impl Desk {
                 }
             }
         }
-        let records = std::fs::read_dir(self.work.join("data/disposing"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            // The turn's lock file stays; it holds nothing.
-            .filter(|e| e.file_name() != ".lock")
-            .count();
+        let records = self.left_in("disposing");
         if records != 0 {
             bad.push(format!("{records} disposal mark(s) left in data/disposing"));
         }
@@ -510,13 +504,7 @@ impl Desk {
                 bad.push(format!("left beside the package: {}", e.path().display()));
             }
         }
-        let records = std::fs::read_dir(self.work.join("data/exports"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            // The turn's lock file stays; it holds nothing.
-            .filter(|e| e.file_name() != ".lock")
-            .count();
+        let records = self.left_in("exports");
         if records != 0 {
             bad.push(format!("{records} scratch record(s) left in data/exports"));
         }

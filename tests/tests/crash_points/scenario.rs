@@ -165,6 +165,23 @@ pub fn crash_binary() -> PathBuf {
     ws.join("target/crash/debug/evidock")
 }
 
+/// `evidock --data-dir WORK/data --config WORK/evidock.toml ARGS` with `evidock`, no crash
+/// asked for and nothing taken from the test's environment.
+pub fn station_cmd(evidock: &Path, work: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(evidock);
+    c.arg("--data-dir")
+        .arg(work.join("data"))
+        .arg("--config")
+        .arg(work.join("evidock.toml"))
+        .args(args)
+        .env_remove("EVIDOCK_CRASH_AT")
+        .env_remove("EVIDOCK_CRASH_TRACE")
+        .env_remove("EVIDOCK_DATA_DIR")
+        .env_remove("EVIDOCK_CONFIG")
+        .env("EVIDOCK_LOG", "warn");
+    c
+}
+
 impl Scenario {
     /// Worker `worker`'s scenario (each has its own directory; cases of one worker run one
     /// after the other), run with `evidock` (the crash-point build).
@@ -203,18 +220,7 @@ impl Scenario {
 
     /// `evidock --data-dir … --config … ARGS` of the crash-point build, no crash asked for.
     pub fn evidock(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(&self.evidock);
-        c.arg("--data-dir")
-            .arg(self.data())
-            .arg("--config")
-            .arg(self.work.join("evidock.toml"))
-            .args(args)
-            .env_remove("EVIDOCK_CRASH_AT")
-            .env_remove("EVIDOCK_CRASH_TRACE")
-            .env_remove("EVIDOCK_DATA_DIR")
-            .env_remove("EVIDOCK_CONFIG")
-            .env("EVIDOCK_LOG", "warn");
-        c
+        station_cmd(&self.evidock, &self.work, args)
     }
 
     /// The station before the first phase: a key, a log, two cameras docked.
