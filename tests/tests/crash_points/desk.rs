@@ -6,13 +6,13 @@
 //! evidence linked once; the disposed item's copies gone and the case's kept; no scratch
 //! directory or record left.
 
-use super::scenario::{base_dir, crash_binary};
+use super::scenario::{base_dir, copy_tree, crash_binary};
 use evidock_ingest::device::sim::{self, SimContent};
 use evidock_tests::{bins, station};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2026〕7号";
@@ -156,12 +156,12 @@ impl Desk {
         .unwrap();
         let snap = self.root.join("snap");
         let _ = std::fs::remove_dir_all(&snap);
-        cp(&self.work, &snap);
+        copy_tree(&self.work, &snap);
     }
 
     fn restore(&self) {
         let _ = std::fs::remove_dir_all(&self.work);
-        cp(&self.root.join("snap"), &self.work);
+        copy_tree(&self.root.join("snap"), &self.work);
     }
 
     fn run(&self, step: Step, env: &[(&str, &str)]) -> Outcome {
@@ -537,16 +537,6 @@ impl Desk {
         }
         bad
     }
-}
-
-fn cp(from: &Path, to: &Path) {
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "cp -a {} {}", from.display(), to.display());
 }
 
 /// Every durable step of the desk's import and export aborted, at its first and last

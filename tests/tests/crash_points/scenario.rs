@@ -685,7 +685,8 @@ impl Scenario {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+/// `cp -a FROM TO`: a snapshot of a station, or its restore.
+pub fn copy_tree(from: &Path, to: &Path) {
     let ok = Command::new("cp")
         .arg("-a")
         .arg(from)
