@@ -205,8 +205,9 @@ def emulated_camera(g, vm):
           "code=0x01 status=1" in text
           and "serial=ZFY0001 officer=350201 user=张三" in text
           and re.search(r"clock=20000101080\d{3}", text) and "battery=70" in text,
-          short(" | ".join(l for l in bad + good if l.startswith("PROBE ") and "device" not in l),
-               300))
+          short(" | ".join(l for l in bad + good
+                           if l.startswith("PROBE ") and not l.startswith("PROBE device ")
+                           or "panicked" in l), 400))
 
 
 def start_station(g, vm):

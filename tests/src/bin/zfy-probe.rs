@@ -37,6 +37,30 @@ fn frame(code: u8, password: &str, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// The vendor interface (ff/5a/01) of the device's active configuration and its bulk endpoints,
+/// or None while the device is not configured yet.
+fn vendor_interface(dev: &rusb::Device<rusb::Context>) -> Option<(u8, u8, u8)> {
+    let config = dev.active_config_descriptor().ok()?;
+    for i in config.interfaces() {
+        for alt in i.descriptors() {
+            if (alt.class_code(), alt.sub_class_code(), alt.protocol_code()) != (0xFF, 0x5A, 0x01) {
+                continue;
+            }
+            let (mut ep_out, mut ep_in) = (None, None);
+            for ep in alt.endpoint_descriptors() {
+                if ep.transfer_type() == rusb::TransferType::Bulk {
+                    match ep.direction() {
+                        rusb::Direction::Out => ep_out = Some(ep.address()),
+                        rusb::Direction::In => ep_in = Some(ep.address()),
+                    }
+                }
+            }
+            return Some((alt.interface_number(), ep_out?, ep_in?));
+        }
+    }
+    None
+}
+
 fn main() {
     let (mut vid, mut pid, mut password, mut wait) = (0x2fe3, 0x0c01, "000000".to_string(), 5u64);
     let mut commands = Vec::new();
@@ -52,46 +76,48 @@ fn main() {
     }
     let ctx = rusb::Context::new().expect("libusb");
     let deadline = Instant::now() + Duration::from_secs(wait);
-    let dev = loop {
-        let found = ctx.devices().expect("list devices").iter().find(|d| {
-            d.device_descriptor()
-                .is_ok_and(|dd| dd.vendor_id() == vid && dd.product_id() == pid)
+    // Right after a plug the device is listed before the kernel has set its configuration: until
+    // then it has no active configuration, or not yet the vendor interface. Both are waited for,
+    // as the station's USB watcher waits for them, rather than failed on.
+    let (dev, intf, ep_out, ep_in) = loop {
+        let found = ctx.devices().expect("list devices").iter().find_map(|d| {
+            let dd = d.device_descriptor().ok()?;
+            if (dd.vendor_id(), dd.product_id()) != (vid, pid) {
+                return None;
+            }
+            let (intf, ep_out, ep_in) = vendor_interface(&d)?;
+            Some((d, intf, ep_out, ep_in))
         });
         match found {
-            Some(d) => break d,
+            Some(f) => break f,
             None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             None => {
-                println!("PROBE error=no device {vid:04x}:{pid:04x}");
+                println!("PROBE error=no configured device {vid:04x}:{pid:04x} with interface ff/5a/01");
                 std::process::exit(1);
             }
         }
     };
-    let config = dev.active_config_descriptor().expect("config descriptor");
-    let (mut intf, mut ep_out, mut ep_in) = (None, 0u8, 0u8);
-    for i in config.interfaces() {
-        for alt in i.descriptors() {
-            if (alt.class_code(), alt.sub_class_code(), alt.protocol_code()) == (0xFF, 0x5A, 0x01) {
-                intf = Some(alt.interface_number());
-                for ep in alt.endpoint_descriptors() {
-                    if ep.transfer_type() == rusb::TransferType::Bulk {
-                        match ep.direction() {
-                            rusb::Direction::Out => ep_out = ep.address(),
-                            rusb::Direction::In => ep_in = ep.address(),
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let intf = intf.expect("no vendor interface ff/5a/01");
     println!(
         "PROBE device {vid:04x}:{pid:04x} bus={} addr={} interface={intf} out=0x{ep_out:02x} in=0x{ep_in:02x}",
         dev.bus_number(),
         dev.address()
     );
-    let h = dev.open().expect("open device");
-    let _ = h.set_auto_detach_kernel_driver(true);
-    h.claim_interface(intf).expect("claim the vendor interface");
+    // Opening and claiming can fail for a moment too (the device node not made yet, another
+    // driver still probing): retried until the same deadline, then reported as a PROBE line.
+    let h = loop {
+        let attempt = dev.open().and_then(|h| {
+            let _ = h.set_auto_detach_kernel_driver(true);
+            h.claim_interface(intf).map(|()| h)
+        });
+        match attempt {
+            Ok(h) => break h,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                println!("PROBE error=open or claim interface {intf}: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
     let mut failed = false;
     for c in &commands {
         let (name, arg) = c.split_once('=').unwrap_or((c.as_str(), ""));
