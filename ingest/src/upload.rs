@@ -448,7 +448,9 @@ impl Uploader {
     fn progress(&self, row: &UploadRow, mp: Option<&Multipart>) -> Result<(), StoreError> {
         self.journal
             .upload_progress(&row.evidence, &row.role, mp)
-            .map_err(|e| self.local_err(e.to_string()))
+            .map_err(|e| self.local_err(e.to_string()))?;
+        evidock_store::crash_point!("upload.progress");
+        Ok(())
     }
 
     async fn log_uploaded(

@@ -617,9 +617,13 @@ impl EvidenceStore {
 
     pub async fn create_multipart(&self, key: &str) -> Result<String, StoreError> {
         let mp = self.multipart_store(key)?;
-        mp.create_multipart(&self.path(key))
+        let id = mp
+            .create_multipart(&self.path(key))
             .await
-            .map_err(|e| self.err("create multipart upload", key, e))
+            .map_err(|e| self.err("create multipart upload", key, e))?;
+        // The store holds an upload the journal does not know yet.
+        crate::crash_point!("store.multipart-created");
+        Ok(id)
     }
 
     pub async fn put_part(
@@ -631,10 +635,13 @@ impl EvidenceStore {
     ) -> Result<String, StoreError> {
         let mp = self.multipart_store(key)?;
         let id = upload.to_string();
-        mp.put_part(&self.path(key), &id, index, PutPayload::from_bytes(data))
+        let part = mp
+            .put_part(&self.path(key), &id, index, PutPayload::from_bytes(data))
             .await
-            .map(|p| p.content_id)
-            .map_err(|e| self.upload_err("upload part", key, e))
+            .map_err(|e| self.upload_err("upload part", key, e))?;
+        // The part is in the store, its ETag not yet in the journal.
+        crate::crash_point!("store.part");
+        Ok(part.content_id)
     }
 
     pub async fn complete_multipart(
@@ -651,8 +658,10 @@ impl EvidenceStore {
             .collect();
         mp.complete_multipart(&self.path(key), &id, parts)
             .await
-            .map(|_| ())
-            .map_err(|e| self.upload_err("complete multipart upload", key, e))
+            .map_err(|e| self.upload_err("complete multipart upload", key, e))?;
+        // The object exists; the journal still holds the upload as under way.
+        crate::crash_point!("store.complete");
+        Ok(())
     }
 
     pub async fn abort_multipart(&self, key: &str, upload: &str) -> Result<(), StoreError> {

@@ -37,11 +37,16 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let mut done = crate::export::export(&st, &cases, &args.case, &args.out, &args.by)?;
+    let mut done = match crate::export::export(&st, &cases, &args.case, &args.out, &args.by) {
+        // Released by an export cut off before its zip: only the zip is left to make.
+        Err(crate::export::ExportError::Exists(_)) if args.zip => {
+            let case = cases.view(&args.case)?.entry.record.case.clone();
+            crate::export::released_without_zip(&st, &case, &args.out)?
+        }
+        r => r?,
+    };
     if args.zip {
-        let z = PathBuf::from(format!("{}.zip", args.out.display()));
-        crate::export::zip_package(&args.out, &z)?;
-        done.zip = Some(z);
+        done.zip = Some(crate::export::zip_released(&st, &args.out)?);
     }
     if ctx.json {
         ctx.print_json(&done)?;

@@ -8,6 +8,9 @@
 mod caseuco;
 mod documents;
 mod scratch;
+mod zipfile;
+
+pub use zipfile::{released_without_zip, zip_path, zip_released};
 
 use crate::cases::Cases;
 use crate::station::Station;
@@ -148,6 +151,12 @@ impl Writer {
     ) -> Result<Digests, ExportError> {
         let p = self.path(rel)?;
         let mut f = std::fs::File::create(&p).map_err(io(&p))?;
+        if role == FileRole::Tool {
+            // A receiver runs it from the package (VERIFY.md step 3), unpacked or not.
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(0o755))
+                .map_err(io(&p))?;
+        }
         let mut tee = Tee {
             inner: src,
             out: &mut f,
@@ -799,54 +808,4 @@ fn is_media(ext: &str) -> bool {
             | "h264"
             | "h265"
     )
-}
-
-/// Write the package directory as one zip file (stored: video does not compress), paths as
-/// UTF-8 so Chinese names survive on Windows.
-pub fn zip_package(dir: &Path, to: &Path) -> Result<(), ExportError> {
-    let f = std::fs::File::create_new(to).map_err(io(to))?;
-    let mut z = zip::ZipWriter::new(std::io::BufWriter::new(f));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    let top = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "package".into());
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files).map_err(io(dir))?;
-    files.sort();
-    for rel in files {
-        let p = dir.join(&rel);
-        z.start_file(format!("{top}/{rel}"), opts)
-            .map_err(|e| ExportError::Other(format!("{}: {e}", to.display())))?;
-        let mut src = std::fs::File::open(&p).map_err(io(&p))?;
-        std::io::copy(&mut src, &mut z).map_err(io(to))?;
-    }
-    let w = z
-        .finish()
-        .map_err(|e| ExportError::Other(format!("{}: {e}", to.display())))?;
-    let f = w
-        .into_inner()
-        .map_err(|e| ExportError::Other(e.to_string()))?;
-    f.sync_all().map_err(io(to))?;
-    Ok(())
-}
-
-fn collect(root: &Path, at: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(at)? {
-        let e = e?;
-        let p = e.path();
-        if e.file_type()?.is_dir() {
-            collect(root, &p, out)?;
-        } else if let Ok(rel) = p.strip_prefix(root) {
-            out.push(
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
-        }
-    }
-    Ok(())
 }

@@ -32,19 +32,19 @@ pub(super) fn event_key(manifest: &Sha256, out: &Path) -> String {
     format!("exported/{manifest}/{}", &out_digest(out)[..16])
 }
 
-fn parent(out: &Path) -> &Path {
+pub(super) fn parent(out: &Path) -> &Path {
     out.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
 }
 
-fn record_path(st: &Station, out: &Path) -> PathBuf {
+pub(super) fn record_path(st: &Station, out: &Path) -> PathBuf {
     st.data_dir
         .join("exports")
         .join(format!("{}.scratch", &out_digest(out)[..32]))
 }
 
-fn other(e: impl std::fmt::Display) -> ExportError {
+pub(super) fn other(e: impl std::fmt::Display) -> ExportError {
     ExportError::Other(e.to_string())
 }
 
@@ -202,7 +202,11 @@ pub(super) fn finish_leftover(
 }
 
 /// The export whose package is in `dir`, if its `exported` event for `out` is in the log.
-fn logged(st: &Station, dir: &Path, out: &Path) -> Result<Option<Exported>, ExportError> {
+pub(super) fn logged(
+    st: &Station,
+    dir: &Path,
+    out: &Path,
+) -> Result<Option<Exported>, ExportError> {
     let path = dir.join(package::MANIFEST);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

@@ -92,7 +92,9 @@ fn main() {
             Some(f) => break f,
             None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             None => {
-                println!("PROBE error=no configured device {vid:04x}:{pid:04x} with interface ff/5a/01");
+                println!(
+                    "PROBE error=no configured device {vid:04x}:{pid:04x} with interface ff/5a/01"
+                );
                 std::process::exit(1);
             }
         }

@@ -12,7 +12,7 @@ use evidock_tests::{bins, station};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CASE: &str = "晋应急罚〔2026〕7号";
@@ -180,6 +180,7 @@ impl Desk {
                 pkg.to_str().unwrap(),
                 "--by",
                 "法制员01",
+                "--zip",
             ],
             Step::Categorise => vec![
                 "evidence",
@@ -498,9 +499,12 @@ impl Desk {
                 ));
             }
         }
+        // Its zip beside it, whole: every file of the package, the verifier executable.
+        bad.extend(zip_problems(&pkg));
         // Nothing of the export's own left behind.
+        let zip = PathBuf::from(format!("{}.zip", pkg.display()));
         for e in std::fs::read_dir(self.work.join("out")).unwrap().flatten() {
-            if e.path() != pkg {
+            if e.path() != pkg && e.path() != zip {
                 bad.push(format!("left beside the package: {}", e.path().display()));
             }
         }
@@ -567,4 +571,64 @@ pub fn run_matrix() -> (Vec<String>, usize, BTreeMap<Step, BTreeMap<String, u64>
         }
     }
     (failed, cases, baseline)
+}
+
+/// What is wrong with `<pkg>.zip` (`python3 -m zipfile`, an independent reader): not there,
+/// not whole (a CRC or the central directory), not every file of the package, or the verifier
+/// not executable once unpacked.
+fn zip_problems(pkg: &Path) -> Vec<String> {
+    let zip = PathBuf::from(format!("{}.zip", pkg.display()));
+    if !zip.is_file() {
+        return vec![format!("no zip at {}", zip.display())];
+    }
+    let t = Command::new("python3")
+        .args(["-m", "zipfile", "-t"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    if !t.status.success() {
+        return vec![format!(
+            "{} is not a whole zip: {}",
+            zip.display(),
+            String::from_utf8_lossy(&t.stderr)
+        )];
+    }
+    let listing = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist():\n    print(oct(i.external_attr >> 16 & 0o777), i.filename)",
+        ])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let mut want = 0usize;
+    let mut stack = vec![pkg.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                want += 1;
+            }
+        }
+    }
+    let mut bad = Vec::new();
+    if text.lines().count() != want {
+        bad.push(format!(
+            "{} holds {} entries, the package {want} files",
+            zip.display(),
+            text.lines().count()
+        ));
+    }
+    if !text
+        .lines()
+        .any(|l| l.starts_with("0o755 ") && l.ends_with("/tools/evidock-verify"))
+    {
+        bad.push(format!(
+            "{}: tools/evidock-verify is not 0755 in the zip:\n{text}",
+            zip.display()
+        ));
+    }
+    bad
 }

@@ -14,6 +14,7 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod ceph;
 mod checks;
 mod desk;
 mod process;
@@ -150,7 +151,7 @@ fn every_durable_step_killed_loses_duplicates_and_strands_nothing() {
             .collect();
         let unreached: Vec<String> = named_points()
             .into_iter()
-            .filter(|n| !reached.contains(n) && !desk::owns(n))
+            .filter(|n| !reached.contains(n) && !desk::owns(n) && !ceph::owns(n))
             .collect();
         assert!(
             unreached.is_empty(),
@@ -279,6 +280,36 @@ fn every_durable_step_of_the_desk_killed_leaves_one_verifying_package() {
     assert!(
         failed.is_empty(),
         "desk crash case(s) broke a promise:\n{}",
+        failed.join("\n")
+    );
+}
+
+/// The store's steps against a real Ceph RGW (ceph.rs): `evidock upload` aborted at each
+/// multipart step, put, record and publication, run again until settled: every original once in
+/// the bucket with its acquired bytes, nothing else under `originals/`, the queue empty, the log
+/// whole. Every point only S3 reaches must be reached.
+#[test]
+fn every_store_step_killed_against_ceph_rgw_leaves_each_original_once() {
+    let started = std::time::Instant::now();
+    let evidock = scenario::crash_binary();
+    let (baseline, cases, failed) = ceph::run_matrix(&evidock);
+    let unreached: Vec<String> = named_points()
+        .into_iter()
+        .filter(|n| ceph::owns(n) && !baseline.contains_key(n))
+        .collect();
+    assert!(
+        unreached.is_empty(),
+        "crash points of S3 uploads the Ceph matrix never reaches: {unreached:?}"
+    );
+    println!(
+        "ceph crash points: {} × {cases} cases (store, upload, publication; every occurrence), {} broke a promise, {:.0} s",
+        baseline.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failed.is_empty(),
+        "ceph crash case(s) broke a promise:\n{}",
         failed.join("\n")
     );
 }
