@@ -37,6 +37,9 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
             );
         }
     }
+    if args.zip {
+        crate::export::check_zip_free(&st, &args.out)?;
+    }
     let mut done = match crate::export::export(&st, &cases, &args.case, &args.out, &args.by) {
         // Released by an export cut off before its zip: only the zip is left to make.
         Err(crate::export::ExportError::Exists(_)) if args.zip => {
@@ -46,7 +49,11 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         r => r?,
     };
     if args.zip {
-        done.zip = Some(crate::export::zip_released(&st, &args.out)?);
+        done.zip = Some(crate::export::zip_released(
+            &st,
+            &args.out,
+            &done.manifest_sha256,
+        )?);
     }
     if ctx.json {
         ctx.print_json(&done)?;

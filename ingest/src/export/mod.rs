@@ -10,7 +10,7 @@ mod documents;
 mod scratch;
 mod zipfile;
 
-pub use zipfile::{released_without_zip, zip_path, zip_released};
+pub use zipfile::{check_zip_free, released_without_zip, zip_path, zip_released};
 
 use crate::cases::Cases;
 use crate::station::Station;
@@ -31,6 +31,14 @@ use std::path::{Path, PathBuf};
 pub enum ExportError {
     #[error("{0} already exists: a package is written once; choose another --out")]
     Exists(PathBuf),
+    #[error(
+        "{0} already exists, and --zip would write it: a zip is written once — move it away and run the export again"
+    )]
+    ZipExists(PathBuf),
+    #[error(
+        "{package}: not the package recorded by its `exported` event ({reason}); nothing zipped — export the case to a new --out"
+    )]
+    NotAsRecorded { package: PathBuf, reason: String },
     #[error(
         "{out}: an export of case {case} to this --out was cut off after its `exported` event; its package is at {scratch}: export case {case} to {out} again to release it, or choose another --out"
     )]

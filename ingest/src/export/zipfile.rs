@@ -7,14 +7,23 @@
 //! found under the name a court would copy; the next `export --zip` to that `--out` removes it
 //! and, the package being released and its `exported` event of this case on record, makes the
 //! zip again. Entries keep their Unix modes, so the verifier under `tools/` unpacks executable.
+//!
+//! What goes into the zip is the package as recorded, or nothing: `MANIFEST.json` must have the
+//! SHA-256 its `exported` event names, every file the manifest lists must have its size and
+//! SHA-256 (hashed as it is zipped), and nothing else may be there but the manifest's signature
+//! and sums files. Files are opened without following links and must be regular files (a FIFO
+//! planted in the package would hang the export, holding the station's export lock).
 
 use super::scratch::{self, other};
 use super::{ExportError, Exported, io};
 use crate::station::Station;
 use evidock_store::fsutil;
-use evidock_verify::id::CaseId;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
+use evidock_verify::id::{CaseId, Sha256};
+use evidock_verify::package::{self, Manifest};
+use sha2::Digest as _;
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = ".evidock-export-";
@@ -43,7 +52,12 @@ pub fn released_without_zip(
     let given = out;
     let out = &scratch::canonical(out)?;
     let exists = || ExportError::Exists(given.to_path_buf());
-    if zip_path(out).exists() || !std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
+    // A zip cut off earlier goes first, whatever follows (the record of one renamed into place
+    // just before a crash names nothing any more, and goes too).
+    clear_leftover(&record_path(st, out), out)?;
+    if std::fs::symlink_metadata(zip_path(out)).is_ok()
+        || !std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir())
+    {
         return Err(exists());
     }
     match scratch::logged(st, out, out)? {
@@ -59,8 +73,28 @@ pub fn released_without_zip(
     }
 }
 
-/// Zip the released package at `out` into `<out>.zip` (see the module documentation).
-pub fn zip_released(st: &Station, out: &Path) -> Result<PathBuf, ExportError> {
+/// Whether `<out>.zip` is in the way: checked before an export builds anything, so that a
+/// zip left there does not fail the export only after its package is released. A zip an
+/// earlier export to `out` left half-written (or the record of one renamed into place just
+/// before a crash) is cleared first.
+pub fn check_zip_free(st: &Station, out: &Path) -> Result<(), ExportError> {
+    let zip = zip_path(out);
+    // (A folder not made yet holds no leftover.)
+    if scratch::parent(out).is_dir() {
+        let _turn = scratch::lock(st)?;
+        let canonical = scratch::canonical(out)?;
+        clear_leftover(&record_path(st, &canonical), &canonical)?;
+    }
+    match std::fs::symlink_metadata(&zip) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(&zip)(e)),
+        Ok(_) => Err(ExportError::ZipExists(zip)),
+    }
+}
+
+/// Zip the package released at `out`, recorded with manifest `manifest`, into `<out>.zip` (see
+/// the module documentation).
+pub fn zip_released(st: &Station, out: &Path, manifest: &Sha256) -> Result<PathBuf, ExportError> {
     let _turn = scratch::lock(st)?;
     let given = zip_path(out);
     let out = &scratch::canonical(out)?;
@@ -68,18 +102,21 @@ pub fn zip_released(st: &Station, out: &Path) -> Result<PathBuf, ExportError> {
     let record = record_path(st, out);
     clear_leftover(&record, out)?;
     if std::fs::symlink_metadata(&to).is_ok() {
-        return Err(ExportError::Exists(given));
+        return Err(ExportError::ZipExists(given));
     }
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(other)?;
     let name = format!("{PREFIX}{}{SUFFIX}", hex::encode(nonce));
     fsutil::write_atomic(&record, name.as_bytes(), 0o600).map_err(other)?;
     let partial = scratch::parent(out).join(&name);
-    let written = write_zip(out, &partial).and_then(|()| {
+    // Made here, or not at all: a file already by that name is not this export's to remove.
+    let f = std::fs::File::create_new(&partial).map_err(io(&partial))?;
+    let written = write_zip(out, manifest, f, &partial).and_then(|()| {
         evidock_store::crash_point!("export.zipped");
         use rustix::fs::{CWD, RenameFlags, renameat_with};
         renameat_with(CWD, &partial, CWD, &to, RenameFlags::NOREPLACE)
             .map_err(|e| io(&to)(e.into()))?;
+        evidock_store::crash_point!("export.zip-released");
         fsutil::sync_dir(scratch::parent(out)).map_err(other)
     });
     if let Err(e) = written {
@@ -90,13 +127,19 @@ pub fn zip_released(st: &Station, out: &Path) -> Result<PathBuf, ExportError> {
             tracing::warn!(partial = %partial.display(), error = %rm, "a cut-off zip could not be removed; the next export --zip to the same --out removes it");
             return Err(e);
         }
-        let _ = std::fs::remove_file(&record);
+        forget(&record);
         return Err(e);
     }
-    if let Err(e) = std::fs::remove_file(&record) {
+    forget(&record);
+    Ok(given)
+}
+
+fn forget(record: &Path) {
+    // A record left names a file that is gone: the next export --zip to this --out drops it,
+    // and `evidock status` counts it meanwhile.
+    if let Err(e) = std::fs::remove_file(record) {
         tracing::warn!(record = %record.display(), error = %e, "a zip's scratch record could not be removed");
     }
-    Ok(given)
 }
 
 /// Remove the zip an earlier export to `out` left half-written, if its record names one of
@@ -135,10 +178,68 @@ fn clear_leftover(record: &Path, out: &Path) -> Result<(), ExportError> {
     std::fs::remove_file(record).map_err(io(record))
 }
 
-/// The package directory `dir` as one zip file at `to` (a new file), fsynced. Stored, not
-/// deflated: video does not compress. Paths as UTF-8 so Chinese names survive on Windows.
-fn write_zip(dir: &Path, to: &Path) -> Result<(), ExportError> {
-    let f = std::fs::File::create_new(to).map_err(io(to))?;
+/// Open a file of the package: not through a link, not blocking (a FIFO), a regular file.
+fn open_plain(p: &Path) -> Result<(std::fs::File, std::fs::Metadata), ExportError> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags())
+        .open(p)
+        .map_err(|e| {
+            // O_NOFOLLOW on a link: ELOOP.
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                not_recorded(p, "a symbolic link, not a file")
+            } else {
+                io(p)(e)
+            }
+        })?;
+    let m = f.metadata().map_err(io(p))?;
+    if !m.is_file() {
+        return Err(not_recorded(p, "not a regular file"));
+    }
+    Ok((f, m))
+}
+
+fn libc_flags() -> i32 {
+    (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32
+}
+
+fn not_recorded(p: &Path, reason: &str) -> ExportError {
+    ExportError::NotAsRecorded {
+        package: p.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The package directory `dir` into the zip file `f` (at `to`), fsynced; every file checked
+/// against the recorded manifest `manifest` as it is written. Stored, not deflated: video does
+/// not compress. Paths as UTF-8 so Chinese names survive on Windows.
+fn write_zip(
+    dir: &Path,
+    manifest: &Sha256,
+    f: std::fs::File,
+    to: &Path,
+) -> Result<(), ExportError> {
+    let manifest_path = dir.join(package::MANIFEST);
+    let (mut mf, m) = open_plain(&manifest_path)?;
+    if m.len() > package::cap::MANIFEST {
+        return Err(not_recorded(&manifest_path, "larger than any manifest"));
+    }
+    let mut manifest_bytes = Vec::new();
+    mf.read_to_end(&mut manifest_bytes)
+        .map_err(io(&manifest_path))?;
+    if Sha256::digest(&manifest_bytes) != *manifest {
+        return Err(not_recorded(
+            &manifest_path,
+            "its SHA-256 is not the one its `exported` event names",
+        ));
+    }
+    let listed: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| not_recorded(&manifest_path, &e.to_string()))?;
+    let mut want: BTreeMap<String, (u64, Sha256)> = listed
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), (f.size, f.sha256)))
+        .collect();
     let mut z = zip::ZipWriter::new(std::io::BufWriter::new(f));
     let zip_err = |e: zip::result::ZipError| ExportError::Other(format!("{}: {e}", to.display()));
     let top = dir
@@ -146,19 +247,62 @@ fn write_zip(dir: &Path, to: &Path) -> Result<(), ExportError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "package".into());
     let mut files = Vec::new();
-    collect(dir, dir, &mut files).map_err(io(dir))?;
+    collect(dir, dir, &mut files)?;
     files.sort();
+    let mut buf = vec![0u8; 1 << 20];
     for rel in files {
         let p = dir.join(&rel);
-        let mut src = std::fs::File::open(&p).map_err(io(&p))?;
-        let mode = src.metadata().map_err(io(&p))?.permissions().mode() & 0o777;
+        let expected = want.remove(&rel);
+        let unlisted = [
+            package::MANIFEST,
+            package::MANIFEST_SIG,
+            package::SHA256SUMS,
+            package::SM3SUMS,
+        ]
+        .contains(&rel.as_str());
+        if expected.is_none() && !unlisted {
+            return Err(not_recorded(&p, "a file its manifest does not list"));
+        }
+        let (mut src, meta) = open_plain(&p)?;
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(true)
-            .unix_permissions(mode);
+            .unix_permissions(meta.permissions().mode() & 0o777);
         z.start_file(format!("{top}/{rel}"), opts)
             .map_err(zip_err)?;
-        std::io::copy(&mut src, &mut z).map_err(io(to))?;
+        if rel == package::MANIFEST {
+            // The bytes checked above, not read again.
+            z.write_all(&manifest_bytes).map_err(io(to))?;
+            continue;
+        }
+        let (mut sha, mut size) = (sha2::Sha256::new(), 0u64);
+        loop {
+            let n = src.read(&mut buf).map_err(io(&p))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            size += n as u64;
+            z.write_all(&buf[..n]).map_err(io(to))?;
+        }
+        if let Some((want_size, want_sha)) = expected {
+            let got = Sha256::from_slice(&sha.finalize())
+                .ok_or_else(|| ExportError::Other("a SHA-256 not 32 bytes long".into()))?;
+            if size != want_size || got != want_sha {
+                return Err(not_recorded(
+                    &p,
+                    &format!(
+                        "{size} bytes, SHA-256 {got}; its manifest says {want_size} bytes, {want_sha}"
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(missing) = want.keys().next() {
+        return Err(not_recorded(
+            &dir.join(missing),
+            "listed in its manifest, not in the package",
+        ));
     }
     let mut w = z.finish().map_err(zip_err)?;
     w.flush().map_err(io(to))?;
@@ -167,11 +311,13 @@ fn write_zip(dir: &Path, to: &Path) -> Result<(), ExportError> {
     Ok(())
 }
 
-fn collect(root: &Path, at: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(at)? {
-        let e = e?;
+/// Every file under `at` (relative to `root`, `/`-separated); links and other non-directories
+/// are listed too, and refused when opened.
+fn collect(root: &Path, at: &Path, out: &mut Vec<String>) -> Result<(), ExportError> {
+    for e in std::fs::read_dir(at).map_err(io(at))? {
+        let e = e.map_err(io(at))?;
         let p = e.path();
-        if e.file_type()?.is_dir() {
+        if e.file_type().map_err(io(&p))?.is_dir() {
             collect(root, &p, out)?;
         } else if let Ok(rel) = p.strip_prefix(root) {
             out.push(

@@ -456,7 +456,9 @@ pub fn report(
             ),
         );
     }
-    let exports = left("exports", |n| n.ends_with(".scratch"));
+    let exports = left("exports", |n| {
+        n.ends_with(".scratch") || n.ends_with(".zip-scratch")
+    });
     if exports > 0 {
         alert(
             "export.unfinished",

@@ -12,10 +12,10 @@ use evidock_tests::{bins, station};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-const CASE: &str = "晋应急罚〔2026〕7号";
+pub(super) const CASE: &str = "晋应急罚〔2026〕7号";
 /// A second case of the register, of another officer: nothing linked to it.
 const OTHER_CASE: &str = "晋应急罚〔2026〕8号";
 const CONFIG: &str = "utc_offset = \"+08:00\"\n[status]\nenabled = false\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n";
@@ -52,13 +52,13 @@ impl Step {
 }
 
 pub struct Desk {
-    root: PathBuf,
-    work: PathBuf,
+    pub(super) root: PathBuf,
+    pub(super) work: PathBuf,
     evidock: PathBuf,
 }
 
 /// What one command did.
-enum Outcome {
+pub(super) enum Outcome {
     Done,
     Crashed,
     Failed(String),
@@ -82,17 +82,17 @@ impl Desk {
         }
     }
 
-    fn evidock(&self, args: &[&str]) -> Command {
+    pub(super) fn evidock(&self, args: &[&str]) -> Command {
         super::scenario::station_cmd(&self.evidock, &self.work, args)
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(super) fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
         bins::run(&mut self.evidock(&all)).json()
     }
 
-    fn package(&self) -> PathBuf {
+    pub(super) fn package(&self) -> PathBuf {
         self.work.join("out").join("移送-7")
     }
 
@@ -159,12 +159,12 @@ impl Desk {
         copy_tree(&self.work, &snap);
     }
 
-    fn restore(&self) {
+    pub(super) fn restore(&self) {
         let _ = std::fs::remove_dir_all(&self.work);
         copy_tree(&self.root.join("snap"), &self.work);
     }
 
-    fn run(&self, step: Step, env: &[(&str, &str)]) -> Outcome {
+    pub(super) fn run(&self, step: Step, env: &[(&str, &str)]) -> Outcome {
         let (csv, pkg) = (self.work.join("cases.csv"), self.package());
         let old = match step {
             Step::Categorise | Step::Dispose => self.old_item(),
@@ -500,7 +500,7 @@ impl Desk {
             }
         }
         // Its zip beside it, whole: every file of the package, the verifier executable.
-        bad.extend(zip_problems(&pkg));
+        bad.extend(super::zip::problems(&pkg));
         // Nothing of the export's own left behind.
         let zip = PathBuf::from(format!("{}.zip", pkg.display()));
         for e in std::fs::read_dir(self.work.join("out")).unwrap().flatten() {
@@ -571,64 +571,4 @@ pub fn run_matrix() -> (Vec<String>, usize, BTreeMap<Step, BTreeMap<String, u64>
         }
     }
     (failed, cases, baseline)
-}
-
-/// What is wrong with `<pkg>.zip` (`python3 -m zipfile`, an independent reader): not there,
-/// not whole (a CRC or the central directory), not every file of the package, or the verifier
-/// not executable once unpacked.
-fn zip_problems(pkg: &Path) -> Vec<String> {
-    let zip = PathBuf::from(format!("{}.zip", pkg.display()));
-    if !zip.is_file() {
-        return vec![format!("no zip at {}", zip.display())];
-    }
-    let t = Command::new("python3")
-        .args(["-m", "zipfile", "-t"])
-        .arg(&zip)
-        .output()
-        .unwrap();
-    if !t.status.success() {
-        return vec![format!(
-            "{} is not a whole zip: {}",
-            zip.display(),
-            String::from_utf8_lossy(&t.stderr)
-        )];
-    }
-    let listing = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist():\n    print(oct(i.external_attr >> 16 & 0o777), i.filename)",
-        ])
-        .arg(&zip)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&listing.stdout).into_owned();
-    let mut want = 0usize;
-    let mut stack = vec![pkg.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                want += 1;
-            }
-        }
-    }
-    let mut bad = Vec::new();
-    if text.lines().count() != want {
-        bad.push(format!(
-            "{} holds {} entries, the package {want} files",
-            zip.display(),
-            text.lines().count()
-        ));
-    }
-    if !text
-        .lines()
-        .any(|l| l.starts_with("0o755 ") && l.ends_with("/tools/evidock-verify"))
-    {
-        bad.push(format!(
-            "{}: tools/evidock-verify is not 0755 in the zip:\n{text}",
-            zip.display()
-        ));
-    }
-    bad
 }

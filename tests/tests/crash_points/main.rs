@@ -20,6 +20,7 @@ mod desk;
 mod process;
 mod scenario;
 mod strace;
+mod zip;
 
 use scenario::{Phase, Scenario};
 use std::collections::BTreeMap;
@@ -320,5 +321,15 @@ fn a_cut_off_export_is_released_only_as_it_was_recorded() {
     let desk = desk::Desk::new_named("leftovers");
     desk.setup();
     let bad = desk.leftovers();
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// `export --zip` zips only the package as recorded (zip.rs): changed after its release, it is
+/// refused, saying why, and nothing is left beside it; untouched, it is zipped whole.
+#[test]
+fn a_package_changed_after_its_release_is_not_zipped() {
+    let desk = desk::Desk::new_named("zips");
+    desk.setup();
+    let bad = desk.tampered_zips();
     assert!(bad.is_empty(), "{bad:#?}");
 }
