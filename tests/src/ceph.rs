@@ -148,6 +148,26 @@ impl CephRig {
         self.mon_port
     }
 
+    /// The evidence store of `bucket` (prefix `evidence`) through `endpoint` (the gateway, or
+    /// a proxy in front of it), with the rig's keys.
+    pub fn store_settings(
+        &self,
+        endpoint: &str,
+        bucket: &str,
+    ) -> evidock_store::objects::StoreSettings {
+        evidock_store::objects::StoreSettings {
+            url: format!("s3://{bucket}/evidence"),
+            endpoint: Some(endpoint.to_string()),
+            region: Some(self.region().to_string()),
+            allow_http: true,
+            path_style: true,
+            access_key_id: Some(self.access_key().to_string()),
+            secret_access_key: Some(self.secret_key().to_string()),
+            max_retries: 2,
+            ..Default::default()
+        }
+    }
+
     pub fn access_key(&self) -> &'static str {
         ACCESS_KEY
     }

@@ -41,18 +41,7 @@ async fn bucket(endpoint: &str, lock: bool) -> String {
 }
 
 fn s3_settings(endpoint: &str, bucket: &str) -> StoreSettings {
-    let rig = CephRig::shared();
-    StoreSettings {
-        url: format!("s3://{bucket}/evidence"),
-        endpoint: Some(endpoint.to_string()),
-        region: Some(rig.region().to_string()),
-        allow_http: true,
-        path_style: true,
-        access_key_id: Some(rig.access_key().to_string()),
-        secret_access_key: Some(rig.secret_key().to_string()),
-        max_retries: 2,
-        ..Default::default()
-    }
+    CephRig::shared().store_settings(endpoint, bucket)
 }
 
 fn data(n: usize, seed: u8) -> Bytes {

@@ -22,6 +22,14 @@ use std::path::{Path, PathBuf};
 const PREFIX: &str = ".evidock-export-";
 const SUFFIX: &str = ".partial";
 
+/// Whether `name` is one this station makes beside `--out`: `.evidock-export-`, 16 hex digits
+/// of a random nonce, `suffix`.
+pub(super) fn station_made(name: &str, suffix: &str) -> bool {
+    name.strip_prefix(PREFIX)
+        .and_then(|n| n.strip_suffix(suffix))
+        .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The digest of `--out` as the station names it (event keys, scratch records).
 pub(super) fn out_digest(out: &Path) -> String {
     Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex()
@@ -151,10 +159,7 @@ pub(super) fn finish_leftover(
         Err(e) => return Err(io(&record)(e)),
     };
     // Only a name this station makes: a record that says anything else names nothing of ours.
-    let ours = name
-        .strip_prefix(PREFIX)
-        .and_then(|n| n.strip_suffix(SUFFIX));
-    if !ours.is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if !station_made(&name, SUFFIX) {
         return Err(ExportError::Other(format!(
             "{}: not a scratch record of this station ({name:?}); remove it",
             record.display()

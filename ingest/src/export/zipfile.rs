@@ -150,10 +150,7 @@ fn clear_leftover(record: &Path, out: &Path) -> Result<(), ExportError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(record)(e)),
     };
-    let ours = name
-        .strip_prefix(PREFIX)
-        .and_then(|n| n.strip_suffix(SUFFIX));
-    if !ours.is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit())) {
+    if !scratch::station_made(&name, SUFFIX) {
         return Err(ExportError::Other(format!(
             "{}: not a zip scratch record of this station ({name:?}); remove it",
             record.display()

@@ -9,7 +9,7 @@
 
 use super::scenario::{base_dir, station_cmd};
 use evidock_ingest::device::sim::{self, SimContent};
-use evidock_store::objects::{EvidenceStore, StoreSettings, layout};
+use evidock_store::objects::{EvidenceStore, layout};
 use evidock_store::s3control::S3Control;
 use evidock_tests::ceph::CephRig;
 use evidock_tests::station;
@@ -81,18 +81,7 @@ fn bucket(rt: &tokio::runtime::Runtime, name: &str) {
 
 fn store_of(bucket: &str) -> EvidenceStore {
     let rig = CephRig::shared();
-    EvidenceStore::open(&StoreSettings {
-        url: format!("s3://{bucket}/evidence"),
-        endpoint: Some(rig.endpoint()),
-        region: Some(rig.region().to_string()),
-        allow_http: true,
-        path_style: true,
-        access_key_id: Some(rig.access_key().to_string()),
-        secret_access_key: Some(rig.secret_key().to_string()),
-        max_retries: 2,
-        ..Default::default()
-    })
-    .unwrap()
+    EvidenceStore::open(&rig.store_settings(&rig.endpoint(), bucket)).unwrap()
 }
 
 impl Matrix {

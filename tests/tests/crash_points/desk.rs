@@ -216,8 +216,21 @@ impl Desk {
     /// `evidock export --case CASE --out OUT`, run in the station's folder (OUT as given,
     /// relative or not): its exit code and stderr.
     fn export_as(&self, case: &str, out: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        self.export_with(case, out, &[], env)
+    }
+
+    /// [`Self::export_as`] with `extra` arguments (`--zip`).
+    pub(super) fn export_with(
+        &self,
+        case: &str,
+        out: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Option<i32>, String) {
         let mut c = self.evidock(&["export", "--case", case, "--out", out, "--by", "法制员01"]);
-        c.current_dir(&self.work).envs(env.iter().copied());
+        c.args(extra)
+            .current_dir(&self.work)
+            .envs(env.iter().copied());
         let o = c.output().unwrap();
         (
             o.status.code(),

@@ -8,25 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 impl Desk {
-    /// `evidock export --zip` to the desk's package, in the station's folder: exit code, stderr.
+    /// `evidock export --zip` to the desk's package: exit code, stderr.
     fn export_zip(&self) -> (Option<i32>, String) {
-        let pkg = self.package();
-        let mut c = self.evidock(&[
-            "export",
-            "--case",
-            CASE,
-            "--out",
-            pkg.to_str().unwrap(),
-            "--by",
-            "法制员01",
-            "--zip",
-        ]);
-        c.current_dir(&self.work);
-        let o = c.output().unwrap();
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
+        self.export_with(CASE, self.package().to_str().unwrap(), &["--zip"], &[])
     }
 
     /// A package released without its zip (the export cut off right after the release), then
