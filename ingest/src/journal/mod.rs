@@ -329,10 +329,26 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 /// Open (creating) an SQLite database of the station with its schema: waits up to 10 s for
 /// another process's write instead of failing.
 pub(crate) fn open_db(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
-    let db = Connection::open(path)?;
-    db.busy_timeout(std::time::Duration::from_secs(10))?;
-    db.execute_batch(schema)?;
-    Ok(db)
+    let wait = std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let db = Connection::open(path)?;
+        db.busy_timeout(wait)?;
+        match db.execute_batch(schema) {
+            Ok(()) => return Ok(db),
+            // A database made WAL (the schema's first line) by another connection at this very
+            // moment answers SQLITE_BUSY at once, without the busy handler: opened again, it
+            // is WAL already.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                drop(db);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Journal {
@@ -1084,6 +1100,26 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Processes opening a station's journal at the same moment — the dock starting while
+    /// `evidock log show` runs, on a station just made — all open it: none is refused with
+    /// "database is locked".
+    #[test]
+    fn a_new_journal_opened_by_many_at_once_opens_for_all() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("journal.db");
+            let opened: Vec<_> = std::thread::scope(|s| {
+                let tries: Vec<_> = (0..6).map(|_| s.spawn(|| Journal::open(&path))).collect();
+                tries.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            for r in opened {
+                if let Err(e) = r {
+                    panic!("round {round}: {e}");
+                }
+            }
+        }
+    }
 
     /// A state this version does not know is an error naming the table, never a default: a
     /// file read as `pending` would be copied again, a session read as `failed` hidden.
