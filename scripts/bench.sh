@@ -59,13 +59,14 @@ acquire() {
   local card=$DIR/card4g
   echo "card: $(du -sh --apparent-size "$card" | cut -f1) in $(find "$card" -type f | wc -l) files"
   hyperfine --warmup 1 --runs 3 \
-    --prepare "rm -rf $DIR/acq $DIR/cp" \
-    -n "evidock ingest (copy + SHA-256 + fsync + re-read from disk)" "$BIN/evidock --data-dir $DIR/acq ingest $card --serial ZFY0001 --quiet --no-transcode" \
+    --prepare "rm -rf $DIR/acq $DIR/cp && $BIN/evidock --data-dir $DIR/acq station init >/dev/null" \
+    -n "evidock ingest (copy + SHA-256 + fsync + re-read from disk)" "$BIN/evidock --data-dir $DIR/acq ingest $card --force --serial ZFY0001 --quiet --no-transcode" \
     -n "cp -r, then sha256sum of every copy" "sh -c 'cp -r $card $DIR/cp && find $DIR/cp -type f -exec sha256sum {} + >/dev/null'" \
     -n "sha256sum alone" "sh -c 'find $card -type f -exec sha256sum {} + >/dev/null'" \
     -n "openssl dgst -sha256 alone" "sh -c 'find $card -type f -exec openssl dgst -sha256 {} + >/dev/null'"
   rm -rf "$DIR/acq"
-  echo "peak RSS of evidock ingest (KiB): $(peak_rss "$BIN/evidock" --data-dir "$DIR/acq" ingest "$card" --serial ZFY0001 --quiet --no-transcode)"
+  "$BIN/evidock" --data-dir "$DIR/acq" station init >/dev/null
+  echo "peak RSS of evidock ingest (KiB): $(peak_rss "$BIN/evidock" --data-dir "$DIR/acq" ingest "$card" --force --serial ZFY0001 --quiet --no-transcode)"
   rm -rf "$DIR/acq" "$DIR/cp"
 }
 
@@ -88,7 +89,7 @@ EOF
       --rate "$rate" --generate 4 --size $(((size << 20) / 4)) 2>/dev/null
   done
   "$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml" \
-    dock --mount-root "$root/mnt" 2> "$root/dock.log" &
+    dock --init --mount-root "$root/mnt" 2> "$root/dock.log" &
   local pid=$!
   sleep 1
   local t0; t0=$(date +%s.%N)
@@ -146,8 +147,9 @@ upload() { # the acquired 4 GiB card to a local Ceph RGW: evidock upload vs rclo
     "$endpoint" "${PART_MIB:-8}" > "$root/evidock.toml"
   export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret
   local ev=("$BIN/evidock" --data-dir "$root/data" --config "$root/evidock.toml")
+  "${ev[@]}" station init >/dev/null
   "${ev[@]}" store init >/dev/null
-  "${ev[@]}" ingest "$card" --serial ZFY0001 --no-upload --no-transcode --quiet
+  "${ev[@]}" ingest "$card" --force --serial ZFY0001 --no-upload --no-transcode --quiet
   export RCLONE_CONFIG_CEPH_TYPE=s3 RCLONE_CONFIG_CEPH_PROVIDER=Ceph RCLONE_CONFIG_CEPH_ENDPOINT=$endpoint \
     RCLONE_CONFIG_CEPH_ACCESS_KEY_ID=$key RCLONE_CONFIG_CEPH_SECRET_ACCESS_KEY=$secret
   unset AWS_CA_BUNDLE  # rclone cannot load a custom CA bundle with its own transport
@@ -184,7 +186,7 @@ burst() { # shift end: N cameras x SIZE docked at once; each one's release time 
         --rate "$rate" --generate 4 --size $(((mib << 20) / 4)) 2>/dev/null
     done
     sync
-    "$BIN/evidock" --data-dir "$d/data" --config "$d/evidock.toml" dock --mount-root "$d/mnt" 2> "$d/dock.log" &
+    "$BIN/evidock" --data-dir "$d/data" --config "$d/evidock.toml" dock --init --mount-root "$d/mnt" 2> "$d/dock.log" &
     local pid=$!
     sleep 1
     local t0; t0=$(date +%s.%N)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the embedded default end to end. A station key is generated on first run, a
+# `make run`: the embedded default end to end. The station is made on first run, a
 # simulated ZFY camera with generated footage is docked, `evidock dock` acquires it (clock
 # checked and synced, every file hashed once, re-read from disk, custody events, checkpoint),
 # and the stand-alone verifier checks the custody log.
@@ -10,7 +10,8 @@ WORK=$(mktemp -d)
 trap 'rc=$?; kill "${DOCK_PID:-}" 2>/dev/null || true; [ $rc -eq 0 ] || cat "$WORK/dock.log" >&2 2>/dev/null; rm -rf "$WORK"' EXIT
 evidock() { "$BIN/evidock" --data-dir "$DATA_DIR" "$@"; }
 
-echo "== This station (key created on first run, mode 0600; no TSA configured: local time only)"
+echo "== This station (made on first run by \`evidock station init\`: key mode 0600; no TSA configured: local time only)"
+[ -e "$DATA_DIR/station.key" ] || evidock station init
 evidock station show
 echo
 
@@ -69,7 +70,7 @@ officer=$(evidock evidence list --json | python3 -c 'import json,sys; print(next
 case_id="晋应急罚〔$(date +%Y)〕1号"
 printf 'case_id,case_type,title,officers,window_start,window_end,place\n%s,一般程序,演示案件 demo case,%s,%s,%s,演示地点\n' \
   "$case_id" "$officer" "$(date -d '-2 hour' -Iseconds)" "$(date -d '+1 hour' -Iseconds)" > "$WORK/cases.csv"
-evidock case import "$WORK/cases.csv"
+evidock case import --by admin01 "$WORK/cases.csv"
 evidock case show "$case_id"
 echo
 echo "== Its disclosure package (证据移送), checked offline by the stand-alone verifier"

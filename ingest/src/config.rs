@@ -368,11 +368,26 @@ impl Config {
                     })
                     .collect();
                 for (i, r) in roots.iter().enumerate() {
-                    if !r.is_file() {
-                        return Err(invalid(
-                            &format!("tsa.roots[{i}]"),
-                            format!("{} is not a readable file", r.display()),
-                        ));
+                    // Read now, not at the first time-stamp: a root that is not PEM is a
+                    // configuration to fix, and `config check` must say so.
+                    let key = format!("tsa.roots[{i}]");
+                    let pem = std::fs::read(r).map_err(|e| {
+                        invalid(&key, format!("{} is not a readable file: {e}", r.display()))
+                    })?;
+                    match evidock_verify::trust::pem_certificates(&pem) {
+                        Ok(c) if !c.is_empty() => {}
+                        Ok(_) => {
+                            return Err(invalid(
+                                &key,
+                                format!("{} holds no PEM certificate", r.display()),
+                            ));
+                        }
+                        Err(e) => {
+                            return Err(invalid(
+                                &key,
+                                format!("{} is not a PEM certificate: {e}", r.display()),
+                            ));
+                        }
                     }
                 }
                 Some(TsaSettings {
@@ -543,6 +558,17 @@ fn validate_store(
         s.access_key_id = Some(c.access_key_id);
         s.secret_access_key = Some(c.secret_access_key);
         s.session_token = c.session_token;
+    }
+    // Without credentials every upload is refused: a configuration to fix, said at the start
+    // (and by `config check`), not after the first camera was acquired.
+    if s.url.starts_with("s3://")
+        && s.access_key_id.is_none()
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+    {
+        return Err(invalid(
+            "store.credentials_file",
+            "no credentials for the S3 store: give credentials_file (a 0600 TOML file with access_key_id and secret_access_key), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service's environment".into(),
+        ));
     }
     Ok(StoreSettings {
         store: s,

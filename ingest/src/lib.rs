@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod config;
 pub mod device;
 pub mod dock;
+pub mod exit;
 pub mod export;
 pub mod journal;
 pub mod review;
@@ -22,19 +23,6 @@ pub mod wipe;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Exit status of every `evidock` command.
-pub mod exit {
-    /// Done, nothing failed.
-    pub const OK: u8 = 0;
-    /// Done, but something failed and was recorded (a file not acquired, a check that found
-    /// errors): read the output.
-    pub const FINDINGS: u8 = 1;
-    /// Bad command line or configuration: nothing was done.
-    pub const USAGE: u8 = 2;
-    /// Could not complete (I/O error, unreachable service, data directory in use): safe to retry.
-    pub const FAILED: u8 = 3;
-}
-
 const AFTER_HELP: &str = "\
 Exit status:
   0  done, nothing failed
@@ -42,24 +30,29 @@ Exit status:
   2  bad command line or configuration; nothing was done
   3  could not complete (I/O error, service unreachable, data directory in use); safe to retry
 
-Without --config, evidock runs on the embedded default: a local store in the data directory,
-a station key generated on first run, and no time-stamping authority (local time only).";
+Without --config, evidock reads /etc/evidock/evidock.toml when it exists, else the embedded
+default: a local store in the data directory and no time-stamping authority (local time only).
+Without --data-dir, the station is /var/lib/evidock when it exists, else ./evidock-data. Only
+`evidock station init` (or `evidock dock --init`) makes a station; every other command refuses a
+directory that holds none.";
+
+/// An installed station's configuration and data (the Debian package makes both).
+pub const SYSTEM_CONFIG: &str = "/etc/evidock/evidock.toml";
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/evidock";
+/// The data directory when there is no installed station: `make run` and trying things out.
+pub const LOCAL_DATA_DIR: &str = "./evidock-data";
 
 #[derive(Debug, Parser)]
 #[command(name = "evidock", version, about = "Body-worn camera evidence, from the dock to the court", after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Station configuration file (TOML). Default: the embedded default.
+    /// Station configuration file (TOML). Default: /etc/evidock/evidock.toml when it exists,
+    /// else the embedded default.
     #[arg(long, global = true, value_name = "FILE", env = "EVIDOCK_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Where the station keeps its key, custody log, spool and journal.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "EVIDOCK_DATA_DIR",
-        default_value = "./evidock-data"
-    )]
-    pub data_dir: PathBuf,
+    /// Where the station keeps its key, custody log, spool and journal. Default:
+    /// /var/lib/evidock when it exists (an installed station), else ./evidock-data.
+    #[arg(long, global = true, value_name = "DIR", env = "EVIDOCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Print data as JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,

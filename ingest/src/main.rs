@@ -2,7 +2,7 @@
 #![allow(clippy::print_stderr)]
 
 use clap::Parser as _;
-use evidock_ingest::{Cli, cmd, config, exit};
+use evidock_ingest::{Cli, cmd, exit};
 use std::process::ExitCode;
 
 fn init_tracing(verbose: u8) {
@@ -29,19 +29,43 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// Commands that only read the station and print: a closed pipe (`| head`) ends them at once and
+/// quietly, as it ends any Unix tool. Commands that act keep SIGPIPE ignored (a store or TSA
+/// connection reset must be an error they record, never a silent death).
+fn prints_only(c: &evidock_ingest::Command) -> bool {
+    use evidock_ingest::Command as C;
+    use evidock_ingest::cmd::{
+        case::CaseCmd, evidence::EvidenceCmd, log::LogCmd, station::StationCmd,
+    };
+    match c {
+        C::Sessions | C::Status | C::Hash(_) => true,
+        C::Log(l) => matches!(l, LogCmd::Show { .. }),
+        C::Evidence(e) => matches!(e, EvidenceCmd::List | EvidenceCmd::Show { .. }),
+        C::Case(c) => matches!(c, CaseCmd::List | CaseCmd::Show { .. }),
+        C::Station(s) => matches!(s, StationCmd::Show),
+        _ => false,
+    }
+}
+
+#[allow(unsafe_code)]
+fn die_on_closed_pipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if prints_only(&cli.command) {
+        die_on_closed_pipe();
+    }
     init_tracing(cli.verbose);
     match cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let code = if e.downcast_ref::<config::ConfigError>().is_some() {
-                exit::USAGE
-            } else {
-                exit::FAILED
-            };
             eprintln!("evidock: error: {e:#}");
-            ExitCode::from(code)
+            ExitCode::from(exit::code_of(&e))
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <data dir>/
-//!   station.key                 Ed25519 signing key, mode 0600 (created on first run)
+//!   station.key                 Ed25519 signing key, mode 0600 (made by `evidock station init`)
 //!   custody/<station ID>/       this station's custody log (docs/formats/custody-log.md)
 //!   journal.db                  where acquisition stands (SQLite; station state, not evidence)
 //!   spool/                      originals by SHA-256, and copies in progress
@@ -38,6 +38,32 @@ pub struct Station {
     pub key_created: bool,
 }
 
+/// A data directory that is not (yet) a station, or is one already: what the user must change.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    #[error(
+        "{dir} holds no station (no station.key): give the station's --data-dir, or create a station there with `evidock --data-dir {dir} station init`"
+    )]
+    NoStation { dir: PathBuf },
+    #[error("{dir} is not a directory: --data-dir names the station's data directory")]
+    NotADirectory { dir: PathBuf },
+    #[error("{dir} is already station {station}: nothing was changed")]
+    Exists { dir: PathBuf, station: StationId },
+    #[error(
+        "{dir} holds a custody log ({log}) but no station.key: restore the key from its backup; a new key would fork the log"
+    )]
+    KeyLost { dir: PathBuf, log: PathBuf },
+}
+
+/// Whether opening a data directory may make a new station there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    /// Only open: a directory without a station is refused.
+    No,
+    /// Make the station if the directory has none (`station init`, `dock --init`).
+    IfMissing,
+}
+
 impl std::fmt::Debug for Station {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Station")
@@ -56,6 +82,26 @@ pub fn default_station_id() -> anyhow::Result<StationId> {
         Some(id) => id,
         None => StationId::new("station")?,
     })
+}
+
+/// The data directory, made 0750 when it is new: evidence is for the station's user and group
+/// (reviewers in that group), not every local account.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        evidock_store::fsutil::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o750).create(dir) {
+        Ok(()) => {
+            evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(dir))?;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("creating {}", dir.display()))),
+    }
 }
 
 /// A custody log as [`CustodyLog::open`] returns it.
@@ -80,10 +126,34 @@ impl Station {
         data_dir.join("custody").join(station.as_str())
     }
 
-    /// Open the station in `data_dir`, creating its key and log on first use.
-    pub fn open(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
-        evidock_store::fsutil::create_dir_all(data_dir)?;
+    /// Open the station in `data_dir`. Without a station there this refuses (a mistyped
+    /// --data-dir must not quietly become a second station with the same ID), unless `create`.
+    pub fn open(data_dir: &Path, settings: Settings, create: Create) -> anyhow::Result<Self> {
         let key_path = Self::key_path(data_dir);
+        match std::fs::metadata(data_dir) {
+            Ok(m) if !m.is_dir() => Err(StationError::NotADirectory {
+                dir: data_dir.to_path_buf(),
+            })?,
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(anyhow::Error::new(e).context(format!("reading {}", data_dir.display())))?
+            }
+            _ => {}
+        }
+        if !key_path.exists() {
+            let custody = data_dir.join("custody");
+            if std::fs::read_dir(&custody).is_ok_and(|mut d| d.next().is_some()) {
+                Err(StationError::KeyLost {
+                    dir: data_dir.to_path_buf(),
+                    log: custody,
+                })?
+            }
+            if create == Create::No {
+                Err(StationError::NoStation {
+                    dir: data_dir.to_path_buf(),
+                })?
+            }
+        }
+        create_private_dir(data_dir)?;
         let (key, key_created) = StationKey::load_or_create(
             &key_path,
             settings.station_id.as_ref(),
@@ -138,6 +208,24 @@ impl Station {
             store,
             key_created,
         })
+    }
+
+    /// Make a new station in `data_dir` (`evidock station init`): refuses one that is already.
+    pub fn init(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
+        if let Ok(key) = StationKey::load(&Self::key_path(data_dir)) {
+            Err(StationError::Exists {
+                dir: data_dir.to_path_buf(),
+                station: key.station().clone(),
+            })?
+        }
+        let st = Self::open(data_dir, settings, Create::IfMissing)?;
+        if !st.key_created {
+            Err(StationError::Exists {
+                dir: data_dir.to_path_buf(),
+                station: st.id().clone(),
+            })?
+        }
+        Ok(st)
     }
 
     /// A key rotation interrupted by a crash left the next key staged: the log says whether

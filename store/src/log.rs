@@ -738,7 +738,7 @@ impl CustodyLog {
             .dir
             .join(layout::CHECKPOINTS_DIR)
             .join(layout::checkpoint_file(size));
-        fsutil::write_once(&path, &signed.to_bytes(), 0o444)?;
+        fsutil::write_once(&path, &signed.to_bytes(), 0o440)?;
         crate::crash_point!("log.checkpoint");
         self.last_checkpoint = size;
         self.unsealed_here = false;
@@ -807,7 +807,7 @@ fn quarantine_tail(
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
     );
     let qpath = qdir.join(name);
-    fsutil::write_once(&qpath, &tail, 0o444)?;
+    fsutil::write_once(&qpath, &tail, 0o440)?;
     file.set_len(good_len)
         .map_err(fsutil::err("truncate", events_path))?;
     file.sync_all().map_err(fsutil::err("fsync", events_path))?;

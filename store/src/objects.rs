@@ -81,6 +81,17 @@ pub mod layout {
 pub enum StoreError {
     #[error("evidence store {url}: configuration: {reason}")]
     Config { url: String, reason: String },
+    /// No answer at all: refused or reset connection, DNS, timeout. The store may be down or
+    /// the network cut; nothing about the credentials is known.
+    #[error(
+        "evidence store {url} does not answer ({op} {key}: {reason}); will retry — check that the store is up and reachable from this station"
+    )]
+    Unreachable {
+        url: String,
+        op: &'static str,
+        key: String,
+        reason: String,
+    },
     #[error("evidence store {url}: {op} {key}: {reason} (will retry)")]
     Retriable {
         url: String,
@@ -135,10 +146,31 @@ impl StoreError {
         matches!(
             self,
             StoreError::Retriable { .. }
+                | StoreError::Unreachable { .. }
                 | StoreError::Credentials { .. }
                 | StoreError::UploadGone { .. }
         )
     }
+}
+
+/// Whether a request got no answer at all: the HTTP client's own error kind (connect,
+/// timeout, request or interrupted) anywhere in the error's chain.
+fn no_answer(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = next {
+        if let Some(h) = err.downcast_ref::<HttpError>() {
+            return matches!(
+                h.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// Where and how to reach the store.
@@ -345,9 +377,17 @@ impl EvidenceStore {
                     reason,
                 }
             }
+            _ if no_answer(&e) => StoreError::Unreachable {
+                url,
+                op,
+                key,
+                reason,
+            },
             _ => {
-                // object_store reports HTTP errors as Generic; 403s in the text are credentials.
-                if reason.contains("403")
+                // object_store reports HTTP statuses as Generic, its status type private: the
+                // status is read from its own wording ("status code: 403 …"), never from any
+                // "403" in the text (a request that took 403 ms is no refusal).
+                if reason.contains("status code: 403")
                     || reason.contains("AccessDenied")
                     || reason.contains("InvalidAccessKeyId")
                     || reason.contains("ExpiredToken")
@@ -770,7 +810,7 @@ impl EvidenceStore {
             let f = std::fs::File::open(&p).map_err(err)?;
             f.sync_all().map_err(err)?;
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).map_err(err)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o440)).map_err(err)?;
             // object_store made the key's folders as it needed them, without syncing them:
             // every level up to the store's root is synced, so no new folder's entry is lost.
             let mut dir = p.parent();
@@ -936,7 +976,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         assert_eq!(
             std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
-            0o444
+            0o440
         );
         assert!(matches!(s.head("missing").await, Ok(None)));
     }

@@ -104,7 +104,7 @@ pub async fn timestamp_pending(
                         continue;
                     }
                 };
-                fsutil::write_once(&tsr_path, &reply.response_der, 0o444)
+                fsutil::write_once(&tsr_path, &reply.response_der, 0o440)
                     .map_err(LogError::from)?;
                 (reply.response_der, reply.info)
             }

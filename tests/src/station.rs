@@ -59,8 +59,19 @@ impl TestStation {
         self.dir.path().join("mnt")
     }
 
-    /// `evidock --data-dir … [--config …] ARGS`.
+    /// `evidock --data-dir … [--config …] ARGS`, on a station: the first call makes it with
+    /// `evidock station init` (only that command makes one), after the test wrote its
+    /// configuration. [`Self::cmd_bare`] for a directory without a station.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        if !self.data().join("station.key").exists() && !args.starts_with(&["station", "init"]) {
+            let ran = bins::run(&mut self.cmd_bare(&["station", "init"]));
+            assert_eq!(ran.code, 0, "evidock station init: {}", ran.stderr);
+        }
+        self.cmd_bare(args)
+    }
+
+    /// `evidock --data-dir … [--config …] ARGS` as it is, whether or not there is a station.
+    pub fn cmd_bare(&self, args: &[&str]) -> Command {
         let mut c = bins::cmd("evidock");
         c.arg("--data-dir").arg(self.data());
         if let Some(cfg) = &self.config {
@@ -95,7 +106,7 @@ impl TestStation {
             ),
         )
         .unwrap();
-        self.json(&["case", "import", reg.to_str().unwrap()])
+        self.json(&["case", "import", "--by", "admin01", reg.to_str().unwrap()])
     }
 
     /// Every custody event, parsed.

@@ -174,6 +174,8 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
     let ran = st.run(&[
         "case",
         "import",
+        "--by",
+        "admin01",
         reg.to_str().unwrap(),
         "--by",
         "admin01",
@@ -280,7 +282,15 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
         .replace("某矿业公司安全检查", "某矿业公司安全生产检查")
         .replace("办理中", "已结案");
     std::fs::write(&reg, &register2).unwrap();
-    let report = st.json(&["case", "import", reg.to_str().unwrap(), "--by", "admin01"]);
+    let report = st.json(&[
+        "case",
+        "import",
+        "--by",
+        "admin01",
+        reg.to_str().unwrap(),
+        "--by",
+        "admin01",
+    ]);
     assert_eq!(report["updated"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(report["unchanged"], 1);
     assert_eq!(report["linked"].as_array().unwrap().len(), 0, "{report}");
@@ -307,7 +317,14 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
     );
     let bad_file = st.dir.path().join("bad.csv");
     std::fs::write(&bad_file, bad).unwrap();
-    let ran = st.run(&["case", "import", bad_file.to_str().unwrap(), "--json"]);
+    let ran = st.run(&[
+        "case",
+        "import",
+        "--by",
+        "admin01",
+        bad_file.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(ran.code, 1, "{}", ran.stdout);
     let problems = ran.json()["problems"].clone();
     assert_eq!(problems[0]["line"], 6, "{problems}");
@@ -468,7 +485,14 @@ fn a_register_from_another_platform_maps_its_columns() {
                 晋应急罚〔2024〕1号,x,140101；140102,2024-03-01 09:00,2024-03-01 10:00,已结案,\n";
     // As a Chinese Windows platform exports it: GBK.
     std::fs::write(&reg, evidock_verify::gbk::encode(text).unwrap()).unwrap();
-    let ran = st.run(&["case", "import", reg.to_str().unwrap(), "--json"]);
+    let ran = st.run(&[
+        "case",
+        "import",
+        "--by",
+        "admin01",
+        reg.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     let c = st.json(&["case", "show", "晋应急罚〔2024〕1号"]);
     assert_eq!(c["record"]["status"], "closed");
@@ -484,14 +508,27 @@ fn a_register_from_another_platform_maps_its_columns() {
 fn the_documented_sample_register_imports() {
     let st = TestStation::new();
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/case-register.csv");
-    let ran = st.run(&["case", "import", sample.to_str().unwrap(), "--json"]);
+    let ran = st.run(&[
+        "case",
+        "import",
+        "--by",
+        "admin01",
+        sample.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(ran.json()["added"].as_array().unwrap().len(), 3);
     let a = st.json(&["case", "show", CASE_A]);
     assert_eq!(a["windows"].as_array().unwrap().len(), 2);
     assert_eq!(a["gaps"], 2, "no footage on this station: {a}");
     // The same file again changes nothing.
-    let again = st.json(&["case", "import", sample.to_str().unwrap()]);
+    let again = st.json(&[
+        "case",
+        "import",
+        "--by",
+        "admin01",
+        sample.to_str().unwrap(),
+    ]);
     assert_eq!(again["unchanged"], 3, "{again}");
     assert_eq!(of_kind(&st.events(), "case-registered").len(), 3);
 }
@@ -513,7 +550,11 @@ fn the_dock_links_a_docked_camera_to_an_imported_case() {
         .to_string(),
     )
     .unwrap();
-    assert_eq!(st.run(&["case", "import", reg.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        st.run(&["case", "import", "--by", "admin01", reg.to_str().unwrap()])
+            .code,
+        0
+    );
     let dock = st.start_dock();
     let local = |t: DateTime<Utc>| t.with_timezone(&china()).naive_local();
     let card = camera(
@@ -621,6 +662,6 @@ fn disposal_keeps_the_bytes_an_item_not_yet_uploaded_still_needs() {
         .iter()
         .any(|e| e["subject"]["evidence"] == second["subject"]["evidence"]);
     assert!(uploaded, "the item of the same bytes was never uploaded");
-    let ran = st.run(&["verify", "--all", "--json"]);
+    let ran = st.run(&["verify", "--by", "reviewer01", "--all", "--json"]);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
 }

@@ -50,7 +50,11 @@ fn four_cameras_at_once_land_in_the_store_linked_and_verified() {
         ),
     )
     .unwrap();
-    assert_eq!(st.run(&["case", "import", reg.to_str().unwrap()]).code, 0);
+    assert_eq!(
+        st.run(&["case", "import", "--by", "admin01", reg.to_str().unwrap()])
+            .code,
+        0
+    );
     let dock = st.start_dock();
     let mut cards = Vec::new();
     for i in 1..=4u32 {
@@ -101,7 +105,7 @@ fn four_cameras_at_once_land_in_the_store_linked_and_verified() {
     assert_eq!(store_objects(&st).len(), 12);
     let case = st.json(&["case", "show", "晋应急罚〔2026〕88号"]);
     assert_eq!(case["evidence"].as_array().unwrap().len(), 8, "{case:#}");
-    let ran = st.run(&["verify", "--all", "--json"]);
+    let ran = st.run(&["verify", "--by", "reviewer01", "--all", "--json"]);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
 }
 
@@ -222,7 +226,7 @@ fn kill_9_twenty_times_loses_and_duplicates_nothing() {
     }
     // The custody log is whole and consistent; the station's own check passes.
     bins::verify_unpinned(&st.log_dir());
-    let ran = st.run(&["verify", "--all", "--json"]);
+    let ran = st.run(&["verify", "--by", "reviewer01", "--all", "--json"]);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
 }
 
@@ -253,6 +257,7 @@ fn a_second_acquirer_is_refused_with_who_holds_the_station() {
     let ingest = st.run(&[
         "ingest",
         card.path().to_str().unwrap(),
+        "--force",
         "--serial",
         "ZFY0999",
         "--quiet",
@@ -275,6 +280,7 @@ fn a_second_acquirer_is_refused_with_who_holds_the_station() {
     let ingest = st.run(&[
         "ingest",
         card.path().to_str().unwrap(),
+        "--force",
         "--serial",
         "ZFY0999",
         "--quiet",

@@ -311,7 +311,7 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         .next()
         .unwrap();
     flip_byte(&store_obj, 0.3);
-    let ran = st.run(&["verify", "--all", "--json"]);
+    let ran = st.run(&["verify", "--by", "reviewer01", "--all", "--json"]);
     assert_eq!(ran.code, 1, "{}", ran.stdout);
     let v = ran.json();
     assert_eq!(v["result"], "failed");

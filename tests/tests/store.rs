@@ -141,7 +141,7 @@ async fn conformance_local_filesystem() {
     let p = tmp.path().join(layout::original(&sha));
     assert_eq!(
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777,
-        0o444
+        0o440
     );
 }
 
@@ -268,6 +268,8 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     let ran = bins::run(with_keys(&mut st.cmd(&[
         "case",
         "import",
+        "--by",
+        "admin01",
         register.to_str().unwrap(),
         "--json",
     ])));
@@ -310,6 +312,8 @@ fn object_lock_retention_and_a_verifiable_store_on_ceph() {
     let ran = bins::run(with_keys(&mut st.cmd(&[
         "case",
         "import",
+        "--by",
+        "admin01",
         register.to_str().unwrap(),
     ])));
     assert_eq!(ran.code, 0, "{}", ran.stderr);

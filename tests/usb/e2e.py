@@ -212,7 +212,7 @@ def emulated_camera(g, vm):
 
 def start_station(g, vm):
     mark = vm.logs.mark()
-    vm.out(f"EVIDOCK_LOG=info sh -c 'echo $$ > /run/dock.pid; exec {EV} dock' </dev/null 2>&1 "
+    vm.out(f"EVIDOCK_LOG=info sh -c 'echo $$ > /run/dock.pid; exec {EV} dock --init' </dev/null 2>&1 "
            "| tee -a /run/dock.log >/dev/hvc1 &")
     _, line = g.log(r"evidock dock: station", mark, 60)
     if not check("evidock dock starts with USB detection", line is not None

@@ -1,7 +1,7 @@
 //! The spool: the station's local copy of every original, content-addressed by SHA-256.
 //!
 //! ```text
-//! <spool>/sha256/ab/cd/<64 hex>     originals, write-once, mode 0444
+//! <spool>/sha256/ab/cd/<64 hex>     originals, write-once, mode 0440
 //! <spool>/partial/<device>/<path>.part   copies in progress (resumable)
 //! ```
 //!
@@ -79,7 +79,7 @@ impl Spool {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(FsError::new("remove", part, e)),
         }
-        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o444);
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(0o440);
         std::fs::set_permissions(&dest, perms).map_err(fsutil::err("make read-only", &dest))?;
         fsutil::sync_dir(fsutil::parent_dir(&dest))?;
         fsutil::sync_dir(fsutil::parent_dir(part))?;
@@ -120,14 +120,14 @@ mod tests {
         assert!(!part.exists());
         assert_eq!(
             std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
-            0o444
+            0o440
         );
         // A crash after the `.part` was removed, before the original was made read-only.
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
         spool.commit(&part, &sha).unwrap();
         assert_eq!(
             std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
-            0o444
+            0o440
         );
         assert_eq!(std::fs::read(&dest).unwrap(), b"camera bytes");
     }

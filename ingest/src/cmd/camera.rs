@@ -20,7 +20,7 @@ pub enum CameraCmd {
         #[arg(long)]
         from: Option<String>,
         /// Who records the assignment.
-        #[arg(long, default_value = "admin")]
+        #[arg(long, value_parser = super::person)]
         by: String,
     },
 }

@@ -24,7 +24,7 @@ pub enum CaseCmd {
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Who imports (recorded in the custody log).
-        #[arg(long, default_value = "admin")]
+        #[arg(long, value_parser = super::person)]
         by: String,
     },
     /// Every case: status, windows, linked evidence, items to review, windows without footage.
@@ -44,7 +44,7 @@ pub struct LinkArgs {
     /// The case ID.
     pub case: String,
     /// Who makes the change (recorded in the custody log).
-    #[arg(long)]
+    #[arg(long, value_parser = super::person)]
     pub by: String,
     /// Why (recorded in the custody log).
     #[arg(long)]

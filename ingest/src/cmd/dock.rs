@@ -13,10 +13,30 @@ pub struct DockArgs {
     /// Watch this folder for camera volumes instead of the configured mount root.
     #[arg(long, value_name = "DIR")]
     pub mount_root: Option<std::path::PathBuf>,
+    /// Make the station first if the data directory holds none (a new dock's first start);
+    /// without it, a directory without a station is refused.
+    #[arg(long)]
+    pub init: bool,
 }
 
 pub fn run(ctx: &Ctx, args: DockArgs) -> anyhow::Result<u8> {
-    let st = Arc::new(ctx.station()?);
+    let create = if args.init {
+        crate::station::Create::IfMissing
+    } else {
+        crate::station::Create::No
+    };
+    let st = Arc::new(crate::station::Station::open(
+        &ctx.data_dir,
+        ctx.settings.clone(),
+        create,
+    )?);
+    if st.key_created {
+        eprintln!(
+            "evidock dock: made station {} in {}",
+            st.id(),
+            st.data_dir.display()
+        );
+    }
     let _acquiring = crate::acquire::lock::AcquireLock::take(&st.data_dir, "dock")?;
     let mount_root = args.mount_root.unwrap_or_else(|| st.mount_root());
     // Events a crash left after the last checkpoint are sealed before anything new happens.

@@ -31,7 +31,7 @@ pub enum EvidenceCmd {
         /// The playback copy (H.264/AAC MP4) instead of the original.
         #[arg(long)]
         derivative: bool,
-        #[arg(long)]
+        #[arg(long, value_parser = super::person)]
         by: String,
         /// Why (e.g. 法制审核, 行政复议答辩).
         #[arg(long)]
@@ -43,7 +43,7 @@ pub enum EvidenceCmd {
         evidence: String,
         /// One of the configured categories (`[retention]`; default 未分类, 日常执法, 案件证据).
         category: String,
-        #[arg(long)]
+        #[arg(long, value_parser = super::person)]
         by: String,
         #[arg(long)]
         reason: String,
@@ -300,11 +300,18 @@ fn get(
     purpose: Option<String>,
 ) -> anyhow::Result<Got> {
     use evidock_store::objects::layout;
-    if out.exists() {
-        anyhow::bail!(
+    if out.symlink_metadata().is_ok() {
+        crate::exit::bad_input(format!(
             "{} exists: choose another --out (nothing is overwritten)",
             out.display()
-        );
+        ))?
+    }
+    let folder = evidock_store::fsutil::parent_dir(out);
+    if !folder.is_dir() {
+        crate::exit::bad_input(format!(
+            "{} is not a folder: --out names a new file in an existing folder",
+            folder.display()
+        ))?
     }
     let cases = st.cases()?;
     cases.catch_up()?;
@@ -342,23 +349,6 @@ fn get(
             st.spool.object_path(&item.sha256),
         )
     };
-    let ev = st.log.append(NewEvent::new(
-        Actor {
-            role: Role::Reviewer,
-            id: by.to_string(),
-        },
-        Subject::Evidence(id.clone()),
-        format!(
-            "accessed/{id}/{}/{}",
-            st.clock.now().timestamp_millis(),
-            &Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex()[..16]
-        ),
-        &AccessedPayload {
-            role,
-            sha256: sha,
-            purpose,
-        },
-    )?)?;
     let partial = std::path::PathBuf::from(format!("{}.partial", out.display()));
     // A new file, created here: what is at `<out>.partial` already (a planted link, someone's
     // file) is neither followed, nor written, nor removed.
@@ -386,11 +376,43 @@ fn get(
                 d.sha256
             );
         }
-        std::fs::rename(&partial, out)?;
         Ok(n)
     })();
+    // Logged once the bytes are here and checked, before they are handed over under --out: an
+    // `accessed` event names an access that happened (a missing folder or a store that does
+    // not answer records nothing), and nothing is handed over unrecorded.
+    let fetched = fetched.and_then(|n| {
+        let ev = st.log.append(NewEvent::new(
+            Actor {
+                role: Role::Reviewer,
+                id: by.to_string(),
+            },
+            Subject::Evidence(id.clone()),
+            format!(
+                "accessed/{id}/{}/{}",
+                st.clock.now().timestamp_millis(),
+                &Sha256::digest(out.as_os_str().as_encoded_bytes()).to_hex()[..16]
+            ),
+            &AccessedPayload {
+                role,
+                sha256: sha,
+                purpose,
+            },
+        )?)?;
+        // A link, not a rename: whatever appeared at --out meanwhile is not replaced.
+        std::fs::hard_link(&partial, out).with_context(|| {
+            format!(
+                "{}: not written (the access is recorded as event #{})",
+                out.display(),
+                ev.event.seq
+            )
+        })?;
+        let _ = std::fs::remove_file(&partial);
+        evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(out))?;
+        Ok((n, ev))
+    });
     match fetched {
-        Ok(size) => Ok(Got {
+        Ok((size, ev)) => Ok(Got {
             role,
             sha256: sha,
             size,

@@ -17,7 +17,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub zip: bool,
     /// Who exports (recorded in the `exported` custody event).
-    #[arg(long)]
+    #[arg(long, value_parser = super::person)]
     pub by: String,
 }
 

@@ -7,7 +7,6 @@ use crate::device::profile::{DriverKind, ProfileConfig, WipePolicy};
 use crate::dock::Arrival;
 use crate::dock::attach::attach;
 use crate::exit;
-use anyhow::Context as _;
 use clap::Args;
 use evidock_verify::id::{DeviceSerial, OfficerId};
 use std::path::PathBuf;
@@ -18,9 +17,15 @@ use std::time::Duration;
 pub struct IngestArgs {
     /// The camera's mounted volume (or a copy of its card).
     pub path: PathBuf,
-    /// The camera's device serial, when the card does not say.
+    /// The camera's device serial, when the card does not say (no ID file). Never taken from
+    /// the folder's name.
     #[arg(long)]
     pub serial: Option<String>,
+    /// Read a folder that shows no sign of a camera card (no ID file, no file named as a
+    /// camera names recordings, no DCIM or RECORD folder). Needs --serial. Pseudo-filesystems
+    /// (/proc, /sys, /dev) are refused even so.
+    #[arg(long, requires = "serial")]
+    pub force: bool,
     /// The officer (警号 / 执法证号) who carried it, overriding what the camera says.
     #[arg(long)]
     pub officer: Option<String>,
@@ -40,18 +45,27 @@ pub struct IngestArgs {
 
 pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let path = std::fs::canonicalize(&args.path)
-        .with_context(|| format!("cannot read {}", args.path.display()))?;
-    anyhow::ensure!(path.is_dir(), "{} is not a folder", path.display());
+        .map_err(|e| exit::BadInput(format!("cannot read {}: {e}", args.path.display())))?;
+    if !path.is_dir() {
+        exit::bad_input(format!("{} is not a folder", path.display()))?
+    }
+    if let Some(fs) = crate::device::card::pseudo_filesystem(&path) {
+        exit::bad_input(format!(
+            "{} is on {fs}, a filesystem of the kernel, not a camera card: nothing read",
+            path.display()
+        ))?
+    }
     let operator = args.officer.map(OfficerId::new).transpose()?;
-    let fallback = match &args.serial {
-        Some(s) => DeviceSerial::new(s.clone())?.to_string(),
-        None => path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .filter(|n| DeviceSerial::new(n.clone()).is_ok())
-            .context("give --serial: the folder name is not a usable device serial")?,
-    };
+    let serial = args.serial.map(DeviceSerial::new).transpose()?;
     let st = ctx.station()?;
+    let data_dir = std::fs::canonicalize(&st.data_dir)?;
+    if data_dir.starts_with(&path) || path.starts_with(&data_dir) {
+        exit::bad_input(format!(
+            "{} holds or is inside the station's own data directory {}: nothing read",
+            path.display(),
+            data_dir.display()
+        ))?
+    }
     let _acquiring = crate::acquire::lock::AcquireLock::take(&st.data_dir, "ingest")?;
     // The operator named this folder explicitly: a plain folder is acquired as a mass-storage
     // camera even without a configured profile for it.
@@ -73,6 +87,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         .validate("ingest")
         .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?,
     );
+    let fallback = card_serial(&path, &profiles, serial, args.force)?;
     let arrival = Arrival {
         slot: "ingest".into(),
         volume: path.clone(),
@@ -206,6 +221,48 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         wiped.as_ref(),
         transcodes.as_deref(),
     )
+}
+
+/// The serial for a card without an identity of its own, once the folder is known to be a
+/// camera's card: `--serial`, else the card must name its camera (the simulator's identity, or
+/// the ID file of the profile that reads it). Never the folder's name.
+fn card_serial(
+    path: &std::path::Path,
+    profiles: &[crate::device::profile::Profile],
+    serial: Option<DeviceSerial>,
+    force: bool,
+) -> anyhow::Result<String> {
+    use crate::device::card::{self, Sign};
+    let sign = card::recognise(path, profiles);
+    let Some(sign) = sign else {
+        if force {
+            // `--force` requires `--serial` (clap).
+            return Ok(serial.map(|s| s.to_string()).unwrap_or_default());
+        }
+        return exit::bad_input(format!(
+            "{} does not look like a camera card (no ID file a device profile names, no file \
+             named as a camera names its recordings, no DCIM or RECORD folder): nothing read; \
+             if it is a camera's card, give --force with --serial",
+            path.display()
+        ));
+    };
+    tracing::info!(folder = %path.display(), sign = %sign, "the folder is read as a camera card");
+    if let Some(s) = serial {
+        return Ok(s.to_string());
+    }
+    // The profile `attach` will read a plain card with: its ID file is the one that counts.
+    let reader = profiles
+        .iter()
+        .find(|p| p.driver == DriverKind::MassStorage && p.usb.is_none());
+    match &sign {
+        Sign::Simulator => Ok("unidentified".into()),
+        Sign::IdFile(f) if reader.is_some_and(|p| &p.id_file == f) => Ok("unidentified".into()),
+        _ => exit::bad_input(format!(
+            "{} looks like a camera card ({sign}) but does not say which camera (no {}): give --serial",
+            path.display(),
+            reader.map_or("ID file", |p| p.id_file.as_str())
+        )),
+    }
 }
 
 fn report(

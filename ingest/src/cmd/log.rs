@@ -129,7 +129,7 @@ fn prove(
     let bytes = p.to_bytes();
     match out {
         Some(path) => {
-            evidock_store::fsutil::write_once(path, &bytes, 0o444)
+            evidock_store::fsutil::write_once(path, &bytes, 0o440)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         None if !ctx.json => {

@@ -21,7 +21,7 @@ pub mod upload;
 pub mod verify;
 
 use crate::config::Settings;
-use crate::station::Station;
+use crate::station::{Create, Station};
 use crate::{Cli, Command};
 use std::path::PathBuf;
 
@@ -34,9 +34,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Open this station (key, custody log), creating it on first use.
+    /// Open this station (key, custody log); a directory without a station is refused.
     pub fn station(&self) -> anyhow::Result<Station> {
-        Station::open(&self.data_dir, self.settings.clone())
+        Station::open(&self.data_dir, self.settings.clone(), Create::No)
     }
 
     /// Print `value` as pretty JSON.
@@ -44,6 +44,23 @@ impl Ctx {
         println!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }
+}
+
+/// A `--by` value: the person who acts, as the custody log will name them. Never empty, never
+/// a placeholder the tool made up, no control characters (a name that rewrites a terminal line
+/// or a document row is no name).
+pub fn person(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("name the person who acts (their ID, e.g. 350201 or a login name)".into());
+    }
+    if t.chars().any(char::is_control) {
+        return Err("a person's name holds no control characters".into());
+    }
+    if t.chars().count() > 128 {
+        return Err("a person's name is at most 128 characters".into());
+    }
+    Ok(t.to_string())
 }
 
 /// A current-thread Tokio runtime for commands that talk to the network.
@@ -54,12 +71,22 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let system_config = std::path::Path::new(crate::SYSTEM_CONFIG);
     let settings = match &cli.config {
         Some(p) => Settings::load(p)?,
+        None if system_config.exists() => Settings::load(system_config)?,
         None => Settings::embedded()?,
     };
+    let data_dir = cli.data_dir.unwrap_or_else(|| {
+        let system = PathBuf::from(crate::SYSTEM_DATA_DIR);
+        if system.is_dir() {
+            system
+        } else {
+            PathBuf::from(crate::LOCAL_DATA_DIR)
+        }
+    });
     let ctx = Ctx {
-        data_dir: cli.data_dir,
+        data_dir,
         settings,
         json: cli.json,
     };

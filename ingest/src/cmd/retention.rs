@@ -24,7 +24,7 @@ pub enum RetentionCmd {
         /// Every item `evidock retention due` lists.
         #[arg(long, conflicts_with = "evidence")]
         all_due: bool,
-        #[arg(long)]
+        #[arg(long, value_parser = super::person)]
         by: String,
         #[arg(long)]
         reason: String,

@@ -8,6 +8,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum StationCmd {
+    /// Make this station: its key (station.key, 0600) and custody log in the data directory.
+    /// The only command that makes one; it refuses a directory that is a station already.
+    Init {
+        /// The station's ID (default: `station_id` of the configuration, else the host name).
+        #[arg(long, value_name = "ID")]
+        station_id: Option<evidock_verify::id::StationId>,
+    },
     /// Show the station ID, its public key and fingerprint, and the custody log.
     Show,
     /// Write the station's public (verifier) key, for trust files and collection records.
@@ -21,7 +28,7 @@ pub enum StationCmd {
     /// both seals it, so the log verifies with either. Stop the dock first.
     RotateKey {
         /// Who asks for it (the station administrator's ID).
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = super::person)]
         by: String,
         /// Why, for the record.
         #[arg(long, value_name = "TEXT")]
@@ -42,6 +49,9 @@ struct Show {
 }
 
 pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
+    if let StationCmd::Init { station_id } = cmd {
+        return init(ctx, station_id);
+    }
     let st = ctx.station()?;
     let v = evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone();
     match cmd {
@@ -76,6 +86,7 @@ pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
                 }
             }
         }
+        StationCmd::Init { .. } => unreachable!("handled above"),
         StationCmd::RotateKey { by, reason } => return rotate_key(ctx, &st, by, reason),
         StationCmd::ExportKey { out } => {
             let line = format!("{v}\n");
@@ -91,6 +102,39 @@ pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
                 None => print!("{line}"),
             }
         }
+    }
+    Ok(exit::OK)
+}
+
+fn init(ctx: &Ctx, station_id: Option<evidock_verify::id::StationId>) -> anyhow::Result<u8> {
+    let mut settings = ctx.settings.clone();
+    if let Some(id) = station_id {
+        if let Some(configured) = &settings.station_id
+            && configured != &id
+        {
+            crate::exit::bad_input(format!(
+                "--station-id {id} differs from the configuration's station_id {configured}: give one"
+            ))?
+        }
+        settings.station_id = Some(id);
+    }
+    let st = crate::station::Station::init(&ctx.data_dir, settings)?;
+    let v = evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone();
+    if ctx.json {
+        ctx.print_json(&serde_json::json!({
+            "station": st.id().to_string(),
+            "data_dir": st.data_dir,
+            "public_key": v.to_string(),
+            "fingerprint_sha256": v.fingerprint().to_string(),
+        }))?;
+    } else {
+        println!("Made station {} in {}", st.id(), st.data_dir.display());
+        println!("Public key:   {v}");
+        println!("Fingerprint:  SHA-256 {}", v.fingerprint());
+        println!(
+            "Keep a backup of {} where only administrators reach it: without it the custody log cannot go on.",
+            st.key.path().display()
+        );
     }
     Ok(exit::OK)
 }

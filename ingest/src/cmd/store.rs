@@ -48,7 +48,7 @@ fn init(ctx: &Ctx, st: &crate::station::Station) -> anyhow::Result<u8> {
     match st.store.backend() {
         Backend::Local { root } => {
             eprintln!(
-                "local evidence store at {}: objects are written once, fsynced and made read-only (0444).\n\
+                "local evidence store at {}: objects are written once, fsynced and made read-only (0440: the station user and its group).\n\
                  It cannot enforce retention: anyone with root on this machine can delete. Use an S3 store \
                  with Object Lock for write-once-read-many retention.",
                 root.display()

@@ -20,7 +20,7 @@ pub struct VerifyArgs {
     /// These items.
     pub evidence: Vec<String>,
     /// Who checks (recorded in the `verified` custody event).
-    #[arg(long, default_value = "reviewer")]
+    #[arg(long, value_parser = super::person)]
     pub by: String,
     /// No progress lines.
     #[arg(long, short)]

@@ -5,6 +5,7 @@
 //! card, mounted read-only, where the files are). Drivers sit behind [`CameraDriver`] so tests can
 //! drive a simulated camera and a vendor SDK driver can be added without touching acquisition.
 
+pub mod card;
 pub mod mass_storage;
 pub mod profile;
 pub mod sim;

@@ -95,6 +95,28 @@ pub enum ExportError {
     },
 }
 
+impl ExportError {
+    /// Whether the user must change something (another --out, a case with evidence, the other
+    /// station) before the export can work; the rest may pass on a retry.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ExportError::Exists(_)
+            | ExportError::ZipExists(_)
+            | ExportError::NotAsRecorded { .. }
+            | ExportError::LeftoverOfOtherCase { .. }
+            | ExportError::Empty(_)
+            | ExportError::OtherStation { .. } => true,
+            ExportError::Case(c) => matches!(
+                c,
+                crate::cases::CaseError::NoCase { .. }
+                    | crate::cases::CaseError::NoEvidence(_)
+                    | crate::cases::CaseError::NotLinked { .. }
+            ),
+            _ => false,
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.to_path_buf(),

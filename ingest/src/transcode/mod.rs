@@ -7,7 +7,7 @@
 //! nothing else. Work is per content: two evidence items with the same bytes share derivatives.
 //!
 //! ```text
-//! <data dir>/derivatives/sha256/ab/cd/<hex>    finished derivatives, write-once, 0444
+//! <data dir>/derivatives/sha256/ab/cd/<hex>    finished derivatives, write-once, 0440
 //! <data dir>/derivatives/partial/              being written; discarded and redone after a crash
 //! ```
 

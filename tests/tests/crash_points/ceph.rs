@@ -129,6 +129,8 @@ impl Matrix {
             })
             .collect();
         let card = station::camera(&self.work.join("cams"), fw, files);
+        let init = evidock_tests::bins::run(&mut self.evidock(&["station", "init"]));
+        assert_eq!(init.code, 0, "station init: {}", init.stderr);
         let out = self
             .evidock(&[
                 "ingest",

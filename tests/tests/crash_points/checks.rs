@@ -317,9 +317,9 @@ pub fn check(sc: &Scenario) -> Report {
         let mode = std::fs::metadata(&object).map_or(0, |m| {
             std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
         });
-        if mode != 0o444 {
+        if mode != 0o440 {
             r.lost.push(format!(
-                "{evidence}: the store's object is mode {mode:o}, not read-only 444"
+                "{evidence}: the store's object is mode {mode:o}, not read-only 440"
             ));
         }
         if sha256_of(&object).as_deref() != Some(sha.as_str()) {
@@ -425,7 +425,13 @@ pub fn check(sc: &Scenario) -> Report {
             ));
         }
     }
-    let ran = evidock_tests::bins::run(&mut sc.evidock(&["verify", "--all", "--json"]));
+    let ran = evidock_tests::bins::run(&mut sc.evidock(&[
+        "verify",
+        "--by",
+        "reviewer01",
+        "--all",
+        "--json",
+    ]));
     if ran.code != 0 {
         r.lost.push(format!(
             "evidock verify --all: exit {}: {}",

@@ -140,6 +140,7 @@ impl Desk {
             ),
         ];
         let card = station::camera(&self.work.join("cams"), fw, files);
+        self.json(&["station", "init"]);
         let out = self.json(&["ingest", card.to_str().unwrap()]);
         assert_eq!(out["outcome"], "released", "{out}");
         let now = chrono::Utc::now();
@@ -171,7 +172,7 @@ impl Desk {
             _ => String::new(),
         };
         let args: Vec<&str> = match step {
-            Step::Import => vec!["case", "import", csv.to_str().unwrap()],
+            Step::Import => vec!["case", "import", "--by", "admin01", csv.to_str().unwrap()],
             Step::Export => vec![
                 "export",
                 "--case",

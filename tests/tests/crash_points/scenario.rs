@@ -228,7 +228,7 @@ impl Scenario {
         let _ = std::fs::remove_dir_all(&self.work);
         std::fs::create_dir_all(self.mount_root()).unwrap();
         std::fs::write(self.work.join("evidock.toml"), CONFIG).unwrap();
-        let ran = evidock_tests::bins::run(&mut self.evidock(&["station", "show", "--json"]));
+        let ran = evidock_tests::bins::run(&mut self.evidock(&["station", "init", "--json"]));
         assert_eq!(ran.code, 0, "{}", ran.stderr);
         let cams = self.work.join("cams");
         let shared = SimContent::Generated {
