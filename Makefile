@@ -8,7 +8,7 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e
+.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deps-deb
 
 run: deps-run
 	$(CARGO) build --release --bins
@@ -25,6 +25,9 @@ deps-run:
 
 deps-test:
 	scripts/deps.sh test
+
+deps-deb:
+	scripts/deps.sh deb
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -56,6 +59,12 @@ crash-points-apart:
 	@n=0; for p in $$(grep -rhoE 'crash_point!\("[a-z.-]+"\)' store/src ingest/src | sed -E 's/.*\("([^"]+)"\)/\1/' | sort -u); do \
 	  grep -aqF "crash-point $$p" target/crash/debug/evidock || { echo "target/crash/debug/evidock lacks crash point $$p: this check could not fail" >&2; exit 1; }; n=$$((n+1)); done; \
 	echo "crash-points-apart: target/debug/evidock holds no crash point; target/crash/debug/evidock holds all $$n"
+
+# The Debian package (docs/install.md): target/deb/evidock_<version>_<arch>.deb, the release
+# build by default (DEB_PROFILE=debug packages target/debug as it is).
+DEB_PROFILE ?= release
+deb: deps-deb
+	DEB_PROFILE=$(DEB_PROFILE) CARGO=$(CARGO) scripts/deb.sh
 
 # USB end to end (docs/usb-testing.md): the real `evidock dock` in a QEMU guest, an emulated ZFY
 # camera (dummy_hcd gadget) and a usb-storage stick hot-plugged into it.

@@ -5,6 +5,7 @@
 #   scripts/deps.sh build    compilers and libraries for `cargo build`
 #   scripts/deps.sh run      build + the ffmpeg CLI the demo makes footage with
 #   scripts/deps.sh test     build + the tools the tests start (openssl TSA, ffmpeg CLI, …)
+#   scripts/deps.sh deb      build + what `make deb` packages with (dpkg-dev: dpkg-shlibdeps)
 #   scripts/deps.sh fuzz     test + cargo-fuzz
 #   scripts/deps.sh bench    test + the peers the benchmarks compare with (hyperfine, rclone)
 set -euo pipefail
@@ -19,6 +20,8 @@ apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
 # The contact sheets' time labels are drawn with a font found through fontconfig; the status
 # page's Chinese needs a CJK font on the machine that shows it.
 apt_run=(ffmpeg fonts-dejavu-core fonts-wqy-microhei)
+# `make deb`: dpkg-shlibdeps computes the package's Depends.
+apt_deb=(dpkg-dev)
 # strace: tests/tests/crash_points/strace.rs kills the normal binary with `strace -e inject`;
 # tests/tests/dir_fsync.rs reads which directories it fsyncs (`strace -y`).
 apt_test=(openssl coreutils strace ffmpeg fonts-dejavu-core python3-venv python3-pip chromium fonts-wqy-microhei qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime)
@@ -27,6 +30,7 @@ need=()
 want=("${apt_build[@]}")
 case "$what" in
   run) want+=("${apt_run[@]}") ;;
+  deb) want+=("${apt_deb[@]}") ;;
   test|fuzz) want+=("${apt_test[@]}") ;;
   bench) want+=("${apt_test[@]}" hyperfine rclone time) ;;
 esac
