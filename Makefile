@@ -8,13 +8,13 @@ DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deps-deb
+.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deb-test deps-deb
 
 run: deps-run
 	$(CARGO) build --release --bins
 	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
 
-test: deps-test fmt-check clippy verify-is-light unit crash-points-apart fuzz-build usb-e2e
+test: deps-test fmt-check clippy verify-is-light unit deb-test crash-points-apart fuzz-build usb-e2e
 	@echo "make test: all passed"
 
 deps-build:
@@ -65,6 +65,12 @@ crash-points-apart:
 DEB_PROFILE ?= release
 deb: deps-deb
 	DEB_PROFILE=$(DEB_PROFILE) CARGO=$(CARGO) scripts/deb.sh
+
+# The package of the debug build (made by `unit`) installed on this machine, its user, files,
+# unit and udev rules checked, a simulated camera docked through the unit's own ExecStart as
+# user evidock, then removed and purged (evidence kept). Needs root; no running systemd needed.
+deb-test:
+	CARGO=$(CARGO) tests/deb/run.sh
 
 # USB end to end (docs/usb-testing.md): the real `evidock dock` in a QEMU guest, an emulated ZFY
 # camera (dummy_hcd gadget) and a usb-storage stick hot-plugged into it.
