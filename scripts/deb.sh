@@ -122,11 +122,16 @@ if [ -z "$shlibs" ]; then
   for b in "$pkg/usr/bin/evidock" "$pkg/usr/bin/evidock-verify"; do
     needed=$(objdump -p "$b" | awk '$1 == "NEEDED" {print $2}')
     for lib in $needed; do
-      path=$(ldd "$b" | awk -v l="$lib" '$1 == l && $3 ~ /^\// {print $3; exit}')
+      # "libx.so.N => /path (addr)", or the loader's "/lib64/ld-linux-x86-64.so.2 (addr)"
+      # (awk reads to the end: an early exit would cut ldd off with SIGPIPE under pipefail)
+      path=$(ldd "$b" | awk -v l="$lib" '
+        p == "" && $1 == l && $3 ~ /^\// {p = $3}
+        p == "" && $1 ~ /^\// && substr($1, length($1) - length(l)) == "/" l {p = $1}
+        END {print p}')
       [ -n "$path" ] || die "ldd does not resolve $lib of $b"
       owner=""
       for p in "$path" "$(readlink -f "$path")" "/usr$path" "${path#/usr}"; do
-        owner=$(dpkg -S "$p" 2>/dev/null | head -n1 | cut -d: -f1) && [ -n "$owner" ] && break
+        owner=$(dpkg -S "$p" 2>/dev/null | awk -F: 'NR == 1 {print $1}') && [ -n "$owner" ] && break
       done
       [ -n "$owner" ] || die "no Debian package holds $path ($lib of $b)"
       pkgs+=("$owner")
