@@ -228,8 +228,8 @@ if [ $rc -ne 2 ] || ! grep -q "$DATA" "$WORK/nostation.err"; then
 fi
 ok "ExecStart without a station exits 2: $(grep -m1 "$DATA" "$WORK/nostation.err" | cut -c1-150)"
 
-if ! evidock_cli station init >"$WORK/init.out" 2>&1; then
-  cat "$WORK/init.out" >&2
+if ! evidock_cli station init >"$WORK/init.out" 2>"$WORK/init.err"; then
+  cat "$WORK/init.out" "$WORK/init.err" >&2
   fail "evidock station init as user evidock"
 fi
 ok "evidock --config $CONF --data-dir $DATA station init (as evidock): $(head -n1 "$WORK/init.out")"
