@@ -559,17 +559,6 @@ fn validate_store(
         s.secret_access_key = Some(c.secret_access_key);
         s.session_token = c.session_token;
     }
-    // Without credentials every upload is refused: a configuration to fix, said at the start
-    // (and by `config check`), not after the first camera was acquired.
-    if s.url.starts_with("s3://")
-        && s.access_key_id.is_none()
-        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-    {
-        return Err(invalid(
-            "store.credentials_file",
-            "no credentials for the S3 store: give credentials_file (a 0600 TOML file with access_key_id and secret_access_key), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service's environment".into(),
-        ));
-    }
     Ok(StoreSettings {
         store: s,
         upload: crate::upload::UploadSettings {
@@ -581,6 +570,24 @@ fn validate_store(
         },
         retention,
     })
+}
+
+impl Settings {
+    /// Why the evidence store cannot be written with this configuration and environment, if it
+    /// cannot: an S3 store without credentials refuses every upload. Said by `config check` and
+    /// before an upload starts, not at every command (`station init` runs without the service's
+    /// environment).
+    pub fn store_unusable(&self) -> Option<ConfigError> {
+        let st = self.store.as_ref()?;
+        (st.store.url.starts_with("s3://")
+            && st.store.access_key_id.is_none()
+            && std::env::var_os("AWS_ACCESS_KEY_ID").is_none())
+        .then(|| ConfigError::Invalid {
+            path: self.source.clone().unwrap_or_default(),
+            key: "store.credentials_file".into(),
+            message: "no credentials for the S3 store: give credentials_file (a 0600 TOML file with access_key_id and secret_access_key), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the service's environment".into(),
+        })
+    }
 }
 
 #[cfg(test)]

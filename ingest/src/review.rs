@@ -76,14 +76,16 @@ fn leak(code: &str) -> &'static str {
         .unwrap_or("verify.unknown")
 }
 
-/// Check `scope`; `progress` is called after each item with (done, total, bytes).
+/// Check `scope`; `progress` is called after each item with (done, total, bytes), and stops
+/// the review there when it answers `false` (`Ok(None)`: the items checked are kept in the
+/// progress file, and the next review of the same scope resumes after them).
 pub fn review(
     st: &Station,
     cases: &Cases,
     scope: &Scope,
     trust: &evidock_verify::trust::Trust,
-    mut progress: impl FnMut(u64, u64, u64),
-) -> anyhow::Result<Review> {
+    mut progress: impl FnMut(u64, u64, u64) -> bool,
+) -> anyhow::Result<Option<Review>> {
     cases.catch_up()?;
     let mut report = Report::new();
 
@@ -199,7 +201,9 @@ pub fn review(
                 message: f.message,
             });
         }
-        progress(n as u64 + 1, total, bytes);
+        if !progress(n as u64 + 1, total, bytes) {
+            return Ok(None);
+        }
     }
     drop(out);
     let _ = std::fs::remove_file(&progress_path);
@@ -208,13 +212,13 @@ pub fn review(
         scope_text.clone(),
         format!("{total} item(s), {bytes} bytes re-read"),
     );
-    Ok(Review {
+    Ok(Some(Review {
         scope: scope_text,
         items: total,
         bytes,
         resumed,
         report,
-    })
+    }))
 }
 
 async fn check_item(

@@ -635,3 +635,94 @@ fn hostile_id_files_are_refused_and_the_other_cameras_go_on() {
         "a linked marker was read: {acquired:?}"
     );
 }
+
+/// Ctrl-C during `evidock ingest` stops it between files with exit 130, saying what was kept
+/// and what resumes; SIGTERM likewise with 143; the next run acquires the rest, nothing twice.
+#[test]
+fn a_signal_stops_ingest_at_the_next_file_and_the_rest_resumes() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let st = TestStation::new();
+        let mut fw = station::firmware("ZFY0450", "350450");
+        // 6 files of 1 MiB at 2 MiB/s: three seconds of copying.
+        fw.read_bytes_per_sec = 2 << 20;
+        let files = station::recordings(&fw, 6, 1 << 20, 45);
+        let card = station::camera(st.dir.path(), fw, files);
+        let mut c = st.cmd(&[
+            "ingest",
+            card.to_str().unwrap(),
+            "--quiet",
+            "--no-upload",
+            "--no-transcode",
+        ]);
+        c.stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        let child = c.spawn().unwrap();
+        // Once the first file is in the spool, the signal.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let spool = st.data().join("spool");
+        while walk_files(&spool) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no file acquired");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::process::Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("stopped") && stderr.contains("again"),
+            "{signal}: {stderr}"
+        );
+        let first = of_kind(&st.events(), "acquired").len();
+        assert!(
+            (1..6).contains(&first),
+            "{signal}: {first} acquired before the stop"
+        );
+        let again = st.json(&[
+            "ingest",
+            card.to_str().unwrap(),
+            "--no-upload",
+            "--no-transcode",
+        ]);
+        assert_eq!(again["outcome"], "released", "{again}");
+        let events = st.events();
+        let acquired = of_kind(&events, "acquired");
+        let paths: BTreeSet<String> = acquired
+            .iter()
+            .map(|e| e["payload"]["path"].to_string())
+            .collect();
+        assert_eq!(
+            paths.len(),
+            acquired.len(),
+            "{signal}: a file acquired twice"
+        );
+        let on_card = walk_files(&card);
+        assert_eq!(
+            acquired.len(),
+            on_card,
+            "{signal}: every file of the card, once"
+        );
+    }
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                walk_files(&p)
+            } else {
+                usize::from(
+                    !p.to_string_lossy().contains("partial")
+                        && !p.to_string_lossy().contains("copying"),
+                )
+            }
+        })
+        .sum()
+}

@@ -174,8 +174,6 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
     let ran = st.run(&[
         "case",
         "import",
-        "--by",
-        "admin01",
         reg.to_str().unwrap(),
         "--by",
         "admin01",
@@ -282,15 +280,7 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
         .replace("某矿业公司安全检查", "某矿业公司安全生产检查")
         .replace("办理中", "已结案");
     std::fs::write(&reg, &register2).unwrap();
-    let report = st.json(&[
-        "case",
-        "import",
-        "--by",
-        "admin01",
-        reg.to_str().unwrap(),
-        "--by",
-        "admin01",
-    ]);
+    let report = st.json(&["case", "import", reg.to_str().unwrap(), "--by", "admin01"]);
     assert_eq!(report["updated"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(report["unchanged"], 1);
     assert_eq!(report["linked"].as_array().unwrap().len(), 0, "{report}");
@@ -325,7 +315,7 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
         bad_file.to_str().unwrap(),
         "--json",
     ]);
-    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert_eq!(ran.code, 2, "{}", ran.stdout);
     let problems = ran.json()["problems"].clone();
     assert_eq!(problems[0]["line"], 6, "{problems}");
     assert_eq!(problems[0]["column"], "window_end");
@@ -478,7 +468,7 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
 #[test]
 fn a_register_from_another_platform_maps_its_columns() {
     let st = TestStation::with_config(
-        "utc_offset = \"+08:00\"\n[cases]\nregister_offset = \"+08:00\"\n[cases.columns]\ncase_id = \"案件编号\"\nofficers = \"执法人员\"\nwindow_start = \"开始时间\"\nwindow_end = \"结束时间\"\nstatus = \"状态\"\n",
+        "utc_offset = \"+08:00\"\n[cases]\nregister_offset = \"+08:00\"\nignore_columns = [\"备注\"]\n[cases.columns]\ncase_id = \"案件编号\"\ntitle = \"案件名称\"\nofficers = \"执法人员\"\nwindow_start = \"开始时间\"\nwindow_end = \"结束时间\"\nstatus = \"状态\"\n",
     );
     let reg = st.dir.path().join("导出.csv");
     let text = "案件编号,案件名称,执法人员,开始时间,结束时间,状态,备注\n\
@@ -664,4 +654,94 @@ fn disposal_keeps_the_bytes_an_item_not_yet_uploaded_still_needs() {
     assert!(uploaded, "the item of the same bytes was never uploaded");
     let ran = st.run(&["verify", "--by", "reviewer01", "--all", "--json"]);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
+}
+
+/// A register file that cannot be imported whole is imported not at all, said loudly: every
+/// limit is checked before anything is recorded, an unknown column is named, line numbers are
+/// right for CRLF files, and no input is echoed beyond a short excerpt.
+#[test]
+fn a_register_is_imported_all_or_nothing_and_its_problems_are_named() {
+    let st = TestStation::new();
+    let now = chrono::Utc::now();
+    let (a, b) = (
+        (now - Duration::hours(1)).to_rfc3339(),
+        (now + Duration::hours(1)).to_rfc3339(),
+    );
+    let header = "case_id,case_type,title,officers,window_start,window_end,place\n";
+    let row = |n: u32, title: &str| {
+        format!("晋应急罚〔2026〕{n}号,一般程序,{title},140101,{a},{b},某镇\n")
+    };
+    let import = |name: &str, bytes: &[u8]| {
+        let p = st.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        st.run(&["case", "import", "--by", "admin01", p.to_str().unwrap()])
+    };
+    let registered = || of_kind(&st.events(), "case-registered").len();
+    let quiet = |ran: &evidock_tests::bins::Ran, what: &str| {
+        assert!(
+            ran.stderr.len() < 4096,
+            "{what}: {} bytes of stderr",
+            ran.stderr.len()
+        );
+    };
+
+    // A field of 1.2 MiB on the third row: two good rows before it are not recorded.
+    let huge = "某".repeat(400_000);
+    let file = format!("{header}{}{}{}", row(1, "甲"), row(2, "乙"), row(3, &huge));
+    let ran = import("huge.csv", file.as_bytes());
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("line 4"), "{}", ran.stderr);
+    quiet(&ran, "a huge field");
+    assert_eq!(registered(), 0, "nothing of a refused register is recorded");
+
+    // A case whose merged rows make one event too large for the log: refused before any is written.
+    let mut many = String::from(header);
+    many.push_str(&row(9, "丙"));
+    for i in 0..20_000 {
+        let start = (now - Duration::hours(1) + Duration::seconds(i)).to_rfc3339();
+        many.push_str(&format!(
+            "晋应急罚〔2026〕10号,一般程序,丁,140101,{start},{b},某镇\n"
+        ));
+    }
+    let ran = import("many.csv", many.as_bytes());
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    quiet(&ran, "an event too large");
+    assert_eq!(registered(), 0);
+
+    // A misspelled column.
+    let typo = format!(
+        "case_id,case_typ,title,officers,window_start,window_end,place\n{}",
+        row(4, "戊")
+    );
+    let ran = import("typo.csv", typo.as_bytes());
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("case_typ"), "{}", ran.stderr);
+    assert_eq!(registered(), 0);
+
+    // CRLF, as a Windows export: the bad row is line 3, not 2.
+    let crlf = format!(
+        "{header}{}晋应急罚〔2026〕5号,一般程序,己,,{a},{b},某镇\n",
+        row(5, "庚")
+    )
+    .replace('\n', "\r\n");
+    let ran = import("crlf.csv", crlf.as_bytes());
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(ran.stderr.contains("line 3"), "{}", ran.stderr);
+
+    // A 2 MB header without a newline is not echoed back.
+    let ran = import("noline.csv", "x".repeat(2_000_000).as_bytes());
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    quiet(&ran, "a header without newline");
+
+    // An importer must be named.
+    let ok = format!("{header}{}", row(6, "辛"));
+    let p = st.dir.path().join("ok.csv");
+    std::fs::write(&p, &ok).unwrap();
+    for by in ["", "  ", "a\u{7}b"] {
+        let ran = st.run(&["case", "import", "--by", by, p.to_str().unwrap()]);
+        assert_eq!(ran.code, 2, "--by {by:?}: {}", ran.stderr);
+    }
+    assert_eq!(registered(), 0);
+    assert_eq!(import("ok.csv", ok.as_bytes()).code, 0);
+    assert_eq!(registered(), 1);
 }

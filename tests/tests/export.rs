@@ -54,7 +54,14 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
     std::fs::create_dir_all(card.join("DCIM")).unwrap();
     clip(&card.join("DCIM/ZFY0500_0001.MP4"), "320x240", 2, 0);
     clip(&card.join("DCIM/ZFY0500_0002.MP4"), "320x240", 2, 120);
-    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
+    let out = st.json(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--serial",
+        "ZFY0500",
+        "--officer",
+        "350500",
+    ]);
     assert_eq!(out["outcome"], "released", "{out}");
     let imported = st.import_case_now(CASE, "某矿业公司安全检查", "350500");
     assert_eq!(
@@ -353,7 +360,14 @@ fn scratch_paths_of_others_are_never_touched_and_long_paths_are_logged() {
     let card = st.dir.path().join("ZFY0510");
     std::fs::create_dir_all(card.join("DCIM")).unwrap();
     clip(&card.join("DCIM/ZFY0510_0001.MP4"), "160x120", 1, 0);
-    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350510"]);
+    let out = st.json(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--serial",
+        "ZFY0510",
+        "--officer",
+        "350510",
+    ]);
     assert_eq!(out["outcome"], "released", "{out}");
     st.import_case_now(CASE, "某公司检查", "350510");
 

@@ -46,7 +46,14 @@ fn ingest(st: &TestStation, serial: &str, hue: u32) {
         1,
         hue,
     );
-    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
+    let out = st.json(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--serial",
+        serial,
+        "--officer",
+        "350500",
+    ]);
     assert_eq!(out["outcome"], "released", "{out}");
 }
 

@@ -34,6 +34,9 @@ pub const EVENT_VERSION: u32 = 1;
 /// Events larger than this are refused (a custody event is a few hundred bytes; a wipe listing
 /// thousands of files stays far below it).
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
+/// The largest payload a new event may carry: the rest of an event (actor, subject, key ≤ 512
+/// bytes, times, signature-free envelope) stays far below the difference.
+pub const MAX_PAYLOAD_BYTES: usize = MAX_EVENT_BYTES - (16 << 10);
 
 /// What happened. One word per meaning:
 /// - `acquired`: copied off the camera and the spool copy re-read from disk with equal digests;
@@ -629,8 +632,11 @@ impl NewEvent {
             kind: P::KIND,
             reason: e.to_string(),
         })?;
-        // Refuse floats and oversized integers here, where the writer can still fix them.
-        canonical::canonical_value(&payload)?;
+        // Refuse floats and oversized integers here, where the writer can still fix them; and
+        // a payload that cannot fit in an event, before anything of a batch is written.
+        if canonical::canonical_value(&payload)?.len() > MAX_PAYLOAD_BYTES {
+            return Err(EventError::TooLarge);
+        }
         Ok(NewEvent {
             actor,
             subject,

@@ -305,20 +305,37 @@ impl Cases {
                     1
                 }
             };
-            events.push(NewEvent::new(
+            let case = record.case.clone();
+            let lines = p.lines.clone();
+            // Every event is made before any is written: one that cannot be recorded stops the
+            // import with nothing recorded, naming its lines.
+            let ev = NewEvent::new(
                 Actor {
                     role: Role::Admin,
                     id: by.to_string(),
                 },
-                Subject::Case(record.case.clone()),
-                format!("case-registered/{}/{n}", case_key(&record.case)),
+                Subject::Case(case.clone()),
+                format!("case-registered/{}/{n}", case_key(&case)),
                 &CaseRegisteredPayload {
                     record,
                     source: file.to_string(),
                     source_sha256,
                     lines: p.lines,
                 },
-            )?);
+            )
+            .map_err(|e| register::RegisterError {
+                file: file.to_string(),
+                problems: vec![register::Problem {
+                    line: lines.first().copied().unwrap_or(0),
+                    column: None,
+                    reason: format!(
+                        "case {case} ({} row(s), from line {}) cannot be recorded: {e}; nothing was imported",
+                        lines.len(),
+                        lines.first().copied().unwrap_or(0)
+                    ),
+                }],
+            })?;
+            events.push(ev);
         }
         if !events.is_empty() {
             self.log.append_batch(events)?;

@@ -34,10 +34,28 @@ impl fmt::Display for Problem {
 
 /// A register file that cannot be imported. Nothing was changed.
 #[derive(Debug, Clone, thiserror::Error, Serialize)]
-#[error("{file}: {} problem(s); nothing was imported:\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+#[error("{file}: {} problem(s); nothing was imported:\n  {}", problems.len(), listed(problems))]
 pub struct RegisterError {
     pub file: String,
     pub problems: Vec<Problem>,
+}
+
+/// The problems a message lists: the first [`LISTED`], then how many more (`--json` has all).
+const LISTED: usize = 20;
+
+fn listed(problems: &[Problem]) -> String {
+    let mut lines: Vec<String> = problems
+        .iter()
+        .take(LISTED)
+        .map(ToString::to_string)
+        .collect();
+    if problems.len() > LISTED {
+        lines.push(format!(
+            "… and {} more (`--json` lists every one)",
+            problems.len() - LISTED
+        ));
+    }
+    lines.join("\n  ")
 }
 
 /// A case read from the file, with the lines that describe it.
@@ -155,7 +173,13 @@ pub fn parse(
         problems.sort_by_key(|p| p.line);
         return Err(fail(problems));
     }
-    Ok(cases.into_values().collect())
+    Ok(cases
+        .into_values()
+        .map(|mut c| {
+            c.record = normalise(c.record);
+            c
+        })
+        .collect())
 }
 
 fn csv_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
@@ -179,7 +203,7 @@ fn csv_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
                 column: Some(col.name()),
                 reason: format!(
                     "the header has no column {name:?} (found: {}){}",
-                    headers.iter().collect::<Vec<_>>().join(","),
+                    excerpt(&headers.iter().collect::<Vec<_>>().join(",")),
                     if name == col.name() {
                         String::new()
                     } else {
@@ -189,14 +213,43 @@ fn csv_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
             });
         }
     }
+    // A column evidock does not know is a misspelling or a field it would drop without a
+    // word (`case_typ` erased the case type and signed the change): refused, by name.
+    let unknown: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .filter(|(i, h)| {
+            !h.is_empty()
+                && !at.values().any(|j| j == i)
+                && !settings.ignore_columns.iter().any(|c| c == h)
+        })
+        .map(|(_, h)| format!("{:?}", excerpt(h)))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Problem {
+            line: 1,
+            column: None,
+            reason: format!(
+                "unknown column(s) {} (known: {}): correct the header, map them with [cases.columns], or list them in [cases] ignore_columns",
+                unknown.join(", "),
+                Column::ALL
+                    .iter()
+                    .map(|c| settings.header_of(*c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
     let mut rows = Vec::new();
+    let mut lines = Lines::new(text);
     for rec in rdr.records() {
         let rec = rec.map_err(|e| Problem {
-            line: e.position().map(|p| p.line()).unwrap_or(0),
+            line: e.position().map_or(0, |p| lines.of(p.byte())),
             column: None,
-            reason: e.to_string(),
+            reason: excerpt(&e.to_string()),
         })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        // From the byte offset, not the reader's line count: the same for LF and CRLF files.
+        let line = rec.position().map_or(0, |p| lines.of(p.byte()));
         if rec.iter().all(str::is_empty) {
             continue;
         }
@@ -212,6 +265,60 @@ fn csv_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
     }
     Ok(rows)
 }
+
+/// Lines (from 1) of byte offsets in a text, asked in increasing order: each newline is counted
+/// once, however many records there are.
+struct Lines<'a> {
+    text: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line holding byte `at` (an offset before the last one asked counts from the start).
+    fn of(&mut self, at: u64) -> u64 {
+        let mut at = usize::try_from(at)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        // After a CRLF record the reader stands between its CR and LF: the next record starts
+        // past the line ending (counting from the CR put every CRLF line one too early).
+        while at < self.text.len() && matches!(self.text[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        self.line += self.text[self.at..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        self.at = at;
+        self.line
+    }
+}
+
+/// The most of a user's text a problem repeats: enough to find it, never the whole file.
+const EXCERPT_CHARS: usize = 80;
+
+/// `s`, cut to [`EXCERPT_CHARS`] with "…" when longer.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(EXCERPT_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// The longest field of a register, in bytes: a real title or place is a line of text; a
+/// field that is a megabyte is a broken export, and would not fit in a custody event.
+pub const MAX_FIELD_BYTES: usize = 4096;
 
 fn json_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Problem {
@@ -256,6 +363,23 @@ fn json_rows(text: &str, settings: &CaseSettings) -> Result<Vec<Row>, Problem> {
             rows.push(row);
             continue;
         };
+        let known =
+            |k: &str| k == "windows" || Column::ALL.iter().any(|c| settings.header_of(*c) == k);
+        let unknown: Vec<String> = o
+            .keys()
+            .filter(|k| !known(k))
+            .map(|k| format!("{:?}", excerpt(k)))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Problem {
+                line: row.line,
+                column: None,
+                reason: format!(
+                    "unknown field(s) {}: correct them, map them with [cases.columns], or list them in [cases] ignore_columns",
+                    unknown.join(", ")
+                ),
+            });
+        }
         for col in Column::ALL {
             let Some(v) = o.get(settings.header_of(col)) else {
                 continue;
@@ -321,7 +445,8 @@ pub fn parse_time(s: &str, settings: &CaseSettings) -> Result<Timestamp, String>
         }
     }
     Err(format!(
-        "{s:?} is not an ISO 8601 time (e.g. 2023-05-06T09:00:00+08:00)"
+        "{:?} is not an ISO 8601 time (e.g. 2023-05-06T09:00:00+08:00)",
+        excerpt(s)
     ))
 }
 
@@ -334,6 +459,18 @@ fn case_of(row: &Row, settings: &CaseSettings) -> Result<CaseRecord, Vec<Problem
             reason,
         })
     };
+    for (c, text) in &row.cells {
+        if text.len() > MAX_FIELD_BYTES {
+            bad(
+                *c,
+                format!(
+                    "{} bytes, more than the {MAX_FIELD_BYTES} a field may have (it begins {:?})",
+                    text.len(),
+                    excerpt(text)
+                ),
+            );
+        }
+    }
     let cell = |c: Column| row.cells.get(&c).map(String::as_str).unwrap_or("");
     let case = match CaseId::new(cell(Column::CaseId).trim()) {
         Ok(c) if !cell(Column::CaseId).trim().is_empty() => Some(c),
@@ -342,7 +479,7 @@ fn case_of(row: &Row, settings: &CaseSettings) -> Result<CaseRecord, Vec<Problem
             None
         }
         Err(e) => {
-            bad(Column::CaseId, e.to_string());
+            bad(Column::CaseId, excerpt(&e.to_string()));
             None
         }
     };
@@ -359,7 +496,7 @@ fn case_of(row: &Row, settings: &CaseSettings) -> Result<CaseRecord, Vec<Problem
         match OfficerId::new(o.as_str()) {
             Ok(o) if !officers.contains(&o) => officers.push(o),
             Ok(_) => {}
-            Err(e) => bad(Column::Officers, e.to_string()),
+            Err(e) => bad(Column::Officers, excerpt(&e.to_string())),
         }
     }
     if officers.is_empty() && raw_officers.iter().all(String::is_empty) {
@@ -397,7 +534,7 @@ fn case_of(row: &Row, settings: &CaseSettings) -> Result<CaseRecord, Vec<Problem
                 Column::Status,
                 format!(
                     "{:?} is neither open nor closed (known: {})",
-                    cell(Column::Status),
+                    excerpt(cell(Column::Status)),
                     settings.status_words()
                 ),
             );
@@ -449,9 +586,9 @@ fn merge(into: &mut CaseRecord, row: CaseRecord) -> Result<(), (&'static str, St
             into.officers.push(o);
         }
     }
+    // Sorted once, by `normalise`, when every row is in: sorting here made a case of many rows
+    // quadratic.
     into.windows.extend(row.windows);
-    into.windows.sort();
-    into.windows.dedup();
     Ok(())
 }
 

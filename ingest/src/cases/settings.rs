@@ -70,6 +70,10 @@ pub struct CasesSection {
     /// `case_id = "案件编号"`, `officers = "执法人员证号"`.
     #[serde(default)]
     pub columns: BTreeMap<String, String>,
+    /// Headers of the export that evidock reads nothing from (e.g. `["备注", "当事人"]`). Any
+    /// other column it does not know is refused as a likely misspelling.
+    #[serde(default)]
+    pub ignore_columns: Vec<String>,
     /// Status words (besides `open` and `closed`) meaning the case is still handled.
     #[serde(default = "default_open_words")]
     pub open_words: Vec<String>,
@@ -84,6 +88,7 @@ impl Default for CasesSection {
             buffer_minutes: default_buffer(),
             register_offset: None,
             columns: BTreeMap::new(),
+            ignore_columns: Vec::new(),
             open_words: default_open_words(),
             closed_words: default_closed_words(),
         }
@@ -110,6 +115,8 @@ pub struct CaseSettings {
     pub buffer: chrono::Duration,
     pub register_offset: Option<UtcOffset>,
     columns: BTreeMap<Column, String>,
+    /// Headers read nothing from.
+    pub ignore_columns: Vec<String>,
     open_words: Vec<String>,
     closed_words: Vec<String>,
 }
@@ -156,6 +163,7 @@ impl CasesSection {
             buffer: chrono::Duration::minutes(i64::from(self.buffer_minutes)),
             register_offset,
             columns,
+            ignore_columns: self.ignore_columns,
             open_words: self.open_words,
             closed_words: self.closed_words,
         })

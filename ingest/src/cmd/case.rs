@@ -157,7 +157,7 @@ fn refused(ctx: &Ctx, e: &RegisterError) -> anyhow::Result<u8> {
     } else {
         eprintln!("evidock: {e}");
     }
-    Ok(exit::FINDINGS)
+    Ok(exit::USAGE)
 }
 
 /// Apply legal holds to the store now; a store that cannot be reached is retried by the next

@@ -14,6 +14,9 @@ pub enum ConfigCmd {
 pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<u8> {
     let ConfigCmd::Check { file } = cmd;
     let s = Settings::load(&file)?;
+    if let Some(e) = s.store_unusable() {
+        Err(e)?
+    }
     if ctx.json {
         ctx.print_json(&serde_json::json!({"file": file, "ok": true}))?;
     } else {

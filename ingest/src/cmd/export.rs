@@ -23,6 +23,14 @@ pub struct ExportArgs {
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let st = ctx.station()?;
+    // Every point of an export is safe to stop at (docs/crash-points.md): nothing is under
+    // --out before its `exported` event, and a scratch left behind is cleared next time.
+    super::interrupt::Interrupt::watch(
+        "export",
+        super::interrupt::OnFirst::Exit(
+            "no package was released unless its `exported` event was recorded; run the same export again",
+        ),
+    )?;
     let cases = st.cases()?;
     // Trusted time for what is about to be sealed, when a TSA is configured; the package says
     // so when it is not reached.

@@ -108,6 +108,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let acquirer = st.acquirer();
     let progress = SessionProgress::new();
     let stop = Arc::new(StopSignal::default());
+    let interrupt = super::interrupt::Interrupt::watch("ingest", super::interrupt::OnFirst::Flag)?;
     let worker = {
         let progress = progress.clone();
         let stop = stop.clone();
@@ -130,6 +131,10 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         b
     });
     while !worker.is_finished() {
+        if interrupt.code().is_some() {
+            // Between files: the file being copied is finished and checked first.
+            stop.shutdown();
+        }
         if let Some(b) = &bar {
             let s = progress.snapshot();
             b.set_length(s.bytes_total);
@@ -148,6 +153,17 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     // so their legal holds follow the upload.
     let cases = st.cases()?;
     super::case::auto_link(&cases, ctx.json);
+    if let Some(code) = interrupt.code() {
+        if !ctx.json {
+            let s = progress.snapshot();
+            eprintln!(
+                "stopped: {} of {} file(s) acquired and kept; run the same `evidock ingest` again to acquire the rest (nothing is read twice); nothing was uploaded or transcoded now (`evidock upload`, `evidock transcode`)",
+                s.files_done, s.files_total
+            );
+        }
+        report(ctx, &outcome, None, None, None)?;
+        return Ok(code);
+    }
     let uploads = if matches!(outcome, Outcome::Released { .. }) && !args.no_upload {
         let run = super::runtime()?.block_on(st.uploader().run_once());
         if !ctx.json {

@@ -9,6 +9,7 @@ pub mod export;
 pub mod hash;
 pub mod index;
 pub mod ingest;
+pub mod interrupt;
 pub mod log;
 pub mod retention;
 pub mod sessions;

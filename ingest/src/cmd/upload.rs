@@ -13,13 +13,43 @@ pub struct UploadArgs {
 }
 
 pub fn run(ctx: &Ctx, args: UploadArgs) -> anyhow::Result<u8> {
+    if let Some(e) = ctx.settings.store_unusable() {
+        Err(e)?
+    }
     let st = ctx.station()?;
     if args.retry_failed {
         let n = st.journal.retry_failed_uploads()?;
         eprintln!("{n} failed upload(s) queued again");
     }
     let uploader = st.uploader();
-    let run = super::runtime()?.block_on(uploader.run_now());
+    let interrupt = super::interrupt::Interrupt::watch("upload", super::interrupt::OnFirst::Flag)?;
+    // Stopped, the pass is dropped at its next await: an object half sent resumes from its
+    // recorded parts, and nothing counts as uploaded before its read-back is recorded.
+    let stopped = {
+        let interrupt = interrupt.clone();
+        async move {
+            while interrupt.code().is_none() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let run = super::runtime()?.block_on(async {
+        tokio::select! {
+            run = uploader.run_now() => Some(run),
+            () = stopped => None,
+        }
+    });
+    let Some(run) = run else {
+        let queued = st
+            .journal
+            .due_uploads(st.clock.now() + chrono::Duration::days(3650), 100_000)
+            .map(|d| d.len())
+            .unwrap_or(0);
+        eprintln!(
+            "stopped: every upload recorded as read back is kept; {queued} object(s) still queued — `evidock upload` sends them (a multipart upload resumes from its recorded parts)"
+        );
+        return Ok(interrupt.code().unwrap_or(exit::INTERRUPTED));
+    };
     if ctx.json {
         ctx.print_json(&run)?;
     } else {

@@ -42,14 +42,26 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<u8> {
     };
     let trust = super::log::station_trust(&st)?;
     let quiet = args.quiet || ctx.json;
+    let interrupt = super::interrupt::Interrupt::watch("verify", super::interrupt::OnFirst::Flag)?;
+    let mut checked = 0;
     let r = review::review(&st, &cases, &scope, &trust, |done, total, bytes| {
+        checked = done;
         if !quiet && (done == total || done % 10 == 0) {
             eprintln!(
                 "checked {done}/{total} item(s), {} MiB re-read",
                 bytes >> 20
             );
         }
+        interrupt.code().is_none()
     })?;
+    let Some(r) = r else {
+        // No `verified` event for a check that did not finish: the items checked are kept,
+        // and the same command resumes after them.
+        eprintln!(
+            "stopped after {checked} item(s): nothing is recorded for an unfinished check; run the same `evidock verify` again to resume after them"
+        );
+        return Ok(interrupt.code().unwrap_or(exit::INTERRUPTED));
+    };
     let errors = r.report.count(Level::Error) as u64;
     let warnings = r.report.count(Level::Warning) as u64;
     let result = match (errors, warnings) {

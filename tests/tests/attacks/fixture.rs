@@ -41,7 +41,14 @@ fn ingest(st: &TestStation, serial: &str, clips: &[(&str, u32)]) {
     for (name, hue) in clips {
         clip(&card.join("DCIM").join(name), "320x240", 2, *hue);
     }
-    let out = st.json(&["ingest", card.to_str().unwrap(), "--officer", "350500"]);
+    let out = st.json(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--serial",
+        serial,
+        "--officer",
+        "350500",
+    ]);
     assert_eq!(out["outcome"], "released", "{out}");
 }
 
