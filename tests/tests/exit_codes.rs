@@ -105,7 +105,7 @@ fn a_directory_without_a_station_is_refused_and_left_as_it_was() {
     // Only `station init` makes one, once.
     let init = st.json(&["station", "init"]);
     assert!(init["station"].is_string(), "{init}");
-    assert_eq!(st.data().join("station.key").exists(), true);
+    assert!(st.data().join("station.key").exists());
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(st.data()).unwrap().permissions(),
     );

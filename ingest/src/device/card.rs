@@ -70,7 +70,7 @@ pub fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
         0x6462_6720 => "debugfs",
         0x7472_6163 => "tracefs",
         0x7363_6673 => "securityfs",
-        0x27e0_eb | 0x6367_7270 => "cgroup",
+        0x0027_e0eb | 0x6367_7270 => "cgroup",
         0xcafe_4a11 => "bpf",
         0x6265_6570 => "configfs",
         0xde5e_81e4 => "efivarfs",
