@@ -226,9 +226,10 @@ package() { # the card's six recordings linked to one case and exported; the off
   local root=$DIR/pkg
   rm -rf "$root"; mkdir -p "$root"
   local ev=("$BIN/evidock" --data-dir "$root/data")
-  "${ev[@]}" ingest "$DIR/card4g" --serial ZFY0001 --officer 350201 --no-transcode --no-upload --quiet
+  "${ev[@]}" station init >/dev/null
+  "${ev[@]}" ingest "$DIR/card4g" --force --serial ZFY0001 --officer 350201 --no-transcode --no-upload --quiet
   printf 'case_id,officers,window_start,window_end\n晋应急罚〔2026〕1号,350201,2026-11-28T00:00:00+08:00,2026-11-29T00:00:00+08:00\n' > "$root/cases.csv"
-  "${ev[@]}" case import "$root/cases.csv" >/dev/null
+  "${ev[@]}" case import --by bench "$root/cases.csv" >/dev/null
   "${ev[@]}" export --case '晋应急罚〔2026〕1号' --out "$root/package" --by bench
   echo "package: $(du -sh --apparent-size "$root/package" | cut -f1) in $(find "$root/package" -type f | wc -l) files"
   # The receiver pins the station key (as copied from the collection record): the verdict is

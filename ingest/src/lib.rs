@@ -30,9 +30,10 @@ Exit status:
   2  bad command line or configuration; nothing was done
   3  could not complete (I/O error, service unreachable, data directory in use); safe to retry
 
-Without --config, evidock reads /etc/evidock/evidock.toml when it exists, else the embedded
-default: a local store in the data directory and no time-stamping authority (local time only).
-Without --data-dir, the station is /var/lib/evidock when it exists, else ./evidock-data. Only
+Without --data-dir, the station is /var/lib/evidock when it exists, else ./evidock-data.
+Without --config, the station in /var/lib/evidock reads /etc/evidock/evidock.toml; any other
+runs on the embedded default: a local store in the data directory and no time-stamping
+authority (local time only). Only
 `evidock station init` (or `evidock dock --init`) makes a station; every other command refuses a
 directory that holds none.";
 
@@ -45,8 +46,8 @@ pub const LOCAL_DATA_DIR: &str = "./evidock-data";
 #[derive(Debug, Parser)]
 #[command(name = "evidock", version, about = "Body-worn camera evidence, from the dock to the court", after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Station configuration file (TOML). Default: /etc/evidock/evidock.toml when it exists,
-    /// else the embedded default.
+    /// Station configuration file (TOML). Default: /etc/evidock/evidock.toml for the station
+    /// in /var/lib/evidock, else the embedded default.
     #[arg(long, global = true, value_name = "FILE", env = "EVIDOCK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where the station keeps its key, custody log, spool and journal. Default:

@@ -50,9 +50,13 @@ pub enum StationError {
     #[error("{dir} is already station {station}: nothing was changed")]
     Exists { dir: PathBuf, station: StationId },
     #[error(
-        "{dir} holds a custody log ({log}) but no station.key: restore the key from its backup; a new key would fork the log"
+        "{dir} holds a station's data ({log}) but no station.key: restore the key from its backup; a new key would fork its custody log"
     )]
     KeyLost { dir: PathBuf, log: PathBuf },
+    #[error(
+        "{dir} belongs to another user: make the station as that user (e.g. `sudo -u evidock evidock station init`), or the service could not read its own key"
+    )]
+    NotOwner { dir: PathBuf },
 }
 
 /// Whether opening a data directory may make a new station there.
@@ -139,13 +143,30 @@ impl Station {
             }
             _ => {}
         }
-        if !key_path.exists() {
-            let custody = data_dir.join("custody");
-            if std::fs::read_dir(&custody).is_ok_and(|mut d| d.next().is_some()) {
-                Err(StationError::KeyLost {
-                    dir: data_dir.to_path_buf(),
-                    log: custody,
-                })?
+        // `try_exists`: a key we may not read (another user's station) is an error to say,
+        // never "no station here".
+        let has_key = key_path
+            .try_exists()
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        if !has_key {
+            // What only a station holds: a new key beside them would fork its log, or skip
+            // what the journal says was acquired under the old one.
+            for held in ["custody", "spool", "journal.db"] {
+                let p = data_dir.join(held);
+                let there = if held == "journal.db" {
+                    p.try_exists().unwrap_or(true)
+                } else {
+                    std::fs::read_dir(&p).map_or_else(
+                        |e| e.kind() != std::io::ErrorKind::NotFound,
+                        |mut d| d.next().is_some(),
+                    )
+                };
+                if there {
+                    Err(StationError::KeyLost {
+                        dir: data_dir.to_path_buf(),
+                        log: p,
+                    })?
+                }
             }
             if create == Create::No {
                 Err(StationError::NoStation {
@@ -154,11 +175,34 @@ impl Station {
             }
         }
         create_private_dir(data_dir)?;
-        let (key, key_created) = StationKey::load_or_create(
-            &key_path,
-            settings.station_id.as_ref(),
-            &default_station_id()?,
-        )?;
+        let (key, key_created) = match create {
+            // Load only: a key gone since the check above is no station, never a new one.
+            Create::No => match StationKey::load(&key_path) {
+                Ok(k) => {
+                    if let Some(want) = settings.station_id.as_ref()
+                        && want != k.station()
+                    {
+                        Err(key::KeyError::StationMismatch {
+                            path: key_path.clone(),
+                            found: k.station().to_string(),
+                            configured: want.to_string(),
+                        })?
+                    }
+                    (k, false)
+                }
+                Err(key::KeyError::Fs(e)) if e.source.kind() == std::io::ErrorKind::NotFound => {
+                    Err(StationError::NoStation {
+                        dir: data_dir.to_path_buf(),
+                    })?
+                }
+                Err(e) => Err(e)?,
+            },
+            Create::IfMissing => StationKey::load_or_create(
+                &key_path,
+                settings.station_id.as_ref(),
+                &default_station_id()?,
+            )?,
+        };
         if key_created {
             tracing::info!(station = %key.station(), key = %key_path.display(), "created a new station key");
         }
@@ -212,6 +256,17 @@ impl Station {
 
     /// Make a new station in `data_dir` (`evidock station init`): refuses one that is already.
     pub fn init(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
+        use std::os::unix::fs::MetadataExt as _;
+        // Root making a station in a directory someone else owns (`/var/lib/evidock` of the
+        // `evidock` user) would leave a key that only root can read.
+        if let (Ok(me), Ok(dir)) = (std::fs::metadata("/proc/self"), std::fs::metadata(data_dir))
+            && me.uid() == 0
+            && dir.uid() != 0
+        {
+            Err(StationError::NotOwner {
+                dir: data_dir.to_path_buf(),
+            })?
+        }
         if let Ok(key) = StationKey::load(&Self::key_path(data_dir)) {
             Err(StationError::Exists {
                 dir: data_dir.to_path_buf(),

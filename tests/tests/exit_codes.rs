@@ -119,6 +119,14 @@ fn a_directory_without_a_station_is_refused_and_left_as_it_was() {
         USAGE,
         "a second station init",
     );
+    // A directory that holds a station's data but lost its key is no place for a new key.
+    let lost = TestStation::new();
+    std::fs::create_dir_all(lost.data()).unwrap();
+    std::fs::write(lost.data().join("journal.db"), b"").unwrap();
+    let ran = bins::run(&mut lost.cmd_bare(&["station", "init"]));
+    expect(&ran, USAGE, "station init beside a journal without its key");
+    assert!(ran.stderr.contains("restore the key"), "{}", ran.stderr);
+    assert!(!lost.data().join("station.key").exists());
     // The dock's first start with --init, on another directory.
     let other = TestStation::new();
     let ran = bins::run(&mut other.cmd_bare(&["dock", "--mount-root", "/nonexistent-evidock"]));
@@ -209,6 +217,19 @@ fn bad_input_exits_2_and_only_a_retry_may_mend_exits_3() {
             ],
             USAGE,
             "a --by with control characters",
+        ),
+        (
+            &[
+                "evidence",
+                "get",
+                &ev,
+                "--out",
+                &out("b"),
+                "--by",
+                "a\u{202e}b",
+            ],
+            USAGE,
+            "a --by with a bidi override",
         ),
         (
             &[
@@ -383,4 +404,56 @@ fn a_closed_pipe_ends_the_output_quietly() {
         );
         assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
     }
+}
+
+/// A kernel filesystem mounted inside a folder that is a camera card is not read: its files
+/// (processes' memory maps, environments with credentials) never become evidence.
+#[test]
+fn a_kernel_filesystem_inside_a_card_is_not_read() {
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let st = TestStation::with_config(
+        "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let fw = station::firmware("ZFY0302", "350302");
+    let files = station::recordings(&fw, 1, 4096, 32);
+    let card = station::camera(st.dir.path(), fw, files);
+    let inside = card.join("DCIM/proc");
+    std::fs::create_dir_all(&inside).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(&inside)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: mounting proc is not permitted here");
+        return;
+    }
+    let _unmount = Unmount(inside.clone());
+    let ran = st.run(&[
+        "ingest",
+        card.to_str().unwrap(),
+        "--no-transcode",
+        "--no-upload",
+        "--json",
+    ]);
+    let out = ran.json();
+    assert_eq!(out["outcome"], "released", "{}", ran.stderr);
+    assert!(
+        out["failed"].as_u64().unwrap() >= 1,
+        "the mount is named as not read: {out}"
+    );
+    let events = st.events();
+    let acquired = of_kind(&events, "acquired");
+    assert!(
+        acquired.iter().all(|e| !e["payload"]["path"]
+            .as_str()
+            .unwrap_or("")
+            .contains("DCIM/proc")),
+        "a file of /proc became evidence"
+    );
 }

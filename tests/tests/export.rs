@@ -224,6 +224,22 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         record.contains(&tsa.ca_sha256().unwrap().to_string()),
         "and the TSA root's"
     );
+    // The card was a folder given to `evidock ingest`: the record says so, and claims no USB
+    // read-only block device or mount the station never made (an officer signs this).
+    assert!(
+        record.contains("由操作人员指定的文件夹") && record.contains("evidock ingest"),
+        "the record states the method used"
+    );
+    assert!(
+        !record.contains("只读块设备")
+            && !record.contains("块设备只读")
+            && !record.contains("mounted it read-only"),
+        "the record claims a method not used"
+    );
+    assert!(
+        !record.contains(" 毫秒"),
+        "clock offsets read as ±HH:MM:SS, not milliseconds"
+    );
     let verify_md = std::fs::read_to_string(pkg.join("VERIFY.md")).unwrap();
     assert!(
         !verify_md.contains(&key) && !verify_md.contains(&fingerprint),
@@ -412,7 +428,7 @@ fn scratch_paths_of_others_are_never_touched_and_long_paths_are_logged() {
     let exported = of_kind(&events, "exported");
     assert_eq!(exported.len(), 2, "both exports are in the custody log");
 
-    // A link planted where `evidence get` writes its scratch copy.
+    // A link planted where `evidence get` once wrote its scratch copy.
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(long_pkg.join("MANIFEST.json")).unwrap()).unwrap();
     let ev_id = manifest["files"]
@@ -437,9 +453,16 @@ fn scratch_paths_of_others_are_never_touched_and_long_paths_are_logged() {
         "--by",
         "法制员01",
     ]);
-    assert_ne!(ran.code, 0, "fetched through a planted link");
+    // The fetch no longer writes beside --out at all: the link is neither followed nor removed.
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
-    assert!(!watch.exists());
+    assert!(
+        std::fs::symlink_metadata(st.dir.path().join("watch.mp4.partial"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(std::fs::symlink_metadata(&watch).unwrap().is_file());
     // And with a long --out, the fetch is logged.
     let long_watch = long.join("watch.mp4");
     let ran = st.run(&[

@@ -91,6 +91,8 @@ pub struct DockedCamera {
     pub volume: Option<Volume>,
     /// The camera's identity once known.
     pub device: Option<DeviceSerial>,
+    /// How its files are read (the `docked` event says so, and the collection record).
+    pub method: evidock_verify::event::payload::ReadMethod,
 }
 
 /// How a session ended.
@@ -461,6 +463,7 @@ impl Acquirer {
                 station_clock: Timestamp::from_datetime(docking.station_clock),
                 clock_offset_ms: dk.offset_ms(),
                 battery_percent: battery,
+                method: Some(cam.method),
             },
         )
         .map_err(|e| fail(s, e))?;

@@ -28,12 +28,13 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     // The root itself must be readable: otherwise the camera is not really there.
     std::fs::read_dir(root)?;
-    walk_dir(root, &[], &mut out);
+    let dev = std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(root)?);
+    walk_dir(root, &[], dev, &mut out);
     out.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(out)
 }
 
-fn walk_dir(dir: &Path, prefix: &[u8], out: &mut Vec<Entry>) {
+fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
@@ -84,7 +85,20 @@ fn walk_dir(dir: &Path, prefix: &[u8], out: &mut Vec<Entry>) {
                 ),
             });
         } else if ft.is_dir() {
-            walk_dir(&entry.path(), &rel, out);
+            let here = std::os::unix::fs::MetadataExt::dev(&meta);
+            // A mount inside the card (a card's second partition is one): never the kernel's
+            // own filesystems (a /proc bound under a folder given to `ingest` would make its
+            // processes' memory and environment evidence).
+            if here != dev
+                && let Some(fs) = crate::device::card::pseudo_filesystem(&entry.path())
+            {
+                out.push(Entry::Unreadable {
+                    path: rel,
+                    reason: format!("a mount of {fs}, a filesystem of the kernel: not read"),
+                });
+                continue;
+            }
+            walk_dir(&entry.path(), &rel, here, out);
         } else if ft.is_file() {
             out.push(Entry::File {
                 path: rel,

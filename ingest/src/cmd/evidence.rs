@@ -317,7 +317,9 @@ fn get(
     cases.catch_up()?;
     let item = cases.item(id)?;
     if item.disposed_at.is_some() {
-        anyhow::bail!("{id} was disposed of; its copies are gone (see `evidock evidence show`)");
+        crate::exit::bad_input(format!(
+            "{id} was disposed of; its copies are gone (see `evidock evidence show`)"
+        ))?
     }
     let (role, sha, key, local) = if derivative {
         let mut playback = None;
@@ -349,25 +351,49 @@ fn get(
             st.spool.object_path(&item.sha256),
         )
     };
-    let partial = std::path::PathBuf::from(format!("{}.partial", out.display()));
-    // A new file, created here: what is at `<out>.partial` already (a planted link, someone's
-    // file) is neither followed, nor written, nor removed.
-    let mut created = false;
-    let fetched = (|| -> anyhow::Result<u64> {
-        let mut to = std::fs::File::options()
+    // --out is made first (new, 0600): a name in the way or a missing folder stops here, before
+    // anything is fetched or recorded.
+    let mut to = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::File::options()
             .write(true)
             .create_new(true)
-            .open(&partial)
-            .with_context(|| format!("{}: not written", partial.display()))?;
-        created = true;
+            .mode(0o600)
+            .open(out)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound => {
+                    anyhow::Error::new(crate::exit::BadInput(format!(
+                        "{}: {e}: choose another --out (nothing is overwritten)",
+                        out.display()
+                    )))
+                }
+                _ => anyhow::Error::new(e).context(format!("{}: not written", out.display())),
+            })?
+    };
+    // The bytes are fetched and checked in the station's own directory (0750, the file 0600),
+    // out of the user's reach, then recorded as `accessed`, then copied to --out: an event
+    // only for an access that happened, and nothing handed over before its event.
+    let fetching = st.data_dir.join("fetching");
+    evidock_store::fsutil::create_dir_all(&fetching)?;
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let scratch = fetching.join(format!("{id}-{}", hex::encode(rnd)));
+    let fetched = (|| -> anyhow::Result<u64> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&scratch)
+            .with_context(|| format!("{}: not written", scratch.display()))?;
         if local.is_file() {
-            std::io::copy(&mut std::fs::File::open(&local)?, &mut to)?;
-            to.sync_all()?;
+            std::io::copy(&mut std::fs::File::open(&local)?, &mut f)?;
+            f.sync_all()?;
         } else {
-            super::runtime()?.block_on(st.store.download_into(&key, &mut to, &partial))?;
+            super::runtime()?.block_on(st.store.download_into(&key, &mut f, &scratch))?;
         }
         let (d, n) = evidock_verify::digest::hash_reader(
-            &mut std::fs::File::open(&partial)?,
+            &mut std::fs::File::open(&scratch)?,
             Default::default(),
         )?;
         if d.sha256 != sha {
@@ -378,10 +404,7 @@ fn get(
         }
         Ok(n)
     })();
-    // Logged once the bytes are here and checked, before they are handed over under --out: an
-    // `accessed` event names an access that happened (a missing folder or a store that does
-    // not answer records nothing), and nothing is handed over unrecorded.
-    let fetched = fetched.and_then(|n| {
+    let delivered = fetched.and_then(|n| {
         let ev = st.log.append(NewEvent::new(
             Actor {
                 role: Role::Reviewer,
@@ -399,19 +422,23 @@ fn get(
                 purpose,
             },
         )?)?;
-        // A link, not a rename: whatever appeared at --out meanwhile is not replaced.
-        std::fs::hard_link(&partial, out).with_context(|| {
+        let copied = (|| -> std::io::Result<()> {
+            std::io::copy(&mut std::fs::File::open(&scratch)?, &mut to)?;
+            to.sync_all()?;
+            Ok(())
+        })();
+        copied.with_context(|| {
             format!(
-                "{}: not written (the access is recorded as event #{})",
+                "{}: the copy was fetched and checked, and its access recorded as event #{}, but it could not be written there",
                 out.display(),
                 ev.event.seq
             )
         })?;
-        let _ = std::fs::remove_file(&partial);
         evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(out))?;
         Ok((n, ev))
     });
-    match fetched {
+    let _ = std::fs::remove_file(&scratch);
+    match delivered {
         Ok((size, ev)) => Ok(Got {
             role,
             sha256: sha,
@@ -419,9 +446,8 @@ fn get(
             event: ev.event.seq,
         }),
         Err(e) => {
-            if created {
-                let _ = std::fs::remove_file(&partial);
-            }
+            drop(to);
+            let _ = std::fs::remove_file(out);
             Err(e)
         }
     }

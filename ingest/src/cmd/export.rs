@@ -23,14 +23,7 @@ pub struct ExportArgs {
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let st = ctx.station()?;
-    // Every point of an export is safe to stop at (docs/crash-points.md): nothing is under
-    // --out before its `exported` event, and a scratch left behind is cleared next time.
-    super::interrupt::Interrupt::watch(
-        "export",
-        super::interrupt::OnFirst::Exit(
-            "no package was released unless its `exported` event was recorded; run the same export again",
-        ),
-    )?;
+    let interrupt = super::interrupt::Interrupt::watch("export")?;
     let cases = st.cases()?;
     // Trusted time for what is about to be sealed, when a TSA is configured; the package says
     // so when it is not reached.
@@ -48,14 +41,20 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     if args.zip {
         crate::export::check_zip_free(&st, &args.out)?;
     }
-    let mut done = match crate::export::export(&st, &cases, &args.case, &args.out, &args.by) {
-        // Released by an export cut off before its zip: only the zip is left to make.
-        Err(crate::export::ExportError::Exists(_)) if args.zip => {
-            let case = cases.view(&args.case)?.entry.record.case.clone();
-            crate::export::released_without_zip(&st, &case, &args.out)?
-        }
-        r => r?,
-    };
+    let stopped = || interrupt.code().is_some();
+    let mut done =
+        match crate::export::export(&st, &cases, &args.case, &args.out, &args.by, &stopped) {
+            Err(crate::export::ExportError::Stopped) => {
+                eprintln!("evidock export: {}", crate::export::ExportError::Stopped);
+                return Ok(interrupt.code().unwrap_or(exit::INTERRUPTED));
+            }
+            // Released by an export cut off before its zip: only the zip is left to make.
+            Err(crate::export::ExportError::Exists(_)) if args.zip => {
+                let case = cases.view(&args.case)?.entry.record.case.clone();
+                crate::export::released_without_zip(&st, &case, &args.out)?
+            }
+            r => r?,
+        };
     if args.zip {
         done.zip = Some(crate::export::zip_released(
             &st,

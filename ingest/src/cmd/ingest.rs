@@ -104,11 +104,13 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         full: args.full,
         volume: None,
         device: None,
+        // A folder named by the operator, whatever `attach` made of it: the record says so.
+        method: evidock_verify::event::payload::ReadMethod::Folder,
     };
     let acquirer = st.acquirer();
     let progress = SessionProgress::new();
     let stop = Arc::new(StopSignal::default());
-    let interrupt = super::interrupt::Interrupt::watch("ingest", super::interrupt::OnFirst::Flag)?;
+    let interrupt = super::interrupt::Interrupt::watch("ingest")?;
     let worker = {
         let progress = progress.clone();
         let stop = stop.clone();
@@ -271,8 +273,10 @@ fn card_serial(
         .iter()
         .find(|p| p.driver == DriverKind::MassStorage && p.usb.is_none());
     match &sign {
-        Sign::Simulator => Ok("unidentified".into()),
-        Sign::IdFile(f) if reader.is_some_and(|p| &p.id_file == f) => Ok("unidentified".into()),
+        // No fallback: a card whose identity is gone by the time it is read fails, never
+        // becomes a camera named by a placeholder.
+        Sign::Simulator => Ok(String::new()),
+        Sign::IdFile(f) if reader.is_some_and(|p| &p.id_file == f) => Ok(String::new()),
         _ => exit::bad_input(format!(
             "{} looks like a camera card ({sign}) but does not say which camera (no {}): give --serial",
             path.display(),

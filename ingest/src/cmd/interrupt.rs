@@ -7,16 +7,6 @@ use crate::exit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// What the first signal does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnFirst {
-    /// Set the flag; the command looks at it between safe steps.
-    Flag,
-    /// Stop the process now, saying `what`: for a command whose every point is safe (an export:
-    /// nothing is released before its `exported` event, a scratch left is cleared next time).
-    Exit(&'static str),
-}
-
 /// The signals received so far, as the exit status they ask for (0: none).
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt(Arc<AtomicU8>);
@@ -24,7 +14,7 @@ pub struct Interrupt(Arc<AtomicU8>);
 impl Interrupt {
     /// Watch SIGINT and SIGTERM from now on (a thread of its own; the signals are registered
     /// before this returns, so none is missed).
-    pub fn watch(command: &'static str, on_first: OnFirst) -> anyhow::Result<Self> {
+    pub fn watch(command: &'static str) -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let got = Interrupt::default();
         let flag = got.clone();
@@ -57,15 +47,9 @@ impl Interrupt {
                             );
                             std::process::exit(i32::from(code));
                         }
-                        match on_first {
-                            OnFirst::Exit(what) => {
-                                eprintln!("\nevidock {command}: stopped: {what}");
-                                std::process::exit(i32::from(code));
-                            }
-                            OnFirst::Flag => eprintln!(
-                                "\nevidock {command}: stopping at the next safe point (Ctrl-C again to stop at once)"
-                            ),
-                        }
+                        eprintln!(
+                            "\nevidock {command}: stopping at the next safe point (Ctrl-C again to stop at once)"
+                        );
                     }
                 });
             })?;

@@ -55,8 +55,14 @@ pub fn person(s: &str) -> Result<String, String> {
     if t.is_empty() {
         return Err("name the person who acts (their ID, e.g. 350201 or a login name)".into());
     }
-    if t.chars().any(char::is_control) {
-        return Err("a person's name holds no control characters".into());
+    // Control characters, and the invisible ones that reorder or hide text (bidi overrides
+    // and isolates, zero-width marks).
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if t.chars().any(invisible) {
+        return Err("a person's name holds no control or invisible formatting characters".into());
     }
     if t.chars().count() > 128 {
         return Err("a person's name is at most 128 characters".into());
@@ -72,20 +78,20 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // The installed station's configuration goes with the installed station's data: a run on
+    // another --data-dir (a trial, a test) never takes the production store and cameras.
+    let system_data = std::path::Path::new(crate::SYSTEM_DATA_DIR);
+    let data_dir = match cli.data_dir {
+        Some(d) => d,
+        None if system_data.is_dir() => system_data.to_path_buf(),
+        None => PathBuf::from(crate::LOCAL_DATA_DIR),
+    };
     let system_config = std::path::Path::new(crate::SYSTEM_CONFIG);
     let settings = match &cli.config {
         Some(p) => Settings::load(p)?,
-        None if system_config.exists() => Settings::load(system_config)?,
+        None if data_dir == system_data && system_config.exists() => Settings::load(system_config)?,
         None => Settings::embedded()?,
     };
-    let data_dir = cli.data_dir.unwrap_or_else(|| {
-        let system = PathBuf::from(crate::SYSTEM_DATA_DIR);
-        if system.is_dir() {
-            system
-        } else {
-            PathBuf::from(crate::LOCAL_DATA_DIR)
-        }
-    });
     let ctx = Ctx {
         data_dir,
         settings,

@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, args: UploadArgs) -> anyhow::Result<u8> {
         eprintln!("{n} failed upload(s) queued again");
     }
     let uploader = st.uploader();
-    let interrupt = super::interrupt::Interrupt::watch("upload", super::interrupt::OnFirst::Flag)?;
+    let interrupt = super::interrupt::Interrupt::watch("upload")?;
     // Stopped, the pass is dropped at its next await: an object half sent resumes from its
     // recorded parts, and nothing counts as uploaded before its read-back is recorded.
     let stopped = {

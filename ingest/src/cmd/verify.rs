@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<u8> {
     };
     let trust = super::log::station_trust(&st)?;
     let quiet = args.quiet || ctx.json;
-    let interrupt = super::interrupt::Interrupt::watch("verify", super::interrupt::OnFirst::Flag)?;
+    let interrupt = super::interrupt::Interrupt::watch("verify")?;
     let mut checked = 0;
     let r = review::review(&st, &cases, &scope, &trust, |done, total, bytes| {
         checked = done;

@@ -77,6 +77,11 @@ pub fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
         0x6165_676c => "pstore",
         0x6573_5543 => "fusectl",
         0x4249_4e4d => "binfmt_misc",
+        0x1980_0202 => "mqueue",
+        0x6e73_6673 => "nsfs",
+        0x9584_58f6 => "hugetlbfs",
+        0x0187 => "autofs",
+        0xf97c_ff8c => "selinuxfs",
         _ => return None,
     };
     Some(name)

@@ -9,6 +9,7 @@ use crate::device::sim::{self, SimDriver};
 use crate::device::volume::{CardSource, Volume};
 use crate::device::zfy_usb::ZfyUsbDriver;
 use evidock_store::clock::Clock;
+use evidock_verify::event::payload::ReadMethod;
 use std::sync::Arc;
 
 /// A docked camera matched to a profile, with its driver and its card.
@@ -17,6 +18,8 @@ pub struct Attached {
     pub profile: Profile,
     pub driver: Box<dyn CameraDriver>,
     pub card: Box<dyn CardSource>,
+    /// How its files are read, for the `docked` event and the collection record.
+    pub method: ReadMethod,
 }
 
 /// Match `arrival` to the first profile that recognises it:
@@ -51,6 +54,7 @@ pub fn attach(
                             .map_err(|e| e.to_string())?,
                     ),
                     card: Box::new(card),
+                    method: ReadMethod::UsbReadOnly,
                 })
             }
             DriverKind::MassStorage => {
@@ -66,6 +70,7 @@ pub fn attach(
                         serial.to_string(),
                     )),
                     card: Box::new(MountedCard { card, volume }),
+                    method: ReadMethod::UsbReadOnly,
                 })
             }
             DriverKind::ZfySim => Err(format!(
@@ -85,6 +90,7 @@ pub fn attach(
             profile: profile.clone(),
             driver: Box::new(driver),
             card: Box::new(volume),
+            method: ReadMethod::WatchFolder,
         });
     }
     let profile = profiles
@@ -104,6 +110,7 @@ pub fn attach(
             fallback_serial.to_string(),
         )),
         card: Box::new(Volume::new(arrival.volume.clone(), None)),
+        method: ReadMethod::WatchFolder,
     })
 }
 

@@ -222,6 +222,7 @@ impl Dock {
                             full: false,
                             volume: None,
                             device: None,
+                            method: att.method,
                         };
                         let outcome = acquirer.acquire(&mut cam, &progress, &stop);
                         // The slot's turn at acquisition is over: waiting for its uploads to

@@ -4,7 +4,7 @@
 
 use super::PackageItem;
 use evidock_verify::digest::DigestSet;
-use evidock_verify::event::payload::{DockedPayload, ObjectRole};
+use evidock_verify::event::payload::{DockedPayload, ObjectRole, ReadMethod};
 use evidock_verify::event::{CustodyEvent, EventKind, Timestamp, UtcOffset};
 use evidock_verify::id::{Sha256, StationId};
 use evidock_verify::note::VerifierKey;
@@ -326,27 +326,40 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         last = Some(last.map_or(t, |l: chrono::DateTime<chrono::Utc>| l.max(t)));
     }
     let mut process = String::new();
+    // The method as the custody events recorded it, docking by docking: never a method the
+    // station did not use (an officer signs this record for a court).
+    let mut methods: BTreeSet<Option<ReadMethod>> = BTreeSet::new();
     for ev in ctx.events.iter().filter(|e| e.kind == EventKind::Docked) {
         if let Ok(d) = ev.payload::<DockedPayload>() {
+            methods.insert(d.method);
+            let (zh, en) = method_text(d.method);
+            let offset = d
+                .clock_offset_ms
+                .map(|o| (offset_hms(o), format!("{o} ms")))
+                .unwrap_or(("未读取".into(), "not read".into()));
             let _ = writeln!(
                 process,
-                "<li>{} 设备 {} 接入采集站 {}（{}，端口 {}），设备时钟 {}，与采集站时差 {} 毫秒 <span class=en>camera {} docked; clock offset {} ms</span></li>",
+                "<li>{} 设备 {} 接入采集站 {}（{}，端口 {}）：{zh}；设备时钟 {}，采集站时间减设备时间 {} <span class=en>camera {} docked: {en}; station minus camera clock {}</span></li>",
                 ctx.time(ev.time.0),
                 h(d.identity.serial.as_str()),
                 h(ctx.station.as_str()),
                 h(&d.driver),
                 h(d.slot.as_deref().unwrap_or("-")),
                 h(d.camera_clock.as_deref().unwrap_or("未读取 not read")),
-                d.clock_offset_ms
-                    .map(|o| o.to_string())
-                    .unwrap_or("-".into()),
+                offset.0,
                 h(d.identity.serial.as_str()),
-                d.clock_offset_ms
-                    .map(|o| o.to_string())
-                    .unwrap_or("-".into()),
+                offset.1,
             );
         }
     }
+    let method = methods
+        .iter()
+        .map(|m| {
+            let (zh, en) = method_text(*m);
+            format!("{zh}<br><span class=en>{en}</span>")
+        })
+        .collect::<Vec<_>>()
+        .join("<br>");
     let mut values = String::new();
     for p in ctx.items {
         let sm3 = ctx
@@ -382,7 +395,7 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
 <tr><th>提取对象 <span class=en>Object</span></th><td>执法记录仪 <span class=en>body-worn cameras</span>：{devices}；持有人警号 <span class=en>officers</span>：{officers}</td></tr>
 <tr><th>提取时间 <span class=en>Time</span></th><td>{from} — {to}</td></tr>
 <tr><th>提取地点 <span class=en>Place</span></th><td>采集站 <span class=en>dock station</span> {station}；案件地点 <span class=en>case place</span>：{place}</td></tr>
-<tr><th>提取方法 <span class=en>Method</span></th><td>由 evidock 采集站 {station} 通过 USB 以只读方式（块设备只读、只读挂载）逐字节复制执法记录仪存储中的原始文件，复制时同步计算完整性校验值，并重新读取存储副本核对一致；每一步记入经采集站密钥签名的监管链日志。<br><span class=en>Read-only USB acquisition by evidock on station {station}: the camera's storage set read-only and mounted read-only, each file copied once while its integrity values were computed, the stored copy re-read and compared; every step a custody event signed by the station key.</span></td></tr>
+<tr><th>提取方法 <span class=en>Method</span></th><td>{method}<br>由 evidock 采集站 {station} 逐字节复制原始文件一次，复制时同步计算完整性校验值，并重新读取存储副本核对一致；每一步记入经采集站密钥签名的监管链日志。<br><span class=en>By evidock on station {station}: each file copied once while its integrity values were computed, the stored copy re-read and compared; every step a custody event signed by the station key.</span></td></tr>
 <tr><th>提取过程 <span class=en>Process</span></th><td><ul>{process}</ul></td></tr>
 <tr><th>采集站密钥指纹 <span class=en>Station key fingerprint</span></th><td><span class=mono><b>SHA-256 {fp}</b></span><br><span class=mono>{key}</span><br>接收方核验时固定此指纹（抄自本笔录，勿取自移送包） <span class=en>the receiver pins this fingerprint, copied from this record, never from the package</span></td></tr>
 <tr><th>时间戳服务根证书 <span class=en>TSA root</span></th><td>{tsa}</td></tr>
@@ -405,6 +418,7 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         from = first.map(|t| ctx.time(t)).unwrap_or_default(),
         to = last.map(|t| ctx.time(t)).unwrap_or_default(),
         station = h(ctx.station.as_str()),
+        method = method,
         place = h(&r.place),
         key = h(&ctx.key.to_string()),
         fp = ctx.key.fingerprint(),
@@ -414,6 +428,35 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         by = h(ctx.by),
     );
     page("电子数据提取笔录 Collection record", false, &body)
+}
+
+/// How the files were read, in Chinese and English, as the `docked` event recorded it.
+fn method_text(m: Option<ReadMethod>) -> (&'static str, &'static str) {
+    match m {
+        Some(ReadMethod::UsbReadOnly) => (
+            "通过 USB 读取：采集站将执法记录仪的存储设为只读块设备并以只读方式挂载",
+            "over USB: the station set the camera's storage read-only as a block device and mounted it read-only",
+        ),
+        Some(ReadMethod::WatchFolder) => (
+            "执法记录仪的存储卷出现在采集站的监视目录中（由系统挂载），采集站以只读方式打开其文件",
+            "the camera's volume appeared in the station's watch folder (mounted by the system); its files were opened read-only",
+        ),
+        Some(ReadMethod::Folder) => (
+            "由操作人员指定的文件夹（存储卡或其副本）读取，以只读方式打开其文件；该文件夹此前如何形成，本采集站不作证明",
+            "from a folder an operator gave to `evidock ingest` (a card, or a copy of one), its files opened read-only; how that folder came to be is not attested by this station",
+        ),
+        None => (
+            "读取方式未记入监管链日志（该采集站当时的版本不记录此项）",
+            "the method was not recorded in the custody log (the station's version then did not record it)",
+        ),
+    }
+}
+
+/// A clock offset as ±HH:MM:SS (milliseconds dropped; the English text gives them).
+fn offset_hms(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let s = ms.unsigned_abs() / 1000;
+    format!("{sign}{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn report(ctx: &Context<'_>) -> String {

@@ -86,6 +86,11 @@ pub enum ExportError {
     Case(#[from] crate::cases::CaseError),
     #[error(transparent)]
     Log(#[from] evidock_store::log::LogError),
+    /// The operator stopped it (Ctrl-C, SIGTERM): what it made is removed, nothing recorded.
+    #[error(
+        "stopped before the package was complete: nothing was recorded or released, and what it had copied is removed; run the same export again"
+    )]
+    Stopped,
     #[error("{0}")]
     Other(String),
     #[error("{path}: {source}")]
@@ -155,13 +160,15 @@ pub(crate) struct PackageItem {
 }
 
 /// Writes files into the package, hashing what it writes.
-struct Writer {
+struct Writer<'a> {
     root: PathBuf,
     set: DigestSet,
     files: Vec<ManifestFile>,
+    /// Whether the operator asked to stop (Ctrl-C): looked at before each file is copied.
+    stopped: &'a dyn Fn() -> bool,
 }
 
-impl Writer {
+impl Writer<'_> {
     fn path(&self, rel: &str) -> Result<PathBuf, ExportError> {
         let p = self.root.join(rel);
         if let Some(parent) = p.parent() {
@@ -179,6 +186,9 @@ impl Writer {
         evidence: Option<&EvidenceId>,
         parent: Option<Sha256>,
     ) -> Result<Digests, ExportError> {
+        if (self.stopped)() {
+            return Err(ExportError::Stopped);
+        }
         let p = self.path(rel)?;
         let mut f = std::fs::File::create(&p).map_err(io(&p))?;
         if role == FileRole::Tool {
@@ -324,6 +334,7 @@ pub fn export(
     case: &str,
     out: &Path,
     by: &str,
+    stopped: &dyn Fn() -> bool,
 ) -> Result<Exported, ExportError> {
     let _turn = scratch::lock(st)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -354,7 +365,7 @@ pub fn export(
     }
     let scratch = scratch::Scratch::create(st, out)?;
     let partial = scratch.dir.clone();
-    let result = build(st, cases, &view, &partial, by).and_then(|mut e| {
+    let result = build(st, cases, &view, &partial, by, stopped).and_then(|mut e| {
         sync_tree(&partial).map_err(io(&partial))?;
         evidock_store::crash_point!("export.built");
         e.package = given.to_path_buf();
@@ -399,6 +410,7 @@ fn build(
     view: &crate::cases::CaseView,
     root: &Path,
     by: &str,
+    stopped: &dyn Fn() -> bool,
 ) -> Result<Exported, ExportError> {
     let case = view.entry.record.case.clone();
     let mut warnings = Vec::new();
@@ -461,6 +473,7 @@ fn build(
             md5: false,
         },
         files: Vec::new(),
+        stopped,
     };
 
     // Originals and derivatives.

@@ -155,6 +155,24 @@ pub struct DockedPayload {
     pub clock_offset_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub battery_percent: Option<u8>,
+    /// How the camera's files were read (absent in events of stations before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<ReadMethod>,
+}
+
+/// How a camera's files were read: what a collection record (提取笔录) states as the method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMethod {
+    /// Over USB by the dock: the camera's block device set read-only in the kernel (BLKROSET)
+    /// and its filesystem mounted read-only.
+    UsbReadOnly,
+    /// A volume that appeared in the dock's watch folder (mounted by the system, or a
+    /// simulated camera); its files opened read-only.
+    WatchFolder,
+    /// A folder an operator gave to `evidock ingest` (a mounted card or a copy of one); its
+    /// files opened read-only.
+    Folder,
 }
 
 impl Payload for DockedPayload {
