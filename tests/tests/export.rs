@@ -80,6 +80,8 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         "--zip",
         "--by",
         "法制员01",
+        "--witness",
+        "李四 350999",
         "--json",
     ]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
@@ -240,6 +242,32 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
         !record.contains(" 毫秒"),
         "clock offsets read as ±HH:MM:SS, not milliseconds"
     );
+    // Read well in Chinese: named people, totals, page numbers, Chinese words for events and
+    // states, byte counts grouped; and each document rendered on A4 by Chromium, kept as a
+    // test artefact.
+    assert!(
+        record.contains("李四 350999") && record.contains("法制员01"),
+        "提取人/见证人 printed"
+    );
+    assert!(
+        record.contains("合计") && record.contains("counter(pages)"),
+        "totals and 第 页 共 页"
+    );
+    let report = std::fs::read_to_string(pkg.join("report.html")).unwrap();
+    assert!(
+        report.contains("提取（复制并核对）") && report.contains("办理中"),
+        "zh events and state"
+    );
+    let list = std::fs::read_to_string(pkg.join("evidence-list.html")).unwrap();
+    assert!(
+        list.contains("合计") && list.contains("本案证据"),
+        "the list's totals and category"
+    );
+    assert!(
+        regex_lite_grouped(&list),
+        "byte counts with grouped digits in the list"
+    );
+    screenshots(&pkg);
     let verify_md = std::fs::read_to_string(pkg.join("VERIFY.md")).unwrap();
     assert!(
         !verify_md.contains(&key) && !verify_md.contains(&fingerprint),
@@ -476,4 +504,62 @@ fn scratch_paths_of_others_are_never_touched_and_long_paths_are_logged() {
     ]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(!of_kind(&st.events(), "accessed").is_empty());
+}
+
+/// Whether a "1,234 字节" style grouped number is in the text.
+fn regex_lite_grouped(text: &str) -> bool {
+    text.split("字节").any(|before| {
+        let tail: String = before
+            .chars()
+            .rev()
+            .skip_while(|c| *c == ' ')
+            .take_while(|c| c.is_ascii_digit() || *c == ',')
+            .collect();
+        tail.contains(',')
+    })
+}
+
+/// Each document of the package on A4 in headless Chromium: a PNG per document in
+/// target/test-artifacts/, for a person to look at.
+fn screenshots(pkg: &Path) {
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    for doc in ["collection-record", "evidence-list", "report"] {
+        let shot = artifacts.join(format!("package-{doc}.png"));
+        let _ = std::fs::remove_file(&shot);
+        let profile = tempfile::tempdir().unwrap();
+        // A4 at 96 dpi: 794 × 1123 (the evidence list is landscape).
+        let size = if doc == "evidence-list" {
+            "1123,794"
+        } else {
+            "794,1123"
+        };
+        let out = std::process::Command::new("chromium")
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--window-size={size}"))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!(
+                "file://{}",
+                pkg.join(format!("{doc}.html")).display()
+            ))
+            .output()
+            .expect("chromium (scripts/deps.sh test installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 10_000,
+            "{doc}: no screenshot"
+        );
+    }
 }

@@ -75,15 +75,24 @@ pub fn run(ctx: &Ctx, cmd: EvidenceCmd) -> anyhow::Result<u8> {
             if ctx.json {
                 ctx.print_json(&rows)?;
             } else {
+                // Times in the station's offset, with the offset shown, as everywhere else.
+                let offset = st.clock.stamp().1;
+                let local = |t: &str| match chrono::DateTime::parse_from_rfc3339(t) {
+                    Ok(t) => t
+                        .with_timezone(&offset.0)
+                        .format("%Y-%m-%d %H:%M:%S%:z")
+                        .to_string(),
+                    Err(_) => t.to_string(),
+                };
                 for r in rows {
                     println!(
-                        "{}  {}  {:>12}  {:<10} {:<8} {:<20} {}{}",
+                        "{}  {}  {:>12}  {:<10} {:<8} {:<25} {}{}",
                         r.id,
                         r.sha256,
                         r.size,
                         r.device.as_str(),
                         r.officer.as_deref().unwrap_or("-"),
-                        r.recorded.as_deref().unwrap_or("-"),
+                        r.recorded.as_deref().map_or_else(|| "-".to_string(), local),
                         r.path,
                         if r.important { "  [重要]" } else { "" }
                     );

@@ -19,6 +19,9 @@ pub struct ExportArgs {
     /// Who exports (recorded in the `exported` custody event).
     #[arg(long, value_parser = super::person)]
     pub by: String,
+    /// The witness (见证人) of the collection, printed in the collection record (name and ID).
+    #[arg(long, value_parser = super::person)]
+    pub witness: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
@@ -42,19 +45,26 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
         crate::export::check_zip_free(&st, &args.out)?;
     }
     let stopped = || interrupt.code().is_some();
-    let mut done =
-        match crate::export::export(&st, &cases, &args.case, &args.out, &args.by, &stopped) {
-            Err(crate::export::ExportError::Stopped) => {
-                eprintln!("evidock export: {}", crate::export::ExportError::Stopped);
-                return Ok(interrupt.code().unwrap_or(exit::INTERRUPTED));
-            }
-            // Released by an export cut off before its zip: only the zip is left to make.
-            Err(crate::export::ExportError::Exists(_)) if args.zip => {
-                let case = cases.view(&args.case)?.entry.record.case.clone();
-                crate::export::released_without_zip(&st, &case, &args.out)?
-            }
-            r => r?,
-        };
+    let mut done = match crate::export::export(
+        &st,
+        &cases,
+        &args.case,
+        &args.out,
+        &args.by,
+        args.witness.as_deref(),
+        &stopped,
+    ) {
+        Err(crate::export::ExportError::Stopped) => {
+            eprintln!("evidock export: {}", crate::export::ExportError::Stopped);
+            return Ok(interrupt.code().unwrap_or(exit::INTERRUPTED));
+        }
+        // Released by an export cut off before its zip: only the zip is left to make.
+        Err(crate::export::ExportError::Exists(_)) if args.zip => {
+            let case = cases.view(&args.case)?.entry.record.case.clone();
+            crate::export::released_without_zip(&st, &case, &args.out)?
+        }
+        r => r?,
+    };
     if args.zip {
         done.zip = Some(crate::export::zip_released(
             &st,

@@ -26,6 +26,8 @@ pub(crate) struct Context<'a> {
     pub checkpoint: (u64, Sha256),
     pub created: Timestamp,
     pub by: &'a str,
+    /// The witness (见证人) named at the export, printed in the collection record.
+    pub witness: Option<&'a str>,
     pub offset: UtcOffset,
     pub verifier_sha: Option<Sha256>,
     pub digests: DigestSet,
@@ -90,7 +92,7 @@ fn href(path: &str) -> String {
 }
 
 const STYLE: &str = "<style>
-@page { size: A4; margin: 18mm 15mm; }
+@page { size: A4; margin: 18mm 15mm; @bottom-center { content: '第 ' counter(page) ' 页 共 ' counter(pages) ' 页'; font-size: 9pt; } }
 body { font-family: 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', SimSun, sans-serif; font-size: 10.5pt; color: #000; }
 h1 { font-size: 16pt; text-align: center; margin: 0 0 4mm; }
 h2 { font-size: 12pt; margin: 6mm 0 2mm; border-bottom: 1px solid #000; }
@@ -164,10 +166,13 @@ fn rows(ctx: &Context<'_>, files: &[ManifestFile]) -> Vec<Row> {
                 "（人工关联 manual）"
             }
         );
+        // Every item here is linked to the case, and so kept permanently whatever its
+        // category says (an unlinked 未分类 reads as "not yet sorted", which it is not).
+        let category = format!("{}（本案证据，永久保存 case evidence, kept）", p.category);
         out.push(Row {
             no: format!("{}", i + 1),
             name: p.original.clone(),
-            category: p.category.clone(),
+            category: category.clone(),
             format: p.format.to_uppercase(),
             size: it.size,
             sha256: it.sha256.to_string(),
@@ -195,7 +200,7 @@ fn rows(ctx: &Context<'_>, files: &[ManifestFile]) -> Vec<Row> {
             out.push(Row {
                 no: format!("{}.{}", i + 1, j + 1),
                 name: path.clone(),
-                category: p.category.clone(),
+                category: category.clone(),
                 format: path.rsplit('.').next().unwrap_or("").to_uppercase(),
                 size: f.map(|f| f.size).unwrap_or(0),
                 sha256: sha.to_string(),
@@ -286,13 +291,13 @@ fn evidence_html(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
     for row in rows(ctx, files) {
         let _ = writeln!(
             b,
-            "<tr><td>{}</td><td class=mono>{}<br>{}</td><td>{}<br>{}<br>{} B</td><td class=mono>SHA-256 {}{}</td><td>{}<br>{}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class=mono>{}<br>{}</td><td>{}<br>{}<br>{} 字节 B</td><td class=mono>SHA-256 {}{}</td><td>{}<br>{}</td><td>{}<br>{}</td><td>{}</td><td>{}</td></tr>",
             h(&row.no),
             h(&row.name),
             h(&row.evidence),
             h(&row.category),
             h(&row.format),
-            row.size,
+            grouped(row.size),
             h(&row.sha256),
             if row.sm3.is_empty() {
                 String::new()
@@ -307,6 +312,12 @@ fn evidence_html(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
             h(&row.derived)
         );
     }
+    let (originals, derived, bytes) = totals(ctx, files);
+    let _ = writeln!(
+        b,
+        "<tr><th colspan=8>合计 <span class=en>Total</span>：原始文件 {originals} 个 <span class=en>originals</span>，派生文件 {derived} 个 <span class=en>derivatives</span>，共 {} 字节 <span class=en>bytes</span></th></tr>",
+        grouped(bytes)
+    );
     b.push_str("</table>\n<p class=en>Integrity values are SHA-256 of each file's bytes; check them with <code>sha256sum -c SHA256SUMS</code>, <code>certutil -hashfile FILE SHA256</code> or <code>Get-FileHash</code> (see VERIFY.md).</p>\n");
     page("电子数据清单 Evidence list", true, &b)
 }
@@ -326,20 +337,30 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         last = Some(last.map_or(t, |l: chrono::DateTime<chrono::Utc>| l.max(t)));
     }
     let mut process = String::new();
-    // The method as the custody events recorded it, docking by docking: never a method the
-    // station did not use (an officer signs this record for a court).
-    let mut methods: BTreeSet<Option<ReadMethod>> = BTreeSet::new();
+    // The method as the custody events recorded it: never a method the station did not use
+    // (an officer signs this record for a court). Said docking by docking when they differ.
+    let methods: BTreeSet<Option<ReadMethod>> = ctx
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Docked)
+        .filter_map(|e| e.payload::<DockedPayload>().ok())
+        .map(|d| d.method)
+        .collect();
     for ev in ctx.events.iter().filter(|e| e.kind == EventKind::Docked) {
         if let Ok(d) = ev.payload::<DockedPayload>() {
-            methods.insert(d.method);
-            let (zh, en) = method_text(d.method);
+            let (zh, en) = if methods.len() > 1 {
+                let (zh, en) = method_text(d.method);
+                (format!("：{zh}"), format!(": {en}"))
+            } else {
+                (String::new(), String::new())
+            };
             let offset = d
                 .clock_offset_ms
                 .map(|o| (offset_hms(o), format!("{o} ms")))
                 .unwrap_or(("未读取".into(), "not read".into()));
             let _ = writeln!(
                 process,
-                "<li>{} 设备 {} 接入采集站 {}（{}，端口 {}）：{zh}；设备时钟 {}，采集站时间减设备时间 {} <span class=en>camera {} docked: {en}; station minus camera clock {}</span></li>",
+                "<li>{} 设备 {} 接入采集站 {}（{}，端口 {}）{zh}；设备时钟 {}，采集站时间减设备时间 {} <span class=en>camera {} docked{en}; station minus camera clock {}</span></li>",
                 ctx.time(ev.time.0),
                 h(d.identity.serial.as_str()),
                 h(ctx.station.as_str()),
@@ -352,6 +373,23 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
             );
         }
     }
+    // The unit: as the cameras are registered to it, else as the case register says.
+    let units: BTreeSet<String> = ctx
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Docked)
+        .filter_map(|e| e.payload::<DockedPayload>().ok())
+        .filter_map(|d| d.identity.unit_name.filter(|u| !u.trim().is_empty()))
+        .collect();
+    let unit = if units.is_empty() {
+        if r.unit.trim().is_empty() {
+            "（未登记 not recorded）".to_string()
+        } else {
+            r.unit.clone()
+        }
+    } else {
+        units.into_iter().collect::<Vec<_>>().join("、")
+    };
     let method = methods
         .iter()
         .map(|m| {
@@ -371,7 +409,7 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
             values,
             "<tr><td class=mono>{}</td><td>{}</td><td class=mono>SHA-256 {}{}</td></tr>",
             h(&p.original),
-            p.item.size,
+            grouped(p.item.size),
             p.item.sha256,
             sm3
         );
@@ -392,6 +430,7 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         "<h1>电子数据提取笔录<br><span class=en>Record of electronic data collection</span></h1>
 <table>
 <tr><th style=\"width:28%\">案件 <span class=en>Case</span></th><td>{case} {ctype}<br>{title}</td></tr>
+<tr><th>单位 <span class=en>Unit</span></th><td>{unit}</td></tr>
 <tr><th>提取对象 <span class=en>Object</span></th><td>执法记录仪 <span class=en>body-worn cameras</span>：{devices}；持有人警号 <span class=en>officers</span>：{officers}</td></tr>
 <tr><th>提取时间 <span class=en>Time</span></th><td>{from} — {to}</td></tr>
 <tr><th>提取地点 <span class=en>Place</span></th><td>采集站 <span class=en>dock station</span> {station}；案件地点 <span class=en>case place</span>：{place}</td></tr>
@@ -404,10 +443,10 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
 </table>
 <h2>完整性校验值 <span class=en>Integrity values</span></h2>
 <table><tr><th>文件 <span class=en>File</span></th><th>大小(字节) <span class=en>Bytes</span></th><th>校验值 <span class=en>Value</span></th></tr>
-{values}</table>
+{values}<tr><th colspan=3>合计 <span class=en>Total</span>：原始文件 {n_files} 个 <span class=en>original files</span>，共 {n_bytes} 字节 <span class=en>bytes</span></th></tr></table>
 <h2>签名 <span class=en>Signatures</span></h2>
-<table class=sign><tr><th style=\"width:28%\">提取人 <span class=en>Collected by</span></th><td></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
-<tr><th>见证人 <span class=en>Witness</span></th><td></td><th>日期 <span class=en>Date</span></th><td></td></tr>
+<table class=sign><tr><th style=\"width:28%\">提取人 <span class=en>Collected by</span></th><td>{by}<br><span class=en>签名 signature:</span></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
+<tr><th>见证人 <span class=en>Witness</span></th><td>{witness}<br><span class=en>签名 signature:</span></td><th>日期 <span class=en>Date</span></th><td></td></tr>
 <tr><th>持有人 <span class=en>Holder</span></th><td></td><th>日期 <span class=en>Date</span></th><td></td></tr></table>
 ",
         case = h(r.case.as_str()),
@@ -426,8 +465,77 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
         cp_root = ctx.checkpoint.1,
         created = ctx.time(ctx.created.0),
         by = h(ctx.by),
+        witness = ctx.witness.map_or_else(|| "（未指定 none named）".to_string(), h),
+        unit = h(&unit),
+        n_files = ctx.items.len(),
+        n_bytes = grouped(ctx.items.iter().map(|p| p.item.size).sum()),
     );
     page("电子数据提取笔录 Collection record", false, &body)
+}
+
+/// An event kind in Chinese, for the documents (the English word stands beside it).
+fn kind_zh(k: &EventKind) -> &'static str {
+    match k {
+        EventKind::Docked => "接入采集站",
+        EventKind::ClockSynced => "校准设备时钟",
+        EventKind::Acquired => "提取（复制并核对）",
+        EventKind::AcquireFailed => "提取失败",
+        EventKind::Skipped => "已提取过，跳过",
+        EventKind::Released => "提取完毕，可拔出",
+        EventKind::Undocked => "设备拔出",
+        EventKind::CameraAssigned => "设备分配",
+        EventKind::Timestamped => "可信时间戳",
+        EventKind::Uploaded => "上传并回读核对",
+        EventKind::Transcoded => "生成派生文件",
+        EventKind::TranscodeFailed => "派生文件生成失败",
+        EventKind::CaseRegistered => "案件登记",
+        EventKind::Linked => "关联案件",
+        EventKind::Unlinked => "取消关联",
+        EventKind::RetentionChanged => "保存期限变更",
+        EventKind::Verified => "审核校验",
+        EventKind::Exported => "导出移送包",
+        EventKind::Accessed => "调阅",
+        EventKind::WipeRequested => "请求清除设备文件",
+        EventKind::DeviceWiped => "设备文件已清除",
+        EventKind::Disposed => "销毁",
+        EventKind::KeyRotated => "更换采集站密钥",
+        EventKind::Other(_) => "其他事件",
+    }
+}
+
+/// A case's state in Chinese.
+fn status_zh(s: evidock_verify::case::CaseStatus) -> &'static str {
+    match s {
+        evidock_verify::case::CaseStatus::Open => "办理中",
+        evidock_verify::case::CaseStatus::Closed => "已结案",
+    }
+}
+
+/// (originals, derivatives, bytes of both) of the package's evidence.
+fn totals(ctx: &Context<'_>, files: &[ManifestFile]) -> (u64, u64, u64) {
+    let mut n = (0, 0, 0);
+    for p in ctx.items {
+        n.0 += 1;
+        n.2 += p.item.size;
+        for (_, path, _) in &p.derivatives {
+            n.1 += 1;
+            n.2 += ctx.file(files, path).map_or(0, |f| f.size);
+        }
+    }
+    n
+}
+
+/// A byte count with its digits grouped by thousands (1,234,567).
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// How the files were read, in Chinese and English, as the `docked` event recorded it.
@@ -462,10 +570,11 @@ fn offset_hms(ms: i64) -> String {
 fn report(ctx: &Context<'_>) -> String {
     let r = &ctx.view.entry.record;
     let mut b = format!(
-        "<h1>监管链报告<br><span class=en>Chain-of-custody report</span></h1>\n<p>案件 Case <b>{}</b> {} · {} · 状态 status {}</p>\n",
+        "<h1>监管链报告<br><span class=en>Chain-of-custody report</span></h1>\n<p>案件 Case <b>{}</b> {} · {} · 状态 {} <span class=en>status {}</span></p>\n",
         h(r.case.as_str()),
         h(&r.case_type),
         h(&r.title),
+        status_zh(r.status),
         r.status.as_str()
     );
     b.push_str("<h2>案件时段 <span class=en>Case windows</span></h2><table><tr><th>开始 Start</th><th>结束 End</th><th>录像 Recordings</th></tr>\n");
@@ -527,9 +636,10 @@ fn report(ctx: &Context<'_>) -> String {
         }) {
             let _ = writeln!(
                 b,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{} <span class=en>{}</span></td><td>{}</td></tr>",
                 ev.seq,
                 ctx.time(ev.time.0),
+                kind_zh(&ev.kind),
                 h(ev.kind.as_str()),
                 h(&ev.actor.id)
             );

@@ -334,6 +334,7 @@ pub fn export(
     case: &str,
     out: &Path,
     by: &str,
+    witness: Option<&str>,
     stopped: &dyn Fn() -> bool,
 ) -> Result<Exported, ExportError> {
     let _turn = scratch::lock(st)?;
@@ -365,7 +366,7 @@ pub fn export(
     }
     let scratch = scratch::Scratch::create(st, out)?;
     let partial = scratch.dir.clone();
-    let result = build(st, cases, &view, &partial, by, stopped).and_then(|mut e| {
+    let result = build(st, cases, &view, &partial, (by, witness), stopped).and_then(|mut e| {
         sync_tree(&partial).map_err(io(&partial))?;
         evidock_store::crash_point!("export.built");
         e.package = given.to_path_buf();
@@ -409,7 +410,7 @@ fn build(
     cases: &Cases,
     view: &crate::cases::CaseView,
     root: &Path,
-    by: &str,
+    (by, witness): (&str, Option<&str>),
     stopped: &dyn Fn() -> bool,
 ) -> Result<Exported, ExportError> {
     let case = view.entry.record.case.clone();
@@ -749,6 +750,7 @@ fn build(
         checkpoint: (latest, latest_sc.checkpoint.root),
         created,
         by,
+        witness,
         offset: cases.offset,
         verifier_sha,
         digests: w.set,
