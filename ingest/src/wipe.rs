@@ -242,6 +242,7 @@ impl Acquirer {
     }
 
     fn log_request(&self, key: &str, request: &WipeRequestedPayload) -> Result<u64, String> {
+        can_close(&self.station, request)?;
         let ev = NewEvent::new(
             Actor::station(&self.station),
             Subject::Session(request.session.clone()),
@@ -327,10 +328,92 @@ fn request_key(session: &SessionId, files: &[WipedFile]) -> String {
     )
 }
 
+/// Whether the `device-wiped` event that will close `request` can be recorded: made now with
+/// the most it may carry. A request whose closing event could not be recorded deletes nothing
+/// (the deletion would have no event, and settling it would fail at every docking).
+fn can_close(
+    station: &evidock_verify::id::StationId,
+    request: &WipeRequestedPayload,
+) -> Result<(), String> {
+    NewEvent::new(
+        Actor::station(station),
+        Subject::Session(request.session.clone()),
+        format!("device-wiped/{}/{}", request.session, "x".repeat(64)),
+        &DeviceWipedPayload {
+            session: request.session.clone(),
+            device: request.device.clone(),
+            files: request.files.clone(),
+            // The largest sequence number canonical JSON carries.
+            request: Some((1u64 << 53) - 1),
+            found_absent: true,
+        },
+    )
+    .map(drop)
+    .map_err(|e| {
+        format!(
+            "wipe of {} file(s) from {}: its `device-wiped` event could not be recorded ({e}); nothing was deleted",
+            request.files.len(),
+            request.device
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A request that just fits in an event, whose `device-wiped` would not: refused before
+    /// anything is deleted.
+    #[test]
+    fn a_wipe_whose_closing_event_would_not_fit_is_refused() {
+        use evidock_verify::event::MAX_PAYLOAD_BYTES;
+        let station = evidock_verify::id::StationId::new("dock-01").unwrap();
+        let file = |n: usize, pad: usize| WipedFile {
+            path: CameraPath(format!("DCIM/{n:06}{}.MP4", "x".repeat(pad)).into_bytes()),
+            evidence: evidock_verify::id::EvidenceId::new("ev-00000000000000000001").unwrap(),
+            sha256: Sha256::digest(b"x"),
+        };
+        let mut request = WipeRequestedPayload {
+            session: SessionId::new("20261202T000000000Z-ZFY0001").unwrap(),
+            device: DeviceSerial::new("ZFY0001").unwrap(),
+            files: Vec::new(),
+        };
+        let size = |r: &WipeRequestedPayload| {
+            evidock_verify::canonical::canonical_value(&serde_json::to_value(r).unwrap())
+                .unwrap()
+                .len()
+        };
+        // Names of one length: every file adds the same bytes, so one measure says how many.
+        let empty = size(&request);
+        request.files.push(file(0, 0));
+        let one = size(&request) - empty;
+        // (Each file after the first adds a comma too.)
+        let count = (MAX_PAYLOAD_BYTES - 400 - empty) / (one + 1);
+        request.files.extend((1..count).map(|n| file(n, 0)));
+        assert!(size(&request) < MAX_PAYLOAD_BYTES - 10 - one);
+        // The last file's name fills the request to 10 bytes under the limit.
+        let room = MAX_PAYLOAD_BYTES - 10 - size(&request);
+        let n = request.files.len();
+        request.files.push(file(n, 0));
+        let over = size(&request) - (MAX_PAYLOAD_BYTES - 10 - room);
+        request.files.pop();
+        request.files.push(file(n, room - over));
+        assert_eq!(size(&request), MAX_PAYLOAD_BYTES - 10);
+        assert!(
+            NewEvent::new(
+                Actor::station(&station),
+                Subject::Session(request.session.clone()),
+                "wipe-requested/x",
+                &request
+            )
+            .is_ok()
+        );
+        let e = can_close(&station, &request).unwrap_err();
+        assert!(e.contains("nothing was deleted"), "{e}");
+        request.files.truncate(10);
+        can_close(&station, &request).unwrap();
+    }
 
     #[test]
     fn a_name_reused_by_a_new_recording_is_not_the_requested_file() {
