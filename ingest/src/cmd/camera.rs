@@ -39,7 +39,9 @@ pub fn run(ctx: &Ctx, cmd: CameraCmd) -> anyhow::Result<u8> {
             let from = match from {
                 Some(f) => chrono::DateTime::parse_from_rfc3339(&f)
                     .map_err(|e| {
-                        anyhow::anyhow!("--from {f:?}: {e} (use RFC 3339 with an offset)")
+                        crate::exit::BadInput(format!(
+                            "--from {f:?}: {e} (use RFC 3339 with an offset)"
+                        ))
                     })?
                     .with_timezone(&chrono::Utc),
                 None => st.clock.now(),

@@ -106,7 +106,10 @@ fn import(
         .unwrap_or_default();
     let format = match format.or_else(|| Format::of(&name)) {
         Some(f) => f,
-        None => anyhow::bail!("{}: say --format csv or --format json", file.display()),
+        None => crate::exit::bad_input(format!(
+            "{}: say --format csv or --format json",
+            file.display()
+        ))?,
     };
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let report = match cases.import(&name, &bytes, format, by) {

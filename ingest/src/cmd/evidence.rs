@@ -344,7 +344,9 @@ fn get(
             })
         })?;
         let sha = playback.ok_or_else(|| {
-            anyhow::anyhow!("{id} has no playback copy yet (`evidock transcode {id}`)")
+            crate::exit::BadInput(format!(
+                "{id} has no playback copy yet (`evidock transcode {id}`)"
+            ))
         })?;
         (
             ObjectRole::Playback,
@@ -384,6 +386,7 @@ fn get(
     // only for an access that happened, and nothing handed over before its event.
     let fetching = st.data_dir.join("fetching");
     evidock_store::fsutil::create_dir_all(&fetching)?;
+    clear_stale(&fetching);
     let mut rnd = [0u8; 8];
     getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let scratch = fetching.join(format!("{id}-{}", hex::encode(rnd)));
@@ -458,6 +461,31 @@ fn get(
             drop(to);
             let _ = std::fs::remove_file(out);
             Err(e)
+        }
+    }
+}
+
+/// Copies a `get` killed mid-way left in the station's fetch scratch, a day old or more (a
+/// fetch under way is never that old): removed, never handed over.
+fn clear_stale(fetching: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(fetching) else {
+        return;
+    };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+        if old {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => {
+                    tracing::warn!(file = %e.path().display(), "removed a copy an interrupted `evidence get` left behind")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), error = %err, "cannot remove a copy an interrupted `evidence get` left behind")
+                }
+            }
         }
     }
 }

@@ -110,10 +110,10 @@ fn prove(
         let sizes = l.checkpoint_sizes()?;
         let to = to.unwrap_or_else(|| l.last_checkpoint());
         if !sizes.contains(&to) {
-            anyhow::bail!("there is no checkpoint of size {to}: give --to one of this station's checkpoint sizes (`evidock log show` lists events; packages name theirs)");
+            crate::exit::bad_input(format!("there is no checkpoint of size {to}: give --to one of this station's checkpoint sizes (`evidock log show` lists events; packages name theirs)"))?;
         }
         if from == 0 || from > to {
-            anyhow::bail!("--from {from} must be between 1 and the checkpoint size {to}");
+            crate::exit::bad_input(format!("--from {from} must be between 1 and the checkpoint size {to}"))?;
         }
         let tree = l.tree();
         let path = tree
@@ -182,7 +182,9 @@ pub fn tsa_client(st: &Station) -> anyhow::Result<Option<TsaClient>> {
 
 fn timestamp(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
     let Some(client) = tsa_client(st)? else {
-        anyhow::bail!("no TSA configured: add a [tsa] section with a url to the configuration");
+        return crate::exit::bad_input(
+            "no TSA configured: add a [tsa] section with a url to the configuration",
+        );
     };
     let run =
         super::runtime()?.block_on(timestamping::timestamp_pending(&st.log, &client, 1000))?;

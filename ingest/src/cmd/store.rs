@@ -63,7 +63,9 @@ fn init(ctx: &Ctx, st: &crate::station::Station) -> anyhow::Result<u8> {
                 .map(|s| s.store.clone())
                 .unwrap_or_default();
             let Some(s3) = objects::s3_control(&settings)? else {
-                anyhow::bail!("not an s3:// store");
+                return crate::exit::bad_input(
+                    "not an s3:// store: `store init` sets up S3 Object Lock; a local store needs no setting up",
+                );
             };
             let rt = super::runtime()?;
             rt.block_on(async {
@@ -72,9 +74,9 @@ fn init(ctx: &Ctx, st: &crate::station::Station) -> anyhow::Result<u8> {
                     eprintln!("created bucket {bucket} with Object Lock");
                 }
                 if !s3.versioning_enabled().await? {
-                    anyhow::bail!(
+                    return crate::exit::bad_input(format!(
                         "bucket {bucket} has no versioning, so no Object Lock: create a new bucket with Object Lock enabled (it cannot be added later)"
-                    );
+                    ));
                 }
                 if let Some((mode, days)) = &retention {
                     let m = if mode == "compliance" {

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: TranscodeArgs) -> anyhow::Result<u8> {
             let row = rows
                 .iter()
                 .find(|r| r.id.as_str() == id)
-                .ok_or_else(|| anyhow::anyhow!("no acquired evidence item {id}"))?;
+                .ok_or_else(|| crate::exit::BadInput(format!("no acquired evidence item {id}")))?;
             jobs.push(t.run(row));
         }
         jobs

@@ -613,7 +613,7 @@ fn report(ctx: &Context<'_>) -> String {
             .unwrap_or_else(|| "无播放副本 no playback copy".into());
         let _ = writeln!(
             b,
-            "<h2>{} <span class=mono>{}</span></h2>\n<table><tr><td style=\"width:62mm\">{poster}</td><td>原始文件 Original: <a href=\"{}\" class=mono>{}</a><br>SHA-256 <span class=mono>{}</span><br>设备 Device {} · 警号 Officer {} · 拍摄 Recorded {} (设备时钟 camera {})<br>{playback}<br>关联 Link: {}</td></tr></table>",
+            "<h2>{} <span class=mono>{}</span></h2>\n<table><tr><td style=\"width:62mm\">{poster}</td><td>原始文件 Original: <a href=\"{}\" class=mono>{}</a><br>SHA-256 <span class=mono>{}</span><br>设备 Device {} · 警号 Officer {} · 拍摄 Recorded {} (设备时钟 camera {})<br>{playback}<br>关联 Link：{} <span class=en>{}</span></td></tr></table>",
             h(it.path.rsplit('/').next().unwrap_or(&it.path)),
             h(it.evidence.as_str()),
             href(&p.original),
@@ -623,6 +623,12 @@ fn report(ctx: &Context<'_>) -> String {
             h(it.officer.as_deref().unwrap_or("-")),
             it.start.map(|t| ctx.time(t)).unwrap_or("-".into()),
             h(it.recorded_raw.as_deref().unwrap_or("-")),
+            if p.link.automatic {
+                "自动关联：警号与拍摄时间落在案件时段内"
+            } else {
+                "人工关联，理由如记录"
+            },
+            // The reason as its custody event recorded it, in its own words.
             h(&p.link.reason),
         );
         b.push_str(
