@@ -54,7 +54,7 @@ pub enum StationError {
     )]
     KeyLost { dir: PathBuf, log: PathBuf },
     #[error(
-        "{dir} belongs to another user: make the station as that user (e.g. `sudo -u evidock evidock station init`), or the service could not read its own key"
+        "{dir} belongs to another user: run evidock as that user (e.g. `sudo -u evidock evidock …`); files root made there would lock the station's own service out"
     )]
     NotOwner { dir: PathBuf },
 }
@@ -143,6 +143,20 @@ impl Station {
             }
             _ => {}
         }
+        // Root on a station another user owns (`/var/lib/evidock` of the `evidock` user) would
+        // leave root's files there — a key, the journal's WAL, log segments — that the service
+        // then cannot read or write.
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            if let Ok(dir) = std::fs::metadata(data_dir)
+                && rustix::process::geteuid().is_root()
+                && dir.uid() != 0
+            {
+                Err(StationError::NotOwner {
+                    dir: data_dir.to_path_buf(),
+                })?
+            }
+        }
         // `try_exists`: a key we may not read (another user's station) is an error to say,
         // never "no station here".
         let has_key = key_path
@@ -154,13 +168,15 @@ impl Station {
             for held in ["custody", "spool", "journal.db"] {
                 let p = data_dir.join(held);
                 let there = if held == "journal.db" {
-                    p.try_exists().unwrap_or(true)
+                    p.try_exists()
                 } else {
-                    std::fs::read_dir(&p).map_or_else(
-                        |e| e.kind() != std::io::ErrorKind::NotFound,
-                        |mut d| d.next().is_some(),
-                    )
-                };
+                    match std::fs::read_dir(&p) {
+                        Ok(mut d) => Ok(d.next().is_some()),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+                .with_context(|| format!("reading {}", p.display()))?;
                 if there {
                     Err(StationError::KeyLost {
                         dir: data_dir.to_path_buf(),
@@ -256,17 +272,6 @@ impl Station {
 
     /// Make a new station in `data_dir` (`evidock station init`): refuses one that is already.
     pub fn init(data_dir: &Path, settings: Settings) -> anyhow::Result<Self> {
-        use std::os::unix::fs::MetadataExt as _;
-        // Root making a station in a directory someone else owns (`/var/lib/evidock` of the
-        // `evidock` user) would leave a key that only root can read.
-        if let (Ok(me), Ok(dir)) = (std::fs::metadata("/proc/self"), std::fs::metadata(data_dir))
-            && me.uid() == 0
-            && dir.uid() != 0
-        {
-            Err(StationError::NotOwner {
-                dir: data_dir.to_path_buf(),
-            })?
-        }
         if let Ok(key) = StationKey::load(&Self::key_path(data_dir)) {
             Err(StationError::Exists {
                 dir: data_dir.to_path_buf(),
@@ -399,6 +404,7 @@ impl Station {
             retention: self.settings.retention.clone(),
             offset: self.clock.stamp().1,
             disposing: self.data_dir.join("disposing"),
+            fetching: self.data_dir.join("fetching"),
         })
     }
 

@@ -234,6 +234,15 @@ if ! evidock_cli station init >"$WORK/init.out" 2>"$WORK/init.err"; then
 fi
 ok "evidock --config $CONF --data-dir $DATA station init (as evidock): $(head -n1 "$WORK/init.out")"
 check "$DATA/station.key is 0600 evidock:evidock" test "$(stat -c '%a %U %G' "$DATA/station.key")" = "600 evidock evidock"
+# Root on the installed station would leave files there the service cannot use: refused, exit 2,
+# and nothing made.
+set +e
+"$evidock_bin" --config "$CONF" --data-dir "$DATA" status >"$WORK/root.out" 2>"$WORK/root.err"
+rc=$?
+set -e
+check "evidock as root on the station of user evidock exits 2 ($rc) and says so" \
+  bash -c "[ $rc = 2 ] && grep -q 'belongs to another user' '$WORK/root.err'"
+check "and left no file of root in $DATA" bash -c "[ -z \"\$(find '$DATA' -user root)\" ]"
 
 # The mount root the installed configuration gives (default: <data dir>/dock).
 mount_root=$(python3 -c '

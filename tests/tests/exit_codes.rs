@@ -550,3 +550,50 @@ fn a_kernel_filesystem_inside_a_card_is_not_read() {
         "a file of /proc became evidence"
     );
 }
+
+/// A copy that cannot fit where --out points records no access: the room is taken before the
+/// `accessed` event (a full stick, or a FAT one and a file of 4 GiB or more).
+#[test]
+fn a_get_onto_a_full_stick_records_no_access() {
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let st = TestStation::with_config(
+        "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
+    );
+    let ev = station_with_evidence(&st);
+    let stick = st.dir.path().join("stick");
+    std::fs::create_dir_all(&stick).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"])
+        .arg(&stick)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: mounting a tmpfs is not permitted here");
+        return;
+    }
+    let _unmount = Unmount(stick.clone());
+    // Fill it.
+    let _ = std::fs::write(stick.join("fill"), vec![0u8; 4096]);
+    let out = stick.join("copy.mp4");
+    let ran = st.run(&[
+        "evidence",
+        "get",
+        &ev,
+        "--out",
+        out.to_str().unwrap(),
+        "--by",
+        "r1",
+    ]);
+    assert_ne!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stderr.contains("no room"), "{}", ran.stderr);
+    assert!(!out.exists(), "a partial copy left on the stick");
+    assert!(
+        of_kind(&st.events(), "accessed").is_empty(),
+        "an accessed event for a copy that never arrived"
+    );
+}

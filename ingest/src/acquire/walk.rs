@@ -28,6 +28,17 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     // The root itself must be readable: otherwise the camera is not really there.
     std::fs::read_dir(root)?;
+    // A volume that is one of the kernel's own filesystems (a bind of /proc or /sys in the
+    // watch folder) is no card: nothing of it is read.
+    if let Some(fs) = crate::device::card::pseudo_filesystem(root) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is on {fs}, a filesystem of the kernel, not a camera card: nothing read",
+                root.display()
+            ),
+        ));
+    }
     let dev = std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(root)?);
     walk_dir(root, &[], dev, &mut out);
     out.sort_by(|a, b| a.path().cmp(b.path()));
@@ -145,5 +156,12 @@ mod tests {
         );
         assert!(matches!(&e[3], Entry::File { meta, .. } if meta.size == 0));
         assert!(walk(&r.join("missing")).is_err());
+    }
+
+    #[test]
+    fn a_kernel_filesystem_is_no_card() {
+        let e = walk(Path::new("/proc/self")).unwrap_err();
+        assert!(e.to_string().contains("filesystem of the kernel"), "{e}");
+        assert!(walk(Path::new("/sys/kernel")).is_err());
     }
 }

@@ -202,6 +202,8 @@ pub struct Cases {
     /// Disposals under way (disposal.rs): one file per item, from before its `disposed`
     /// event until its copies are removed.
     pub disposing: std::path::PathBuf,
+    /// Where `evidence get` fetches copies before it hands them over (`<data dir>/fetching`).
+    pub fetching: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Cases {
@@ -918,6 +920,18 @@ impl Cases {
                 }
             }
             evidock_store::crash_point!("dispose.removed");
+        }
+        // A copy a killed `evidence get` left of this item goes with the rest.
+        let prefix = format!("{}-", item.evidence);
+        if let Ok(entries) = std::fs::read_dir(&self.fetching) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    match std::fs::remove_file(e.path()) {
+                        Ok(()) => d.removed.push(e.path().display().to_string()),
+                        Err(err) => d.errors.push(format!("{}: {err}", e.path().display())),
+                    }
+                }
+            }
         }
         if d.errors.is_empty() {
             self.disposal_done(&item.evidence)?;

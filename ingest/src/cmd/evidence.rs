@@ -362,6 +362,15 @@ fn get(
             st.spool.object_path(&item.sha256),
         )
     };
+    // The bytes are fetched and checked in the station's own directory (0750, the file 0600),
+    // out of the user's reach, then recorded as `accessed`, then copied to --out: an event
+    // only for an access that happened, and nothing handed over before its event.
+    let fetching = st.data_dir.join("fetching");
+    evidock_store::fsutil::create_dir_all(&fetching)?;
+    clear_stale(&fetching);
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let scratch = fetching.join(format!("{id}-{}", hex::encode(rnd)));
     // --out is made first (new, 0600): a name in the way or a missing folder stops here, before
     // anything is fetched or recorded.
     let mut to = {
@@ -381,15 +390,6 @@ fn get(
                 _ => anyhow::Error::new(e).context(format!("{}: not written", out.display())),
             })?
     };
-    // The bytes are fetched and checked in the station's own directory (0750, the file 0600),
-    // out of the user's reach, then recorded as `accessed`, then copied to --out: an event
-    // only for an access that happened, and nothing handed over before its event.
-    let fetching = st.data_dir.join("fetching");
-    evidock_store::fsutil::create_dir_all(&fetching)?;
-    clear_stale(&fetching);
-    let mut rnd = [0u8; 8];
-    getrandom::fill(&mut rnd).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let scratch = fetching.join(format!("{id}-{}", hex::encode(rnd)));
     let fetched = (|| -> anyhow::Result<u64> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let mut f = std::fs::File::options()
@@ -417,6 +417,14 @@ fn get(
         Ok(n)
     })();
     let delivered = fetched.and_then(|n| {
+        // The room for the copy, before the access is recorded: a stick too small, or a FAT
+        // one and a file of 4 GiB or more, fails here with no event.
+        reserve(&to, n).with_context(|| {
+            format!(
+                "{}: no room for {n} bytes there (a FAT stick holds no file of 4 GiB or more); nothing recorded",
+                out.display()
+            )
+        })?;
         let ev = st.log.append(NewEvent::new(
             Actor {
                 role: Role::Reviewer,
@@ -446,7 +454,10 @@ fn get(
                 ev.event.seq
             )
         })?;
-        evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(out))?;
+        // The copy is whole and synced: a folder that cannot be synced is said, not undone.
+        if let Err(e) = evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(out)) {
+            tracing::warn!(error = %e, "the folder of --out could not be synced");
+        }
         Ok((n, ev))
     });
     let _ = std::fs::remove_file(&scratch);
@@ -462,6 +473,18 @@ fn get(
             let _ = std::fs::remove_file(out);
             Err(e)
         }
+    }
+}
+
+/// Allocate `n` bytes for `f` (fallocate; where the filesystem has none, the length is set,
+/// which FAT allocates).
+fn reserve(f: &std::fs::File, n: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(f, rustix::fs::FallocateFlags::empty(), 0, n) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            f.set_len(n)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

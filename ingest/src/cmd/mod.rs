@@ -89,7 +89,13 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let system_config = std::path::Path::new(crate::SYSTEM_CONFIG);
     let settings = match &cli.config {
         Some(p) => Settings::load(p)?,
-        None if data_dir == system_data && system_config.exists() => Settings::load(system_config)?,
+        // The same directory however it is named (relative, `..`, a link).
+        None if system_config.exists()
+            && std::fs::canonicalize(&data_dir).ok() == std::fs::canonicalize(system_data).ok()
+            && system_data.is_dir() =>
+        {
+            Settings::load(system_config)?
+        }
         None => Settings::embedded()?,
     };
     let ctx = Ctx {

@@ -82,6 +82,8 @@ pub fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
         0x9584_58f6 => "hugetlbfs",
         0x0187 => "autofs",
         0xf97c_ff8c => "selinuxfs",
+        0x6759_6969 => "rpc_pipefs",
+        0x6e66_7364 => "nfsd",
         _ => return None,
     };
     Some(name)

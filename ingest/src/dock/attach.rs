@@ -44,6 +44,11 @@ pub fn attach(
                 format!("USB device {vid:04x}:{pid:04x} matches no device profile: not read")
             })?;
         let card = UsbCard::new(usb.sysfs.clone(), arrival.volume.clone(), automount);
+        let usb_method = if automount {
+            ReadMethod::UsbSystemMount
+        } else {
+            ReadMethod::UsbReadOnly
+        };
         return match profile.driver {
             DriverKind::ZfyUsb => {
                 password_gate(profile, &usb.info, &arrival.slot)?;
@@ -54,7 +59,7 @@ pub fn attach(
                             .map_err(|e| e.to_string())?,
                     ),
                     card: Box::new(card),
-                    method: ReadMethod::UsbReadOnly,
+                    method: usb_method,
                 })
             }
             DriverKind::MassStorage => {
@@ -70,7 +75,7 @@ pub fn attach(
                         serial.to_string(),
                     )),
                     card: Box::new(MountedCard { card, volume }),
-                    method: ReadMethod::UsbReadOnly,
+                    method: usb_method,
                 })
             }
             DriverKind::ZfySim => Err(format!(
@@ -90,7 +95,7 @@ pub fn attach(
             profile: profile.clone(),
             driver: Box::new(driver),
             card: Box::new(volume),
-            method: ReadMethod::WatchFolder,
+            method: ReadMethod::Simulated,
         });
     }
     let profile = profiles

@@ -445,7 +445,8 @@ fn collection_record(ctx: &Context<'_>, files: &[ManifestFile]) -> String {
 <table><tr><th>文件 <span class=en>File</span></th><th>大小(字节) <span class=en>Bytes</span></th><th>校验值 <span class=en>Value</span></th></tr>
 {values}<tr><th colspan=3>合计 <span class=en>Total</span>：原始文件 {n_files} 个 <span class=en>original files</span>，共 {n_bytes} 字节 <span class=en>bytes</span></th></tr></table>
 <h2>签名 <span class=en>Signatures</span></h2>
-<table class=sign><tr><th style=\"width:28%\">提取人 <span class=en>Collected by</span></th><td>{by}<br><span class=en>签名 signature:</span></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
+<table class=sign><tr><th style=\"width:28%\">提取人 <span class=en>Collected by</span></th><td>采集站 {station} 于接入时自动提取 <span class=en>the station, at docking</span></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
+<tr><th>制作人 <span class=en>Prepared by</span></th><td>{by}<br><span class=en>签名 signature:</span></td><th style=\"width:18%\">日期 <span class=en>Date</span></th><td style=\"width:22%\"></td></tr>
 <tr><th>见证人 <span class=en>Witness</span></th><td>{witness}<br><span class=en>签名 signature:</span></td><th>日期 <span class=en>Date</span></th><td></td></tr>
 <tr><th>持有人 <span class=en>Holder</span></th><td></td><th>日期 <span class=en>Date</span></th><td></td></tr></table>
 ",
@@ -545,6 +546,14 @@ fn method_text(m: Option<ReadMethod>) -> (&'static str, &'static str) {
             "通过 USB 读取：采集站将执法记录仪的存储设为只读块设备并以只读方式挂载",
             "over USB: the station set the camera's storage read-only as a block device and mounted it read-only",
         ),
+        Some(ReadMethod::UsbSystemMount) => (
+            "通过 USB 读取：采集站将执法记录仪的存储设为只读块设备，确认系统的挂载为只读，并经只读绑定读取",
+            "over USB: the station set the camera's storage read-only as a block device, checked that the system's mount of it was read-only, and read it through a read-only bind",
+        ),
+        Some(ReadMethod::Simulated) => (
+            "模拟执法记录仪（evidock simulate camera，供试用，并非真实设备）",
+            "a simulated camera (`evidock simulate camera`, for trying a station; not a real camera)",
+        ),
         Some(ReadMethod::WatchFolder) => (
             "执法记录仪的存储卷出现在采集站的监视目录中（由系统挂载），采集站以只读方式打开其文件",
             "the camera's volume appeared in the station's watch folder (mounted by the system); its files were opened read-only",
@@ -623,10 +632,10 @@ fn report(ctx: &Context<'_>) -> String {
             h(it.officer.as_deref().unwrap_or("-")),
             it.start.map(|t| ctx.time(t)).unwrap_or("-".into()),
             h(it.recorded_raw.as_deref().unwrap_or("-")),
-            if p.link.automatic {
-                "自动关联：警号与拍摄时间落在案件时段内"
-            } else {
-                "人工关联，理由如记录"
+            match (p.link.automatic, p.link.review) {
+                (true, false) => "自动关联：警号相符，拍摄时间落在案件时段（含前后缓冲）内",
+                (true, true) => "自动关联，待复核：该录像也符合另一案件",
+                (false, _) => "人工关联，理由如记录",
             },
             // The reason as its custody event recorded it, in its own words.
             h(&p.link.reason),

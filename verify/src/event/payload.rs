@@ -167,9 +167,16 @@ pub enum ReadMethod {
     /// Over USB by the dock: the camera's block device set read-only in the kernel (BLKROSET)
     /// and its filesystem mounted read-only.
     UsbReadOnly,
+    /// Over USB, the filesystem mounted by the system's automounter: the dock set the block
+    /// device read-only, checked the system's mount was read-only, and read through a read-only
+    /// bind of it.
+    UsbSystemMount,
     /// A volume that appeared in the dock's watch folder (mounted by the system, or a
     /// simulated camera); its files opened read-only.
     WatchFolder,
+    /// A simulated camera (`evidock simulate camera`): a folder for trying a station, not a
+    /// camera.
+    Simulated,
     /// A folder an operator gave to `evidock ingest` (a mounted card or a copy of one); its
     /// files opened read-only.
     Folder,
