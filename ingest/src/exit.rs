@@ -67,16 +67,7 @@ fn is_usage(e: &(dyn std::error::Error + 'static)) -> bool {
         );
     }
     if let Some(c) = e.downcast_ref::<CaseError>() {
-        return matches!(
-            c,
-            CaseError::Register(_)
-                | CaseError::NoCase { .. }
-                | CaseError::NoEvidence(_)
-                | CaseError::NotLinked { .. }
-                | CaseError::NoCategory { .. }
-                | CaseError::NotDue { .. }
-                | CaseError::NoReason(_)
-        );
+        return c.is_usage();
     }
     if let Some(x) = e.downcast_ref::<ExportError>() {
         return x.is_usage();

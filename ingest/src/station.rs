@@ -138,24 +138,21 @@ impl Station {
             Ok(m) if !m.is_dir() => Err(StationError::NotADirectory {
                 dir: data_dir.to_path_buf(),
             })?,
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(anyhow::Error::new(e).context(format!("reading {}", data_dir.display())))?
-            }
-            _ => {}
-        }
-        // Root on a station another user owns (`/var/lib/evidock` of the `evidock` user) would
-        // leave root's files there — a key, the journal's WAL, log segments — that the service
-        // then cannot read or write.
-        {
-            use std::os::unix::fs::MetadataExt as _;
-            if let Ok(dir) = std::fs::metadata(data_dir)
-                && rustix::process::geteuid().is_root()
-                && dir.uid() != 0
+            // Root on a station another user owns (`/var/lib/evidock` of the `evidock` user)
+            // would leave root's files there — a key, the journal's WAL, log segments — that the
+            // service then cannot read or write.
+            Ok(m)
+                if rustix::process::geteuid().is_root()
+                    && std::os::unix::fs::MetadataExt::uid(&m) != 0 =>
             {
                 Err(StationError::NotOwner {
                     dir: data_dir.to_path_buf(),
                 })?
             }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(anyhow::Error::new(e).context(format!("reading {}", data_dir.display())))?
+            }
+            _ => {}
         }
         // `try_exists`: a key we may not read (another user's station) is an error to say,
         // never "no station here".
@@ -193,19 +190,8 @@ impl Station {
         create_private_dir(data_dir)?;
         let (key, key_created) = match create {
             // Load only: a key gone since the check above is no station, never a new one.
-            Create::No => match StationKey::load(&key_path) {
-                Ok(k) => {
-                    if let Some(want) = settings.station_id.as_ref()
-                        && want != k.station()
-                    {
-                        Err(key::KeyError::StationMismatch {
-                            path: key_path.clone(),
-                            found: k.station().to_string(),
-                            configured: want.to_string(),
-                        })?
-                    }
-                    (k, false)
-                }
+            Create::No => match StationKey::load_as(&key_path, settings.station_id.as_ref()) {
+                Ok(k) => (k, false),
                 Err(key::KeyError::Fs(e)) if e.source.kind() == std::io::ErrorKind::NotFound => {
                     Err(StationError::NoStation {
                         dir: data_dir.to_path_buf(),

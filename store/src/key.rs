@@ -104,17 +104,7 @@ impl StationKey {
         default_station: &StationId,
     ) -> Result<(Self, bool), KeyError> {
         if path.exists() {
-            let key = Self::load(path)?;
-            if let Some(want) = station
-                && want != &key.station
-            {
-                return Err(KeyError::StationMismatch {
-                    path: path.to_path_buf(),
-                    found: key.station.to_string(),
-                    configured: want.to_string(),
-                });
-            }
-            return Ok((key, false));
+            return Ok((Self::load_as(path, station)?, false));
         }
         let station = station.unwrap_or(default_station).clone();
         let mut seed = [0u8; 32];
@@ -130,6 +120,22 @@ impl StationKey {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Load an existing key of `station` (when one is configured): a key of another station
+    /// is refused.
+    pub fn load_as(path: &Path, station: Option<&StationId>) -> Result<Self, KeyError> {
+        let key = Self::load(path)?;
+        if let Some(want) = station
+            && want != &key.station
+        {
+            return Err(KeyError::StationMismatch {
+                path: path.to_path_buf(),
+                found: key.station.to_string(),
+                configured: want.to_string(),
+            });
+        }
+        Ok(key)
     }
 
     /// Load an existing key; refuses a file others can read.

@@ -30,14 +30,8 @@ pub fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
     std::fs::read_dir(root)?;
     // A volume that is one of the kernel's own filesystems (a bind of /proc or /sys in the
     // watch folder) is no card: nothing of it is read.
-    if let Some(fs) = crate::device::card::pseudo_filesystem(root) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "{} is on {fs}, a filesystem of the kernel, not a camera card: nothing read",
-                root.display()
-            ),
-        ));
+    if let Some(why) = crate::device::card::on_kernel_filesystem(root) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
     }
     let dev = std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(root)?);
     walk_dir(root, &[], dev, &mut out);

@@ -55,6 +55,23 @@ pub enum CaseError {
     },
 }
 
+impl CaseError {
+    /// Whether the user must change something (an ID, a category, a reason, the register)
+    /// before it can work; the rest may pass on a retry.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            CaseError::Register(_)
+                | CaseError::NoCase { .. }
+                | CaseError::NoEvidence(_)
+                | CaseError::NotLinked { .. }
+                | CaseError::NoCategory { .. }
+                | CaseError::NotDue { .. }
+                | CaseError::NoReason(_)
+        )
+    }
+}
+
 fn suggestion(similar: &[CaseId]) -> String {
     if similar.is_empty() {
         String::new()

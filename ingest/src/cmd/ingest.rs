@@ -49,11 +49,8 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     if !path.is_dir() {
         exit::bad_input(format!("{} is not a folder", path.display()))?
     }
-    if let Some(fs) = crate::device::card::pseudo_filesystem(&path) {
-        exit::bad_input(format!(
-            "{} is on {fs}, a filesystem of the kernel, not a camera card: nothing read",
-            path.display()
-        ))?
+    if let Some(why) = crate::device::card::on_kernel_filesystem(&path) {
+        exit::bad_input(why)?
     }
     let operator = args.officer.map(OfficerId::new).transpose()?;
     let serial = args.serial.map(DeviceSerial::new).transpose()?;

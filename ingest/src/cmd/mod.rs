@@ -70,6 +70,15 @@ pub fn person(s: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
+/// Whether `a` and `b` are one existing directory however each is named (relative, `..`, a
+/// link).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b && a.is_dir(),
+        _ => false,
+    }
+}
+
 /// A current-thread Tokio runtime for commands that talk to the network.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
@@ -89,11 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let system_config = std::path::Path::new(crate::SYSTEM_CONFIG);
     let settings = match &cli.config {
         Some(p) => Settings::load(p)?,
-        // The same directory however it is named (relative, `..`, a link).
-        None if system_config.exists()
-            && std::fs::canonicalize(&data_dir).ok() == std::fs::canonicalize(system_data).ok()
-            && system_data.is_dir() =>
-        {
+        None if system_config.exists() && same_dir(&data_dir, system_data) => {
             Settings::load(system_config)?
         }
         None => Settings::embedded()?,

@@ -89,6 +89,18 @@ pub fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
     Some(name)
 }
 
+/// Why `dir` is refused whole, if it is on one of the kernel's filesystems: the one message of
+/// `ingest` (before anything is recorded) and of the walk of any volume (a bind in the watch
+/// folder).
+pub fn on_kernel_filesystem(dir: &Path) -> Option<String> {
+    pseudo_filesystem(dir).map(|fs| {
+        format!(
+            "{} is on {fs}, a filesystem of the kernel, not a camera card: nothing read",
+            dir.display()
+        )
+    })
+}
+
 /// The first sign that `dir` is a camera's card, if any.
 pub fn recognise(dir: &Path, profiles: &[Profile]) -> Option<Sign> {
     if super::sim::firmware_of_volume(dir).is_some() {

@@ -111,12 +111,8 @@ impl ExportError {
             | ExportError::LeftoverOfOtherCase { .. }
             | ExportError::Empty(_)
             | ExportError::OtherStation { .. } => true,
-            ExportError::Case(c) => matches!(
-                c,
-                crate::cases::CaseError::NoCase { .. }
-                    | crate::cases::CaseError::NoEvidence(_)
-                    | crate::cases::CaseError::NotLinked { .. }
-            ),
+            // Transparent: the chain skips it, so the case error is asked here.
+            ExportError::Case(c) => c.is_usage(),
             _ => false,
         }
     }
