@@ -109,6 +109,25 @@ impl TestStation {
         self.json(&["case", "import", "--by", "admin01", reg.to_str().unwrap()])
     }
 
+    /// A plain card folder `<dir>/<serial>/DCIM` of 320×240 clips of `secs` seconds (name,
+    /// hue), ingested with `--serial` and `--officer`; it must be released.
+    pub fn ingest_clips(&self, serial: &str, officer: &str, secs: u32, clips: &[(&str, u32)]) {
+        let card = self.dir.path().join(serial);
+        std::fs::create_dir_all(card.join("DCIM")).unwrap();
+        for (name, hue) in clips {
+            crate::media::clip(&card.join("DCIM").join(name), "320x240", secs, *hue);
+        }
+        let out = self.json(&[
+            "ingest",
+            card.to_str().unwrap(),
+            "--serial",
+            serial,
+            "--officer",
+            officer,
+        ]);
+        assert_eq!(out["outcome"], "released", "{out}");
+    }
+
     /// Every custody event, parsed.
     pub fn events(&self) -> Vec<Value> {
         self.json(&["log", "show"])

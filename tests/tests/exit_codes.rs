@@ -499,16 +499,34 @@ fn a_closed_pipe_ends_the_output_quietly() {
     }
 }
 
+/// A mount made for a test, undone when dropped (a failing test leaves none behind).
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// `mount ARGS AT`, or `None` (the test skips, saying so) where mounting is not permitted.
+#[allow(clippy::print_stderr)]
+fn mount(args: &[&str], at: &Path) -> Option<Unmount> {
+    let mounted = std::process::Command::new("mount")
+        .args(args)
+        .arg(at)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: `mount {}` is not permitted here", args.join(" "));
+        return None;
+    }
+    Some(Unmount(at.to_path_buf()))
+}
+
 /// A kernel filesystem mounted inside a folder that is a camera card is not read: its files
 /// (processes' memory maps, environments with credentials) never become evidence.
 #[test]
 fn a_kernel_filesystem_inside_a_card_is_not_read() {
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
     let st = TestStation::with_config(
         "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
     );
@@ -517,16 +535,9 @@ fn a_kernel_filesystem_inside_a_card_is_not_read() {
     let card = station::camera(st.dir.path(), fw, files);
     let inside = card.join("DCIM/proc");
     std::fs::create_dir_all(&inside).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "proc", "proc"])
-        .arg(&inside)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIP: mounting proc is not permitted here");
+    let Some(_unmount) = mount(&["-t", "proc", "proc"], &inside) else {
         return;
-    }
-    let _unmount = Unmount(inside.clone());
+    };
     let ran = st.run(&[
         "ingest",
         card.to_str().unwrap(),
@@ -555,28 +566,15 @@ fn a_kernel_filesystem_inside_a_card_is_not_read() {
 /// `accessed` event (a full stick, or a FAT one and a file of 4 GiB or more).
 #[test]
 fn a_get_onto_a_full_stick_records_no_access() {
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
     let st = TestStation::with_config(
         "[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\n",
     );
     let ev = station_with_evidence(&st);
     let stick = st.dir.path().join("stick");
     std::fs::create_dir_all(&stick).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4k", "tmpfs"])
-        .arg(&stick)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIP: mounting a tmpfs is not permitted here");
+    let Some(_unmount) = mount(&["-t", "tmpfs", "-o", "size=4k", "tmpfs"], &stick) else {
         return;
-    }
-    let _unmount = Unmount(stick.clone());
+    };
     // Fill it.
     let _ = std::fs::write(stick.join("fill"), vec![0u8; 4096]);
     let out = stick.join("copy.mp4");

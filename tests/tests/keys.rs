@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use evidock_tests::bins::{trust_file, verify};
-use evidock_tests::media::clip;
 use evidock_tests::station::{TestStation, of_kind};
 use evidock_tests::tsa::TsaRig;
 use serde_json::Value;
@@ -38,23 +37,7 @@ fn rotate(st: &TestStation, reason: &str) -> Value {
 }
 
 fn ingest(st: &TestStation, serial: &str, hue: u32) {
-    let card = st.dir.path().join(serial);
-    std::fs::create_dir_all(card.join("DCIM")).unwrap();
-    clip(
-        &card.join(format!("DCIM/{serial}_0001.MP4")),
-        "320x240",
-        1,
-        hue,
-    );
-    let out = st.json(&[
-        "ingest",
-        card.to_str().unwrap(),
-        "--serial",
-        serial,
-        "--officer",
-        "350500",
-    ]);
-    assert_eq!(out["outcome"], "released", "{out}");
+    st.ingest_clips(serial, "350500", 1, &[(&format!("{serial}_0001.MP4"), hue)]);
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! The station, packages and trust files every attack starts from.
 
 use evidock_tests::bins::{self, trust_file};
-use evidock_tests::media::clip;
 use evidock_tests::station::TestStation;
 use evidock_tests::tsa::TsaRig;
 use serde_json::Value;
@@ -36,20 +35,7 @@ pub fn forger(args: &[&std::ffi::OsStr]) {
 }
 
 fn ingest(st: &TestStation, serial: &str, clips: &[(&str, u32)]) {
-    let card = st.dir.path().join(serial);
-    std::fs::create_dir_all(card.join("DCIM")).unwrap();
-    for (name, hue) in clips {
-        clip(&card.join("DCIM").join(name), "320x240", 2, *hue);
-    }
-    let out = st.json(&[
-        "ingest",
-        card.to_str().unwrap(),
-        "--serial",
-        serial,
-        "--officer",
-        "350500",
-    ]);
-    assert_eq!(out["outcome"], "released", "{out}");
+    st.ingest_clips(serial, "350500", 2, clips);
 }
 
 fn export(st: &TestStation, out: &Path) {

@@ -330,12 +330,7 @@ impl Matrix {
             }
         }
         // The log whole.
-        let log_dir = std::fs::read_dir(self.work.join("data/custody"))
-            .unwrap()
-            .flatten()
-            .next()
-            .unwrap()
-            .path();
+        let log_dir = super::scenario::log_dir(&self.work.join("data")).unwrap();
         let (_, v) = evidock_tests::bins::verify(&log_dir, None);
         if v["errors"] != 0 {
             bad.push(format!("the log does not verify: {v}"));

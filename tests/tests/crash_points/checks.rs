@@ -410,12 +410,7 @@ pub fn check(sc: &Scenario) -> Report {
         }
     }
     // The log is whole, and the station's own check passes.
-    let log_dir = std::fs::read_dir(sc.data().join("custody"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .next()
-        .map(|d| d.path());
+    let log_dir = super::scenario::log_dir(&sc.data());
     if let Some(dir) = log_dir {
         let (code, v) = evidock_tests::bins::verify(&dir, None);
         if code != 3 || v["errors"] != 0 {

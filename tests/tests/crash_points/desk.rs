@@ -539,11 +539,7 @@ impl Desk {
                 linked.len()
             ));
         }
-        let log = std::fs::read_dir(self.work.join("data/custody"))
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(Result::ok)
-            .map(|e| e.path());
+        let log = super::scenario::log_dir(&self.work.join("data"));
         match log {
             Some(dir) => {
                 let (_, v) = bins::verify(&dir, None);

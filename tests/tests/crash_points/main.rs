@@ -242,12 +242,7 @@ fn a_panicking_stage_stops_the_dock_in_order_and_exits_non_zero() {
     );
     assert!(log.contains("stage panicked"), "{log}");
     // Sealed on the way out: the log verifies with every event under a checkpoint.
-    let log_dir = std::fs::read_dir(sc.data().join("custody"))
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let log_dir = scenario::log_dir(&sc.data()).unwrap();
     let (_, v) = evidock_tests::bins::verify(&log_dir, None);
     assert_eq!(v["errors"], 0, "{v:#}");
     let report = sc.finish_after_panic();

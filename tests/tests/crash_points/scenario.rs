@@ -686,6 +686,15 @@ impl Scenario {
 }
 
 /// `cp -a FROM TO`: a snapshot of a station, or its restore.
+/// The custody log of the station in `data` (its one `custody/<station>` folder), if made.
+pub fn log_dir(data: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(data.join("custody"))
+        .ok()?
+        .flatten()
+        .next()
+        .map(|d| d.path())
+}
+
 pub fn copy_tree(from: &Path, to: &Path) {
     let ok = Command::new("cp")
         .arg("-a")
