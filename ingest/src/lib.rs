@@ -1,18 +1,22 @@
 //! # evidock-ingest
 //!
-//! The dock station: devices, acquisition, the dock loop, and the `evidock` command line.
-//! See docs/ARCHITECTURE.md for the map.
+//! The dock station as a library: devices, acquisition, the pipeline of stages, cases and
+//! export. The `evidock` command line (`src/main.rs` and its private `cmd/`) is its only
+//! driver; no module here imports it. See docs/ARCHITECTURE.md for the map.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+
+#[cfg(test)]
+mod architecture;
 
 pub mod acquire;
 pub mod cases;
-pub mod cmd;
 pub mod config;
 pub mod device;
 pub mod dock;
 pub mod exit;
 pub mod export;
 pub mod journal;
+pub mod pipeline;
 pub mod review;
 pub mod station;
 pub mod status;
@@ -20,104 +24,8 @@ pub mod transcode;
 pub mod upload;
 pub mod wipe;
 
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
-
-const AFTER_HELP: &str = "\
-Exit status:
-  0  done, nothing failed
-  1  done, but something failed and was recorded (e.g. a check found errors): read the output
-  2  bad command line or configuration; nothing was done
-  3  could not complete (I/O error, service unreachable, data directory in use); safe to retry
-
-Without --data-dir, the station is /var/lib/evidock when it exists, else ./evidock-data.
-Without --config, the station in /var/lib/evidock reads /etc/evidock/evidock.toml; any other
-runs on the embedded default: a local store in the data directory and no time-stamping
-authority (local time only). Only
-`evidock station init` (or `evidock dock --init`) makes a station; every other command refuses a
-directory that holds none.";
-
 /// An installed station's configuration and data (the Debian package makes both).
 pub const SYSTEM_CONFIG: &str = "/etc/evidock/evidock.toml";
 pub const SYSTEM_DATA_DIR: &str = "/var/lib/evidock";
 /// The data directory when there is no installed station: `make run` and trying things out.
 pub const LOCAL_DATA_DIR: &str = "./evidock-data";
-
-#[derive(Debug, Parser)]
-#[command(name = "evidock", version, about = "Body-worn camera evidence, from the dock to the court", after_help = AFTER_HELP)]
-pub struct Cli {
-    /// Station configuration file (TOML). Default: /etc/evidock/evidock.toml for the station
-    /// in /var/lib/evidock, else the embedded default.
-    #[arg(long, global = true, value_name = "FILE", env = "EVIDOCK_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Where the station keeps its key, custody log, spool and journal. Default:
-    /// /var/lib/evidock when it exists (an installed station), else ./evidock-data.
-    #[arg(long, global = true, value_name = "DIR", env = "EVIDOCK_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Print data as JSON instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
-    /// More log output (repeat for more).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// This station: its ID and public key.
-    #[command(subcommand)]
-    Station(cmd::station::StationCmd),
-    /// This station's custody log: events, checkpoints, time-stamps.
-    #[command(subcommand)]
-    Log(cmd::log::LogCmd),
-    /// Compute the configured digests of files (SHA-256, and SM3/MD5 when configured).
-    Hash(cmd::hash::HashArgs),
-    /// Acquire a mounted camera folder once (read-only), with a progress bar.
-    Ingest(cmd::ingest::IngestArgs),
-    /// Camera sessions (one per docking) and their states.
-    Sessions,
-    /// Evidence items.
-    #[command(subcommand)]
-    Evidence(cmd::evidence::EvidenceCmd),
-    /// Cameras: who carries which.
-    #[command(subcommand)]
-    Camera(cmd::camera::CameraCmd),
-    /// Run the dock: acquire every camera docked under the mount root, until stopped.
-    Dock(cmd::dock::DockArgs),
-    /// Simulated cameras, for the demo and for trying a station without hardware.
-    #[command(subcommand)]
-    Simulate(cmd::simulate::SimulateCmd),
-    /// Upload queued evidence to the evidence store, read it back, publish the custody log.
-    Upload(cmd::upload::UploadArgs),
-    /// The evidence store: set it up (Object Lock, retention), see the upload queue.
-    #[command(subcommand)]
-    Store(cmd::store::StoreCmd),
-    /// Make playback copies and thumbnails: the backlog, or again for given evidence items.
-    Transcode(cmd::transcode::TranscodeArgs),
-    /// Cases: import the case register, list cases, show one with its footage and gaps.
-    #[command(subcommand)]
-    Case(cmd::case::CaseCmd),
-    /// Link an evidence item to a case (a custody event with who and why).
-    Link(cmd::case::LinkArgs),
-    /// Remove a link (a custody event; nothing is deleted, automatic linking leaves it alone).
-    Unlink(cmd::case::LinkArgs),
-    /// Retention: categories, what is due for disposal, disposal.
-    #[command(subcommand)]
-    Retention(cmd::retention::RetentionCmd),
-    /// Build a disclosure package of a case (证据移送): originals, playback copies, evidence list,
-    /// custody proofs, collection record, VERIFY.md; `evidock-verify` checks it offline.
-    Export(cmd::export::ExportArgs),
-    /// A reviewer's check: re-hash originals and derivatives in the store, check the custody log,
-    /// records and case links; every finding, a `verified` custody event.
-    Verify(cmd::verify::VerifyArgs),
-    /// What the dock is doing: slots, queues, alerts, disk, recent custody events.
-    Status,
-    /// The configuration file: check it.
-    #[command(subcommand)]
-    Config(cmd::config::ConfigCmd),
-    /// The case index, a cache of custody logs: rebuild it.
-    #[command(subcommand)]
-    Index(cmd::index::IndexCmd),
-}

@@ -1,8 +1,16 @@
 //! `evidock`: the dock station's command-line interface and daemon.
-#![allow(clippy::print_stderr)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+// The command layer is the binary's own: the library (`evidock_ingest`) never reaches up into
+// it. Its modules name the library's as `crate::station`, … through these imports.
+mod cmd;
 
 use clap::Parser as _;
-use evidock_ingest::{Cli, cmd, exit};
+use cmd::cli::{Cli, Command};
+use evidock_ingest::{
+    LOCAL_DATA_DIR, SYSTEM_CONFIG, SYSTEM_DATA_DIR, acquire, cases, config, device, dock, exit,
+    export, pipeline, review, station, status, transcode, upload, wipe,
+};
 use std::process::ExitCode;
 
 fn init_tracing(verbose: u8) {
@@ -32,11 +40,9 @@ fn init_tracing(verbose: u8) {
 /// Commands that only read the station and print: a closed pipe (`| head`) ends them at once and
 /// quietly, as it ends any Unix tool. Commands that act keep SIGPIPE ignored (a store or TSA
 /// connection reset must be an error they record, never a silent death).
-fn prints_only(c: &evidock_ingest::Command) -> bool {
-    use evidock_ingest::Command as C;
-    use evidock_ingest::cmd::{
-        case::CaseCmd, evidence::EvidenceCmd, log::LogCmd, station::StationCmd,
-    };
+fn prints_only(c: &Command) -> bool {
+    use Command as C;
+    use cmd::{case::CaseCmd, evidence::EvidenceCmd, log::LogCmd, station::StationCmd};
     match c {
         C::Sessions | C::Status | C::Hash(_) => true,
         C::Log(l) => matches!(l, LogCmd::Show { .. }),

@@ -142,7 +142,7 @@ pub fn review(
     ));
     evidock_store::fsutil::create_dir_all(progress_path.parent().unwrap_or(&st.data_dir))?;
     let mut done: BTreeMap<EvidenceId, Done> = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(&progress_path) {
+    if let Ok(text) = fs_err::read_to_string(&progress_path) {
         for line in text.lines() {
             if let Ok(d) = serde_json::from_str::<Done>(line) {
                 done.insert(d.evidence.clone(), d);
@@ -157,7 +157,7 @@ pub fn review(
         .create(true)
         .append(true)
         .open(&progress_path)?;
-    let rt = crate::cmd::runtime()?;
+    let rt = st.runtime()?;
     let total = items.len() as u64;
     let mut bytes = 0u64;
     for (n, item) in items.iter().enumerate() {
@@ -206,7 +206,7 @@ pub fn review(
         }
     }
     drop(out);
-    let _ = std::fs::remove_file(&progress_path);
+    let _ = fs_err::remove_file(&progress_path);
     report.info(
         code::SUMMARY,
         scope_text.clone(),

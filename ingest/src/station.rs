@@ -36,6 +36,9 @@ pub struct Station {
     pub store: evidock_store::objects::EvidenceStore,
     /// Whether this run created the station key.
     pub key_created: bool,
+    /// One runtime for the network calls of synchronous commands (export, verify), made at
+    /// the first of them: never one per file.
+    runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
 }
 
 /// A data directory that is not (yet) a station, or is one already: what the user must change.
@@ -79,7 +82,7 @@ impl std::fmt::Debug for Station {
 
 /// The station ID to use for a new key when none is configured: the host name.
 pub fn default_station_id() -> anyhow::Result<StationId> {
-    let from_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let from_host = fs_err::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .and_then(|h| key::station_id_from_hostname(&h));
     Ok(match from_host {
@@ -134,7 +137,7 @@ impl Station {
     /// --data-dir must not quietly become a second station with the same ID), unless `create`.
     pub fn open(data_dir: &Path, settings: Settings, create: Create) -> anyhow::Result<Self> {
         let key_path = Self::key_path(data_dir);
-        match std::fs::metadata(data_dir) {
+        match fs_err::metadata(data_dir) {
             Ok(m) if !m.is_dir() => Err(StationError::NotADirectory {
                 dir: data_dir.to_path_buf(),
             })?,
@@ -167,7 +170,7 @@ impl Station {
                 let there = if held == "journal.db" {
                     p.try_exists()
                 } else {
-                    match std::fs::read_dir(&p) {
+                    match fs_err::read_dir(&p) {
                         Ok(mut d) => Ok(d.next().is_some()),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
                         Err(e) => Err(e),
@@ -253,6 +256,7 @@ impl Station {
             derivatives,
             store,
             key_created,
+            runtime: std::sync::OnceLock::new(),
         })
     }
 
@@ -299,7 +303,7 @@ impl Station {
                 Ok(Some((installed, (log, report))))
             }
             Err(LogError::KeyNotCurrent { .. }) => {
-                std::fs::remove_file(&staged)
+                fs_err::remove_file(&staged)
                     .with_context(|| format!("removing {}", staged.display()))?;
                 tracing::warn!(staged = %staged.display(), "a key rotation was interrupted before it was logged: the staged key was discarded");
                 Ok(None)
@@ -401,6 +405,43 @@ impl Station {
             .mount_root
             .clone()
             .unwrap_or_else(|| self.data_dir.join("dock"))
+    }
+
+    /// The current-thread runtime synchronous code drives the store's async calls on. Not
+    /// for use inside another runtime (the dock's stages are async themselves).
+    pub fn runtime(&self) -> std::io::Result<&tokio::runtime::Runtime> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Two first callers at once: one runtime is kept, the other dropped unused.
+        Ok(self.runtime.get_or_init(|| rt))
+    }
+
+    /// A TSA client from the configuration, or `None` when no TSA is configured.
+    pub fn tsa_client(&self) -> anyhow::Result<Option<evidock_store::tsa::TsaClient>> {
+        use evidock_store::tsa::{TsaClient, TsaConfig};
+        use evidock_verify::timestamp::TsaTrust;
+        let Some(t) = &self.settings.tsa else {
+            return Ok(None);
+        };
+        let mut trust = TsaTrust::default();
+        for r in &t.roots {
+            let pem =
+                fs_err::read(r).with_context(|| format!("reading TSA root {}", r.display()))?;
+            trust.roots.extend(
+                evidock_verify::trust::pem_certificates(&pem)
+                    .map_err(|e| anyhow::anyhow!("TSA root {}: {e}", r.display()))?,
+            );
+        }
+        Ok(Some(TsaClient::new(TsaConfig {
+            url: t.url.clone(),
+            policy: t.policy.clone(),
+            timeout: t.timeout,
+            trust,
+        })?))
     }
 
     pub fn id(&self) -> &StationId {

@@ -150,27 +150,13 @@ pub fn queue_unqueued_originals(
     }
     let missing = journal.unqueued_originals()?;
     for (evidence, sha, size) in &missing {
-        journal.enqueue_upload(&original_upload(spool, evidence, sha, *size), at)?;
+        journal.enqueue_upload(
+            &NewUpload::original(evidence, sha, *size, spool.object_path(sha)),
+            at,
+        )?;
     }
     journal.set_repair_done(REPAIR, at)?;
     Ok(missing.len())
-}
-
-/// The upload of an acquired evidence item's original (queued with its `acquired` row).
-pub fn original_upload(
-    spool: &crate::acquire::spool::Spool,
-    evidence: &EvidenceId,
-    sha256: &Sha256,
-    size: u64,
-) -> NewUpload {
-    NewUpload {
-        evidence: evidence.clone(),
-        role: "original".into(),
-        sha256: *sha256,
-        size,
-        source: spool.object_path(sha256),
-        key: layout::original(sha256),
-    }
 }
 
 impl Uploader {
@@ -202,6 +188,11 @@ impl Uploader {
         self.run(false).await
     }
 
+    /// When the first upload that waits for its retry falls due, if any does.
+    pub async fn next_retry(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.in_journal(|j| j.next_retry_at()).await.ok().flatten()
+    }
+
     /// Upload everything queued now, ignoring retry backoff (an operator asked for it).
     pub async fn run_now(&self) -> UploadRun {
         self.run(true).await
@@ -220,7 +211,10 @@ impl Uploader {
         } else {
             now
         };
-        let due = match self.journal.due_uploads(horizon, 10_000) {
+        let due = match self
+            .in_journal(move |j| j.due_uploads(horizon, 10_000))
+            .await
+        {
             Ok(d) => d,
             Err(e) => {
                 run.publish_error = Some(e.to_string());
@@ -252,9 +246,10 @@ impl Uploader {
                     if e.is_retriable() {
                         let next = self.clock.now() + backoff(row.attempts);
                         tracing::warn!(evidence = %row.evidence, role = %row.role, attempt = row.attempts + 1, error = %msg, "upload failed; will retry");
-                        if let Err(e) =
-                            self.journal
-                                .upload_failed(&row.evidence, &row.role, &msg, Some(next))
+                        let (ev, role, m) = (row.evidence.clone(), row.role.clone(), msg.clone());
+                        if let Err(e) = self
+                            .in_journal(move |j| j.upload_failed(&ev, &role, &m, Some(next)))
+                            .await
                         {
                             tracing::error!(evidence = %row.evidence, error = %e, "journal: the failed attempt was not recorded; retried at once");
                         }
@@ -262,9 +257,10 @@ impl Uploader {
                             .push((row.evidence.clone(), row.role.clone(), msg));
                     } else {
                         tracing::error!(evidence = %row.evidence, role = %row.role, error = %msg, "upload failed permanently; the camera copy is kept");
-                        if let Err(e) =
-                            self.journal
-                                .upload_failed(&row.evidence, &row.role, &msg, None)
+                        let (ev, role, m) = (row.evidence.clone(), row.role.clone(), msg.clone());
+                        if let Err(e) = self
+                            .in_journal(move |j| j.upload_failed(&ev, &role, &m, None))
+                            .await
                         {
                             tracing::error!(evidence = %row.evidence, error = %e, "journal: the failure was not recorded; tried again");
                         }
@@ -275,17 +271,10 @@ impl Uploader {
             }
         }
         // Seal what happened since the last checkpoint (the `uploaded` events, links, case
-        // registrations…) so it is published with the rest; events that only record time
-        // need no checkpoint of their own.
+        // registrations…) so it is published with the rest.
         let log = self.log.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || {
-            log.with(|l| {
-                if l.only_time_records(l.last_checkpoint(), l.size()) {
-                    Ok(None)
-                } else {
-                    l.checkpoint()
-                }
-            })
+            log.seal(evidock_store::checkpoints::Moment::Publish)
         })
         .await
         {
@@ -335,12 +324,29 @@ impl Uploader {
             self.put_record(&row.evidence, key, &row.source).await?;
             evidock_store::crash_point!("upload.record");
         }
-        self.journal
-            .upload_done(&row.evidence, &row.role, seq, self.clock.now())
+        let (ev, role, at) = (row.evidence.clone(), row.role.clone(), self.clock.now());
+        self.in_journal(move |j| j.upload_done(&ev, &role, seq, at))
+            .await
             .map_err(|e| self.local_err(e.to_string()))?;
         evidock_store::crash_point!("upload.done");
         tracing::info!(evidence = %row.evidence, role = %row.role, object = %self.store.full_key(key), size, "uploaded and read back");
         Ok(())
+    }
+
+    /// A journal call (SQLite with `synchronous=FULL`: an fsync per write) on a blocking thread,
+    /// never on one of the dock's two async workers, where it would hold up every other stage.
+    async fn in_journal<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Journal) -> R + Send + 'static,
+    ) -> R {
+        let journal = self.journal.clone();
+        match tokio::task::spawn_blocking(move || f(&journal)).await {
+            Ok(r) => r,
+            // Not swallowed: the stage running this pass sees the panic and stops the dock.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down, and this pass with it.
+            Err(_) => std::future::pending().await,
+        }
     }
 
     fn local_err(&self, reason: String) -> StoreError {
@@ -389,7 +395,7 @@ impl Uploader {
                     part_size: part,
                     parts: Vec::new(),
                 };
-                self.progress(row, Some(&m))?;
+                self.progress(row, Some(&m)).await?;
                 m
             }
         };
@@ -417,10 +423,10 @@ impl Uploader {
             {
                 Ok(etag) => {
                     mp.parts.push(etag);
-                    self.progress(row, Some(&mp))?;
+                    self.progress(row, Some(&mp)).await?;
                 }
                 Err(e @ StoreError::UploadGone { .. }) => {
-                    self.progress(row, None)?;
+                    self.progress(row, None).await?;
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -438,16 +444,17 @@ impl Uploader {
                     return Ok(());
                 }
                 if matches!(e, StoreError::UploadGone { .. }) {
-                    self.progress(row, None)?;
+                    self.progress(row, None).await?;
                 }
                 Err(e)
             }
         }
     }
 
-    fn progress(&self, row: &UploadRow, mp: Option<&Multipart>) -> Result<(), StoreError> {
-        self.journal
-            .upload_progress(&row.evidence, &row.role, mp)
+    async fn progress(&self, row: &UploadRow, mp: Option<&Multipart>) -> Result<(), StoreError> {
+        let (ev, role, mp) = (row.evidence.clone(), row.role.clone(), mp.cloned());
+        self.in_journal(move |j| j.upload_progress(&ev, &role, mp.as_ref()))
+            .await
             .map_err(|e| self.local_err(e.to_string()))?;
         evidock_store::crash_point!("upload.progress");
         Ok(())
@@ -521,9 +528,10 @@ impl Uploader {
         original_key: &str,
         source: &std::path::Path,
     ) -> Result<(), StoreError> {
+        let ev = evidence.clone();
         let (payload, seq) = self
-            .journal
-            .acquired_of(evidence)
+            .in_journal(move |j| j.acquired_of(&ev))
+            .await
             .map_err(|e| self.local_err(e.to_string()))?
             .ok_or_else(|| self.local_err(format!("no acquired event recorded for {evidence}")))?;
         let acquired: AcquiredPayload =
@@ -585,7 +593,7 @@ impl Uploader {
                 key_line.into_bytes().into(),
             )
             .await?;
-        let first_key = std::fs::read(dir.join(loglayout::KEY_FILE)).map_err(|e| {
+        let first_key = fs_err::read(dir.join(loglayout::KEY_FILE)).map_err(|e| {
             self.local_err(format!("{}: {e}", dir.join(loglayout::KEY_FILE).display()))
         })?;
         self.store

@@ -290,7 +290,7 @@ impl Acquirer {
             .close_wipe(key, a.event.seq)
             .map_err(|e| e.to_string())?;
         evidock_store::crash_point!("wipe.settled");
-        if let Err(e) = self.log.with(|l| l.checkpoint()) {
+        if let Err(e) = self.log.seal(evidock_store::checkpoints::Moment::Wipe) {
             tracing::warn!(error = %e, "the wipe is logged; its checkpoint is signed at the next one");
         }
         Ok(a.event.seq)
@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn a_name_reused_by_a_new_recording_is_not_the_requested_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("DCIM")).unwrap();
+        fs_err::create_dir(dir.path().join("DCIM")).unwrap();
         let volume = Volume::new(dir.path().to_path_buf(), None);
         let asked = |bytes: &[u8]| WipedFile {
             path: CameraPath(b"DCIM/V0001.MP4".to_vec()),
@@ -427,12 +427,12 @@ mod tests {
         };
         let f = asked(b"the acquired recording");
         assert!(!holds(&volume, &f).unwrap(), "absent");
-        std::fs::write(dir.path().join("DCIM/V0001.MP4"), b"the acquired recording").unwrap();
+        fs_err::write(dir.path().join("DCIM/V0001.MP4"), b"the acquired recording").unwrap();
         assert!(
             holds(&volume, &f).unwrap(),
             "the same bytes: still on the card"
         );
-        std::fs::write(
+        fs_err::write(
             dir.path().join("DCIM/V0001.MP4"),
             b"a new recording, same name",
         )

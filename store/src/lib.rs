@@ -4,6 +4,7 @@
 //! append-only custody log with its checkpoints, RFC 3161 time-stamps, and (later) the object
 //! layout of the evidence store.
 
+pub mod checkpoints;
 pub mod clock;
 pub mod crash;
 pub mod fsutil;

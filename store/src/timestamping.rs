@@ -140,7 +140,7 @@ pub async fn timestamp_pending(
     }
     if !run.stamped.is_empty() {
         // Seal the new `timestamped` events; that checkpoint needs no token of its own.
-        log.with(|l| l.checkpoint())?;
+        log.seal(crate::checkpoints::Moment::Stamped)?;
     }
     Ok(run)
 }

@@ -197,3 +197,71 @@ fn no_store_no_wipe() {
     assert_eq!(card_files(&card), before);
     assert!(of_kind(&st.events(), "device-wiped").is_empty());
 }
+
+/// The wipe in the dock waits for the camera's uploads without holding its slot: a camera
+/// undocked while it waits and docked again at once is acquired again (its files recognised),
+/// not ignored as "still being acquired" — and once the uploads land while it is docked, it is
+/// wiped with no one touching it.
+#[test]
+fn a_camera_undocked_while_it_waits_for_its_wipe_is_taken_again_at_once_and_wiped_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    // Uploads only in a minute-long window twelve hours from now: they wait.
+    let later = chrono::Local::now() + chrono::Duration::hours(12);
+    let window = format!(
+        "{}-{}",
+        later.format("%H:%M"),
+        (later + chrono::Duration::minutes(1)).format("%H:%M")
+    );
+    let waiting = format!(
+        "[store]\nurl = \"file://{}\"\nupload_windows = [\"{window}\"]\n\n[[camera]]\nname = \"sim\"\ndriver = \"zfy-sim\"\nallow = [\"*\"]\nwipe = \"after-upload\"\n",
+        store.display()
+    );
+    let st = TestStation::with_config(&waiting);
+    let fw = station::firmware("ZFY0602", "350702");
+    let files = station::recordings(&fw, 2, 20_000, 62);
+    let card = station::camera(st.dir.path(), fw, files);
+    let before = card_files(&card);
+    let released = |st: &TestStation| {
+        st.sessions()
+            .iter()
+            .filter(|s| s["state"] == "released")
+            .count()
+    };
+    let dock = st.start_dock();
+    let docked = station::dock(&card, &st.mount_root(), "slot-1");
+    st.wait_for(60, "the first docking released", || released(&st) == 1);
+
+    // Undocked while it waits for its uploads, then docked again the moment the dock has seen
+    // it go.
+    let away = st.dir.path().join("away");
+    std::fs::rename(&docked, &away).unwrap();
+    st.wait_for(30, "the undock seen", || {
+        !of_kind(&st.events(), "undocked").is_empty()
+    });
+    station::dock(&away, &st.mount_root(), "slot-1");
+    st.wait_for(60, "the second docking acquired and released", || {
+        released(&st) == 2
+    });
+    assert_eq!(
+        card_files(&st.mount_root().join("slot-1")),
+        before,
+        "nothing wiped yet: nothing is uploaded"
+    );
+    station::stop(dock);
+
+    // Uploads allowed: the dock, started again with the camera still docked, uploads and
+    // then wipes it without a new docking.
+    std::fs::write(
+        st.dir.path().join("evidock.toml"),
+        config(&store, "after-upload"),
+    )
+    .unwrap();
+    let dock = st.start_dock();
+    st.wait_for(60, "the camera wiped after its uploads", || {
+        !of_kind(&st.events(), "device-wiped").is_empty()
+    });
+    station::stop(dock);
+    let after = card_files(&st.mount_root().join("slot-1"));
+    assert!(after.len() < before.len(), "wiped: {before:?} → {after:?}");
+}

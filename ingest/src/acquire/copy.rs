@@ -386,9 +386,9 @@ mod tests {
         assert_eq!(checked.edge, edge_hash(&mut io::Cursor::new(&d)).unwrap());
 
         // A bit flipped on the disk after the copy is caught by the re-read.
-        let mut on_disk = std::fs::read(&part).unwrap();
+        let mut on_disk = fs_err::read(&part).unwrap();
         on_disk[123_456] ^= 4;
-        std::fs::write(&part, &on_disk).unwrap();
+        fs_err::write(&part, &on_disk).unwrap();
         let bad = check(&part, &c.digests, DigestSet::ALL).unwrap();
         assert_eq!(
             bad.mismatched,
@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
         // The camera was read only for the bytes after the offset.
         assert_eq!(r2.progress, d.len() as u64 - offset);
-        assert_eq!(std::fs::read(&part).unwrap(), d);
+        assert_eq!(fs_err::read(&part).unwrap(), d);
     }
 
     #[test]
@@ -439,7 +439,7 @@ mod tests {
                 assert!(offset <= 50_000 && offset > 30_000, "{offset}");
                 assert_eq!(source.raw_os_error(), Some(libc::EIO));
                 assert_eq!(r.durable.last(), Some(&offset));
-                let kept = std::fs::read(tmp.path().join("c.part")).unwrap();
+                let kept = fs_err::read(tmp.path().join("c.part")).unwrap();
                 assert_eq!(kept, &d[..offset as usize]);
             }
             other => panic!("expected EIO, got {other:?}"),

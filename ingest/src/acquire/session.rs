@@ -665,7 +665,7 @@ impl Acquirer {
                 name: &names[i],
                 recorded: corrected[i].clone(),
             };
-            let _ = std::fs::remove_file(&job.part);
+            let _ = fs_err::remove_file(&job.part);
             if let Err(e) = self.journal.remove_partial(&device, path) {
                 return Err(fail(s, e.to_string()));
             }
@@ -676,7 +676,7 @@ impl Acquirer {
                     .check_and_log(&session, &device, job, progress)
                     .map_err(|e| fail(s, e))?
             {
-                let _ = std::fs::remove_file(&again.part);
+                let _ = fs_err::remove_file(&again.part);
                 self.record_failure(
                         &session,
                         &device,
@@ -715,7 +715,7 @@ impl Acquirer {
             .map_err(journal_err(s))?;
         evidock_store::crash_point!("session.released");
         self.log
-            .with(|l| l.checkpoint())
+            .seal(evidock_store::checkpoints::Moment::Release)
             .map_err(|e| fail(s, format!("checkpoint: {e}")))?;
         progress.set_current(None);
         progress.set_state(SlotState::SafeToUndock, None);
@@ -917,7 +917,7 @@ impl Acquirer {
             }
             Err(e) if e.is_disk_full() => {
                 let _ = hasher.finish();
-                let _ = std::fs::remove_file(&part_path);
+                let _ = fs_err::remove_file(&part_path);
                 if let Err(e) = self.journal.remove_partial(f.device, f.path) {
                     tracing::error!(file = %shown, error = %e, "journal: the partial copy's row was not removed (a resume starts over)");
                 }
@@ -1092,11 +1092,11 @@ impl Acquirer {
                     time_rule: payload.recorded.as_ref().map(|r| r.rule.as_str()),
                     important: payload.important,
                 },
-                &crate::upload::original_upload(
-                    &self.spool,
+                &crate::journal::NewUpload::original(
                     &evidence,
                     &payload.digests.sha256,
                     payload.size,
+                    self.spool.object_path(&payload.digests.sha256),
                 ),
                 self.clock.now(),
             )

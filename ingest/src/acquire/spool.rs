@@ -68,19 +68,19 @@ impl Spool {
         }
         if !dest.is_file() {
             // link(2) never replaces: a concurrent commit of the same content wins harmlessly.
-            match std::fs::hard_link(part, &dest) {
+            match fs_err::hard_link(part, &dest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(FsError::new("link into the spool", &dest, e)),
             }
         }
-        match std::fs::remove_file(part) {
+        match fs_err::remove_file(part) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(FsError::new("remove", part, e)),
         }
         let perms = std::os::unix::fs::PermissionsExt::from_mode(0o440);
-        std::fs::set_permissions(&dest, perms).map_err(fsutil::err("make read-only", &dest))?;
+        fs_err::set_permissions(&dest, perms).map_err(fsutil::err("make read-only", &dest))?;
         fsutil::sync_dir(fsutil::parent_dir(&dest))?;
         fsutil::sync_dir(fsutil::parent_dir(part))?;
         Ok(dest)
@@ -106,29 +106,29 @@ mod tests {
         let spool = Spool::open(tmp.path()).unwrap();
         let sha = Sha256::digest(b"camera bytes");
         let part = tmp.path().join("partial/x.part");
-        std::fs::create_dir_all(part.parent().unwrap()).unwrap();
+        fs_err::create_dir_all(part.parent().unwrap()).unwrap();
         // A crash after the link, before the `.part` was removed.
-        std::fs::write(&part, b"camera bytes").unwrap();
+        fs_err::write(&part, b"camera bytes").unwrap();
         let dest = spool.object_path(&sha);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::hard_link(&part, &dest).unwrap();
+        fs_err::create_dir_all(dest.parent().unwrap()).unwrap();
+        fs_err::hard_link(&part, &dest).unwrap();
         assert_ne!(
-            std::fs::metadata(&part).unwrap().permissions().mode() & 0o222,
+            fs_err::metadata(&part).unwrap().permissions().mode() & 0o222,
             0
         );
         assert_eq!(spool.commit(&part, &sha).unwrap(), dest);
         assert!(!part.exists());
         assert_eq!(
-            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            fs_err::metadata(&dest).unwrap().permissions().mode() & 0o777,
             0o440
         );
         // A crash after the `.part` was removed, before the original was made read-only.
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
+        fs_err::set_permissions(&dest, std::fs::Permissions::from_mode(0o644)).unwrap();
         spool.commit(&part, &sha).unwrap();
         assert_eq!(
-            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            fs_err::metadata(&dest).unwrap().permissions().mode() & 0o777,
             0o440
         );
-        assert_eq!(std::fs::read(&dest).unwrap(), b"camera bytes");
+        assert_eq!(fs_err::read(&dest).unwrap(), b"camera bytes");
     }
 }

@@ -27,20 +27,20 @@ impl Entry {
 pub fn walk(root: &Path) -> std::io::Result<Vec<Entry>> {
     let mut out = Vec::new();
     // The root itself must be readable: otherwise the camera is not really there.
-    std::fs::read_dir(root)?;
+    fs_err::read_dir(root)?;
     // A volume that is one of the kernel's own filesystems (a bind of /proc or /sys in the
     // watch folder) is no card: nothing of it is read.
     if let Some(why) = crate::device::card::on_kernel_filesystem(root) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
     }
-    let dev = std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(root)?);
+    let dev = std::os::unix::fs::MetadataExt::dev(&fs_err::metadata(root)?);
     walk_dir(root, &[], dev, &mut out);
     out.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(out)
 }
 
 fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) {
-    let rd = match std::fs::read_dir(dir) {
+    let rd = match fs_err::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
             out.push(Entry::Unreadable {
@@ -68,7 +68,7 @@ fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) {
         }
         rel.extend_from_slice(name.as_bytes());
         // lstat: a link is reported as a link, never followed.
-        let meta = match std::fs::symlink_metadata(entry.path()) {
+        let meta = match fs_err::symlink_metadata(entry.path()) {
             Ok(m) => m,
             Err(e) => {
                 out.push(Entry::Unreadable {
@@ -80,7 +80,7 @@ fn walk_dir(dir: &Path, prefix: &[u8], dev: u64, out: &mut Vec<Entry>) {
         };
         let ft = meta.file_type();
         if ft.is_symlink() {
-            let target = std::fs::read_link(entry.path())
+            let target = fs_err::read_link(entry.path())
                 .map(|t| t.display().to_string())
                 .unwrap_or_default();
             out.push(Entry::Unreadable {
@@ -126,13 +126,13 @@ mod tests {
     fn lists_files_and_reports_links() {
         let tmp = tempfile::tempdir().unwrap();
         let r = tmp.path();
-        std::fs::create_dir_all(r.join("DCIM/100")).unwrap();
-        std::fs::write(r.join("DCIM/100/b.mp4"), b"bb").unwrap();
-        std::fs::write(r.join("DCIM/100/a.mp4"), b"a").unwrap();
-        std::fs::write(r.join("LOG.TXT"), b"").unwrap();
+        fs_err::create_dir_all(r.join("DCIM/100")).unwrap();
+        fs_err::write(r.join("DCIM/100/b.mp4"), b"bb").unwrap();
+        fs_err::write(r.join("DCIM/100/a.mp4"), b"a").unwrap();
+        fs_err::write(r.join("LOG.TXT"), b"").unwrap();
         std::os::unix::fs::symlink("../../etc", r.join("DCIM/up")).unwrap();
         let gbk_name = std::ffi::OsStr::from_bytes(b"\xd6\xb4.JPG");
-        std::fs::write(r.join(gbk_name), b"j").unwrap();
+        fs_err::write(r.join(gbk_name), b"j").unwrap();
         let e = walk(r).unwrap();
         let paths: Vec<&[u8]> = e.iter().map(Entry::path).collect();
         assert_eq!(

@@ -111,7 +111,7 @@ fn import(
             file.display()
         ))?,
     };
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let bytes = fs_err::read(file).with_context(|| format!("reading {}", file.display()))?;
     let report = match cases.import(&name, &bytes, format, by) {
         Ok(r) => r,
         Err(CaseError::Register(e)) => return refused(ctx, &e),

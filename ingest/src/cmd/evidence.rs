@@ -460,7 +460,7 @@ fn get(
         }
         Ok((n, ev))
     });
-    let _ = std::fs::remove_file(&scratch);
+    let _ = fs_err::remove_file(&scratch);
     match delivered {
         Ok((size, ev)) => Ok(Got {
             role,
@@ -470,7 +470,7 @@ fn get(
         }),
         Err(e) => {
             drop(to);
-            let _ = std::fs::remove_file(out);
+            let _ = fs_err::remove_file(out);
             Err(e)
         }
     }
@@ -491,7 +491,7 @@ fn reserve(f: &std::fs::File, n: u64) -> std::io::Result<()> {
 /// Copies a `get` killed mid-way left in the station's fetch scratch, a day old or more (a
 /// fetch under way is never that old): removed, never handed over.
 fn clear_stale(fetching: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(fetching) else {
+    let Ok(entries) = fs_err::read_dir(fetching) else {
         return;
     };
     let day = std::time::Duration::from_secs(24 * 3600);
@@ -501,7 +501,7 @@ fn clear_stale(fetching: &std::path::Path) {
             .and_then(|m| m.modified())
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
         if old {
-            match std::fs::remove_file(e.path()) {
+            match fs_err::remove_file(e.path()) {
                 Ok(()) => {
                     tracing::warn!(file = %e.path().display(), "removed a copy an interrupted `evidence get` left behind")
                 }

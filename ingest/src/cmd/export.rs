@@ -30,8 +30,8 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     let cases = st.cases()?;
     // Trusted time for what is about to be sealed, when a TSA is configured; the package says
     // so when it is not reached.
-    st.log.with(|l| l.checkpoint())?;
-    if let Some(client) = super::log::tsa_client(&st)? {
+    st.log.seal(evidock_store::checkpoints::Moment::Export)?;
+    if let Some(client) = st.tsa_client()? {
         let run = super::runtime()?.block_on(evidock_store::timestamping::timestamp_pending(
             &st.log, &client, 100,
         ))?;

@@ -44,7 +44,7 @@ pub struct IngestArgs {
 }
 
 pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
-    let path = std::fs::canonicalize(&args.path)
+    let path = fs_err::canonicalize(&args.path)
         .map_err(|e| exit::BadInput(format!("cannot read {}: {e}", args.path.display())))?;
     if !path.is_dir() {
         exit::bad_input(format!("{} is not a folder", path.display()))?
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
     let operator = args.officer.map(OfficerId::new).transpose()?;
     let serial = args.serial.map(DeviceSerial::new).transpose()?;
     let st = ctx.station()?;
-    let data_dir = std::fs::canonicalize(&st.data_dir)?;
+    let data_dir = fs_err::canonicalize(&st.data_dir)?;
     if data_dir.starts_with(&path) || path.starts_with(&data_dir) {
         exit::bad_input(format!(
             "{} holds or is inside the station's own data directory {}: nothing read",

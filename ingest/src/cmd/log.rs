@@ -6,10 +6,8 @@ use crate::station::Station;
 use anyhow::Context as _;
 use clap::Subcommand;
 use evidock_store::timestamping;
-use evidock_store::tsa::{TsaClient, TsaConfig};
 use evidock_verify::finding::Level;
 use evidock_verify::logcheck;
-use evidock_verify::timestamp::TsaTrust;
 use evidock_verify::trust::{StationAnchor, Trust};
 
 #[derive(Debug, Subcommand)]
@@ -50,7 +48,7 @@ pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
     match cmd {
         LogCmd::Show { from, limit } => show(ctx, &st, from, limit),
         LogCmd::Checkpoint => {
-            let cp = st.log.with(|l| l.checkpoint())?;
+            let cp = st.log.seal(evidock_store::checkpoints::Moment::Asked)?;
             match &cp {
                 Some(c) => eprintln!(
                     "signed checkpoint {} (root {}) for station {}",
@@ -159,29 +157,8 @@ fn prove(
     Ok(exit::OK)
 }
 
-/// A TSA client from the configuration, or `None` when no TSA is configured.
-pub fn tsa_client(st: &Station) -> anyhow::Result<Option<TsaClient>> {
-    let Some(t) = &st.settings.tsa else {
-        return Ok(None);
-    };
-    let mut trust = TsaTrust::default();
-    for r in &t.roots {
-        let pem = std::fs::read(r).with_context(|| format!("reading TSA root {}", r.display()))?;
-        trust.roots.extend(
-            evidock_verify::trust::pem_certificates(&pem)
-                .map_err(|e| anyhow::anyhow!("TSA root {}: {e}", r.display()))?,
-        );
-    }
-    Ok(Some(TsaClient::new(TsaConfig {
-        url: t.url.clone(),
-        policy: t.policy.clone(),
-        timeout: t.timeout,
-        trust,
-    })?))
-}
-
 fn timestamp(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
-    let Some(client) = tsa_client(st)? else {
+    let Some(client) = st.tsa_client()? else {
         return crate::exit::bad_input(
             "no TSA configured: add a [tsa] section with a url to the configuration",
         );
@@ -224,7 +201,7 @@ pub(crate) fn station_trust(st: &Station) -> anyhow::Result<Trust> {
     trust.stations.push(StationAnchor::Key(
         evidock_store::key::NoteSigner::verifier(st.key.as_ref()).clone(),
     ));
-    if let Some(client) = tsa_client(st)? {
+    if let Some(client) = st.tsa_client()? {
         trust.tsa = client.trust().clone();
     }
     Ok(trust)

@@ -2,6 +2,7 @@
 
 pub mod camera;
 pub mod case;
+pub mod cli;
 pub mod config;
 pub mod dock;
 pub mod evidence;
@@ -23,7 +24,7 @@ pub mod verify;
 
 use crate::config::Settings;
 use crate::station::{Create, Station};
-use crate::{Cli, Command};
+use cli::{Cli, Command};
 use std::path::PathBuf;
 
 /// What every command gets: the global options, resolved.
@@ -73,7 +74,7 @@ pub fn person(s: &str) -> Result<String, String> {
 /// Whether `a` and `b` are one existing directory however each is named (relative, `..`, a
 /// link).
 fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+    match (fs_err::canonicalize(a), fs_err::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b && a.is_dir(),
         _ => false,
     }

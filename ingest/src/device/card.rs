@@ -119,7 +119,7 @@ pub fn recognise(dir: &Path, profiles: &[Profile]) -> Option<Sign> {
     let mut looked = 0usize;
     let mut stack = vec![(dir.to_path_buf(), 0u8)];
     while let Some((d, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
+        let Ok(entries) = fs_err::read_dir(&d) else {
             continue;
         };
         for e in entries.flatten() {
@@ -173,19 +173,19 @@ mod tests {
     #[test]
     fn a_plain_folder_is_no_card_and_a_card_shows_its_sign() {
         let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("notes.txt"), b"x").unwrap();
-        std::fs::create_dir(t.path().join("photos")).unwrap();
+        fs_err::write(t.path().join("notes.txt"), b"x").unwrap();
+        fs_err::create_dir(t.path().join("photos")).unwrap();
         assert_eq!(recognise(t.path(), &profiles()), None);
 
-        std::fs::create_dir(t.path().join("Dcim")).unwrap();
+        fs_err::create_dir(t.path().join("Dcim")).unwrap();
         assert_eq!(
             recognise(t.path(), &profiles()),
             Some(Sign::Layout("DCIM".into()))
         );
 
         let named = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(named.path().join("a/b")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(named.path().join("a/b")).unwrap();
+        fs_err::write(
             named
                 .path()
                 .join("a/b/ZFY0001_350201_20240301093000_0001.MP4"),
@@ -199,7 +199,7 @@ mod tests {
 
         let id = tempfile::tempdir().unwrap();
         let id_file = profiles()[0].id_file.clone();
-        std::fs::write(id.path().join(&id_file), b"serial=ZFY0001\n").unwrap();
+        fs_err::write(id.path().join(&id_file), b"serial=ZFY0001\n").unwrap();
         assert_eq!(
             recognise(id.path(), &profiles()),
             Some(Sign::IdFile(id_file))

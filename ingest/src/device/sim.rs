@@ -75,7 +75,7 @@ impl Firmware {
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
+        let text = fs_err::read_to_string(path)
             .map_err(|e| format!("cannot read firmware {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("firmware {}: {e}", path.display()))
     }
@@ -231,7 +231,7 @@ impl CameraDriver for SimDriver {
             {
                 continue;
             }
-            match std::fs::remove_file(card.join(rel)) {
+            match fs_err::remove_file(card.join(rel)) {
                 Ok(()) => deleted.push(p.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
@@ -339,10 +339,10 @@ pub fn recording_name(serial: &str, officer: &str, at: NaiveDateTime, n: u32, ex
 pub fn create(dir: &Path, spec: &SimSpec) -> Result<PathBuf, String> {
     use std::io::Write as _;
     let card = dir.join("card");
-    std::fs::create_dir_all(&card).map_err(|e| format!("{}: {e}", card.display()))?;
+    fs_err::create_dir_all(&card).map_err(|e| format!("{}: {e}", card.display()))?;
     let fw_path = std::path::absolute(dir.join("firmware.toml")).map_err(|e| e.to_string())?;
     spec.firmware.save(&fw_path)?;
-    std::fs::write(
+    fs_err::write(
         card.join(MARKER),
         format!("firmware={}\n", fw_path.display()),
     )
@@ -352,14 +352,14 @@ pub fn create(dir: &Path, spec: &SimSpec) -> Result<PathBuf, String> {
     for (rel, content) in &spec.files {
         let path = card.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(rel));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            fs_err::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
         match content {
             SimContent::Bytes(b) => {
-                std::fs::write(&path, b).map_err(|e| format!("{}: {e}", path.display()))?
+                fs_err::write(&path, b).map_err(|e| format!("{}: {e}", path.display()))?
             }
             SimContent::CopyOf(src) => {
-                std::fs::copy(src, &path)
+                fs_err::copy(src, &path)
                     .map_err(|e| format!("{} → {}: {e}", src.display(), path.display()))?;
             }
             SimContent::Generated { size, seed } => {

@@ -40,7 +40,7 @@ impl CardSource for Volume {
         Ok(self.clone())
     }
     fn present(&self) -> bool {
-        std::fs::read_dir(&self.root).is_ok()
+        fs_err::read_dir(&self.root).is_ok()
     }
 }
 
@@ -182,9 +182,9 @@ mod tests {
     fn refuses_links_out_of_the_volume() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("card");
-        std::fs::create_dir_all(root.join("DCIM")).unwrap();
-        std::fs::write(root.join("DCIM/a.mp4"), b"abc").unwrap();
-        std::fs::write(tmp.path().join("secret"), b"no").unwrap();
+        fs_err::create_dir_all(root.join("DCIM")).unwrap();
+        fs_err::write(root.join("DCIM/a.mp4"), b"abc").unwrap();
+        fs_err::write(tmp.path().join("secret"), b"no").unwrap();
         std::os::unix::fs::symlink("../../secret", root.join("DCIM/up.mp4")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", root.join("DCIM/abs.mp4")).unwrap();
         std::os::unix::fs::symlink(tmp.path(), root.join("outside")).unwrap();

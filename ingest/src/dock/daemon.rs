@@ -7,6 +7,8 @@ use super::{Arrival, DockEvent};
 use crate::acquire::progress::{SessionProgress, Snapshot};
 use crate::acquire::session::{Acquirer, DockedCamera, Outcome, StopSignal};
 use crate::device::profile::Profile;
+use crate::pipeline::wake::Wake;
+use crate::pipeline::wipe::WipeQueue;
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
 use evidock_verify::event::payload::UndockedPayload;
@@ -14,49 +16,32 @@ use evidock_verify::event::{Actor, NewEvent, Subject};
 use evidock_verify::id::{DeviceSerial, SessionId};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-/// While the camera stays docked after release, wait for its uploads to be verified, then wipe
-/// what the profile allows. Undocked first: the camera is wiped at its next docking instead.
-fn wipe_when_uploaded(
-    acquirer: &Acquirer,
-    cam: &mut DockedCamera,
-    session: &SessionId,
-    stop: &StopSignal,
-) {
-    // A wipe an earlier docking left half-done is recorded now, not only after uploads.
-    match acquirer.settle_wipes_of(cam) {
-        Ok(s) if !s.is_empty() => {
-            tracing::warn!(%session, settled = s.len(), "an earlier wipe cut off was settled")
+/// The stages a dock event wakes, one generation counter each (`crate::pipeline::wake`).
+#[derive(Debug, Clone, Default)]
+pub struct Wakes {
+    pub timestamp: Wake,
+    pub links: Wake,
+    pub upload: Wake,
+    pub transcode: Wake,
+    pub wipe: Wake,
+}
+
+impl Wakes {
+    /// A camera was released: its checkpoint to stamp, its recordings to link, transcode and
+    /// upload, and itself, maybe, to wipe.
+    pub fn released(&self) {
+        for w in [
+            &self.timestamp,
+            &self.links,
+            &self.upload,
+            &self.transcode,
+            &self.wipe,
+        ] {
+            w.bump();
         }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!(%session, error = %e, "an earlier wipe could not be settled; tried again at the next docking")
-        }
-    }
-    if cam.profile.wipe == crate::device::profile::WipePolicy::Never {
-        return;
-    }
-    let Some(device) = cam.device.clone() else {
-        return;
-    };
-    // Every upload of this camera's files, not only this session's: after a crash the files
-    // of an earlier docking may still be on their way, and are wiped at this one.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
-    while !acquirer.camera_uploaded(&device) {
-        if stop.between_files().is_some() || std::time::Instant::now() > deadline {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    match acquirer.wipe(cam, session) {
-        Ok(w) => {
-            for (f, why) in &w.kept {
-                tracing::info!(file = %f, reason = %why, "kept on the camera");
-            }
-        }
-        Err(e) => tracing::error!(%session, error = %e, "wipe failed; the camera keeps its files"),
     }
 }
 
@@ -118,8 +103,10 @@ pub struct Dock {
     /// USB cards are mounted by the system's automounter (must be read-only), not by evidock.
     pub automount: bool,
     pub state: DockState,
-    /// Woken after every release (e.g. to time-stamp the new checkpoint).
-    pub released: Arc<Notify>,
+    /// The stages a release wakes.
+    pub wakes: Wakes,
+    /// Released cameras, still docked, wait here for their wipe (a stage of its own).
+    pub wipes: WipeQueue,
 }
 
 impl std::fmt::Debug for Dock {
@@ -171,7 +158,7 @@ impl Dock {
 
     /// Sign a checkpoint over everything logged so far.
     fn seal(&self) {
-        if let Err(e) = self.log.with(|l| l.checkpoint()) {
+        if let Err(e) = self.log.seal(evidock_store::checkpoints::Moment::Undock) {
             tracing::error!(error = %e, "could not sign a checkpoint");
         }
     }
@@ -189,6 +176,9 @@ impl Dock {
             if slots.get(&a.slot).is_some_and(|s| !s.finished) {
                 return; // already being acquired
             }
+            if self.wipes.holds(&a.slot) {
+                return; // released, and waiting for its wipe or being wiped
+            }
             slots.insert(
                 a.slot.clone(),
                 Slot {
@@ -205,7 +195,8 @@ impl Dock {
         let clock = self.clock.clone();
         let automount = self.automount;
         let permits = permits.clone();
-        let released = self.released.clone();
+        let wakes = self.wakes.clone();
+        let wipes = self.wipes.clone();
         tasks.spawn(async move {
             // A camera waits for a free acquisition slot, not for another camera's files.
             let permit = permits.acquire_owned().await;
@@ -225,14 +216,13 @@ impl Dock {
                             method: att.method,
                         };
                         let outcome = acquirer.acquire(&mut cam, &progress, &stop);
-                        // The slot's turn at acquisition is over: waiting for its uploads to
-                        // wipe it must not keep another camera waiting.
+                        // The slot's turn at acquisition is over.
                         drop(permit);
                         if let Outcome::Released { session, .. } = &outcome {
-                            // The stages start on the release itself: the wipe below waits
-                            // for the uploads this wakes.
-                            released.notify_waiters();
-                            wipe_when_uploaded(&acquirer, &mut cam, session, &stop);
+                            // The wipe waits for the uploads in a stage of its own, holding
+                            // no slot and no thread; offered before the wake-up it answers.
+                            wipes.offer(cam, session.clone(), stop.clone());
+                            wakes.released();
                         }
                         outcome
                     }
@@ -261,6 +251,7 @@ impl Dock {
         };
         s.departed = true;
         s.stop.undock();
+        self.wipes.departed(slot);
         if s.finished {
             let snap = s.progress.snapshot();
             let released = s.released;

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// Volumes present and ready under `root`: non-hidden directories with at least one entry.
 pub fn scan(root: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let Ok(rd) = std::fs::read_dir(root) else {
+    let Ok(rd) = fs_err::read_dir(root) else {
         return out;
     };
     for e in rd.flatten() {
@@ -25,8 +25,8 @@ pub fn scan(root: &Path) -> BTreeSet<String> {
             continue;
         }
         let p = e.path();
-        let is_dir = std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
-        if is_dir && std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_some()) {
+        let is_dir = fs_err::symlink_metadata(&p).is_ok_and(|m| m.is_dir());
+        if is_dir && fs_err::read_dir(&p).is_ok_and(|mut d| d.next().is_some()) {
             out.insert(name);
         }
     }
@@ -39,7 +39,7 @@ pub fn run(
     tx: tokio::sync::mpsc::Sender<DockEvent>,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, String> {
-    std::fs::create_dir_all(&root)
+    fs_err::create_dir_all(&root)
         .map_err(|e| format!("cannot create the mount root {}: {e}", root.display()))?;
     let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -104,12 +104,12 @@ mod tests {
     fn scan_sees_ready_volumes_only() {
         let tmp = tempfile::tempdir().unwrap();
         let r = tmp.path();
-        std::fs::create_dir(r.join("empty-mountpoint")).unwrap();
-        std::fs::create_dir(r.join("CAM1")).unwrap();
-        std::fs::write(r.join("CAM1/x"), b"").unwrap();
-        std::fs::create_dir(r.join(".staging")).unwrap();
-        std::fs::write(r.join(".staging/x"), b"").unwrap();
-        std::fs::write(r.join("file"), b"").unwrap();
+        fs_err::create_dir(r.join("empty-mountpoint")).unwrap();
+        fs_err::create_dir(r.join("CAM1")).unwrap();
+        fs_err::write(r.join("CAM1/x"), b"").unwrap();
+        fs_err::create_dir(r.join(".staging")).unwrap();
+        fs_err::write(r.join(".staging/x"), b"").unwrap();
+        fs_err::write(r.join("file"), b"").unwrap();
         assert_eq!(
             scan(r).into_iter().collect::<Vec<_>>(),
             vec!["CAM1".to_string()]

@@ -311,7 +311,7 @@ fn open_source(
     }
     // Not in the spool (uploaded and cleaned up, or acquired elsewhere): stream it from the
     // store into a scratch file beside the package, then read that.
-    let rt = crate::cmd::runtime().map_err(|e| e.to_string())?;
+    let rt = st.runtime().map_err(|e| e.to_string())?;
     let scratch = to.join(".download");
     if let Err(e) = rt.block_on(st.store.download_to(key, &scratch)) {
         // Never left inside the package that is being sealed.
@@ -429,7 +429,7 @@ fn build(
         .collect();
 
     // Seal everything up to now, so every event of the case is under the checkpoint.
-    st.log.with(|l| l.checkpoint())?;
+    st.log.seal(evidock_store::checkpoints::Moment::Export)?;
     let mut events = Vec::new();
     st.log.with(|l| {
         l.for_each_event(|ev| {

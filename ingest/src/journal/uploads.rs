@@ -79,6 +79,21 @@ pub struct NewUpload {
     pub key: String,
 }
 
+impl NewUpload {
+    /// The upload of an acquired evidence item's original (queued with its `acquired` row),
+    /// from its spool copy `source`.
+    pub fn original(evidence: &EvidenceId, sha256: &Sha256, size: u64, source: PathBuf) -> Self {
+        NewUpload {
+            evidence: evidence.clone(),
+            role: "original".into(),
+            sha256: *sha256,
+            size,
+            source,
+            key: evidock_store::objects::layout::original(sha256),
+        }
+    }
+}
+
 /// A multipart upload under way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Multipart {
@@ -236,6 +251,19 @@ impl Journal {
              ORDER BY queued_at LIMIT ?2",
             &[&ts(now), &(limit as i64)],
         )
+    }
+
+    /// When the first upload waiting for a retry falls due (the queue's retry-at): the upload
+    /// stage sleeps until then rather than polling.
+    pub fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, JournalError> {
+        let at: Option<String> = self.with(|db| {
+            db.query_row(
+                "SELECT MIN(next_at) FROM uploads WHERE state IN ('pending', 'uploading') AND next_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+        })?;
+        Ok(at.as_deref().and_then(parse_ts))
     }
 
     /// Every upload row (for status and tests).

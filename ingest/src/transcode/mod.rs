@@ -20,6 +20,7 @@ pub mod salvage;
 pub mod settings;
 
 use crate::acquire::spool::Spool;
+pub use crate::journal::TranscodeState;
 use crate::journal::{EvidenceRow, Journal, NewUpload};
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
@@ -150,9 +151,16 @@ impl Transcoder {
     /// Acquired media items whose content has no derivatives yet (nor a recorded failure), in
     /// acquisition order; one item per content.
     pub fn pending(&self) -> Result<Vec<EvidenceRow>, String> {
-        let all = self.journal.evidence().map_err(|e| e.to_string())?;
-        let states = self.journal.transcode_states().map_err(|e| e.to_string())?;
-        Ok(backlog(all, &states))
+        let queued = self
+            .journal
+            .transcode_backlog()
+            .map_err(|e| e.to_string())?;
+        let mut seen = std::collections::HashSet::new();
+        // One job per content (its first item), media only.
+        Ok(queued
+            .into_iter()
+            .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
+            .collect())
     }
 
     /// Work through the backlog until it is empty or `stop` is set.
@@ -257,7 +265,10 @@ impl Transcoder {
             }
         }
         // Seal what this job logged: a checkpoint covers its events.
-        if let Err(e) = self.log.with(|l| l.checkpoint()) {
+        if let Err(e) = self
+            .log
+            .seal(evidock_store::checkpoints::Moment::Transcoded)
+        {
             tracing::error!(evidence = %row.id, error = %e, "could not sign a checkpoint after transcoding");
         }
         job
@@ -590,32 +601,6 @@ fn burn_in_text(row: &EvidenceRow) -> String {
     t
 }
 
-/// Where a content's derivatives stand (journal `transcodes.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TranscodeState {
-    Started,
-    Done,
-    Failed,
-}
-
-impl TranscodeState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TranscodeState::Started => "started",
-            TranscodeState::Done => "done",
-            TranscodeState::Failed => "failed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "started" => Some(TranscodeState::Started),
-            "done" => Some(TranscodeState::Done),
-            "failed" => Some(TranscodeState::Failed),
-            _ => None,
-        }
-    }
-}
-
 /// Run the calling thread (and the FFmpeg threads it starts, which inherit it) at a lower CPU
 /// priority, so acquisition — what officers wait for — goes first.
 pub fn lower_priority() {
@@ -642,49 +627,12 @@ pub fn backlog(
         .collect()
 }
 
-/// The daemon's transcode worker: one thread at lower priority that works through the backlog
-/// whenever it is woken (a camera was released) and every `every`, until `t.stop` is set or
-/// `wake` is closed. `made` is called after a pass that made derivatives (to wake the uploader).
-pub fn spawn_worker(
-    t: Transcoder,
-    wake: std::sync::mpsc::Receiver<()>,
-    every: std::time::Duration,
-    made: impl Fn() + Send + 'static,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("transcode".into())
-        .spawn(move || {
-            lower_priority();
-            discard_partials(&t.derivatives);
-            while !t.stop.load(Ordering::Relaxed) {
-                match t.run_pending() {
-                    Ok(jobs) if !jobs.is_empty() => {
-                        tracing::info!(
-                            jobs = jobs.len(),
-                            failed = jobs.iter().filter(|j| j.error.is_some()).count(),
-                            "transcode pass"
-                        );
-                        if jobs.iter().any(|j| !j.made.is_empty()) {
-                            made();
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "transcode backlog unreadable"),
-                }
-                match wake.recv_timeout(every) {
-                    Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            }
-        })
-}
-
 /// Remove derivatives left half-written by a crash: each job starts again from the original.
 pub fn discard_partials(derivatives: &Spool) {
     let dir = derivatives.root().join("partial");
-    if let Ok(rd) = std::fs::read_dir(&dir) {
+    if let Ok(rd) = fs_err::read_dir(&dir) {
         for e in rd.flatten() {
-            let _ = std::fs::remove_file(e.path());
+            let _ = fs_err::remove_file(e.path());
         }
     }
 }

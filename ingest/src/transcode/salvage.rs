@@ -452,7 +452,7 @@ mod tests {
         f.extend_from_slice(&p_pic[..5]); // cut mid-sample
         let size = (f.len() - mdat_at + 1000) as u32; // mdat claims more than is there
         f[mdat_at..mdat_at + 4].copy_from_slice(&size.to_be_bytes());
-        std::fs::write(&p, &f).unwrap();
+        fs_err::write(&p, &f).unwrap();
         let (_, samples) = scan(&p, &cfg).unwrap();
         assert_eq!(samples.len(), 2, "{samples:?}");
         assert_eq!(samples[0].len as usize, idr.len());
@@ -478,7 +478,7 @@ mod tests {
         }
         let size = (f.len() - mdat_at) as u32;
         f[mdat_at..mdat_at + 4].copy_from_slice(&size.to_be_bytes());
-        std::fs::write(&p, &f).unwrap();
+        fs_err::write(&p, &f).unwrap();
         let (found, reads) = scan_counted(&p, &cfg);
         assert!(matches!(found, Err(SalvageError::NothingFound)));
         assert!(
@@ -496,12 +496,12 @@ mod tests {
         f.extend_from_slice(b"ftyp");
         f.extend_from_slice(&[0, 0, 0, 8]);
         f.extend_from_slice(b"moov");
-        std::fs::write(&p, &f).unwrap();
+        fs_err::write(&p, &f).unwrap();
         assert!(matches!(
             find_mdat(&mut File::open(&p).unwrap()),
             Err(SalvageError::HasIndex)
         ));
-        std::fs::write(&p, b"RIFF....AVI LIST").unwrap();
+        fs_err::write(&p, b"RIFF....AVI LIST").unwrap();
         assert!(matches!(
             find_mdat(&mut File::open(&p).unwrap()),
             Err(SalvageError::NotMp4)
