@@ -18,6 +18,7 @@ pub mod station;
 pub mod status;
 pub mod transcode;
 pub mod upload;
+pub mod web;
 pub mod wipe;
 
 use clap::{Parser, Subcommand};

@@ -170,7 +170,7 @@ async fn pipeline(
         st.settings.dock.slots,
         st.settings.dock.max_cameras,
         match &st.settings.tsa {
-            Some(t) => format!("trusted time from {}", t.url),
+            Some(t) => format!("trusted time from {}", t.url_for_display()),
             None => "no TSA configured — local time only".into(),
         }
     );
