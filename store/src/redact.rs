@@ -19,8 +19,10 @@ pub fn url_without_query(raw: &str) -> String {
 }
 
 fn redacted(raw: &str, mark_query: bool) -> String {
-    let (mut shown, had_query) = match reqwest::Url::parse(raw) {
-        Ok(mut u) => {
+    // Without `://` a URL parser reads `user:pass@host/…` as scheme `user`, path `pass@host/…`.
+    let parsed = raw.contains("://").then(|| reqwest::Url::parse(raw));
+    let (mut shown, had_query) = match parsed {
+        Some(Ok(mut u)) => {
             // Both fail only for URLs that cannot have credentials, which then have none.
             let _ = u.set_username("");
             let _ = u.set_password(None);
@@ -29,7 +31,7 @@ fn redacted(raw: &str, mark_query: bool) -> String {
             u.set_fragment(None);
             (u.to_string(), had_query)
         }
-        Err(_) => by_text(raw),
+        _ => by_text(raw),
     };
     if had_query && mark_query {
         shown.push_str("?…");
