@@ -276,12 +276,33 @@ pub struct DockSettings {
     pub automount: bool,
 }
 
-#[derive(Debug, Clone)]
+/// Its `Debug` and [`TsaSettings::url_for_display`] show the URL without credentials.
+#[derive(Clone)]
 pub struct TsaSettings {
+    /// As configured, credentials and all: only for the TSA client itself.
     pub url: String,
     pub roots: Vec<PathBuf>,
     pub policy: Option<String>,
     pub timeout: std::time::Duration,
+}
+
+impl TsaSettings {
+    /// The URL to show anywhere (output, the status API, alerts, logs): no user, password or
+    /// query ([`evidock_store::redact::url`]).
+    pub fn url_for_display(&self) -> String {
+        evidock_store::redact::url(&self.url)
+    }
+}
+
+impl std::fmt::Debug for TsaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsaSettings")
+            .field("url", &self.url_for_display())
+            .field("roots", &self.roots)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -338,7 +359,10 @@ impl Config {
                 if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
                     return Err(invalid(
                         "tsa.url",
-                        format!("{:?} is not an http(s) URL", t.url),
+                        format!(
+                            "{:?} is not an http(s) URL",
+                            evidock_store::redact::url(&t.url)
+                        ),
                     ));
                 }
                 if t.timeout_secs == 0 || t.timeout_secs > 600 {
@@ -488,7 +512,10 @@ fn validate_store(
     {
         return Err(invalid(
             "store.url",
-            format!("{:?}: use file://, s3://, az:// or gs://", st.url),
+            format!(
+                "{:?}: use file://, s3://, az:// or gs://",
+                evidock_store::redact::url(&st.url)
+            ),
         ));
     }
     if st.part_size_mib < 5 || st.part_size_mib > 5120 {

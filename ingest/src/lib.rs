@@ -22,6 +22,7 @@ pub mod station;
 pub mod status;
 pub mod transcode;
 pub mod upload;
+pub mod web;
 pub mod wipe;
 
 /// An installed station's configuration and data (the Debian package makes both).

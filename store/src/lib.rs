@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod key;
 pub mod log;
 pub mod objects;
+pub mod redact;
 pub mod s3control;
 pub mod timestamping;
 pub mod tsa;

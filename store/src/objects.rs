@@ -173,8 +173,8 @@ fn no_answer(e: &object_store::Error) -> bool {
     false
 }
 
-/// Where and how to reach the store.
-#[derive(Debug, Clone, Default)]
+/// Where and how to reach the store. Its `Debug` shows no key, secret or credentials in a URL.
+#[derive(Clone, Default)]
 pub struct StoreSettings {
     /// `file:///path`, `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix`.
     pub url: String,
@@ -188,6 +188,26 @@ pub struct StoreSettings {
     pub session_token: Option<String>,
     /// Retries object_store makes itself before an error reaches the upload queue.
     pub max_retries: usize,
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("StoreSettings")
+            .field("url", &display_url(&self.url))
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redact::url),
+            )
+            .field("region", &self.region)
+            .field("allow_http", &self.allow_http)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &set(&self.access_key_id))
+            .field("secret_access_key", &set(&self.secret_access_key))
+            .field("session_token", &set(&self.session_token))
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
 }
 
 /// Which kind of backend, for what object_store cannot do (fsync, Object Lock).
@@ -218,18 +238,10 @@ impl std::fmt::Debug for EvidenceStore {
     }
 }
 
-/// The URL without credentials or query, for messages and custody events.
+/// The URL without credentials or query, for messages and custody events
+/// ([`crate::redact::url_without_query`]).
 pub fn display_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.to_string()
-        }
-        Err(_) => url.split(['?', '#']).next().unwrap_or(url).to_string(),
-    }
+    crate::redact::url_without_query(url)
 }
 
 impl EvidenceStore {

@@ -116,9 +116,10 @@ pub struct TsaClient {
 
 impl TsaClient {
     pub fn new(cfg: TsaConfig) -> Result<Self, TsaError> {
-        let url = reqwest::Url::parse(&cfg.url)
-            .map_err(|e| TsaError::Config(format!("TSA URL {}: {e}", redact_str(&cfg.url))))?;
-        let display = redact(&url);
+        let url = reqwest::Url::parse(&cfg.url).map_err(|e| {
+            TsaError::Config(format!("TSA URL {}: {e}", crate::redact::url(&cfg.url)))
+        })?;
+        let display = crate::redact::url(&cfg.url);
         if !matches!(url.scheme(), "http" | "https") {
             return Err(TsaError::Config(format!(
                 "TSA URL {display}: only http and https are supported"
@@ -255,32 +256,6 @@ impl TsaClient {
             }
         }
         Ok(body)
-    }
-}
-
-/// A URL for messages: no user, no password, the query replaced by `?…` (it may hold a key).
-fn redact(url: &reqwest::Url) -> String {
-    let mut u = url.clone();
-    // Both only fail for URLs that cannot have credentials, which then have none to hide.
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    let had_query = u.query().is_some();
-    u.set_query(None);
-    u.set_fragment(None);
-    let mut s = u.to_string();
-    if had_query {
-        s.push_str("?…");
-    }
-    s
-}
-
-/// [`redact`] for a string that did not parse as a URL: drop everything up to an `@`.
-fn redact_str(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://…@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_string(),
     }
 }
 

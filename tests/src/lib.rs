@@ -8,6 +8,7 @@ pub mod attack;
 pub mod bins;
 pub mod ceph;
 pub mod faultproxy;
+pub mod http;
 pub mod media;
 pub mod station;
 pub mod tsa;

@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<u8> {
                 .unwrap_or_else(|| "local (in the data directory)".into()),
             s.tsa
                 .as_ref()
-                .map(|t| format!("TSA {}", t.url))
+                .map(|t| format!("TSA {}", t.url_for_display()))
                 .unwrap_or_else(|| "no TSA (local time only)".into()),
             if s.status.enabled {
                 format!("on {}", s.status.listen)

@@ -65,7 +65,11 @@ pub fn run(ctx: &Ctx, cmd: StationCmd) -> anyhow::Result<u8> {
                 custody_log: st.log_path(),
                 events,
                 last_checkpoint,
-                tsa: st.settings.tsa.as_ref().map(|t| t.url.clone()),
+                tsa: st
+                    .settings
+                    .tsa
+                    .as_ref()
+                    .map(crate::config::TsaSettings::url_for_display),
             };
             if ctx.json {
                 ctx.print_json(&show)?;

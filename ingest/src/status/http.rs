@@ -1,23 +1,42 @@
 //! The status server of `evidock dock`: `GET /` (the page), `GET /api/status` (JSON),
-//! `GET /metrics` (Prometheus). Read-only, GET only, one short request per connection; a token
-//! when configured. Small on purpose: nothing here is reachable from the internet, and it must
-//! never slow acquisition down (the report is built on a blocking thread, at most every second).
+//! `GET /metrics` (Prometheus); `HEAD` of each; `POST /login` when a token is configured.
+//! Read-only and small on purpose: nothing here is reachable from the internet, and it must
+//! never slow acquisition down (the report is built on a blocking thread, at most every second)
+//! nor take the descriptors camera reads need ([`LIMITS`]). The hardening is `crate::web`'s.
 
 use super::{Report, StatusSettings};
+use crate::web::{self, host::AllowedHosts, serve::Limits, token::TokenGuard};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 
 /// Builds the report (the caller closes over the station and the dock's slots).
 pub type Source = Arc<dyn Fn() -> anyhow::Result<Report> + Send + Sync>;
 
-/// The last report and when it was made: requests within a second share it.
-struct Cache {
-    at: Option<Instant>,
-    report: Option<Report>,
-}
+/// What the status server may take from the dock. 32 connections: its clients are a page or
+/// two polling every 2 s, a Prometheus scraper and `evidock status`, each one short request
+/// per connection, so 32 is ample, and 32 descriptors are little beside the default limit of
+/// 1024 that camera reads, the journal and the custody log share. 5 s for a request head:
+/// every real client sends it at once, on loopback or a LAN. 30 s in all: building the report
+/// on a large journal can take seconds, and nothing else takes long.
+pub const LIMITS: Limits = Limits {
+    max_connections: 32,
+    header_timeout: Duration::from_secs(5),
+    connection_timeout: Duration::from_secs(30),
+    max_head_bytes: 16 * 1024,
+};
+
+/// The page's inline script and style are its own (no internet assets); nothing else loads.
+const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+
+/// The name of the cookie the login form sets.
+pub const COOKIE: &str = "evidock_status";
 
 /// Serve until the process ends. Binding failures are returned (the port is taken).
 pub async fn serve(settings: StatusSettings, source: Source) -> anyhow::Result<()> {
@@ -25,184 +44,100 @@ pub async fn serve(settings: StatusSettings, source: Source) -> anyhow::Result<(
         .await
         .map_err(|e| anyhow::anyhow!("status page on {}: {e}", settings.listen))?;
     tracing::info!(listen = %settings.listen, "status page");
-    let cache = Arc::new(Mutex::new(Cache {
-        at: None,
-        report: None,
-    }));
-    let token = settings.token.map(Arc::new);
-    loop {
-        let (sock, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "status page: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let (source, cache, token) = (source.clone(), cache.clone(), token.clone());
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                handle(sock, source, cache, token.as_deref().map(String::as_str)),
-            )
-            .await;
-        });
-    }
+    web::serve::serve(listener, router(&settings, source), LIMITS).await
 }
 
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    bearer: Option<String>,
-}
-
-async fn read_request(sock: &mut TcpStream) -> Option<Request> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() > 16 * 1024 {
-            return None;
-        }
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_string();
-    let target = first.next()?.to_string();
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target, String::new()),
-    };
-    let bearer = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| {
-            v.trim()
-                .strip_prefix("Bearer ")
-                .map(|t| t.trim().to_string())
-        });
-    Some(Request {
-        method,
-        path,
-        query,
-        bearer,
-    })
-}
-
-fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-/// Compare without stopping at the first difference.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-async fn respond(sock: &mut TcpStream, status: &str, ctype: &str, body: &[u8]) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Security-Policy: default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = sock.write_all(head.as_bytes()).await;
-    let _ = sock.write_all(body).await;
-    let _ = sock.shutdown().await;
-}
-
-async fn handle(
-    mut sock: TcpStream,
+/// The last report and when it was made: requests within a second share it.
+struct Reports {
     source: Source,
-    cache: Arc<Mutex<Cache>>,
-    token: Option<&str>,
-) {
-    let Some(req) = read_request(&mut sock).await else {
-        return;
-    };
-    if req.method != "GET" && req.method != "HEAD" {
-        return respond(
-            &mut sock,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"read-only\n",
-        )
-        .await;
-    }
-    if let Some(t) = token {
-        let given = req
-            .bearer
-            .clone()
-            .or_else(|| query_param(&req.query, "token").map(str::to_string));
-        if !given.as_deref().is_some_and(|g| same(g, t)) {
-            return respond(
-                &mut sock,
-                "401 Unauthorized",
-                "text/plain",
-                b"token required\n",
-            )
-            .await;
-        }
-    }
-    let report = |cache: Arc<Mutex<Cache>>, source: Source| async move {
-        let mut c = cache.lock().await;
-        if c.at.is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-            && let Some(r) = &c.report
+    last: Mutex<Option<(Instant, Report)>>,
+}
+
+impl Reports {
+    async fn get(&self) -> anyhow::Result<Report> {
+        let mut last = self.last.lock().await;
+        if let Some((at, r)) = &*last
+            && at.elapsed() < Duration::from_secs(1)
         {
             return Ok(r.clone());
         }
+        let source = self.source.clone();
         let r = tokio::task::spawn_blocking(move || source())
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))??;
-        c.at = Some(Instant::now());
-        c.report = Some(r.clone());
-        Ok::<_, anyhow::Error>(r)
-    };
-    match req.path.as_str() {
-        "/" | "/index.html" => {
-            respond(
-                &mut sock,
-                "200 OK",
-                "text/html; charset=utf-8",
-                super::page::HTML.as_bytes(),
-            )
-            .await
-        }
-        "/api/status" | "/metrics" => {
-            let (ctype, body) = match report(cache, source).await {
-                Ok(r) if req.path == "/metrics" => {
-                    ("text/plain; version=0.0.4", super::metrics(&r).into_bytes())
-                }
-                Ok(r) => (
-                    "application/json",
-                    serde_json::to_vec(&r).unwrap_or_default(),
-                ),
-                Err(e) => {
-                    let msg = format!("{e:#}\n");
-                    return respond(
-                        &mut sock,
-                        "503 Service Unavailable",
-                        "text/plain",
-                        msg.as_bytes(),
-                    )
-                    .await;
-                }
-            };
-            respond(&mut sock, "200 OK", ctype, &body).await
-        }
-        _ => respond(&mut sock, "404 Not Found", "text/plain", b"not found\n").await,
+            .map_err(|e| anyhow::anyhow!("the status report failed: {e}"))??;
+        *last = Some((Instant::now(), r.clone()));
+        Ok(r)
     }
+}
+
+/// The routes and their layers. The `Host` check applies to every request on a loopback
+/// listen address ([`AllowedHosts`] says why not elsewhere); the token, when configured, to
+/// every route but the login form.
+pub fn router(settings: &StatusSettings, source: Source) -> Router {
+    let reports = Arc::new(Reports {
+        source,
+        last: Mutex::new(None),
+    });
+    let mut app = Router::new()
+        .route("/", get(page))
+        .route("/index.html", get(page))
+        .route("/api/status", get(api_status))
+        .route("/metrics", get(metrics))
+        .with_state(reports);
+    if let Some(token) = &settings.token {
+        let guard = TokenGuard::new(token, COOKIE, "evidock · 采集站状态 · status");
+        app = app
+            .route_layer(axum::middleware::from_fn_with_state(
+                guard.clone(),
+                web::token::require_token,
+            ))
+            .merge(
+                Router::new()
+                    .route(web::token::LOGIN_PATH, post(web::token::login))
+                    // A token, nothing more.
+                    .layer(DefaultBodyLimit::max(4096))
+                    .with_state(guard),
+            );
+    }
+    app.fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            AllowedHosts::for_listen(settings.listen),
+            web::host::check_host,
+        ))
+        .layer(axum::middleware::map_response_with_state(
+            CSP,
+            web::security_headers,
+        ))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(super::page::HTML)
+}
+
+async fn api_status(State(reports): State<Arc<Reports>>) -> Response {
+    match reports.get().await {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn metrics(State(reports): State<Arc<Reports>>) -> Response {
+    match reports.get().await {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            super::metrics(&r),
+        )
+            .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn unavailable(e: anyhow::Error) -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}\n")).into_response()
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
 }
 
 /// `GET` a path from a running dock's status server (for `evidock status`).
@@ -234,4 +169,97 @@ pub fn fetch(settings: &StatusSettings, path: &str) -> anyhow::Result<String> {
         );
     }
     Ok(body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    fn app(token: Option<&str>) -> Router {
+        let settings = StatusSettings {
+            token: token.map(str::to_string),
+            ..StatusSettings::default()
+        };
+        router(
+            &settings,
+            Arc::new(|| Err(anyhow::anyhow!("no station in this test"))),
+        )
+    }
+
+    async fn call(app: Router, method: &str, uri: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_methods_and_headers() {
+        let host = [("host", "127.0.0.1:8470")];
+        let r = call(app(None), "GET", "/", &host).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        let r = call(app(None), "HEAD", "/", &host).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-length"],
+            super::super::page::HTML.len().to_string().as_str()
+        );
+        assert_eq!(call(app(None), "POST", "/", &host).await.status(), 405);
+        assert_eq!(
+            call(app(None), "GET", "/nowhere", &host).await.status(),
+            404
+        );
+        // The report's failure is a 503, not a dropped connection.
+        assert_eq!(
+            call(app(None), "GET", "/metrics", &host).await.status(),
+            503
+        );
+        let r = call(app(None), "GET", "/", &[("host", "evil.example")]).await;
+        assert_eq!(r.status(), 421);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert_eq!(call(app(None), "GET", "/", &[]).await.status(), 421);
+    }
+
+    #[tokio::test]
+    async fn the_token_guards_every_route_but_the_login() {
+        let t = "0123456789abcdef";
+        let host = ("host", "localhost:8470");
+        let r = call(
+            app(Some(t)),
+            "GET",
+            &format!("/api/status?token={t}"),
+            &[host],
+        )
+        .await;
+        assert_eq!(r.status(), 401);
+        let r = call(app(Some(t)), "GET", "/", &[host, ("accept", "text/html")]).await;
+        assert_eq!(r.status(), 401);
+        let bearer = format!("Bearer {t}");
+        let r = call(
+            app(Some(t)),
+            "GET",
+            "/",
+            &[host, ("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        // Without a token there is no login form to post to.
+        assert_eq!(
+            call(app(None), "POST", "/login", &[("host", "localhost")])
+                .await
+                .status(),
+            404
+        );
+    }
 }

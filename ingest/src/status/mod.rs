@@ -4,8 +4,15 @@
 //! Read-only: nothing here changes evidence or station state. The report is built from the
 //! journal, the custody log, the spool disk and (in the dock) the live slots.
 
+mod alerts;
 pub mod http;
+mod metrics;
 pub mod page;
+mod settings;
+
+pub use alerts::notify;
+pub use metrics::metrics;
+pub use settings::{AlertsSection, StatusSection, StatusSettings};
 
 use crate::dock::daemon::SlotView;
 use crate::journal::UploadState;
@@ -13,152 +20,7 @@ use crate::station::Station;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// `[status]`: the status page and API of `evidock dock`.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StatusSection {
-    #[serde(default = "default_true")]
-    pub enabled: bool,
-    /// Address to serve on. Anything but a loopback address needs `token_file`.
-    #[serde(default = "default_listen")]
-    pub listen: String,
-    /// A file holding the access token (mode 0600), required as `Authorization: Bearer …` or
-    /// `?token=…`.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-}
-
-impl Default for StatusSection {
-    fn default() -> Self {
-        StatusSection {
-            enabled: true,
-            listen: default_listen(),
-            token_file: None,
-        }
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_listen() -> String {
-    "127.0.0.1:8470".into()
-}
-
-/// `[alerts]`: when to warn, and the command that carries alerts to people.
-#[derive(Debug, Clone, serde::Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct AlertsSection {
-    /// A command run once when an alert appears (argv; the alert as JSON on stdin and in
-    /// EVIDOCK_ALERT_CODE / _LEVEL / _SUBJECT / _MESSAGE), e.g. the agency's SMS gateway client.
-    #[serde(default)]
-    pub hook: Vec<String>,
-    /// Warn when the spool disk has less free space than this, percent (default 10).
-    #[serde(default)]
-    pub spool_free_percent: Option<u8>,
-    /// How often the dock looks for alerts, seconds (default 30).
-    #[serde(default)]
-    pub interval_secs: Option<u64>,
-}
-
-/// Validated `[status]` and `[alerts]`.
-#[derive(Debug, Clone)]
-pub struct StatusSettings {
-    pub enabled: bool,
-    pub listen: SocketAddr,
-    pub token: Option<String>,
-    pub hook: Vec<String>,
-    pub spool_free_percent: u8,
-    pub alert_interval: std::time::Duration,
-}
-
-impl Default for StatusSettings {
-    fn default() -> Self {
-        StatusSettings {
-            enabled: true,
-            listen: SocketAddr::from(([127, 0, 0, 1], 8470)),
-            token: None,
-            hook: Vec::new(),
-            spool_free_percent: 10,
-            alert_interval: std::time::Duration::from_secs(30),
-        }
-    }
-}
-
-impl StatusSection {
-    pub fn validate(
-        self,
-        alerts: AlertsSection,
-        base: &std::path::Path,
-    ) -> Result<StatusSettings, (String, String)> {
-        let listen: SocketAddr = self.listen.parse().map_err(|e| {
-            (
-                "status.listen".to_string(),
-                format!("{:?}: {e} (e.g. 127.0.0.1:8470)", self.listen),
-            )
-        })?;
-        let token = match self.token_file {
-            None => None,
-            Some(f) => {
-                let f = if f.is_absolute() { f } else { base.join(f) };
-                use std::os::unix::fs::PermissionsExt as _;
-                let meta = std::fs::metadata(&f).map_err(|e| {
-                    (
-                        "status.token_file".to_string(),
-                        format!("{}: {e}", f.display()),
-                    )
-                })?;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    return Err((
-                        "status.token_file".into(),
-                        format!("{} is readable by others: chmod 600 it", f.display()),
-                    ));
-                }
-                let t = std::fs::read_to_string(&f)
-                    .map_err(|e| {
-                        (
-                            "status.token_file".to_string(),
-                            format!("{}: {e}", f.display()),
-                        )
-                    })?
-                    .trim()
-                    .to_string();
-                if t.len() < 16 {
-                    return Err((
-                        "status.token_file".into(),
-                        "the token must be at least 16 characters".into(),
-                    ));
-                }
-                Some(t)
-            }
-        };
-        if !listen.ip().is_loopback() && token.is_none() {
-            return Err((
-                "status.listen".into(),
-                format!("{listen} is reachable from other machines: set status.token_file too"),
-            ));
-        }
-        let spool_free_percent = alerts.spool_free_percent.unwrap_or(10);
-        if spool_free_percent > 90 {
-            return Err(("alerts.spool_free_percent".into(), "at most 90".into()));
-        }
-        let interval = alerts.interval_secs.unwrap_or(30);
-        if interval == 0 {
-            return Err(("alerts.interval_secs".into(), "at least 1".into()));
-        }
-        Ok(StatusSettings {
-            enabled: self.enabled,
-            listen,
-            token,
-            hook: alerts.hook,
-            spool_free_percent,
-            alert_interval: std::time::Duration::from_secs(interval),
-        })
-    }
-}
 
 /// Something an admin must act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,7 +359,7 @@ pub fn report(
             st.settings
                 .tsa
                 .as_ref()
-                .map(|t| t.url.clone())
+                .map(crate::config::TsaSettings::url_for_display)
                 .unwrap_or_default(),
             format!("{without_token} checkpoint(s) wait for an RFC 3161 token"),
         );
@@ -525,7 +387,7 @@ pub fn report(
         station: st.id().to_string(),
         time: now,
         time_source: match &st.settings.tsa {
-            Some(t) => format!("trusted time from {}", t.url),
+            Some(t) => format!("trusted time from {}", t.url_for_display()),
             None => "local time only (no TSA configured)".into(),
         },
         live: slots.is_some(),
@@ -540,174 +402,4 @@ pub fn report(
         alerts,
         journal_undecodable,
     })
-}
-
-/// The report in the Prometheus text format (version 0.0.4).
-pub fn metrics(r: &Report) -> String {
-    let mut m = String::new();
-    let mut g = |name: &str, help: &str, kind: &str, samples: Vec<(String, f64)>| {
-        m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-        for (labels, v) in samples {
-            m.push_str(&format!("{name}{labels} {v}\n"));
-        }
-    };
-    let t = &r.totals;
-    g(
-        "evidock_acquired_files_total",
-        "Files acquired from cameras.",
-        "counter",
-        vec![(String::new(), t.files_acquired as f64)],
-    );
-    g(
-        "evidock_acquired_bytes_total",
-        "Bytes acquired from cameras.",
-        "counter",
-        vec![(String::new(), t.bytes_acquired as f64)],
-    );
-    g(
-        "evidock_errors_total",
-        "Failures by kind.",
-        "counter",
-        vec![
-            ("{kind=\"file\"}".into(), t.files_failed as f64),
-            ("{kind=\"session\"}".into(), t.sessions_failed as f64),
-            ("{kind=\"refused\"}".into(), t.sessions_refused as f64),
-            ("{kind=\"upload\"}".into(), r.uploads.failed as f64),
-            ("{kind=\"transcode\"}".into(), t.transcode_failed as f64),
-        ],
-    );
-    g(
-        "evidock_upload_queue",
-        "Objects in the upload queue by state.",
-        "gauge",
-        vec![
-            ("{state=\"pending\"}".into(), r.uploads.pending as f64),
-            ("{state=\"uploading\"}".into(), r.uploads.uploading as f64),
-            ("{state=\"failed\"}".into(), r.uploads.failed as f64),
-        ],
-    );
-    let mut by_table = std::collections::BTreeMap::<&str, u64>::new();
-    for u in &r.journal_undecodable {
-        *by_table.entry(&u.table).or_default() += 1;
-    }
-    g(
-        "evidock_journal_undecodable_rows",
-        "Journal rows that do not decode, by table (left out until repaired).",
-        "gauge",
-        if by_table.is_empty() {
-            vec![("{table=\"uploads\"}".into(), 0.0)]
-        } else {
-            by_table
-                .into_iter()
-                .map(|(t, n)| (format!("{{table=\"{t}\"}}"), n as f64))
-                .collect()
-        },
-    );
-    g(
-        "evidock_upload_waiting_bytes",
-        "Bytes waiting to upload.",
-        "gauge",
-        vec![(String::new(), r.uploads.bytes_waiting as f64)],
-    );
-    g(
-        "evidock_uploaded_bytes_total",
-        "Bytes uploaded and read back.",
-        "counter",
-        vec![(String::new(), t.uploaded_bytes as f64)],
-    );
-    g(
-        "evidock_oldest_unuploaded_seconds",
-        "Age of the oldest object waiting to upload.",
-        "gauge",
-        vec![(
-            String::new(),
-            r.uploads.oldest_waiting_secs.unwrap_or(0) as f64,
-        )],
-    );
-    g(
-        "evidock_transcode_backlog",
-        "Recordings waiting for playback copies.",
-        "gauge",
-        vec![(String::new(), r.transcode_backlog as f64)],
-    );
-    g(
-        "evidock_checkpoints_without_token",
-        "Checkpoints waiting for an RFC 3161 token.",
-        "gauge",
-        vec![(String::new(), r.checkpoints_without_token as f64)],
-    );
-    g(
-        "evidock_spool_free_bytes",
-        "Free space on the spool disk.",
-        "gauge",
-        vec![(String::new(), r.disk.free_bytes as f64)],
-    );
-    g(
-        "evidock_docked_cameras",
-        "Cameras in the dock now.",
-        "gauge",
-        vec![(
-            String::new(),
-            r.slots.iter().filter(|s| s.docked).count() as f64,
-        )],
-    );
-    let mut by_code: BTreeMap<&str, u64> = BTreeMap::new();
-    for a in &r.alerts {
-        *by_code.entry(a.code.as_str()).or_default() += 1;
-    }
-    g(
-        "evidock_alerts",
-        "Alerts an admin must act on, by code.",
-        "gauge",
-        by_code
-            .into_iter()
-            .map(|(c, n)| (format!("{{code=\"{c}\"}}"), n as f64))
-            .collect(),
-    );
-    m
-}
-
-/// Run the hook for each alert not seen in `seen`; forget alerts that went away.
-pub fn notify(
-    hook: &[String],
-    alerts: &[Alert],
-    seen: &mut std::collections::BTreeSet<(String, String)>,
-) {
-    let now: std::collections::BTreeSet<(String, String)> = alerts
-        .iter()
-        .map(|a| (a.code.clone(), a.subject.clone()))
-        .collect();
-    for a in alerts {
-        let k = (a.code.clone(), a.subject.clone());
-        if seen.contains(&k) {
-            continue;
-        }
-        tracing::warn!(code = %a.code, subject = %a.subject, message = %a.message, "alert");
-        if let Some((cmd, args)) = hook.split_first() {
-            use std::io::Write as _;
-            let child = std::process::Command::new(cmd)
-                .args(args)
-                .env("EVIDOCK_ALERT_CODE", &a.code)
-                .env("EVIDOCK_ALERT_LEVEL", &a.level)
-                .env("EVIDOCK_ALERT_SUBJECT", &a.subject)
-                .env("EVIDOCK_ALERT_MESSAGE", &a.message)
-                .stdin(std::process::Stdio::piped())
-                .spawn();
-            match child {
-                Ok(mut c) => {
-                    if let Some(mut i) = c.stdin.take() {
-                        let _ =
-                            i.write_all(serde_json::to_string(a).unwrap_or_default().as_bytes());
-                    }
-                    match c.wait() {
-                        Ok(s) if s.success() => {}
-                        Ok(s) => tracing::error!(hook = %cmd, status = %s, "alert hook failed"),
-                        Err(e) => tracing::error!(hook = %cmd, error = %e, "alert hook failed"),
-                    }
-                }
-                Err(e) => tracing::error!(hook = %cmd, error = %e, "alert hook cannot be started"),
-            }
-        }
-    }
-    *seen = now;
 }

@@ -1,5 +1,6 @@
 //! The status page: one HTML file, no internet assets, Chinese and English, updated by polling
-//! `/api/status` every two seconds.
+//! `/api/status` every two seconds. With a token, the browser holds it in the cookie the login
+//! form set (an answer of 401 reloads the page, which then shows that form).
 
 pub const HTML: &str = r##"<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
@@ -61,7 +62,6 @@ const T = {
 };
 const params = new URLSearchParams(location.search);
 let lang = params.get("lang") || localStorage.getItem("evidock-lang") || "zh";
-const token = params.get("token");
 const t = k => (T[lang] && T[lang][k]) || k;
 function esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c])); }
 function bytes(n) { const u = ["B","KiB","MiB","GiB","TiB"]; let i = 0; while (n >= 1024 && i < 4) { n /= 1024; i++; } return n.toFixed(i ? 1 : 0) + " " + u[i]; }
@@ -97,8 +97,10 @@ function render(r) {
 let last = null;
 async function poll() {
   try {
-    const res = await fetch("api/status" + (token ? "?token=" + encodeURIComponent(token) : ""), { cache: "no-store" });
+    // Same origin: the browser sends the login cookie itself; the token is never in a URL.
+    const res = await fetch("api/status", { cache: "no-store", credentials: "same-origin" });
     if (res.ok) { last = await res.json(); render(last); }
+    else if (res.status === 401) { location.reload(); return; }
   } catch (e) { document.getElementById("sub").textContent = String(e); }
   setTimeout(poll, 2000);
 }
