@@ -166,7 +166,7 @@ fn refused(ctx: &Ctx, e: &RegisterError) -> anyhow::Result<u8> {
 /// Apply legal holds to the store now; a store that cannot be reached is retried by the next
 /// upload pass (the hold is recorded in the custody log either way).
 pub(crate) fn sync_holds(st: &Station, cases: &Cases) -> anyhow::Result<u64> {
-    super::runtime()?.block_on(cases.sync_holds(&st.store))
+    st.runtime()?.block_on(cases.sync_holds(&st.store))
 }
 
 pub(crate) fn report_holds(r: anyhow::Result<u64>) {

@@ -402,7 +402,8 @@ fn get(
             std::io::copy(&mut std::fs::File::open(&local)?, &mut f)?;
             f.sync_all()?;
         } else {
-            super::runtime()?.block_on(st.store.download_into(&key, &mut f, &scratch))?;
+            st.runtime()?
+                .block_on(st.store.download_into(&key, &mut f, &scratch))?;
         }
         let (d, n) = evidock_verify::digest::hash_reader(
             &mut std::fs::File::open(&scratch)?,

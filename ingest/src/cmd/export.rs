@@ -32,9 +32,11 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<u8> {
     // so when it is not reached.
     st.log.seal(evidock_store::checkpoints::Moment::Export)?;
     if let Some(client) = st.tsa_client()? {
-        let run = super::runtime()?.block_on(evidock_store::timestamping::timestamp_pending(
-            &st.log, &client, 100,
-        ))?;
+        let run = st
+            .runtime()?
+            .block_on(evidock_store::timestamping::timestamp_pending(
+                &st.log, &client, 100,
+            ))?;
         if let Some(e) = run.failure {
             eprintln!(
                 "warning: the TSA was not reached ({e}); the newest events carry station time only"

@@ -25,7 +25,7 @@ pub fn run(ctx: &Ctx, cmd: IndexCmd) -> anyhow::Result<u8> {
     cases.index.clear()?;
     let mut report = vec![(st.id().to_string(), cases.index.catch_up(&st.log)?)];
     if from_store {
-        let rt = super::runtime()?;
+        let rt = st.runtime()?;
         for (station, events) in rt.block_on(published_logs(&st.store, st.id()))? {
             let n = cases.index.apply_all(&station, &events)?;
             report.push((station.to_string(), n));

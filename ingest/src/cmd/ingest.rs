@@ -164,7 +164,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
         return Ok(code);
     }
     let uploads = if matches!(outcome, Outcome::Released { .. }) && !args.no_upload {
-        let run = super::runtime()?.block_on(st.uploader().run_once());
+        let run = st.runtime()?.block_on(st.uploader().run_once());
         if !ctx.json {
             eprintln!(
                 "uploaded and read back: {} object(s) to {}{}",
@@ -214,7 +214,7 @@ pub fn run(ctx: &Ctx, args: IngestArgs) -> anyhow::Result<u8> {
             super::transcode::print_jobs(&jobs);
         }
         if !args.no_upload && jobs.iter().any(|j| !j.made.is_empty()) {
-            let run = super::runtime()?.block_on(st.uploader().run_once());
+            let run = st.runtime()?.block_on(st.uploader().run_once());
             if !ctx.json {
                 eprintln!(
                     "uploaded and read back: {} derivative object(s)",

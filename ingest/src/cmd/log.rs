@@ -163,8 +163,9 @@ fn timestamp(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
             "no TSA configured: add a [tsa] section with a url to the configuration",
         );
     };
-    let run =
-        super::runtime()?.block_on(timestamping::timestamp_pending(&st.log, &client, 1000))?;
+    let run = st
+        .runtime()?
+        .block_on(timestamping::timestamp_pending(&st.log, &client, 1000))?;
     if ctx.json {
         ctx.print_json(&serde_json::json!({
             "stamped": run.stamped,

@@ -80,13 +80,6 @@ fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
-/// A current-thread Tokio runtime for commands that talk to the network.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     // The installed station's configuration goes with the installed station's data: a run on
     // another --data-dir (a trial, a test) never takes the production store and cameras.

@@ -147,7 +147,7 @@ pub fn dispose(
     actor: Actor,
     reason: &str,
 ) -> anyhow::Result<Vec<Disposal>> {
-    let rt = super::runtime()?;
+    let rt = st.runtime()?;
     let mut out = Vec::new();
     let _turn = cases.disposal_turn()?;
     // Disposals an earlier run recorded and did not finish: their copies first.

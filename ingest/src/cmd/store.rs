@@ -67,7 +67,7 @@ fn init(ctx: &Ctx, st: &crate::station::Station) -> anyhow::Result<u8> {
                     "not an s3:// store: `store init` sets up S3 Object Lock; a local store needs no setting up",
                 );
             };
-            let rt = super::runtime()?;
+            let rt = st.runtime()?;
             rt.block_on(async {
                 if !s3.bucket_exists().await? {
                     s3.create_bucket(true).await?;

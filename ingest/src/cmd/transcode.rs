@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: TranscodeArgs) -> anyhow::Result<u8> {
     let uploads = if args.no_upload || jobs.iter().all(|j| j.made.is_empty()) {
         None
     } else {
-        Some(super::runtime()?.block_on(st.uploader().run_once()))
+        Some(st.runtime()?.block_on(st.uploader().run_once()))
     };
     let failed = jobs.iter().filter(|j| j.error.is_some()).count();
     if ctx.json {

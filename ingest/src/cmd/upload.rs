@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: UploadArgs) -> anyhow::Result<u8> {
             }
         }
     };
-    let run = super::runtime()?.block_on(async {
+    let run = st.runtime()?.block_on(async {
         tokio::select! {
             run = uploader.run_now() => Some(run),
             () = stopped => None,
