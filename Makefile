@@ -7,6 +7,9 @@ CARGO      ?= cargo
 DATA_DIR   ?= ./evidock-data
 FUZZ_SECS  ?= 60
 export CARGO_TERM_COLOR ?= never
+# One build from a clean clone: incremental state would only add gigabytes of target/ that CI
+# never reuses (set CARGO_INCREMENTAL=1 to keep it when iterating with make).
+export CARGO_INCREMENTAL ?= 0
 
 .PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deb-test deps-deb
 
@@ -50,7 +53,7 @@ unit:
 	$(CARGO) test --workspace --locked
 
 # Crash points (store/src/crash.rs) live only in the build kept apart in target/crash/ (the crash
-# harness, tests/tests/crash_points, builds it there). The station's own binary must hold none of
+# harness, tests/tests/e2e/crash_points, builds it there). The station's own binary must hold none of
 # their names: checked on the debug build, which keeps every string a release build would.
 crash-points-apart:
 	@$(CARGO) build --bin evidock --locked --quiet

@@ -22,8 +22,8 @@ apt_build=(pkg-config gcc libc6-dev make python3 clang libclang-dev
 apt_run=(ffmpeg fonts-dejavu-core fonts-wqy-microhei)
 # `make deb`: dpkg-shlibdeps computes the package's Depends.
 apt_deb=(dpkg-dev)
-# strace: tests/tests/crash_points/strace.rs kills the normal binary with `strace -e inject`;
-# tests/tests/dir_fsync.rs reads which directories it fsyncs (`strace -y`). dpkg-dev, systemd,
+# strace: tests/tests/e2e/crash_points/strace.rs kills the normal binary with `strace -e inject`;
+# tests/tests/e2e/dir_fsync.rs reads which directories it fsyncs (`strace -y`). dpkg-dev, systemd,
 # adduser: tests/deb/run.sh builds the package, checks its unit with systemd-analyze, installs it.
 apt_test=(openssl coreutils strace ffmpeg fonts-dejavu-core python3-venv python3-pip chromium fonts-wqy-microhei qemu-system-x86 busybox-static dosfstools mtools cpio kmod fdisk radosgw ceph-mon ceph-osd uuid-runtime "${apt_deb[@]}" systemd adduser)
 

@@ -13,7 +13,7 @@
 //!   first time); with `EVIDOCK_CRASH_MODE=panic` it panics there instead (what a bug does).
 //!
 //! The names are found by reading the sources (each `crash_point!` with its literal), so there is no registry to
-//! keep in step: `tests/tests/crash_points.rs` fails when a named point is reached by no scenario.
+//! keep in step: `tests/tests/e2e/crash_points/` fails when a named point is reached by no scenario.
 
 /// Mark the moment right after a durable step; see the module documentation.
 #[cfg(feature = "crash-points")]

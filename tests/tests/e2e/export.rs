@@ -298,7 +298,7 @@ fn a_case_exported_checked_with_stock_tools_and_every_tampering_caught() {
     assert!(codes(&v, "warning").contains("trust.not-anchored"), "{v:#}");
     assert_eq!(v["time_attested"], false, "{v:#}");
 
-    // Every way to tamper with it, and every attack on the verifier: tests/tests/attacks.rs.
+    // Every way to tamper with it, and every attack on the verifier: tests/tests/e2e/attacks/.
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(pkg.join("MANIFEST.json")).unwrap()).unwrap();
 

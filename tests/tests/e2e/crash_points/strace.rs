@@ -445,7 +445,7 @@ fn strace_kills_of_the_normal_binary_lose_duplicate_and_strand_nothing() {
         let mut msg = String::new();
         for (c, r) in &failed {
             msg.push_str(&format!(
-                "\n{c} (replay alone: STRACE_CASE='{c}' cargo test -p evidock-tests --test crash_points strace -- --nocapture):\n{r}"
+                "\n{c} (replay alone: STRACE_CASE='{c}' cargo test -p evidock-tests --test e2e crash_points::strace -- --nocapture):\n{r}"
             ));
         }
         panic!("{} strace case(s) broke a promise:{msg}", failed.len());

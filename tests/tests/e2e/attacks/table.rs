@@ -1,7 +1,7 @@
 //! Every attack, as a row: what it starts from, how it tampers, what trust the receiver has,
 //! and what the verifier must answer.
 
-use crate::fixture::{Fixture, forger};
+use super::fixture::{Fixture, forger};
 use evidock_tests::attack::{flip_byte, overwrite};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
