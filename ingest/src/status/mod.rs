@@ -8,11 +8,10 @@ mod alerts;
 pub mod http;
 mod metrics;
 pub mod page;
-mod settings;
 
+pub use crate::config::{AlertsSection, StatusSection, StatusSettings};
 pub use alerts::notify;
 pub use metrics::metrics;
-pub use settings::{AlertsSection, StatusSection, StatusSettings};
 
 use crate::dock::daemon::SlotView;
 use crate::journal::UploadState;
@@ -208,16 +207,14 @@ pub fn report(
         0
     };
     // Every content whose derivatives could not be made, not only those among the recent events;
-    // the same states give the backlog.
-    let transcode_states = st.journal.transcode_states()?;
-    totals.transcode_failed = transcode_states
-        .values()
-        .filter(|s| **s == crate::transcode::TranscodeState::Failed)
-        .count() as u64;
+    // both counted by the journal's queries, not by loading every row the station holds.
+    totals.transcode_failed = st
+        .journal
+        .transcodes_in(crate::transcode::TranscodeState::Failed)?;
     let transcode_backlog = if st.settings.transcode.enabled {
         st.journal
-            .evidence()
-            .map(|all| crate::transcode::backlog(all, &transcode_states).len() as u64)
+            .transcode_backlog()
+            .map(|b| crate::transcode::queue(b).len() as u64)
             .unwrap_or(0)
     } else {
         0
