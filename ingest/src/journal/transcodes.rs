@@ -1,36 +1,22 @@
 //! The `transcodes` table: where each content's derivatives stand (the transcode queue's state).
 
-use super::{Journal, JournalError, Undecodable, ts};
+use super::{Journal, JournalError, ts};
 use chrono::{DateTime, Utc};
 use evidock_verify::id::{EvidenceId, Sha256};
 use rusqlite::params;
 
 impl Journal {
-    /// Where the derivatives of every content stand, in one query (for the backlog and the
-    /// status page).
-    pub fn transcode_states(
-        &self,
-    ) -> Result<std::collections::HashMap<Sha256, TranscodeState>, JournalError> {
+    /// How many contents stand in `state` (the status page counts failures without loading
+    /// every row).
+    pub fn transcodes_in(&self, state: TranscodeState) -> Result<u64, JournalError> {
         self.with(|db| {
-            let mut q = db.prepare("SELECT sha256, state FROM transcodes")?;
-            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
+            db.query_row(
+                "SELECT COUNT(*) FROM transcodes WHERE state = ?1",
+                params![state.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
         })
-        .map(|v| {
-            v.into_iter()
-                .filter_map(|(sha, st)| {
-                    let decoded = sha.parse().ok().zip(TranscodeState::parse(&st));
-                    if decoded.is_none() {
-                        self.note_undecodable(Undecodable {
-                            table: "transcodes".into(),
-                            row: sha.clone(),
-                            reason: format!("sha256 {sha:?}, state {st:?}"),
-                        });
-                    }
-                    decoded
-                })
-                .collect()
-        })
+        .map(|n| u64::try_from(n).unwrap_or(0))
     }
 
     pub fn set_transcode(

@@ -151,16 +151,10 @@ impl Transcoder {
     /// Acquired media items whose content has no derivatives yet (nor a recorded failure), in
     /// acquisition order; one item per content.
     pub fn pending(&self) -> Result<Vec<EvidenceRow>, String> {
-        let queued = self
-            .journal
+        self.journal
             .transcode_backlog()
-            .map_err(|e| e.to_string())?;
-        let mut seen = std::collections::HashSet::new();
-        // One job per content (its first item), media only.
-        Ok(queued
-            .into_iter()
-            .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
-            .collect())
+            .map(queue)
+            .map_err(|e| e.to_string())
     }
 
     /// Work through the backlog until it is empty or `stop` is set.
@@ -609,21 +603,14 @@ pub fn lower_priority() {
     }
 }
 
-/// Of `all` acquired items (in acquisition order), those whose content `states` shows without
-/// derivatives yet and without a recorded failure; one item per content.
-pub fn backlog(
-    all: Vec<EvidenceRow>,
-    states: &std::collections::HashMap<Sha256, TranscodeState>,
-) -> Vec<EvidenceRow> {
+/// The jobs of the journal's transcode backlog (acquired items whose content has no derivatives
+/// and no recorded failure, in acquisition order): media only, one job per content (its first
+/// item).
+pub fn queue(backlog: Vec<EvidenceRow>) -> Vec<EvidenceRow> {
     let mut seen = std::collections::HashSet::new();
-    all.into_iter()
+    backlog
+        .into_iter()
         .filter(|row| kind_of(row.path.as_bytes()).is_some() && seen.insert(row.sha256))
-        .filter(|row| {
-            matches!(
-                states.get(&row.sha256),
-                None | Some(TranscodeState::Started)
-            )
-        })
         .collect()
 }
 
