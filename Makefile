@@ -11,13 +11,13 @@ export CARGO_TERM_COLOR ?= never
 # never reuses (set CARGO_INCREMENTAL=1 to keep it when iterating with make).
 export CARGO_INCREMENTAL ?= 0
 
-.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deb-test deps-deb
+.PHONY: verifier run test deps-build deps-run deps-test lint fmt-check clippy deny verify-is-light unit crash-points-apart fuzz-build fuzz bench clean usb-e2e deb deb-test deps-deb
 
 run: deps-run
 	$(CARGO) build --release --bins
 	DATA_DIR=$(DATA_DIR) BIN=target/release scripts/demo.sh
 
-test: deps-test fmt-check clippy verify-is-light unit deb-test crash-points-apart fuzz-build usb-e2e
+test: deps-test fmt-check clippy deny verify-is-light unit deb-test crash-points-apart fuzz-build usb-e2e
 	@echo "make test: all passed"
 
 deps-build:
@@ -38,6 +38,12 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy -p evidock-ingest --no-default-features --locked -- -D warnings
+
+# The dependency tree (deny.toml): permissive licences, one version of each crate but for the
+# pairs named there with their reasons, crates.io only. Advisories need a database these
+# machines cannot fetch, so they are not checked here.
+deny:
+	$(CARGO) deny --locked --offline check licenses bans sources
 
 # Invariant 7: checking evidence offline needs no FFmpeg, libusb, object store, network or
 # async runtime. The verifier's normal dependency tree must not contain any of them.

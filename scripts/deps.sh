@@ -56,6 +56,15 @@ if [ "$what" = fuzz ] || [ "$what" = test ]; then
   fi
 fi
 
+# cargo-deny (make deny): licences, bans and sources of the dependency tree. Pinned: its checks
+# and config keys change between releases.
+if [ "$what" = test ]; then
+  if ! cargo deny --version 2>/dev/null | grep -qx 'cargo-deny 0.20.2'; then
+    echo "deps: installing cargo-deny 0.20.2" >&2
+    cargo install cargo-deny --version 0.20.2 --locked --quiet
+  fi
+fi
+
 # case_validate (PyPI case-utils) checks the CASE/UCO graph of disclosure packages; kept in a
 # virtual environment under target/ so nothing is installed system-wide.
 if [ "$what" = test ] || [ "$what" = fuzz ] || [ "$what" = bench ]; then
