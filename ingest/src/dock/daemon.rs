@@ -62,6 +62,30 @@ struct Slot {
     /// The acquisition task has ended.
     finished: bool,
     released: bool,
+    /// The camera came back while the session it left was still winding down: docked again
+    /// when that session ends (dropping it would leave a docked camera never read).
+    redocked: Option<Arrival>,
+}
+
+impl Slot {
+    fn new(stop: Arc<StopSignal>, progress: Arc<SessionProgress>) -> Slot {
+        Slot {
+            stop,
+            progress,
+            departed: false,
+            finished: false,
+            released: false,
+            redocked: None,
+        }
+    }
+}
+
+/// What the dock does with a session that ended or a camera that left.
+struct Ended {
+    /// The `undocked` event to log: the camera left and its session is over.
+    undocked: Option<(Snapshot, bool)>,
+    /// The camera that came back meanwhile, to acquire now.
+    redocked: Option<Arrival>,
 }
 
 /// Live state shared with status readers.
@@ -79,6 +103,53 @@ impl std::fmt::Debug for DockState {
 impl DockState {
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claim `a.slot` for a new session, unless a session there is still running. If that
+    /// session's camera has left (this is the camera back, or another in its place), the
+    /// arrival waits for it to end ([`DockState::ended`] gives it back).
+    fn claim(&self, a: &Arrival, fresh: Slot) -> bool {
+        let mut slots = self.lock();
+        match slots.get_mut(&a.slot) {
+            Some(s) if !s.finished => {
+                if s.departed {
+                    s.redocked = Some(a.clone());
+                }
+                false
+            }
+            _ => {
+                slots.insert(a.slot.clone(), fresh);
+                true
+            }
+        }
+    }
+
+    /// The camera at `slot` left: its session stops at once.
+    fn departed(&self, slot: &str) -> Option<Ended> {
+        let mut slots = self.lock();
+        let s = slots.get_mut(slot)?;
+        s.departed = true;
+        s.redocked = None;
+        s.stop.undock();
+        s.finished.then(|| Self::close(&mut slots, slot))
+    }
+
+    /// The session at `slot` ended (released or not).
+    fn finished(&self, slot: &str, released: bool) -> Option<Ended> {
+        let mut slots = self.lock();
+        let s = slots.get_mut(slot)?;
+        s.finished = true;
+        s.released = released;
+        s.departed.then(|| Self::close(&mut slots, slot))
+    }
+
+    /// A slot whose camera left and whose session ended: gone from the view.
+    fn close(slots: &mut BTreeMap<String, Slot>, slot: &str) -> Ended {
+        let s = slots.remove(slot);
+        Ended {
+            undocked: s.as_ref().map(|s| (s.progress.snapshot(), s.released)),
+            redocked: s.and_then(|s| s.redocked),
+        }
     }
 
     pub fn view(&self) -> Vec<SlotView> {
@@ -136,8 +207,10 @@ impl Dock {
                     None => break,
                 },
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Ok((slot, outcome)) = done {
-                        self.finished(&slot, outcome);
+                    if let Ok((slot, outcome)) = done
+                        && let Some(a) = self.finished(&slot, outcome)
+                    {
+                        self.arrived(a, &permits, &mut tasks);
                     }
                 }
                 _ = &mut shutdown => {
@@ -151,7 +224,8 @@ impl Dock {
         }
         while let Some(done) = tasks.join_next().await {
             if let Ok((slot, outcome)) = done {
-                self.finished(&slot, outcome);
+                // Shutting down: a camera back meanwhile is read at the next start.
+                let _ = self.finished(&slot, outcome);
             }
         }
     }
@@ -171,24 +245,14 @@ impl Dock {
     ) {
         let stop = Arc::new(StopSignal::default());
         let progress = SessionProgress::new();
+        if self.wipes.holds(&a.slot) {
+            return; // released, and waiting for its wipe or being wiped
+        }
+        if !self
+            .state
+            .claim(&a, Slot::new(stop.clone(), progress.clone()))
         {
-            let mut slots = self.state.lock();
-            if slots.get(&a.slot).is_some_and(|s| !s.finished) {
-                return; // already being acquired
-            }
-            if self.wipes.holds(&a.slot) {
-                return; // released, and waiting for its wipe or being wiped
-            }
-            slots.insert(
-                a.slot.clone(),
-                Slot {
-                    stop: stop.clone(),
-                    progress: progress.clone(),
-                    departed: false,
-                    finished: false,
-                    released: false,
-                },
-            );
+            return; // being acquired, or waiting for the session it left to end
         }
         let acquirer = self.acquirer.clone();
         let profiles = self.profiles.clone();
@@ -245,23 +309,18 @@ impl Dock {
     }
 
     fn departed(&self, slot: &str) {
-        let mut slots = self.state.lock();
-        let Some(s) = slots.get_mut(slot) else {
-            return;
-        };
-        s.departed = true;
-        s.stop.undock();
         self.wipes.departed(slot);
-        if s.finished {
-            let snap = s.progress.snapshot();
-            let released = s.released;
-            slots.remove(slot);
-            drop(slots);
+        if let Some(Ended {
+            undocked: Some((snap, released)),
+            ..
+        }) = self.state.departed(slot)
+        {
             self.log_undocked(&snap, released);
         }
     }
 
-    fn finished(&self, slot: &str, outcome: Outcome) {
+    /// A session ended; the arrival to acquire now, if its camera came back meanwhile.
+    fn finished(&self, slot: &str, outcome: Outcome) -> Option<Arrival> {
         match &outcome {
             Outcome::Released {
                 session,
@@ -282,19 +341,12 @@ impl Dock {
                 tracing::warn!(%slot, %device, %reason, "camera not read");
             }
         }
-        let mut slots = self.state.lock();
-        let Some(s) = slots.get_mut(slot) else {
-            return;
-        };
-        s.finished = true;
-        s.released = matches!(outcome, Outcome::Released { .. });
-        if s.departed {
-            let snap = s.progress.snapshot();
-            let released = s.released;
-            slots.remove(slot);
-            drop(slots);
-            self.log_undocked(&snap, released);
+        let released = matches!(outcome, Outcome::Released { .. });
+        let ended = self.state.finished(slot, released)?;
+        if let Some((snap, released)) = &ended.undocked {
+            self.log_undocked(snap, *released);
         }
+        ended.redocked
     }
 
     /// The `undocked` custody event of a session whose camera left.
@@ -325,5 +377,61 @@ impl Dock {
             Ok(_) => self.seal(),
             Err(e) => tracing::error!(error = %e, "could not log the undock"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arrival(slot: &str) -> Arrival {
+        Arrival {
+            slot: slot.into(),
+            volume: format!("/mnt/{slot}").into(),
+            usb: None,
+        }
+    }
+
+    fn fresh() -> Slot {
+        Slot::new(Arc::new(StopSignal::default()), SessionProgress::new())
+    }
+
+    #[test]
+    fn a_camera_back_before_its_interrupted_session_ends_is_acquired_when_it_ends() {
+        let state = DockState::default();
+        assert!(state.claim(&arrival("C"), fresh()));
+        // Pulled mid-copy, put back at once: the session it left is still winding down.
+        assert!(state.departed("C").is_none());
+        assert!(!state.claim(&arrival("C"), fresh()));
+        let ended = state.finished("C", false).unwrap();
+        assert!(ended.undocked.is_some(), "the session's undock is logged");
+        let again = ended
+            .redocked
+            .expect("the camera back in the dock is not forgotten");
+        assert_eq!(again.slot, "C");
+        assert!(state.claim(&again, fresh()));
+    }
+
+    #[test]
+    fn a_duplicate_arrival_of_a_camera_being_read_is_ignored() {
+        let state = DockState::default();
+        assert!(state.claim(&arrival("A"), fresh()));
+        assert!(!state.claim(&arrival("A"), fresh()));
+        let ended = state.departed("A");
+        assert!(ended.is_none());
+        let ended = state.finished("A", true).unwrap();
+        assert!(ended.redocked.is_none());
+    }
+
+    #[test]
+    fn a_camera_back_and_gone_again_before_the_session_ends_is_not_taken() {
+        let state = DockState::default();
+        assert!(state.claim(&arrival("B"), fresh()));
+        state.departed("B");
+        assert!(!state.claim(&arrival("B"), fresh()));
+        state.departed("B");
+        let ended = state.finished("B", false).unwrap();
+        assert!(ended.redocked.is_none());
+        assert!(state.view().is_empty());
     }
 }
