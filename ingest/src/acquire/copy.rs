@@ -55,8 +55,9 @@ pub enum CopyError {
 
 impl CopyError {
     pub fn is_disk_full(&self) -> bool {
+        // By kind, not errno: an error that names its path (fs-err) has no raw OS code.
         matches!(self, CopyError::Spool { source, .. }
-            if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
     }
 }
 

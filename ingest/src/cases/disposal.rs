@@ -51,7 +51,7 @@ impl Cases {
     /// Every copy of `evidence` is gone: its disposal is finished.
     pub(super) fn disposal_done(&self, evidence: &EvidenceId) -> Result<(), CaseError> {
         let p = self.disposing.join(evidence.as_str());
-        match std::fs::remove_file(&p) {
+        match fs_err::remove_file(&p) {
             Ok(()) => fsutil::sync_dir(&self.disposing).map_err(|e| self.disposing_err(&p, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.disposing_err(&p, e)),
@@ -62,7 +62,7 @@ impl Cases {
     /// the `disposed` event): the caller removes their copies again. A mark without its event
     /// is dropped here. Call it holding [`Cases::disposal_turn`].
     pub fn unfinished_disposals(&self) -> Result<Vec<Item>, CaseError> {
-        let entries = match std::fs::read_dir(&self.disposing) {
+        let entries = match fs_err::read_dir(&self.disposing) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.disposing_err(&self.disposing, e)),

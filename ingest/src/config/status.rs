@@ -107,7 +107,7 @@ impl StatusSection {
             Some(f) => {
                 let f = if f.is_absolute() { f } else { base.join(f) };
                 use std::os::unix::fs::PermissionsExt as _;
-                let meta = std::fs::metadata(&f).map_err(|e| {
+                let meta = fs_err::metadata(&f).map_err(|e| {
                     (
                         "status.token_file".to_string(),
                         format!("{}: {e}", f.display()),
@@ -119,7 +119,7 @@ impl StatusSection {
                         format!("{} is readable by others: chmod 600 it", f.display()),
                     ));
                 }
-                let t = std::fs::read_to_string(&f)
+                let t = fs_err::read_to_string(&f)
                     .map_err(|e| {
                         (
                             "status.token_file".to_string(),

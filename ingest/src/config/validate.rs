@@ -62,7 +62,7 @@ impl Config {
                     // Read now, not at the first time-stamp: a root that is not PEM is a
                     // configuration to fix, and `config check` must say so.
                     let key = format!("tsa.roots[{i}]");
-                    let pem = std::fs::read(r).map_err(|e| {
+                    let pem = fs_err::read(r).map_err(|e| {
                         invalid(&key, format!("{} is not a readable file: {e}", r.display()))
                     })?;
                     match evidock_verify::trust::pem_certificates(&pem) {
@@ -228,7 +228,7 @@ fn validate_store(
     if let Some(f) = st.credentials_file {
         let f = if f.is_absolute() { f } else { base.join(f) };
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(&f)
+        let meta = fs_err::metadata(&f)
             .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(invalid(
@@ -236,7 +236,7 @@ fn validate_store(
                 format!("{} is readable by others: chmod 600 it", f.display()),
             ));
         }
-        let text = std::fs::read_to_string(&f)
+        let text = fs_err::read_to_string(&f)
             .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
         let c: Credentials = toml::from_str(&text).map_err(|e| {
             // Never echo the file's content: it holds secrets.

@@ -95,7 +95,7 @@ fn find_block(dir: &Path, depth: usize, out: &mut Vec<String>) {
     if depth > 8 {
         return;
     }
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(rd) = fs_err::read_dir(dir) else {
         return;
     };
     for e in rd.flatten() {
@@ -106,7 +106,7 @@ fn find_block(dir: &Path, depth: usize, out: &mut Vec<String>) {
             continue;
         }
         if name == "block" {
-            if let Ok(b) = std::fs::read_dir(e.path()) {
+            if let Ok(b) = fs_err::read_dir(e.path()) {
                 out.extend(
                     b.flatten()
                         .map(|d| d.file_name().to_string_lossy().into_owned()),
@@ -120,7 +120,7 @@ fn find_block(dir: &Path, depth: usize, out: &mut Vec<String>) {
 
 /// Partitions of `disk` the kernel knows (`sdb1`, `sdb2`, …).
 pub fn partitions_of(disk: &str) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(format!("/sys/block/{disk}"))
+    let mut out: Vec<String> = fs_err::read_dir(format!("/sys/block/{disk}"))
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -267,7 +267,7 @@ fn system_mounts(
 /// flags: the automounter's own mount may lack some; evidock reads only through its bind).
 fn bind_read_only(source: &Path, target: &Path) -> Result<(), String> {
     use rustix::mount::{MountFlags, mount_bind, mount_remount};
-    std::fs::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    fs_err::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
     mount_bind(source, target).map_err(|e| {
         format!(
             "cannot bind {} at {}: {e}",
@@ -322,7 +322,7 @@ impl UsbCard {
         loop {
             if let Some(d) = disks_of(&self.usb_sysfs).into_iter().next() {
                 // A removable LUN without a medium has size 0: wait for the card.
-                let size: u64 = std::fs::read_to_string(format!("/sys/block/{d}/size"))
+                let size: u64 = fs_err::read_to_string(format!("/sys/block/{d}/size"))
                     .ok()
                     .and_then(|s| s.trim().parse().ok())
                     .unwrap_or(0);
@@ -390,7 +390,7 @@ impl UsbCard {
 
     fn mount_ro(&mut self, dev: &str, fs: FsType, target: &Path) -> Result<(), String> {
         use rustix::mount::{MountFlags, mount};
-        std::fs::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+        fs_err::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
         let source = PathBuf::from(format!("/dev/{dev}"));
         let flags =
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
@@ -431,7 +431,7 @@ impl CardSource for UsbCard {
             // did not mount is named, never left out in silence.
             let deadline = Instant::now() + APPEAR;
             let mounts = loop {
-                let info = std::fs::read_to_string("/proc/self/mountinfo")
+                let info = fs_err::read_to_string("/proc/self/mountinfo")
                     .map_err(|e| format!("/proc/self/mountinfo: {e}"))?;
                 if let Some(m) = system_mounts(&info, &filesystems)? {
                     break m;
@@ -487,9 +487,9 @@ impl Drop for UsbCard {
     fn drop(&mut self) {
         for m in self.mounted.iter().rev() {
             let _ = rustix::mount::unmount(m, rustix::mount::UnmountFlags::DETACH);
-            let _ = std::fs::remove_dir(m);
+            let _ = fs_err::remove_dir(m);
         }
-        let _ = std::fs::remove_dir(&self.mount_point);
+        let _ = fs_err::remove_dir(&self.mount_point);
     }
 }
 
@@ -565,7 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("system");
         let dst = dir.path().join("evidock");
-        std::fs::create_dir(&src).unwrap();
+        fs_err::create_dir(&src).unwrap();
         if let Err(e) = mount(
             "tmpfs",
             &src,
@@ -577,9 +577,9 @@ mod tests {
             eprintln!("skipped: mounting needs CAP_SYS_ADMIN");
             return;
         }
-        std::fs::write(src.join("f"), b"x").unwrap();
+        fs_err::write(src.join("f"), b"x").unwrap();
         bind_read_only(&src, &dst).unwrap();
-        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let info = fs_err::read_to_string("/proc/self/mountinfo").unwrap();
         let line = info
             .lines()
             .find(|l| l.split(' ').nth(4) == Some(dst.to_str().unwrap()))
@@ -588,9 +588,9 @@ mod tests {
         for o in ["ro", "nosuid", "nodev", "noexec"] {
             assert!(opts.contains(&o), "{o} missing: {line}");
         }
-        assert_eq!(std::fs::read(dst.join("f")).unwrap(), b"x");
-        let w = std::fs::write(dst.join("g"), b"y").unwrap_err();
-        assert_eq!(w.raw_os_error(), Some(libc::EROFS), "{w}");
+        assert_eq!(fs_err::read(dst.join("f")).unwrap(), b"x");
+        let w = fs_err::write(dst.join("g"), b"y").unwrap_err();
+        assert_eq!(w.kind(), std::io::ErrorKind::ReadOnlyFilesystem, "{w}");
         unmount(&dst, UnmountFlags::DETACH).unwrap();
         unmount(&src, UnmountFlags::DETACH).unwrap();
     }

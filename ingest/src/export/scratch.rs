@@ -65,7 +65,7 @@ pub(super) fn canonical(out: &Path) -> Result<PathBuf, ExportError> {
             out.display()
         ))
     })?;
-    let folder = std::fs::canonicalize(parent(out)).map_err(io(parent(out)))?;
+    let folder = fs_err::canonicalize(parent(out)).map_err(io(parent(out)))?;
     Ok(folder.join(name))
 }
 
@@ -102,7 +102,7 @@ impl Scratch {
         fsutil::create_dir_all(fsutil::parent_dir(&record)).map_err(other)?;
         fsutil::write_atomic(&record, name.as_bytes(), 0o600).map_err(other)?;
         let dir = parent(out).join(&name);
-        std::fs::create_dir(&dir).map_err(io(&dir))?;
+        fs_err::create_dir(&dir).map_err(io(&dir))?;
         fsutil::sync_dir(parent(out)).map_err(other)?;
         Ok(Scratch { dir, record })
     }
@@ -126,7 +126,7 @@ impl Scratch {
 
     /// Remove what this export made and did not release.
     pub fn abandon(self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+        if let Err(e) = fs_err::remove_dir_all(&self.dir) {
             // The record stays: the next export to this --out removes the directory.
             tracing::warn!(scratch = %self.dir.display(), error = %e, "an export's scratch directory could not be removed; the next export to the same --out removes it");
             return;
@@ -137,7 +137,7 @@ impl Scratch {
     fn forget(self) {
         // A record left behind only names a directory that is gone: the next export to this
         // --out drops it.
-        if let Err(e) = std::fs::remove_file(&self.record) {
+        if let Err(e) = fs_err::remove_file(&self.record) {
             tracing::warn!(record = %self.record.display(), error = %e, "an export's scratch record could not be removed");
         }
     }
@@ -153,7 +153,7 @@ pub(super) fn finish_leftover(
     case: &CaseId,
 ) -> Result<Option<Exported>, ExportError> {
     let record = record_path(st, out);
-    let name = match std::fs::read_to_string(&record) {
+    let name = match fs_err::read_to_string(&record) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(&record)(e)),
@@ -169,7 +169,7 @@ pub(super) fn finish_leftover(
         dir: parent(out).join(&name),
         record,
     };
-    match std::fs::symlink_metadata(&scratch.dir) {
+    match fs_err::symlink_metadata(&scratch.dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             scratch.forget();
             return Ok(None);
@@ -198,7 +198,7 @@ pub(super) fn finish_leftover(
         }
         None => {
             tracing::warn!(scratch = %scratch.dir.display(), "an export cut off before its `exported` event: its scratch directory removed");
-            std::fs::remove_dir_all(&scratch.dir).map_err(io(&scratch.dir))?;
+            fs_err::remove_dir_all(&scratch.dir).map_err(io(&scratch.dir))?;
             fsutil::sync_dir(parent(out)).map_err(other)?;
             scratch.forget();
             Ok(None)
@@ -213,7 +213,7 @@ pub(super) fn logged(
     out: &Path,
 ) -> Result<Option<Exported>, ExportError> {
     let path = dir.join(package::MANIFEST);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs_err::read(&path) {
         Ok(b) => b,
         // Cut off before the manifest was written: not logged either.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -55,8 +55,8 @@ pub fn released_without_zip(
     // A zip cut off earlier goes first, whatever follows (the record of one renamed into place
     // just before a crash names nothing any more, and goes too).
     clear_leftover(&record_path(st, out), out)?;
-    if std::fs::symlink_metadata(zip_path(out)).is_ok()
-        || !std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir())
+    if fs_err::symlink_metadata(zip_path(out)).is_ok()
+        || !fs_err::symlink_metadata(out).is_ok_and(|m| m.is_dir())
     {
         return Err(exists());
     }
@@ -85,7 +85,7 @@ pub fn check_zip_free(st: &Station, out: &Path) -> Result<(), ExportError> {
         let canonical = scratch::canonical(out)?;
         clear_leftover(&record_path(st, &canonical), &canonical)?;
     }
-    match std::fs::symlink_metadata(&zip) {
+    match fs_err::symlink_metadata(&zip) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io(&zip)(e)),
         Ok(_) => Err(ExportError::ZipExists(zip)),
@@ -101,7 +101,7 @@ pub fn zip_released(st: &Station, out: &Path, manifest: &Sha256) -> Result<PathB
     let to = zip_path(out);
     let record = record_path(st, out);
     clear_leftover(&record, out)?;
-    if std::fs::symlink_metadata(&to).is_ok() {
+    if fs_err::symlink_metadata(&to).is_ok() {
         return Err(ExportError::ZipExists(given));
     }
     let mut nonce = [0u8; 8];
@@ -121,7 +121,7 @@ pub fn zip_released(st: &Station, out: &Path, manifest: &Sha256) -> Result<PathB
     });
     if let Err(e) = written {
         // Nothing of it under the zip's name: the partial file goes, and its record with it.
-        if let Err(rm) = std::fs::remove_file(&partial)
+        if let Err(rm) = fs_err::remove_file(&partial)
             && rm.kind() != std::io::ErrorKind::NotFound
         {
             tracing::warn!(partial = %partial.display(), error = %rm, "a cut-off zip could not be removed; the next export --zip to the same --out removes it");
@@ -137,7 +137,7 @@ pub fn zip_released(st: &Station, out: &Path, manifest: &Sha256) -> Result<PathB
 fn forget(record: &Path) {
     // A record left names a file that is gone: the next export --zip to this --out drops it,
     // and `evidock status` counts it meanwhile.
-    if let Err(e) = std::fs::remove_file(record) {
+    if let Err(e) = fs_err::remove_file(record) {
         tracing::warn!(record = %record.display(), error = %e, "a zip's scratch record could not be removed");
     }
 }
@@ -145,7 +145,7 @@ fn forget(record: &Path) {
 /// Remove the zip an earlier export to `out` left half-written, if its record names one of
 /// this station's names; a record naming anything else is refused.
 fn clear_leftover(record: &Path, out: &Path) -> Result<(), ExportError> {
-    let name = match std::fs::read_to_string(record) {
+    let name = match fs_err::read_to_string(record) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(record)(e)),
@@ -157,10 +157,10 @@ fn clear_leftover(record: &Path, out: &Path) -> Result<(), ExportError> {
         )));
     }
     let partial = scratch::parent(out).join(&name);
-    match std::fs::symlink_metadata(&partial) {
+    match fs_err::symlink_metadata(&partial) {
         Ok(m) if m.is_file() => {
             tracing::warn!(partial = %partial.display(), "a zip cut off earlier: removed");
-            std::fs::remove_file(&partial).map_err(io(&partial))?;
+            fs_err::remove_file(&partial).map_err(io(&partial))?;
             fsutil::sync_dir(scratch::parent(out)).map_err(other)?;
         }
         Ok(_) => {
@@ -172,7 +172,7 @@ fn clear_leftover(record: &Path, out: &Path) -> Result<(), ExportError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(&partial)(e)),
     }
-    std::fs::remove_file(record).map_err(io(record))
+    fs_err::remove_file(record).map_err(io(record))
 }
 
 /// Open a file of the package: not through a link, not blocking (a FIFO), a regular file.
@@ -311,7 +311,7 @@ fn write_zip(
 /// Every file under `at` (relative to `root`, `/`-separated); links and other non-directories
 /// are listed too, and refused when opened.
 fn collect(root: &Path, at: &Path, out: &mut Vec<String>) -> Result<(), ExportError> {
-    for e in std::fs::read_dir(at).map_err(io(at))? {
+    for e in fs_err::read_dir(at).map_err(io(at))? {
         let e = e.map_err(io(at))?;
         let p = e.path();
         if e.file_type().map_err(io(&p))?.is_dir() {

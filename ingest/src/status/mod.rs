@@ -296,7 +296,7 @@ pub fn report(
         if running {
             return 0;
         }
-        std::fs::read_dir(&dir)
+        fs_err::read_dir(&dir)
             .into_iter()
             .flatten()
             .flatten()
