@@ -2,8 +2,11 @@
 # Build the station with its crash points (store/src/crash.rs) into target/crash/, apart from the
 # normal build: cargo unifies features across a workspace build, so the feature must never be
 # enabled where target/debug is built. The dependencies are the same as target/debug's (same
-# features, same profile), so the new target directory is first seeded with them (copies that
-# keep their times, workspace crates left out): only the workspace's own crates are compiled.
+# features, same profile), so the new target directory is first seeded with them (workspace
+# crates left out): only the workspace's own crates are compiled. Libraries and build-script
+# outputs are hard links, not copies (a second copy of every dependency is gigabytes of a CI
+# disk): neither build rewrites them while their fingerprints match, and were one rebuilt it
+# would be from the same sources, features and flags.
 set -eu
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
@@ -16,13 +19,16 @@ exec 9>target/crash/.seed.lock
 flock 9
 if [ -d "$src/deps" ]; then
   for d in build .fingerprint; do
+    link=-l; [ "$d" = .fingerprint ] && link=
     for e in "$src/$d"/*; do
       [ -e "$e" ] || continue
       case $(basename "$e") in evidock*) continue ;; esac
-      [ -e "$dst/$d/$(basename "$e")" ] || cp -a "$e" "$dst/$d/"
+      [ -e "$dst/$d/$(basename "$e")" ] || cp -a $link "$e" "$dst/$d/"
     done
   done
-  find "$src/deps" -maxdepth 1 -type f \( -name 'lib*.rlib' -o -name 'lib*.rmeta' -o -name 'lib*.so' -o -name '*.d' \) \
-    ! -name 'libevidock*' ! -name 'evidock*' -exec cp -a -n {} "$dst/deps/" \;
+  find "$src/deps" -maxdepth 1 -type f \( -name 'lib*.rlib' -o -name 'lib*.rmeta' -o -name 'lib*.so' \) \
+    ! -name 'libevidock*' -exec cp -a -l -n {} "$dst/deps/" \;
+  find "$src/deps" -maxdepth 1 -type f -name '*.d' ! -name 'libevidock*' ! -name 'evidock*' \
+    -exec cp -a -n {} "$dst/deps/" \;
 fi
 exec "$CARGO" build --quiet --locked --workspace --bins --features evidock-ingest/crash-points --target-dir target/crash

@@ -35,11 +35,11 @@ fn config_doc_lists_every_key() {
             }
         }
     }
-    let example = include_str!("../../docs/evidock.example.toml");
+    let example = include_str!("../../../docs/evidock.example.toml");
     let cfg: Config = toml::from_str(example).unwrap();
     let mut keys = std::collections::BTreeSet::new();
     paths("", &serde_json::to_value(&cfg).unwrap(), &mut keys);
-    let doc = include_str!("../../docs/config.md");
+    let doc = include_str!("../../../docs/config.md");
     let mut documented = std::collections::BTreeSet::new();
     for line in doc.lines().filter(|l| l.starts_with("| `")) {
         let first = line.split('|').nth(1).unwrap_or_default();
