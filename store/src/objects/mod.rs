@@ -7,9 +7,11 @@
 //! for single puts; an existing object with the same SHA-256 is success, one with other content
 //! is an error. Nothing counts until it is read back.
 
+use crate::s3control::{S3Control, S3Error};
 use bytes::Bytes;
 use evidock_verify::id::{EvidenceId, Sha256, StationId};
 use futures::StreamExt as _;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
@@ -133,7 +135,7 @@ pub struct EvidenceStore {
     store: Arc<dyn ObjectStore>,
     multipart: Option<Arc<dyn MultipartStore>>,
     /// Signed requests for Object Lock (S3 only).
-    control: Option<Arc<crate::s3control::S3Control>>,
+    control: Option<Arc<S3Control>>,
 }
 
 impl std::fmt::Debug for EvidenceStore {
@@ -159,10 +161,6 @@ impl EvidenceStore {
             reason,
         };
         let parsed = reqwest::Url::parse(&s.url).map_err(|e| cfg(format!("not a URL: {e}")))?;
-        let retry = object_store::RetryConfig {
-            max_retries: s.max_retries,
-            ..Default::default()
-        };
         match parsed.scheme() {
             "file" => {
                 let root = PathBuf::from(parsed.path());
@@ -183,30 +181,11 @@ impl EvidenceStore {
                     .host_str()
                     .ok_or_else(|| cfg("s3:// URLs name a bucket: s3://bucket/prefix".into()))?
                     .to_string();
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&bucket)
-                    .with_retry(retry)
-                    .with_allow_http(s.allow_http)
-                    .with_virtual_hosted_style_request(!s.path_style);
-                if let Some(e) = &s.endpoint {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(r) = &s.region {
-                    b = b.with_region(r);
-                }
-                if let Some(k) = &s.access_key_id {
-                    b = b.with_access_key_id(k);
-                }
-                if let Some(k) = &s.secret_access_key {
-                    b = b.with_secret_access_key(k);
-                }
-                if let Some(t) = &s.session_token {
-                    b = b.with_token(t);
-                }
-                let s3 = Arc::new(b.build().map_err(|e| cfg(e.to_string()))?);
-                // Object Lock needs credentials we can sign with; without them (instance roles),
-                // legal hold is reported as not enforced.
-                let control = s3_control(s).ok().flatten().map(Arc::new);
+                let (s3, control) = s3_clients(s, &bucket).map_err(|e| cfg(e.to_string()))?;
+                let s3 = Arc::new(s3);
+                // A control client that cannot be made (a bucket name or endpoint it cannot
+                // address) leaves legal hold reported as not enforced.
+                let control = control.ok().map(Arc::new);
                 Ok(EvidenceStore {
                     url,
                     prefix: ObjectPath::from(parsed.path().trim_matches('/')),
@@ -681,9 +660,63 @@ impl EvidenceStore {
     }
 }
 
+/// object_store's S3 store for `bucket` and the control client for its Object Lock calls, with
+/// the same configuration: `AWS_*` from the environment, the settings over them. The control
+/// client signs with the store's own credential provider (object_store's chain: static keys,
+/// `AWS_*`, web identity, ECS, instance metadata), so both always use the same credentials.
+fn s3_clients(
+    s: &StoreSettings,
+    bucket: &str,
+) -> Result<(AmazonS3, Result<S3Control, S3Error>), object_store::Error> {
+    let retry = object_store::RetryConfig {
+        max_retries: s.max_retries,
+        ..Default::default()
+    };
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry)
+        .with_allow_http(s.allow_http)
+        .with_virtual_hosted_style_request(!s.path_style);
+    if let Some(e) = &s.endpoint {
+        b = b.with_endpoint(e);
+    }
+    if let Some(r) = &s.region {
+        b = b.with_region(r);
+    }
+    if let Some(k) = &s.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(k) = &s.secret_access_key {
+        b = b.with_secret_access_key(k);
+    }
+    if let Some(t) = &s.session_token {
+        b = b.with_token(t);
+    }
+    // Where object_store sends its requests: the region's AWS endpoint unless one is set,
+    // `AWS_ENDPOINT_URL_S3` before the general one (as its build does).
+    let region = b
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| crate::s3control::DEFAULT_REGION.to_string());
+    let endpoint = b
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| b.get_config_value(&AmazonS3ConfigKey::Endpoint))
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    let s3 = b.build()?;
+    let control = S3Control::with_credentials(
+        &endpoint,
+        &region,
+        bucket,
+        s3.credentials().clone(),
+        s.path_style,
+    );
+    Ok((s3, control))
+}
+
 /// Signed S3 requests for what object_store cannot do (Object Lock, retention, legal hold), for
-/// an `s3://` store; `None` for other backends.
-pub fn s3_control(s: &StoreSettings) -> Result<Option<crate::s3control::S3Control>, StoreError> {
+/// an `s3://` store; `None` for other backends. Credentials as the store finds them
+/// ([`s3_clients`]); none found is an error of the first request
+/// ([`crate::s3control::S3Error::Credentials`]), not of this call.
+pub fn s3_control(s: &StoreSettings) -> Result<Option<S3Control>, StoreError> {
     let url = display_url(&s.url);
     let cfg = |reason: String| StoreError::Config {
         url: url.clone(),
@@ -693,42 +726,11 @@ pub fn s3_control(s: &StoreSettings) -> Result<Option<crate::s3control::S3Contro
     if !matches!(parsed.scheme(), "s3" | "s3a") {
         return Ok(None);
     }
-    let bucket = parsed.host_str().unwrap_or_default().to_string();
-    let region = s
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
-    let endpoint = s
-        .endpoint
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-    let key = s
-        .access_key_id
-        .clone()
-        .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
-        .ok_or_else(|| cfg("no access key (credentials_file or AWS_ACCESS_KEY_ID)".into()))?;
-    let secret = s
-        .secret_access_key
-        .clone()
-        .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
-        .ok_or_else(|| cfg("no secret key (credentials_file or AWS_SECRET_ACCESS_KEY)".into()))?;
-    let token = s
-        .session_token
-        .clone()
-        .or_else(|| std::env::var("AWS_SESSION_TOKEN").ok());
-    crate::s3control::S3Control::new(
-        &endpoint,
-        &region,
-        &bucket,
-        &key,
-        &secret,
-        token.as_deref(),
-        s.path_style,
-    )
-    .map(Some)
-    .map_err(|e| cfg(e.to_string()))
+    let bucket = parsed
+        .host_str()
+        .ok_or_else(|| cfg("s3:// URLs name a bucket: s3://bucket/prefix".into()))?;
+    let (_, control) = s3_clients(s, bucket).map_err(|e| cfg(e.to_string()))?;
+    control.map(Some).map_err(|e| cfg(e.to_string()))
 }
 
 #[cfg(test)]
@@ -754,6 +756,40 @@ mod tests {
             ),
             Some((3, 12))
         );
+    }
+
+    /// The Object Lock calls sign with the store's own credential provider: here the static
+    /// keys of the settings, with their session token, for the settings' region.
+    #[tokio::test]
+    async fn object_lock_calls_sign_with_the_stores_credentials() {
+        use crate::testhttp::{Canned, TestServer};
+        let server = TestServer::start(vec![
+            Canned::new(200, ""),
+            Canned::new(200, "<LegalHold><Status>ON</Status></LegalHold>"),
+        ]);
+        let store = EvidenceStore::open(&StoreSettings {
+            url: "s3://evidence/prefix".into(),
+            endpoint: Some(server.endpoint()),
+            region: Some("eu-test-1".into()),
+            allow_http: true,
+            path_style: true,
+            access_key_id: Some("AKIASTORE".into()),
+            secret_access_key: Some("secret".into()),
+            session_token: Some("tok".into()),
+            max_retries: 0,
+        })
+        .unwrap();
+        assert!(store.set_legal_hold("cases/a.json", true).await.unwrap());
+        assert_eq!(store.legal_hold("cases/a.json").await.unwrap(), Some(true));
+        let seen = server.seen();
+        assert_eq!(seen[0].target, "/evidence/prefix/cases/a.json?legal-hold=");
+        let auth = seen[0].header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIASTORE/")
+                && auth.contains("/eu-test-1/s3/aws4_request"),
+            "{auth}"
+        );
+        assert_eq!(seen[1].header("x-amz-security-token"), Some("tok"));
     }
 
     #[test]
