@@ -22,8 +22,8 @@ use std::num::NonZeroUsize;
 const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// Events quick-xml may hold back while it gathers the `Version` and `DeleteMarker` elements of
-/// a listing, which S3 interleaves ("overlapped lists"): a page of 1000 entries needs some
-/// 20 000; past this the answer is refused rather than buffered.
+/// a listing, which S3 interleaves ("overlapped lists"): a full page of 1000 entries needs some
+/// tens of thousands (test); past this the answer is refused rather than buffered.
 const EVENT_BUFFER: usize = 200_000;
 
 /// Deserialise `body` as the element `root`.
@@ -255,6 +255,7 @@ pub(super) fn legal_hold(on: bool) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::MAX_ANSWER_BYTES;
     use super::*;
 
     fn text(v: Result<Vec<u8>, String>) -> String {
@@ -388,6 +389,54 @@ mod tests {
         let empty: ListVersionsResult =
             parse(b"<ListVersionsResult/>", "ListVersionsResult").unwrap();
         assert!(!empty.is_truncated && empty.versions.is_empty());
+    }
+
+    /// A full page as RGW sends it, versions and delete markers alternating, every field there:
+    /// within the event buffer.
+    #[test]
+    fn a_full_page_of_interleaved_versions() {
+        let mut xml = String::from(
+            "<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>\
+             <Prefix/><KeyMarker/><VersionIdMarker/><MaxKeys>1000</MaxKeys>\
+             <IsTruncated>false</IsTruncated>",
+        );
+        for i in 0..1000 {
+            let (tag, extra) = if i % 2 == 0 {
+                (
+                    "Version",
+                    "<ETag>&quot;d41d8cd98f00b204e9800998ecf8427e&quot;</ETag><Size>1</Size>\
+                     <StorageClass>STANDARD</StorageClass>",
+                )
+            } else {
+                ("DeleteMarker", "")
+            };
+            xml.push_str(&format!(
+                "<{tag}><Key>cam-7/{i:04}/{}</Key><VersionId>v{i}</VersionId>\
+                 <IsLatest>true</IsLatest><LastModified>2025-06-01T00:00:00.000Z</LastModified>\
+                 {extra}<Owner><ID>evidock</ID><DisplayName>evidock</DisplayName></Owner></{tag}>",
+                "k".repeat(200)
+            ));
+        }
+        xml.push_str("</ListVersionsResult>");
+        let page: ListVersionsResult = parse(xml.as_bytes(), "ListVersionsResult").unwrap();
+        assert_eq!((page.versions.len(), page.delete_markers.len()), (500, 500));
+        assert_eq!(page.delete_markers[499].version_id, "v999");
+
+        // No real page holds back this much: refused, not buffered.
+        let mut hostile = String::from(
+            "<ListVersionsResult><Version><Key>a</Key><VersionId>1\
+                                        </VersionId></Version>",
+        );
+        hostile.push_str(
+            &"<DeleteMarker><Key>b</Key><VersionId>2</VersionId></DeleteMarker>".repeat(40_000),
+        );
+        hostile.push_str(
+            "<Version><Key>c</Key><VersionId>3</VersionId></Version></ListVersionsResult>",
+        );
+        assert!(hostile.len() < MAX_ANSWER_BYTES);
+        let got = parse::<ListVersionsResult>(hostile.as_bytes(), "ListVersionsResult");
+        let reason = got.map(|p| p.delete_markers.len()).unwrap_err();
+        assert!(reason.contains("limit exceeded"), "{reason}");
     }
 
     #[test]
