@@ -13,5 +13,7 @@ pub mod log;
 pub mod objects;
 pub mod redact;
 pub mod s3control;
+#[cfg(test)]
+mod testhttp;
 pub mod timestamping;
 pub mod tsa;

@@ -7,14 +7,19 @@
 //! for single puts; an existing object with the same SHA-256 is success, one with other content
 //! is an error. Nothing counts until it is read back.
 
+use crate::s3control::{S3Control, S3Error};
 use bytes::Bytes;
 use evidock_verify::id::{EvidenceId, Sha256, StationId};
 use futures::StreamExt as _;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod error;
+pub use error::StoreError;
 
 /// Object keys, relative to the store's prefix.
 pub mod layout {
@@ -76,103 +81,6 @@ pub mod layout {
     }
 }
 
-/// An evidence store error: what, where, and whether trying again may help.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("evidence store {url}: configuration: {reason}")]
-    Config { url: String, reason: String },
-    /// No answer at all: refused or reset connection, DNS, timeout. The store may be down or
-    /// the network cut; nothing about the credentials is known.
-    #[error(
-        "evidence store {url} does not answer ({op} {key}: {reason}); will retry — check that the store is up and reachable from this station"
-    )]
-    Unreachable {
-        url: String,
-        op: &'static str,
-        key: String,
-        reason: String,
-    },
-    #[error("evidence store {url}: {op} {key}: {reason} (will retry)")]
-    Retriable {
-        url: String,
-        op: &'static str,
-        key: String,
-        reason: String,
-    },
-    #[error(
-        "evidence store {url}: {op} {key}: access refused ({reason}); check the credentials — uploads wait until they work"
-    )]
-    Credentials {
-        url: String,
-        op: &'static str,
-        key: String,
-        reason: String,
-    },
-    #[error("evidence store {url}: {op} {key}: {reason}")]
-    Permanent {
-        url: String,
-        op: &'static str,
-        key: String,
-        reason: String,
-    },
-    #[error(
-        "evidence store {url}: {key} already holds other content (SHA-256 {found}, expected {expected}); refusing to overwrite — investigate"
-    )]
-    Conflict {
-        url: String,
-        key: String,
-        found: Sha256,
-        expected: Sha256,
-    },
-    #[error("evidence store {url}: {key} is missing")]
-    NotFound { url: String, key: String },
-    /// The store no longer knows a multipart upload (expired, or aborted): start it over.
-    #[error(
-        "evidence store {url}: {op} {key}: the multipart upload is gone from the store ({reason}); it starts over (will retry)"
-    )]
-    UploadGone {
-        url: String,
-        op: &'static str,
-        key: String,
-        reason: String,
-    },
-    #[error("local file {path}: {reason}")]
-    Local { path: PathBuf, reason: String },
-}
-
-impl StoreError {
-    /// Whether the same request may succeed later (network, server, credentials being fixed).
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Retriable { .. }
-                | StoreError::Unreachable { .. }
-                | StoreError::Credentials { .. }
-                | StoreError::UploadGone { .. }
-        )
-    }
-}
-
-/// Whether a request got no answer at all: the HTTP client's own error kind (connect,
-/// timeout, request or interrupted) anywhere in the error's chain.
-fn no_answer(e: &object_store::Error) -> bool {
-    use object_store::client::{HttpError, HttpErrorKind};
-    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(err) = next {
-        if let Some(h) = err.downcast_ref::<HttpError>() {
-            return matches!(
-                h.kind(),
-                HttpErrorKind::Connect
-                    | HttpErrorKind::Timeout
-                    | HttpErrorKind::Request
-                    | HttpErrorKind::Interrupted
-            );
-        }
-        next = err.source();
-    }
-    false
-}
-
 /// Where and how to reach the store. Its `Debug` shows no key, secret or credentials in a URL.
 #[derive(Clone, Default)]
 pub struct StoreSettings {
@@ -227,7 +135,7 @@ pub struct EvidenceStore {
     store: Arc<dyn ObjectStore>,
     multipart: Option<Arc<dyn MultipartStore>>,
     /// Signed requests for Object Lock (S3 only).
-    control: Option<Arc<crate::s3control::S3Control>>,
+    control: Option<Arc<S3Control>>,
 }
 
 impl std::fmt::Debug for EvidenceStore {
@@ -253,10 +161,6 @@ impl EvidenceStore {
             reason,
         };
         let parsed = reqwest::Url::parse(&s.url).map_err(|e| cfg(format!("not a URL: {e}")))?;
-        let retry = object_store::RetryConfig {
-            max_retries: s.max_retries,
-            ..Default::default()
-        };
         match parsed.scheme() {
             "file" => {
                 let root = PathBuf::from(parsed.path());
@@ -277,30 +181,11 @@ impl EvidenceStore {
                     .host_str()
                     .ok_or_else(|| cfg("s3:// URLs name a bucket: s3://bucket/prefix".into()))?
                     .to_string();
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(&bucket)
-                    .with_retry(retry)
-                    .with_allow_http(s.allow_http)
-                    .with_virtual_hosted_style_request(!s.path_style);
-                if let Some(e) = &s.endpoint {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(r) = &s.region {
-                    b = b.with_region(r);
-                }
-                if let Some(k) = &s.access_key_id {
-                    b = b.with_access_key_id(k);
-                }
-                if let Some(k) = &s.secret_access_key {
-                    b = b.with_secret_access_key(k);
-                }
-                if let Some(t) = &s.session_token {
-                    b = b.with_token(t);
-                }
-                let s3 = Arc::new(b.build().map_err(|e| cfg(e.to_string()))?);
-                // Object Lock needs credentials we can sign with; without them (instance roles),
-                // legal hold is reported as not enforced.
-                let control = s3_control(s).ok().flatten().map(Arc::new);
+                let (s3, control) = s3_clients(s, &bucket).map_err(|e| cfg(e.to_string()))?;
+                let s3 = Arc::new(s3);
+                // A control client that cannot be made (a bucket name or endpoint it cannot
+                // address) leaves legal hold reported as not enforced.
+                let control = control.ok().map(Arc::new);
                 Ok(EvidenceStore {
                     url,
                     prefix: ObjectPath::from(parsed.path().trim_matches('/')),
@@ -369,82 +254,12 @@ impl EvidenceStore {
     }
 
     fn err(&self, op: &'static str, key: &str, e: object_store::Error) -> StoreError {
-        use object_store::Error as E;
-        let reason = e.to_string();
-        let url = self.url.clone();
-        let key = key.to_string();
-        match e {
-            E::NotFound { .. } => StoreError::NotFound { url, key },
-            E::PermissionDenied { .. } | E::Unauthenticated { .. } => StoreError::Credentials {
-                url,
-                op,
-                key,
-                reason,
-            },
-            E::NotSupported { .. } | E::NotImplemented { .. } | E::InvalidPath { .. } => {
-                StoreError::Permanent {
-                    url,
-                    op,
-                    key,
-                    reason,
-                }
-            }
-            _ if no_answer(&e) => StoreError::Unreachable {
-                url,
-                op,
-                key,
-                reason,
-            },
-            _ => {
-                // object_store reports HTTP statuses as Generic, its status type private: the
-                // status is read from its own wording ("status code: 403 …"), never from any
-                // "403" in the text (a request that took 403 ms is no refusal).
-                if reason.contains("status code: 403")
-                    || reason.contains("AccessDenied")
-                    || reason.contains("InvalidAccessKeyId")
-                    || reason.contains("ExpiredToken")
-                    || reason.contains("SignatureDoesNotMatch")
-                {
-                    StoreError::Credentials {
-                        url,
-                        op,
-                        key,
-                        reason,
-                    }
-                } else if reason.contains("NoSuchUpload") {
-                    // S3's code for an upload ID it does not know (object_store has no type
-                    // for it): typed here, once, so that callers never read error text.
-                    StoreError::UploadGone {
-                        url,
-                        op,
-                        key,
-                        reason,
-                    }
-                } else {
-                    StoreError::Retriable {
-                        url,
-                        op,
-                        key,
-                        reason,
-                    }
-                }
-            }
-        }
+        error::classify(&self.url, op, key, e)
     }
 
-    /// An error of a request naming a multipart upload: S3 answers an upload ID it no longer
-    /// knows with 404 (`NoSuchUpload`), which object_store reports as `NotFound` — the upload
-    /// is gone (start over), not the object.
+    /// An error of a request naming a multipart upload ([`error::classify_upload`]).
     fn upload_err(&self, op: &'static str, key: &str, e: object_store::Error) -> StoreError {
-        match e {
-            object_store::Error::NotFound { .. } => StoreError::UploadGone {
-                url: self.url.clone(),
-                op,
-                key: key.to_string(),
-                reason: e.to_string(),
-            },
-            e => self.err(op, key, e),
-        }
+        error::classify_upload(&self.url, op, key, e)
     }
 
     /// Size of an object, or `None` if it does not exist.
@@ -845,9 +660,63 @@ impl EvidenceStore {
     }
 }
 
+/// object_store's S3 store for `bucket` and the control client for its Object Lock calls, with
+/// the same configuration: `AWS_*` from the environment, the settings over them. The control
+/// client signs with the store's own credential provider (object_store's chain: static keys,
+/// `AWS_*`, web identity, ECS, instance metadata), so both always use the same credentials.
+fn s3_clients(
+    s: &StoreSettings,
+    bucket: &str,
+) -> Result<(AmazonS3, Result<S3Control, S3Error>), object_store::Error> {
+    let retry = object_store::RetryConfig {
+        max_retries: s.max_retries,
+        ..Default::default()
+    };
+    let mut b = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retry)
+        .with_allow_http(s.allow_http)
+        .with_virtual_hosted_style_request(!s.path_style);
+    if let Some(e) = &s.endpoint {
+        b = b.with_endpoint(e);
+    }
+    if let Some(r) = &s.region {
+        b = b.with_region(r);
+    }
+    if let Some(k) = &s.access_key_id {
+        b = b.with_access_key_id(k);
+    }
+    if let Some(k) = &s.secret_access_key {
+        b = b.with_secret_access_key(k);
+    }
+    if let Some(t) = &s.session_token {
+        b = b.with_token(t);
+    }
+    // Where object_store sends its requests: the region's AWS endpoint unless one is set,
+    // `AWS_ENDPOINT_URL_S3` before the general one (as its build does).
+    let region = b
+        .get_config_value(&AmazonS3ConfigKey::Region)
+        .unwrap_or_else(|| crate::s3control::DEFAULT_REGION.to_string());
+    let endpoint = b
+        .get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| b.get_config_value(&AmazonS3ConfigKey::Endpoint))
+        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    let s3 = b.build()?;
+    let control = S3Control::with_credentials(
+        &endpoint,
+        &region,
+        bucket,
+        s3.credentials().clone(),
+        s.path_style,
+    );
+    Ok((s3, control))
+}
+
 /// Signed S3 requests for what object_store cannot do (Object Lock, retention, legal hold), for
-/// an `s3://` store; `None` for other backends.
-pub fn s3_control(s: &StoreSettings) -> Result<Option<crate::s3control::S3Control>, StoreError> {
+/// an `s3://` store; `None` for other backends. Credentials as the store finds them
+/// ([`s3_clients`]); none found is an error of the first request
+/// ([`crate::s3control::S3Error::Credentials`]), not of this call.
+pub fn s3_control(s: &StoreSettings) -> Result<Option<S3Control>, StoreError> {
     let url = display_url(&s.url);
     let cfg = |reason: String| StoreError::Config {
         url: url.clone(),
@@ -857,42 +726,11 @@ pub fn s3_control(s: &StoreSettings) -> Result<Option<crate::s3control::S3Contro
     if !matches!(parsed.scheme(), "s3" | "s3a") {
         return Ok(None);
     }
-    let bucket = parsed.host_str().unwrap_or_default().to_string();
-    let region = s
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".into());
-    let endpoint = s
-        .endpoint
-        .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-        .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-    let key = s
-        .access_key_id
-        .clone()
-        .or_else(|| std::env::var("AWS_ACCESS_KEY_ID").ok())
-        .ok_or_else(|| cfg("no access key (credentials_file or AWS_ACCESS_KEY_ID)".into()))?;
-    let secret = s
-        .secret_access_key
-        .clone()
-        .or_else(|| std::env::var("AWS_SECRET_ACCESS_KEY").ok())
-        .ok_or_else(|| cfg("no secret key (credentials_file or AWS_SECRET_ACCESS_KEY)".into()))?;
-    let token = s
-        .session_token
-        .clone()
-        .or_else(|| std::env::var("AWS_SESSION_TOKEN").ok());
-    crate::s3control::S3Control::new(
-        &endpoint,
-        &region,
-        &bucket,
-        &key,
-        &secret,
-        token.as_deref(),
-        s.path_style,
-    )
-    .map(Some)
-    .map_err(|e| cfg(e.to_string()))
+    let bucket = parsed
+        .host_str()
+        .ok_or_else(|| cfg("s3:// URLs name a bucket: s3://bucket/prefix".into()))?;
+    let (_, control) = s3_clients(s, bucket).map_err(|e| cfg(e.to_string()))?;
+    control.map(Some).map_err(|e| cfg(e.to_string()))
 }
 
 #[cfg(test)]
@@ -918,6 +756,40 @@ mod tests {
             ),
             Some((3, 12))
         );
+    }
+
+    /// The Object Lock calls sign with the store's own credential provider: here the static
+    /// keys of the settings, with their session token, for the settings' region.
+    #[tokio::test]
+    async fn object_lock_calls_sign_with_the_stores_credentials() {
+        use crate::testhttp::{Canned, TestServer};
+        let server = TestServer::start(vec![
+            Canned::new(200, ""),
+            Canned::new(200, "<LegalHold><Status>ON</Status></LegalHold>"),
+        ]);
+        let store = EvidenceStore::open(&StoreSettings {
+            url: "s3://evidence/prefix".into(),
+            endpoint: Some(server.endpoint()),
+            region: Some("eu-test-1".into()),
+            allow_http: true,
+            path_style: true,
+            access_key_id: Some("AKIASTORE".into()),
+            secret_access_key: Some("secret".into()),
+            session_token: Some("tok".into()),
+            max_retries: 0,
+        })
+        .unwrap();
+        assert!(store.set_legal_hold("cases/a.json", true).await.unwrap());
+        assert_eq!(store.legal_hold("cases/a.json").await.unwrap(), Some(true));
+        let seen = server.seen();
+        assert_eq!(seen[0].target, "/evidence/prefix/cases/a.json?legal-hold=");
+        let auth = seen[0].header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIASTORE/")
+                && auth.contains("/eu-test-1/s3/aws4_request"),
+            "{auth}"
+        );
+        assert_eq!(seen[1].header("x-amz-security-token"), Some("tok"));
     }
 
     #[test]
