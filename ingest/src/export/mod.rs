@@ -30,9 +30,11 @@ use evidock_store::fsutil;
 use evidock_store::key::NoteSigner as _;
 use evidock_verify::digest::DigestSet;
 use evidock_verify::event::payload::{ExportedPayload, ObjectRole};
-use evidock_verify::event::{Actor, NewEvent, Role, Subject, Timestamp};
-use evidock_verify::id::{CaseId, EvidenceId, Sha256};
-use evidock_verify::package::{self, FileRole, Manifest, ManifestCustody};
+use evidock_verify::event::{Actor, CustodyEvent, NewEvent, Role, Subject, Timestamp, UtcOffset};
+use evidock_verify::id::{CaseId, EvidenceId, Sha256, StationId};
+use evidock_verify::note::VerifierKey;
+use evidock_verify::package::{self, FileRole, Manifest, ManifestCustody, ManifestFile};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +165,40 @@ pub(crate) struct PackageItem {
     pub category: String,
 }
 
+/// What the documents of a package (and its CASE/UCO graph) are made from.
+pub(crate) struct Context<'a> {
+    pub view: &'a crate::cases::CaseView,
+    pub items: &'a [PackageItem],
+    pub events: &'a [CustodyEvent],
+    pub station: &'a StationId,
+    pub key: &'a VerifierKey,
+    /// SHA-256 of the TSA root certificates in the package.
+    pub tsa_roots: &'a [Sha256],
+    /// Checkpoint sizes whose tokens are in the package.
+    pub tokened: &'a BTreeSet<u64>,
+    /// The package's checkpoint: tree size and root.
+    pub checkpoint: (u64, Sha256),
+    pub created: Timestamp,
+    pub by: &'a str,
+    /// The witness (见证人) named at the export, printed in the collection record.
+    pub witness: Option<&'a str>,
+    pub offset: UtcOffset,
+    pub verifier_sha: Option<Sha256>,
+    pub digests: DigestSet,
+}
+
+impl Context<'_> {
+    fn time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
+        t.with_timezone(&self.offset.0)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string()
+    }
+
+    fn file<'f>(&self, files: &'f [ManifestFile], path: &str) -> Option<&'f ManifestFile> {
+        files.iter().find(|f| f.path == path)
+    }
+}
+
 /// Build the disclosure package of `case` in `out`.
 pub fn export(
     st: &Station,
@@ -278,7 +314,7 @@ fn build(
 
     // Documents for people.
     let created = Timestamp::from_datetime(st.clock.now());
-    let ctx = documents::Context {
+    let ctx = Context {
         view,
         items: &pitems,
         events: &events,

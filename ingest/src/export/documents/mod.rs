@@ -2,16 +2,12 @@
 //! HTML, the collection record (提取笔录), the chain-of-custody report, VERIFY.md, and the
 //! CASE/UCO graph. Chinese first, English beside it; no internet assets; A4 when printed.
 //!
-//! This file holds what every document is made from ([`Context`]), the HTML and CSV helpers,
-//! and [`render`]; each document is a file beside it.
+//! This file holds the HTML and CSV helpers and [`render`]; each document is a file beside it.
+//! What they are made from, [`Context`], is the export's (`../mod.rs`): the CASE/UCO graph
+//! (`../caseuco.rs`) is made from it too, and is listed here.
 
-use super::PackageItem;
-use evidock_verify::digest::DigestSet;
-use evidock_verify::event::{CustodyEvent, Timestamp, UtcOffset};
-use evidock_verify::id::{Sha256, StationId};
-use evidock_verify::note::VerifierKey;
+use super::Context;
 use evidock_verify::package::ManifestFile;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 mod collection_record;
@@ -23,39 +19,6 @@ use collection_record::collection_record;
 use evidence_list::{evidence_csv, evidence_html};
 use report::report;
 use verify_md::verify_md;
-
-pub(crate) struct Context<'a> {
-    pub view: &'a crate::cases::CaseView,
-    pub items: &'a [PackageItem],
-    pub events: &'a [CustodyEvent],
-    pub station: &'a StationId,
-    pub key: &'a VerifierKey,
-    /// SHA-256 of the TSA root certificates in the package.
-    pub tsa_roots: &'a [Sha256],
-    /// Checkpoint sizes whose tokens are in the package.
-    pub tokened: &'a BTreeSet<u64>,
-    /// The package's checkpoint: tree size and root.
-    pub checkpoint: (u64, Sha256),
-    pub created: Timestamp,
-    pub by: &'a str,
-    /// The witness (见证人) named at the export, printed in the collection record.
-    pub witness: Option<&'a str>,
-    pub offset: UtcOffset,
-    pub verifier_sha: Option<Sha256>,
-    pub digests: DigestSet,
-}
-
-impl Context<'_> {
-    fn time(&self, t: chrono::DateTime<chrono::Utc>) -> String {
-        t.with_timezone(&self.offset.0)
-            .format("%Y-%m-%d %H:%M:%S %:z")
-            .to_string()
-    }
-
-    fn file<'f>(&self, files: &'f [ManifestFile], path: &str) -> Option<&'f ManifestFile> {
-        files.iter().find(|f| f.path == path)
-    }
-}
 
 /// HTML-escape text.
 fn h(s: &str) -> String {
