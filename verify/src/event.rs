@@ -21,13 +21,16 @@
 
 use crate::canonical::{self, CanonicalError};
 use crate::id::{CaseId, DeviceSerial, EvidenceId, SessionId, StationId};
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;
 
 pub mod payload;
+mod time;
+
+pub use time::{Timestamp, UtcOffset};
 
 /// The format version written by this code.
 pub const EVENT_VERSION: u32 = 1;
@@ -374,126 +377,6 @@ impl<'de> Deserialize<'de> for Subject {
     }
 }
 
-/// A UTC offset, written `+08:00`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct UtcOffset(pub FixedOffset);
-
-impl UtcOffset {
-    pub fn utc() -> Self {
-        UtcOffset(FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()))
-    }
-}
-
-use chrono::Offset as _;
-
-impl fmt::Display for UtcOffset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = self.0.local_minus_utc();
-        let sign = if secs < 0 { '-' } else { '+' };
-        let m = secs.unsigned_abs() / 60;
-        write!(f, "{sign}{:02}:{:02}", m / 60, m % 60)
-    }
-}
-
-impl std::str::FromStr for UtcOffset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let b = s.as_bytes();
-        let ok = b.len() == 6
-            && (b[0] == b'+' || b[0] == b'-')
-            && b[3] == b':'
-            && [1, 2, 4, 5].iter().all(|&i| b[i].is_ascii_digit());
-        if !ok {
-            return Err(format!("offset {s:?} is not ±HH:MM"));
-        }
-        let h: i32 = s[1..3].parse().map_err(|_| format!("bad hours in {s:?}"))?;
-        let m: i32 = s[4..6]
-            .parse()
-            .map_err(|_| format!("bad minutes in {s:?}"))?;
-        if h > 14 || m > 59 {
-            return Err(format!("offset {s:?} out of range"));
-        }
-        let secs = (h * 3600 + m * 60) * if b[0] == b'-' { -1 } else { 1 };
-        if secs == 0 && b[0] == b'-' {
-            return Err("offset -00:00 is not allowed; write +00:00".into());
-        }
-        FixedOffset::east_opt(secs)
-            .map(UtcOffset)
-            .ok_or_else(|| format!("offset {s:?} out of range"))
-    }
-}
-
-impl Serialize for UtcOffset {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for UtcOffset {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-/// A UTC instant with millisecond precision, written `2026-11-28T09:10:55.123Z` (one form only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Timestamp(pub DateTime<Utc>);
-
-impl Timestamp {
-    /// Truncate to milliseconds, the precision events carry.
-    pub fn from_datetime(t: DateTime<Utc>) -> Self {
-        let ms = t.timestamp_millis();
-        Timestamp(DateTime::from_timestamp_millis(ms).unwrap_or(t))
-    }
-
-    pub fn now() -> Self {
-        Self::from_datetime(Utc::now())
-    }
-
-    /// In the given offset, e.g. for showing a Beijing time.
-    pub fn local(&self, offset: UtcOffset) -> DateTime<FixedOffset> {
-        self.0.with_timezone(&offset.0)
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true))
-    }
-}
-
-impl std::str::FromStr for Timestamp {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let t = DateTime::parse_from_rfc3339(s)
-            .map_err(|e| format!("time {s:?}: {e}"))?
-            .with_timezone(&Utc);
-        let ts = Timestamp(t);
-        if ts.to_string() != s {
-            return Err(format!(
-                "time {s:?} is not in the form YYYY-MM-DDTHH:MM:SS.mmmZ"
-            ));
-        }
-        Ok(ts)
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 /// A payload type and the kind it belongs to.
 pub trait Payload: Serialize + DeserializeOwned {
     const KIND: EventKind;
@@ -670,98 +553,4 @@ impl NewEvent {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::payload::ReleasedPayload;
-    use super::*;
-
-    fn sample() -> CustodyEvent {
-        let st = StationId::new("dock-01").unwrap();
-        let se = SessionId::new("s1").unwrap();
-        NewEvent::new(
-            Actor::station(&st),
-            Subject::Session(se.clone()),
-            "released/s1",
-            &ReleasedPayload {
-                session: se,
-                files: 3,
-                bytes: 1234,
-                failed: 0,
-                skipped: 1,
-            },
-        )
-        .unwrap()
-        .into_event(
-            st,
-            7,
-            "2026-11-28T09:10:55.123Z".parse().unwrap(),
-            "+08:00".parse().unwrap(),
-        )
-    }
-
-    #[test]
-    fn canonical_round_trip() {
-        let ev = sample();
-        let bytes = ev.to_canonical().unwrap();
-        let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"actor":{"id":"dock-01","role":"station"},"key":"released/s1","kind":"released","offset":"+08:00","payload":{"#));
-        assert!(text.ends_with(r#""time":"2026-11-28T09:10:55.123Z","v":1}"#));
-        let back = CustodyEvent::parse(&bytes).unwrap();
-        assert_eq!(back, ev);
-        back.check_payload().unwrap();
-        assert_eq!(back.payload::<ReleasedPayload>().unwrap().files, 3);
-        assert_eq!(
-            back.local_time().to_rfc3339(),
-            "2026-11-28T17:10:55.123+08:00"
-        );
-    }
-
-    #[test]
-    fn strictness() {
-        let ev = sample();
-        let bytes = ev.to_canonical().unwrap();
-        let pretty = serde_json::to_vec_pretty(&ev).unwrap();
-        assert!(matches!(
-            CustodyEvent::parse(&pretty),
-            Err(EventError::NotCanonical)
-        ));
-        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["extra"] = Value::from(1);
-        let extra = canonical::canonical_value(&v).unwrap();
-        assert!(matches!(
-            CustodyEvent::parse(&extra),
-            Err(EventError::Malformed(_))
-        ));
-        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["v"] = Value::from(2);
-        assert!(matches!(
-            CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()),
-            Err(EventError::Version(2))
-        ));
-        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["time"] = Value::from("2026-11-28T17:10:55.123+08:00");
-        assert!(CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()).is_err());
-        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-        v["kind"] = Value::from("from-the-future");
-        let fut = CustodyEvent::parse(&canonical::canonical_value(&v).unwrap()).unwrap();
-        assert_eq!(fut.kind, EventKind::Other("from-the-future".into()));
-        assert!(fut.check_payload().is_ok());
-        assert!(fut.payload::<ReleasedPayload>().is_err());
-    }
-
-    #[test]
-    fn kinds_round_trip() {
-        for k in EventKind::KNOWN {
-            assert_eq!(EventKind::parse(k.as_str()), k);
-        }
-    }
-
-    #[test]
-    fn offsets() {
-        for s in ["+08:00", "-05:30", "+00:00"] {
-            assert_eq!(s.parse::<UtcOffset>().unwrap().to_string(), s);
-        }
-        for s in ["08:00", "+8:00", "+15:00", "-00:00", "+08:60", "+0800"] {
-            assert!(s.parse::<UtcOffset>().is_err(), "{s}");
-        }
-    }
-}
+mod tests;

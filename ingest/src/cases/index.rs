@@ -7,19 +7,19 @@
 //! station's log published in the evidence store. Nothing is written here that the logs do not
 //! hold.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use evidock_store::log::SharedLog;
-use evidock_verify::case::{CaseRecord, CaseRegisteredPayload, CaseStatus};
-use evidock_verify::event::payload::{
-    AcquiredPayload, CameraAssignedPayload, DisposedPayload, LinkedPayload,
-    RetentionChangedPayload, UnlinkedPayload, UploadedPayload,
-};
-use evidock_verify::event::{CustodyEvent, EventKind, Subject, Timestamp};
+use evidock_verify::case::{CaseRecord, CaseStatus};
+use evidock_verify::event::{CustodyEvent, Timestamp};
 use evidock_verify::id::{CaseId, DeviceSerial, EvidenceId, OfficerId, Sha256, StationId};
-use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+mod apply;
+
+use apply::apply;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -160,23 +160,6 @@ impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index").field("path", &self.path).finish()
     }
-}
-
-/// The corrected end of a recording from the camera's file time: the camera closes the file
-/// when it stops recording, and its file time is in the same (possibly wrong) clock as the
-/// name's time, so the difference is the length whatever the clock said.
-fn recording_end(p: &AcquiredPayload, ev: &CustodyEvent) -> Option<DateTime<Utc>> {
-    let rec = p.recorded.as_ref()?;
-    let raw = NaiveDateTime::parse_from_str(&rec.raw, "%Y-%m-%dT%H:%M:%S").ok()?;
-    let mtime = p.mtime?.0.with_timezone(&ev.offset.0).naive_local();
-    let len = mtime - raw;
-    let plausible =
-        len >= chrono::Duration::zero() && len <= chrono::Duration::hours(LONGEST_RECORDING_HOURS);
-    Some(if plausible {
-        rec.corrected.0 + len
-    } else {
-        rec.corrected.0
-    })
 }
 
 impl Index {
@@ -564,173 +547,6 @@ fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<CaseEntry>> {
             source: r.get(3).ok()?,
         })
     })())
-}
-
-/// Apply one event. Events of kinds the index does not track, and malformed payloads (the
-/// verifier reports those), change nothing.
-fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
-    let actor = format!("{}:{}", role_name(ev), ev.actor.id);
-    match &ev.kind {
-        EventKind::Acquired => {
-            let (Subject::Evidence(id), Ok(p)) = (&ev.subject, ev.payload::<AcquiredPayload>())
-            else {
-                return Ok(());
-            };
-            let start = p.recorded.as_ref().map(|r| ts(r.corrected.0));
-            // Without a file time the recording counts as an instant.
-            let end = recording_end(&p, ev)
-                .or(p.recorded.as_ref().map(|r| r.corrected.0))
-                .map(ts);
-            tx.execute(
-                "INSERT OR IGNORE INTO items (evidence, station, seq, acquired_at, sha256, size, device,
-                   officer, officer_source, path, recorded_raw, start_utc, end_utc, time_rule,
-                   important, session)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
-                    id.as_str(),
-                    ev.station.as_str(),
-                    ev.seq as i64,
-                    ev.time.to_string(),
-                    p.digests.sha256.to_string(),
-                    p.size as i64,
-                    p.device.as_str(),
-                    p.officer.as_ref().map(|o| o.as_str()),
-                    p.officer_source
-                        .map(|s| serde_json::to_value(s).ok())
-                        .and_then(|v| v.and_then(|v| v.as_str().map(str::to_string))),
-                    p.path.display(),
-                    p.recorded.as_ref().map(|r| r.raw.clone()),
-                    start,
-                    end,
-                    p.recorded.as_ref().map(|r| r.rule.clone()),
-                    p.important,
-                    p.session.as_str(),
-                ],
-            )?;
-        }
-        EventKind::Uploaded => {
-            let (Subject::Evidence(id), Ok(p)) = (&ev.subject, ev.payload::<UploadedPayload>())
-            else {
-                return Ok(());
-            };
-            let role = serde_json::to_value(p.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            tx.execute(
-                "INSERT OR IGNORE INTO objects (evidence, role, key, sha256, size) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id.as_str(), role, p.object, p.sha256.to_string(), p.size as i64],
-            )?;
-        }
-        EventKind::CameraAssigned => {
-            let Ok(p) = ev.payload::<CameraAssignedPayload>() else {
-                return Ok(());
-            };
-            tx.execute(
-                "INSERT OR REPLACE INTO assignments (device, from_utc, officer) VALUES (?1, ?2, ?3)",
-                params![p.device.as_str(), p.from.to_string(), p.officer.as_str()],
-            )?;
-        }
-        EventKind::CaseRegistered => {
-            let Ok(p) = ev.payload::<CaseRegisteredPayload>() else {
-                return Ok(());
-            };
-            let id = p.record.case.as_str();
-            let record = serde_json::to_string(&p.record).unwrap_or_default();
-            tx.execute(
-                "INSERT INTO cases (case_id, record, status, registered_at, registrations, source)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
-                 ON CONFLICT(case_id) DO UPDATE SET record = excluded.record, status = excluded.status,
-                   registered_at = excluded.registered_at, registrations = registrations + 1,
-                   source = excluded.source",
-                params![
-                    id,
-                    record,
-                    p.record.status.as_str(),
-                    ev.time.to_string(),
-                    p.source
-                ],
-            )?;
-            tx.execute("DELETE FROM case_windows WHERE case_id = ?1", [id])?;
-            for w in &p.record.windows {
-                tx.execute(
-                    "INSERT INTO case_windows (case_id, start_utc, end_utc) VALUES (?1, ?2, ?3)",
-                    params![id, w.start.to_string(), w.end.to_string()],
-                )?;
-            }
-        }
-        EventKind::Linked => {
-            let Ok(p) = ev.payload::<LinkedPayload>() else {
-                return Ok(());
-            };
-            tx.execute(
-                "INSERT INTO links (evidence, case_id, linked, automatic, review, reason, actor, at, changes)
-                 VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, 1)
-                 ON CONFLICT(evidence, case_id) DO UPDATE SET linked = 1, automatic = excluded.automatic,
-                   review = excluded.review, reason = excluded.reason, actor = excluded.actor,
-                   at = excluded.at, changes = changes + 1",
-                params![
-                    p.evidence.as_str(),
-                    p.case.as_str(),
-                    p.automatic,
-                    p.review,
-                    p.reason,
-                    actor,
-                    ev.time.to_string()
-                ],
-            )?;
-        }
-        EventKind::Unlinked => {
-            let Ok(p) = ev.payload::<UnlinkedPayload>() else {
-                return Ok(());
-            };
-            tx.execute(
-                "INSERT INTO links (evidence, case_id, linked, automatic, review, reason, actor, at, changes)
-                 VALUES (?1, ?2, 0, 0, 0, ?3, ?4, ?5, 1)
-                 ON CONFLICT(evidence, case_id) DO UPDATE SET linked = 0, automatic = 0, review = 0,
-                   reason = excluded.reason, actor = excluded.actor, at = excluded.at,
-                   changes = changes + 1",
-                params![
-                    p.evidence.as_str(),
-                    p.case.as_str(),
-                    p.reason,
-                    actor,
-                    ev.time.to_string()
-                ],
-            )?;
-        }
-        EventKind::RetentionChanged => {
-            let Ok(p) = ev.payload::<RetentionChangedPayload>() else {
-                return Ok(());
-            };
-            tx.execute(
-                "UPDATE items SET category = ?2, retain_until = ?3, legal_hold = ?4, retention_ref = ?5
-                 WHERE evidence = ?1",
-                params![
-                    p.evidence.as_str(),
-                    p.category,
-                    p.retain_until.map(|t| t.to_string()),
-                    p.legal_hold,
-                    format!("{}:{}", ev.station, ev.seq)
-                ],
-            )?;
-        }
-        EventKind::Disposed => {
-            let Ok(p) = ev.payload::<DisposedPayload>() else {
-                return Ok(());
-            };
-            tx.execute(
-                "UPDATE items SET disposed_at = ?2, disposed_reason = ?3 WHERE evidence = ?1",
-                params![p.evidence.as_str(), ev.time.to_string(), p.reason],
-            )?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn role_name(ev: &CustodyEvent) -> String {
-    ev.actor.role.as_str().to_string()
 }
 
 /// Whether any linked case is open (for legal hold).

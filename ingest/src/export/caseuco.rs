@@ -3,7 +3,7 @@
 //! investigative actions — for tools that exchange chains of custody. `case_validate` (PyPI
 //! `case-utils`) accepts it; a test runs it.
 
-use super::documents::Context;
+use super::Context;
 use evidock_verify::event::payload::{AcquiredPayload, TranscodedPayload};
 use evidock_verify::event::{EventKind, Subject};
 use evidock_verify::package::{FileRole, ManifestFile};
