@@ -82,17 +82,15 @@ pub struct Verdict {
     pub uninterpreted: usize,
 }
 
-/// Codes of the findings that make parts of the input uninterpreted.
-pub(crate) const LATER_VERSION: &[&str] = &[
-    crate::logcheck::code::EVENT_UNKNOWN_KIND,
-    crate::logcheck::code::EVENT_UNKNOWN_ROLE,
-    crate::logcheck::code::EVENT_UNKNOWN_SUBJECT,
-    crate::package::code::MANIFEST_UNKNOWN_PART,
-];
-
-/// How many parts of the input `report` says this verifier could not interpret.
-pub(crate) fn uninterpreted(report: &Report) -> usize {
-    LATER_VERSION.iter().map(|c| report.count_code(c)).sum()
+/// How many parts of the input `report` says this verifier could not interpret: findings with
+/// the codes of `later` (each checker lists its own codes of a later version, so that the
+/// verdict depends on no checker).
+pub(crate) fn uninterpreted(report: &Report, later: &[&[&str]]) -> usize {
+    later
+        .iter()
+        .flat_map(|codes| codes.iter())
+        .map(|c| report.count_code(c))
+        .sum()
 }
 
 impl Verdict {

@@ -313,7 +313,7 @@ impl Cases {
             }
             for spool in spools {
                 let p = spool.object_path(&o.sha256);
-                match std::fs::remove_file(&p) {
+                match fs_err::remove_file(&p) {
                     // Made durable before the disposal's mark is dropped.
                     Ok(()) => {
                         match evidock_store::fsutil::sync_dir(evidock_store::fsutil::parent_dir(&p))
@@ -330,10 +330,10 @@ impl Cases {
         }
         // A copy a killed `evidence get` left of this item goes with the rest.
         let prefix = format!("{}-", item.evidence);
-        if let Ok(entries) = std::fs::read_dir(&self.fetching) {
+        if let Ok(entries) = fs_err::read_dir(&self.fetching) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with(&prefix) {
-                    match std::fs::remove_file(e.path()) {
+                    match fs_err::remove_file(e.path()) {
                         Ok(()) => d.removed.push(e.path().display().to_string()),
                         Err(err) => d.errors.push(format!("{}: {err}", e.path().display())),
                     }

@@ -72,7 +72,7 @@ impl Checkpoints {
 /// The signed checkpoint of `size` events, as the log keeps it.
 fn note(notes_dir: &Path, size: u64) -> Result<Vec<u8>, ExportError> {
     let p = notes_dir.join(evidock_verify::layout::checkpoint_file(size));
-    std::fs::read(&p).map_err(io(&p))
+    fs_err::read(&p).map_err(io(&p))
 }
 
 /// Where the log keeps the token of the checkpoint of `size` events.
@@ -168,7 +168,7 @@ pub(super) fn write_custody(
         }
         let p = token(*size);
         if covering.contains(size) || p.exists() {
-            let der = std::fs::read(&p).map_err(io(&p))?;
+            let der = fs_err::read(&p).map_err(io(&p))?;
             w.bytes(&package::token_path(*size), FileRole::Token, &der)?;
         }
     }
@@ -219,7 +219,7 @@ pub(super) fn write_keys(st: &Station, w: &mut Writer<'_>) -> Result<Vec<Sha256>
     let mut tsa_roots = Vec::new();
     if let Some(tsa) = &st.settings.tsa {
         for (i, r) in tsa.roots.iter().enumerate() {
-            let pem = std::fs::read(r).map_err(io(r))?;
+            let pem = fs_err::read(r).map_err(io(r))?;
             for der in evidock_verify::trust::pem_certificates(&pem).unwrap_or_default() {
                 tsa_roots.push(Sha256::digest(&der));
             }

@@ -176,11 +176,11 @@ fn open_source(
     let scratch = to.join(".download");
     if let Err(e) = rt.block_on(st.store.download_to(key, &scratch)) {
         // Never left inside the package that is being sealed.
-        let _ = std::fs::remove_file(&scratch);
+        let _ = fs_err::remove_file(&scratch);
         return Err(e.to_string());
     }
     let f = std::fs::File::open(&scratch).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(&scratch);
+    let _ = fs_err::remove_file(&scratch);
     Ok(Box::new(f))
 }
 

@@ -387,7 +387,7 @@ fn copy_verifier(w: &mut Writer<'_>) -> Result<Option<Sha256>, ExportError> {
 
 /// fsync every file and directory of the package before it is renamed into place.
 fn sync_tree(dir: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
+    for e in fs_err::read_dir(dir)? {
         let e = e?;
         if e.file_type()?.is_dir() {
             sync_tree(&e.path())?;

@@ -23,7 +23,7 @@ pub(super) fn seal(
         .to_bytes();
     let write = |rel: &str, data: &[u8]| -> Result<(), ExportError> {
         let p = root.join(rel);
-        std::fs::write(&p, data).map_err(io(&p))
+        fs_err::write(&p, data).map_err(io(&p))
     };
     write(package::MANIFEST, &manifest_bytes)?;
     write(package::MANIFEST_SIG, &sig)?;

@@ -21,7 +21,7 @@ impl Writer<'_> {
     fn path(&self, rel: &str) -> Result<PathBuf, ExportError> {
         let p = self.root.join(rel);
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            fs_err::create_dir_all(parent).map_err(io(parent))?;
         }
         Ok(p)
     }

@@ -11,6 +11,7 @@
 //! <data dir>/derivatives/partial/              being written; discarded and redone after a crash
 //! ```
 
+mod kind;
 #[cfg(feature = "transcode")]
 pub mod media;
 #[cfg(not(feature = "transcode"))]
@@ -18,6 +19,9 @@ pub mod media;
 pub mod media;
 pub mod salvage;
 pub mod settings;
+
+use kind::is_mp4_family;
+pub use kind::{MediaKind, kind_of};
 
 use crate::acquire::spool::Spool;
 pub use crate::journal::TranscodeState;
@@ -37,40 +41,6 @@ pub use settings::{TranscodeSection, TranscodeSettings};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// What a camera file is, by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MediaKind {
-    Video,
-    Audio,
-    Photo,
-}
-
-/// The kind of a camera file from its extension; `None` for logs, settings and the like.
-pub fn kind_of(name: &[u8]) -> Option<MediaKind> {
-    let ext = name
-        .rsplit(|b| *b == b'.')
-        .next()
-        .filter(|e| e.len() < name.len())?
-        .to_ascii_lowercase();
-    match ext.as_slice() {
-        b"mp4" | b"mov" | b"avi" | b"ts" | b"mts" | b"m2ts" | b"mkv" | b"3gp" | b"asf" | b"wmv"
-        | b"flv" | b"h264" | b"h265" | b"hevc" => Some(MediaKind::Video),
-        b"wav" | b"mp3" | b"aac" | b"m4a" | b"amr" | b"ogg" | b"opus" | b"flac" | b"wma" => {
-            Some(MediaKind::Audio)
-        }
-        b"jpg" | b"jpeg" | b"png" | b"bmp" | b"heic" | b"webp" => Some(MediaKind::Photo),
-        _ => None,
-    }
-}
-
-fn is_mp4_family(name: &[u8]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [b".mp4".as_slice(), b".mov", b".3gp", b".m4a"]
-        .iter()
-        .any(|e| lower.ends_with(e))
-}
 
 /// Media metadata for an evidence record: only for media files, and `None` when the file
 /// cannot be read as media (a truncated recording has no index to read).
@@ -625,25 +595,4 @@ pub fn discard_partials(derivatives: &Spool) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_by_extension() {
-        assert_eq!(kind_of(b"DCIM/ZFY0001_0001.MP4"), Some(MediaKind::Video));
-        assert_eq!(kind_of("录音/现场.WAV".as_bytes()), Some(MediaKind::Audio));
-        assert_eq!(kind_of(b"PHOTO/IMG_1.jpg"), Some(MediaKind::Photo));
-        assert_eq!(kind_of(b"LOG/ZFY0001.TXT"), None);
-        assert_eq!(kind_of(b"MP4"), None);
-    }
-
-    #[cfg(feature = "transcode")]
-    #[test]
-    fn playback_size_caps_height_and_keeps_aspect() {
-        assert_eq!(media::playback_size(1920, 1080, (1, 1), 720), (1280, 720));
-        assert_eq!(media::playback_size(640, 480, (1, 1), 720), (640, 480));
-        // Anamorphic 1440x1080 with 4:3 pixels shows as 1920x1080.
-        assert_eq!(media::playback_size(1440, 1080, (4, 3), 720), (1280, 720));
-        assert_eq!(media::playback_size(853, 481, (0, 1), 720), (852, 480));
-    }
-}
+mod tests;

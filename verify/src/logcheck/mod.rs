@@ -38,6 +38,13 @@ pub const MAX_KEY_BYTES: u64 = 4096;
 
 /// Finding codes of this module (documented in docs/findings.md).
 pub mod code {
+    /// The codes of parts of a later version (events of unknown kinds, roles or subjects):
+    /// proven as bytes, but what they say is not judged.
+    pub const LATER_VERSION: &[&str] = &[
+        EVENT_UNKNOWN_KIND,
+        EVENT_UNKNOWN_ROLE,
+        EVENT_UNKNOWN_SUBJECT,
+    ];
     pub const LOG_UNREADABLE: &str = "log.unreadable";
     pub const LOG_SEGMENT_GAP: &str = "log.segment-gap";
     pub const LOG_TORN_TAIL: &str = "log.torn-tail";
@@ -314,7 +321,7 @@ fn finish(mut r: Report, e: Established) -> LogCheck {
             station_key: key_fp,
             station_key_pinned: anchored_all,
             tsa_roots: roots,
-            uninterpreted: verdict::uninterpreted(&r),
+            uninterpreted: verdict::uninterpreted(&r, &[code::LATER_VERSION]),
         },
         report: r,
     }

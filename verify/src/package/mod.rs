@@ -72,6 +72,13 @@ pub fn key_path(station: &StationId) -> String {
 }
 
 /// Finding codes of this module (documented in docs/findings.md).
+/// The codes of parts of a later version a package may hold: its log's, and unknown manifest
+/// fields or file roles.
+const LATER_VERSION: &[&[&str]] = &[
+    crate::logcheck::code::LATER_VERSION,
+    &[code::MANIFEST_UNKNOWN_PART],
+];
+
 pub mod code {
     pub const MANIFEST_MISSING: &str = "manifest.missing";
     pub const MANIFEST_MALFORMED: &str = "manifest.malformed";
@@ -422,7 +429,7 @@ fn unreadable(r: Report) -> PackageCheck {
             station_key: None,
             station_key_pinned: false,
             tsa_roots: TsaRoots::default(),
-            uninterpreted: verdict::uninterpreted(&r),
+            uninterpreted: verdict::uninterpreted(&r, LATER_VERSION),
         },
         report: r,
     }
@@ -498,7 +505,7 @@ fn finish(mut c: Ctx<'_>) -> PackageCheck {
             station_key: key_fp,
             station_key_pinned: c.key_anchored,
             tsa_roots: c.roots,
-            uninterpreted: verdict::uninterpreted(&c.r),
+            uninterpreted: verdict::uninterpreted(&c.r, LATER_VERSION),
         },
         report: c.r,
     }

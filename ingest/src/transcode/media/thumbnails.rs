@@ -183,5 +183,5 @@ fn write_jpeg(f: &frame::Video, out: &Path) -> Result<(), MediaError> {
     enc.receive_packet(&mut pkt)
         .map_err(fferr(out, "encode the picture"))?;
     let data = pkt.data().ok_or_else(|| unusable(out, "empty JPEG"))?;
-    std::fs::write(out, data).map_err(|e| unusable(out, format!("write: {e}")))
+    fs_err::write(out, data).map_err(|e| unusable(out, format!("write: {e}")))
 }

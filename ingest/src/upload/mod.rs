@@ -12,7 +12,6 @@
 //! event allows a camera to be wiped (see [`crate::wipe`]).
 
 use crate::journal::{Journal, Multipart, NewUpload, UploadRow};
-use chrono::NaiveTime;
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
 use evidock_store::objects::{EvidenceStore, StoreError, layout};
@@ -24,80 +23,13 @@ use evidock_verify::record::{EvidenceRecord, RECORD_VERSION};
 use serde::Serialize;
 use std::io::{Read as _, Seek as _};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How uploads run.
-#[derive(Debug, Clone)]
-pub struct UploadSettings {
-    /// Files larger than this go up in parts of this size (resumable where the backend allows).
-    pub part_size: u64,
-    /// Uploads at the same time.
-    pub parallel: usize,
-    /// Bytes per second over all uploads; `None` = as fast as the uplink allows.
-    pub bandwidth: Option<u64>,
-    /// Local-time windows when uploads may run (empty = always).
-    pub windows: Vec<(NaiveTime, NaiveTime)>,
-    /// Retention to note in `uploaded` events (the store's default retention, in days).
-    pub retention_days: Option<u32>,
-}
+mod publish;
+mod settings;
 
-impl Default for UploadSettings {
-    fn default() -> Self {
-        UploadSettings {
-            part_size: 8 << 20,
-            parallel: 4,
-            bandwidth: None,
-            windows: Vec::new(),
-            retention_days: None,
-        }
-    }
-}
-
-/// Parse an upload window `HH:MM-HH:MM` (may wrap past midnight).
-pub fn parse_window(s: &str) -> Result<(NaiveTime, NaiveTime), String> {
-    let (a, b) = s
-        .split_once('-')
-        .ok_or_else(|| format!("{s:?} is not HH:MM-HH:MM"))?;
-    let t = |x: &str| {
-        NaiveTime::parse_from_str(x.trim(), "%H:%M")
-            .map_err(|_| format!("{s:?} is not HH:MM-HH:MM"))
-    };
-    Ok((t(a)?, t(b)?))
-}
-
-fn in_window(windows: &[(NaiveTime, NaiveTime)], now: NaiveTime) -> bool {
-    windows.is_empty()
-        || windows.iter().any(|(a, b)| {
-            if a <= b {
-                *a <= now && now < *b
-            } else {
-                now >= *a || now < *b
-            }
-        })
-}
-
-/// A shared bandwidth cap: each caller reserves its bytes and waits its turn.
-#[derive(Debug)]
-struct RateLimiter {
-    rate: u64,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    async fn take(&self, bytes: u64) {
-        if self.rate == 0 {
-            return;
-        }
-        let start = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let start = (*next).max(now);
-            *next = start + Duration::from_secs_f64(bytes as f64 / self.rate as f64);
-            start
-        };
-        tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
-    }
-}
+use settings::{RateLimiter, in_window};
+pub use settings::{UploadSettings, parse_window};
 
 /// What one pass did.
 #[derive(Debug, Default, Serialize)]
@@ -572,74 +504,6 @@ impl Uploader {
         }
         Ok(())
     }
-
-    /// Publish the custody log up to its latest checkpoint: the events since the last
-    /// publication as one segment, the checkpoints, the tokens and the station key. Every object
-    /// is written once; a reader rebuilds the log by concatenating segments in order.
-    pub async fn publish_log(&self) -> Result<u64, StoreError> {
-        let st = self.station.clone();
-        let (dir, sizes, key_line, fingerprint) = self.log.with(|l| {
-            let v = l.signer().verifier().clone();
-            (
-                l.dir().to_path_buf(),
-                l.checkpoint_sizes().unwrap_or_default(),
-                format!("{v}\n"),
-                v.fingerprint(),
-            )
-        });
-        self.store
-            .put_once(
-                &layout::station_key(&st, &fingerprint),
-                key_line.into_bytes().into(),
-            )
-            .await?;
-        let first_key = fs_err::read(dir.join(loglayout::KEY_FILE)).map_err(|e| {
-            self.local_err(format!("{}: {e}", dir.join(loglayout::KEY_FILE).display()))
-        })?;
-        self.store
-            .put_once(&layout::log_key(&st), first_key.into())
-            .await?;
-        let mut published = self
-            .journal
-            .published(st.as_str())
-            .map_err(|e| self.local_err(e.to_string()))?;
-        for size in sizes {
-            let cp_file = dir
-                .join(loglayout::CHECKPOINTS_DIR)
-                .join(loglayout::checkpoint_file(size));
-            if size > published {
-                let lines = read_lines(&dir.join(loglayout::EVENTS_FILE), published, size)
-                    .map_err(|e| self.local_err(e))?;
-                self.store
-                    .put_once(&layout::log_segment(&st, published, size), lines.into())
-                    .await?;
-                evidock_store::crash_point!("publish.segment");
-                let note = tokio::fs::read(&cp_file)
-                    .await
-                    .map_err(|e| StoreError::Local {
-                        path: cp_file.clone(),
-                        reason: e.to_string(),
-                    })?;
-                self.store
-                    .put_once(&layout::checkpoint(&st, size), note.into())
-                    .await?;
-                published = size;
-                self.journal
-                    .set_published(st.as_str(), published)
-                    .map_err(|e| self.local_err(e.to_string()))?;
-                evidock_store::crash_point!("publish.recorded");
-            }
-            let tsr = dir
-                .join(loglayout::TIMESTAMPS_DIR)
-                .join(loglayout::timestamp_file(size));
-            if let Ok(token) = tokio::fs::read(&tsr).await {
-                self.store
-                    .put_once(&layout::timestamp(&st, size), token.into())
-                    .await?;
-            }
-        }
-        Ok(published)
-    }
 }
 
 /// Exponential backoff with jitter: 2^attempts seconds (at most 5 minutes), ±50 %.
@@ -651,25 +515,6 @@ fn backoff(attempts: u64) -> chrono::Duration {
     chrono::Duration::milliseconds((base * jitter * 1000.0) as i64)
 }
 
-/// Lines `from..to` (events) of the events file, each with its newline.
-fn read_lines(events: &std::path::Path, from: u64, to: u64) -> Result<Vec<u8>, String> {
-    use std::io::BufRead as _;
-    let f = std::fs::File::open(events).map_err(|e| format!("{}: {e}", events.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).split(b'\n').enumerate() {
-        let i = i as u64;
-        if i >= to {
-            break;
-        }
-        let line = line.map_err(|e| format!("{}: {e}", events.display()))?;
-        if i >= from {
-            out.extend_from_slice(&line);
-            out.push(b'\n');
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,7 +522,7 @@ mod tests {
     #[test]
     fn windows_and_backoff() {
         let w = vec![parse_window("22:00-06:00").unwrap()];
-        let t = |s: &str| NaiveTime::parse_from_str(s, "%H:%M").unwrap();
+        let t = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M").unwrap();
         assert!(in_window(&w, t("23:30")));
         assert!(in_window(&w, t("05:59")));
         assert!(!in_window(&w, t("12:00")));
