@@ -13,7 +13,8 @@
 # /etc/evidock/evidock.toml, the guides in /usr/share/doc/evidock/, and the maintainer scripts
 # (packaging/debian/: system user evidock, /var/lib/evidock 0750; removal keeps the evidence).
 # Depends: what dpkg-shlibdeps finds the binaries link (falling back to ldd + dpkg -S), plus
-# adduser (postinst) and fonts-dejavu-core (the time labels on contact sheets need a font).
+# adduser (postinst), ca-certificates (HTTPS to the TSA and the store trusts the system's roots)
+# and fonts-dejavu-core (the time labels on contact sheets need a font).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 umask 022
@@ -139,7 +140,7 @@ if [ -z "$shlibs" ]; then
   done
   shlibs=$(printf '%s\n' "${pkgs[@]}" | sort -u | paste -sd, | sed 's/,/, /g')
 fi
-depends="$shlibs, adduser, fonts-dejavu-core"
+depends="$shlibs, adduser, ca-certificates, fonts-dejavu-core"
 
 installed_size=$(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
 cat > "$pkg/DEBIAN/control" <<EOF

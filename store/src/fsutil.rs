@@ -28,11 +28,12 @@ impl FsError {
         }
     }
 
-    /// Whether the disk is full (ENOSPC) or over quota (EDQUOT).
+    /// Whether the disk is full (ENOSPC) or over quota (EDQUOT). By kind, not errno: an error
+    /// that names its path (fs-err) carries no raw OS code.
     pub fn is_disk_full(&self) -> bool {
         matches!(
-            self.source.raw_os_error(),
-            Some(libc::ENOSPC) | Some(libc::EDQUOT)
+            self.source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
         )
     }
 }

@@ -92,6 +92,9 @@ struct Ended {
 #[derive(Default, Clone)]
 pub struct DockState {
     slots: Arc<Mutex<BTreeMap<String, Slot>>>,
+    /// Cameras docked in a slot the wipe queue still holds (the camera before them waits for
+    /// or is in its wipe): taken when the queue frees the slot.
+    held: Arc<Mutex<BTreeMap<String, Arrival>>>,
 }
 
 impl std::fmt::Debug for DockState {
@@ -124,8 +127,25 @@ impl DockState {
         }
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arrival>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `a` waits for the wipe queue to free its slot.
+    fn hold(&self, a: Arrival) {
+        self.held().insert(a.slot.clone(), a);
+    }
+
+    /// The arrivals held whose slot `holds` no longer holds.
+    fn released_by(&self, holds: impl Fn(&str) -> bool) -> Vec<Arrival> {
+        let mut held = self.held();
+        let free: Vec<String> = held.keys().filter(|s| !holds(s)).cloned().collect();
+        free.iter().filter_map(|s| held.remove(s)).collect()
+    }
+
     /// The camera at `slot` left: its session stops at once.
     fn departed(&self, slot: &str) -> Option<Ended> {
+        self.held().remove(slot);
         let mut slots = self.lock();
         let s = slots.get_mut(slot)?;
         s.departed = true;
@@ -198,9 +218,17 @@ impl Dock {
     ) {
         let permits = Arc::new(Semaphore::new(self.max_cameras));
         let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
+        let mut freed = self.wipes.freed().waiter();
+        freed.seen();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                _ = freed.bumped() => {
+                    freed.seen();
+                    for a in self.state.released_by(|s| self.wipes.holds(s)) {
+                        self.arrived(a, &permits, &mut tasks);
+                    }
+                }
                 ev = events.recv() => match ev {
                     Some(DockEvent::Arrived(a)) => self.arrived(a, &permits, &mut tasks),
                     Some(DockEvent::Departed { slot }) => self.departed(&slot),
@@ -246,7 +274,9 @@ impl Dock {
         let stop = Arc::new(StopSignal::default());
         let progress = SessionProgress::new();
         if self.wipes.holds(&a.slot) {
-            return; // released, and waiting for its wipe or being wiped
+            // The camera before it waits for its wipe or is being wiped: taken once freed.
+            self.state.hold(a);
+            return;
         }
         if !self
             .state
@@ -309,11 +339,13 @@ impl Dock {
     }
 
     fn departed(&self, slot: &str) {
+        // The session (and a wipe in progress, which shares its stop signal) is stopped first.
+        let ended = self.state.departed(slot);
         self.wipes.departed(slot);
         if let Some(Ended {
             undocked: Some((snap, released)),
             ..
-        }) = self.state.departed(slot)
+        }) = ended
         {
             self.log_undocked(&snap, released);
         }
@@ -421,6 +453,20 @@ mod tests {
         assert!(ended.is_none());
         let ended = state.finished("A", true).unwrap();
         assert!(ended.redocked.is_none());
+    }
+
+    #[test]
+    fn a_camera_docked_where_a_wipe_holds_the_slot_is_taken_when_it_is_freed() {
+        let state = DockState::default();
+        state.hold(arrival("B"));
+        assert!(state.released_by(|_| true).is_empty(), "still held");
+        let taken = state.released_by(|_| false);
+        assert_eq!(taken.len(), 1);
+        assert!(state.released_by(|_| false).is_empty(), "taken once");
+        // One that left again before the slot was freed is not taken.
+        state.hold(arrival("C"));
+        state.departed("C");
+        assert!(state.released_by(|_| false).is_empty());
     }
 
     #[test]

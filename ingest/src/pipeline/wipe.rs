@@ -6,6 +6,7 @@
 //! Undocked first, or the station stopping: the camera is wiped at its next docking instead.
 
 use super::stage::{Pass, Stage, StageError};
+use super::wake::Wake;
 use crate::acquire::session::{Acquirer, DockedCamera, StopSignal};
 use evidock_verify::id::SessionId;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,8 @@ pub struct WipeQueue {
     /// The slots of the cameras waiting or being wiped: the dock starts no new acquisition in
     /// them until the wipe is settled.
     slots: Arc<Mutex<std::collections::BTreeSet<String>>>,
+    /// Bumped whenever a slot is freed: the dock then takes a camera docked there meanwhile.
+    freed: Wake,
 }
 
 impl std::fmt::Debug for WipeQueue {
@@ -59,8 +62,18 @@ impl WipeQueue {
         let before = waiting.len();
         waiting.retain(|w| w.cam.slot.as_deref() != Some(slot));
         if waiting.len() < before {
-            self.slots_lock().remove(slot);
+            self.free(slot);
         }
+    }
+
+    /// What the dock waits on to take a camera docked in a slot this queue held.
+    pub fn freed(&self) -> &Wake {
+        &self.freed
+    }
+
+    fn free(&self, slot: &str) {
+        self.slots_lock().remove(slot);
+        self.freed.bump();
     }
 
     /// Whether the camera in `slot` waits for its wipe or is being wiped.
@@ -70,7 +83,7 @@ impl WipeQueue {
 
     fn settled(&self, slot: Option<&String>) {
         if let Some(slot) = slot {
-            self.slots_lock().remove(slot);
+            self.free(slot);
         }
     }
 
@@ -94,8 +107,17 @@ impl WipeQueue {
         std::mem::take(&mut *self.lock())
     }
 
-    fn put_back(&self, mut w: Vec<Waiting>) {
-        self.lock().append(&mut w);
+    /// Those still waiting after a pass, back in the queue; but a camera that left (or a
+    /// station stopping) while the pass had it is not waiting any more: its slot is freed now,
+    /// not at some later wake-up.
+    fn put_back(&self, w: Vec<Waiting>) {
+        let (gone, mut still): (Vec<_>, Vec<_>) = w
+            .into_iter()
+            .partition(|w| w.stop.between_files().is_some());
+        self.lock().append(&mut still);
+        for w in gone {
+            self.settled(w.cam.slot.as_ref());
+        }
     }
 }
 

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn fat32_boot() -> Vec<u8> {
