@@ -3,10 +3,11 @@
 # normal build: cargo unifies features across a workspace build, so the feature must never be
 # enabled where target/debug is built. The dependencies are the same as target/debug's (same
 # features, same profile), so the new target directory is first seeded with them (workspace
-# crates left out): only the workspace's own crates are compiled. Libraries and build-script
-# outputs are hard links, not copies (a second copy of every dependency is gigabytes of a CI
-# disk): neither build rewrites them while their fingerprints match, and were one rebuilt it
-# would be from the same sources, features and flags.
+# crates left out): only the workspace's own crates are compiled. The libraries are hard links,
+# not copies (a second copy of every dependency is gigabytes of a CI disk): rustc writes an
+# rlib or rmeta under a new name and renames it into place, so a rebuild in either directory
+# leaves the other's link as it was. Build-script directories are copied: cargo and build
+# scripts rewrite files there in place.
 set -eu
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
@@ -19,11 +20,10 @@ exec 9>target/crash/.seed.lock
 flock 9
 if [ -d "$src/deps" ]; then
   for d in build .fingerprint; do
-    link=-l; [ "$d" = .fingerprint ] && link=
     for e in "$src/$d"/*; do
       [ -e "$e" ] || continue
       case $(basename "$e") in evidock*) continue ;; esac
-      [ -e "$dst/$d/$(basename "$e")" ] || cp -a $link "$e" "$dst/$d/"
+      [ -e "$dst/$d/$(basename "$e")" ] || cp -a "$e" "$dst/$d/"
     done
   done
   find "$src/deps" -maxdepth 1 -type f \( -name 'lib*.rlib' -o -name 'lib*.rmeta' -o -name 'lib*.so' \) \

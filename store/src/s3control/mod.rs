@@ -349,7 +349,12 @@ impl S3Control {
             .get_credential()
             .await
             .map_err(|e| no_credentials(error_chain(&e)))?;
-        check_credential(&credential).map_err(|r| no_credentials(r.to_string()))?;
+        // A credential the provider gave but that cannot be used (an empty secret in the unit
+        // file) is a configuration fault: asking again gives the same, so it is not retriable.
+        check_credential(&credential).map_err(|r| S3Error::Config {
+            bucket: self.bucket.clone(),
+            reason: format!("S3 {op}: the credentials found cannot sign: {r}"),
+        })?;
         let scrub = |text: &str| scrub(text, &credential);
         let request = self.prepare(call, &credential)?;
         let transport = |reason: String| S3Error::Transport {
