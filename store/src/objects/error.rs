@@ -246,16 +246,28 @@ pub(crate) fn classify_upload(
     key: &str,
     e: object_store::Error,
 ) -> StoreError {
-    match e {
-        object_store::Error::NotFound { .. } => StoreError::UploadGone {
+    let gone = match &e {
+        object_store::Error::NotFound { .. } => true,
+        // The recorded parts no longer make an upload S3 completes: start over (the key is
+        // the content's digest and the object is read back, so a new upload is safe).
+        _ => {
+            answer(&e).is_some_and(|a| a.code().is_some_and(|c| UPLOAD_REFUSED_CODES.contains(&c)))
+        }
+    };
+    if gone {
+        return StoreError::UploadGone {
             url: url.to_string(),
             op,
             key: key.to_string(),
             reason: e.to_string(),
-        },
-        e => classify(url, op, key, e),
+        };
     }
+    classify(url, op, key, e)
 }
+
+/// S3's codes for parts it will not complete an upload from: an ETag it does not know, parts
+/// out of order, a part below the minimum size.
+const UPLOAD_REFUSED_CODES: &[&str] = &["InvalidPart", "InvalidPartOrder", "EntityTooSmall"];
 
 #[cfg(test)]
 mod tests {
@@ -401,6 +413,24 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::UploadGone { .. }), "{e:?}");
+    }
+
+    /// The parts recorded no longer make an upload S3 will complete (an ETag it does not know,
+    /// parts out of order, a part too small): the upload starts over, as for one gone. Retried
+    /// as it is, it would be refused forever and the original never stored.
+    #[tokio::test]
+    async fn parts_s3_refuses_to_complete_start_the_upload_over() {
+        for code in ["InvalidPart", "InvalidPartOrder", "EntityTooSmall"] {
+            let server = TestServer::start(vec![Canned::new(400, s3_error(code, "no"))]);
+            let e = store(&server)
+                .complete_multipart("k", "u1", vec!["\"etag\"".to_string()])
+                .await
+                .unwrap_err();
+            assert!(matches!(e, StoreError::UploadGone { .. }), "{code}: {e:?}");
+        }
+        // The same codes on a plain GET are no upload's.
+        let e = get("k", Canned::new(400, s3_error("InvalidPart", "no"))).await;
+        assert!(!matches!(e, StoreError::UploadGone { .. }), "{e:?}");
     }
 
     #[tokio::test]
