@@ -62,9 +62,6 @@ struct Slot {
     /// The acquisition task has ended.
     finished: bool,
     released: bool,
-    /// The camera came back while the session it left was still winding down: docked again
-    /// when that session ends (dropping it would leave a docked camera never read).
-    redocked: Option<Arrival>,
 }
 
 impl Slot {
@@ -75,7 +72,6 @@ impl Slot {
             departed: false,
             finished: false,
             released: false,
-            redocked: None,
         }
     }
 }
@@ -92,9 +88,10 @@ struct Ended {
 #[derive(Default, Clone)]
 pub struct DockState {
     slots: Arc<Mutex<BTreeMap<String, Slot>>>,
-    /// Cameras docked in a slot the wipe queue still holds (the camera before them waits for
-    /// or is in its wipe): taken when the queue frees the slot.
-    held: Arc<Mutex<BTreeMap<String, Arrival>>>,
+    /// Cameras docked in a slot not yet free: the camera before them left but its session is
+    /// still winding down, or it waits for its wipe or is being wiped. Each is taken when its
+    /// slot is freed (dropping it would leave a docked camera never read).
+    parked: Arc<Mutex<BTreeMap<String, Arrival>>>,
 }
 
 impl std::fmt::Debug for DockState {
@@ -110,13 +107,13 @@ impl DockState {
 
     /// Claim `a.slot` for a new session, unless a session there is still running. If that
     /// session's camera has left (this is the camera back, or another in its place), the
-    /// arrival waits for it to end ([`DockState::ended`] gives it back).
+    /// arrival is parked until the session ends ([`DockState::finished`] gives it back).
     fn claim(&self, a: &Arrival, fresh: Slot) -> bool {
         let mut slots = self.lock();
-        match slots.get_mut(&a.slot) {
+        match slots.get(&a.slot) {
             Some(s) if !s.finished => {
                 if s.departed {
-                    s.redocked = Some(a.clone());
+                    self.park(a.clone());
                 }
                 false
             }
@@ -127,31 +124,30 @@ impl DockState {
         }
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arrival>> {
-        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    fn parked(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arrival>> {
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// `a` waits for the wipe queue to free its slot.
-    fn hold(&self, a: Arrival) {
-        self.held().insert(a.slot.clone(), a);
+    /// `a` waits for its slot to be freed.
+    fn park(&self, a: Arrival) {
+        self.parked().insert(a.slot.clone(), a);
     }
 
-    /// The arrivals held whose slot `holds` no longer holds.
+    /// The arrivals parked whose slot `holds` no longer holds.
     fn released_by(&self, holds: impl Fn(&str) -> bool) -> Vec<Arrival> {
-        let mut held = self.held();
-        let free: Vec<String> = held.keys().filter(|s| !holds(s)).cloned().collect();
-        free.iter().filter_map(|s| held.remove(s)).collect()
+        let mut parked = self.parked();
+        let free: Vec<String> = parked.keys().filter(|s| !holds(s)).cloned().collect();
+        free.iter().filter_map(|s| parked.remove(s)).collect()
     }
 
     /// The camera at `slot` left: its session stops at once.
     fn departed(&self, slot: &str) -> Option<Ended> {
-        self.held().remove(slot);
+        self.parked().remove(slot);
         let mut slots = self.lock();
         let s = slots.get_mut(slot)?;
         s.departed = true;
-        s.redocked = None;
         s.stop.undock();
-        s.finished.then(|| Self::close(&mut slots, slot))
+        s.finished.then(|| self.close(&mut slots, slot))
     }
 
     /// The session at `slot` ended (released or not).
@@ -160,15 +156,17 @@ impl DockState {
         let s = slots.get_mut(slot)?;
         s.finished = true;
         s.released = released;
-        s.departed.then(|| Self::close(&mut slots, slot))
+        s.departed.then(|| self.close(&mut slots, slot))
     }
 
-    /// A slot whose camera left and whose session ended: gone from the view.
-    fn close(slots: &mut BTreeMap<String, Slot>, slot: &str) -> Ended {
-        let s = slots.remove(slot);
+    /// A slot whose camera left and whose session ended: gone from the view, and free for the
+    /// camera parked there meanwhile.
+    fn close(&self, slots: &mut BTreeMap<String, Slot>, slot: &str) -> Ended {
         Ended {
-            undocked: s.as_ref().map(|s| (s.progress.snapshot(), s.released)),
-            redocked: s.and_then(|s| s.redocked),
+            undocked: slots
+                .remove(slot)
+                .map(|s| (s.progress.snapshot(), s.released)),
+            redocked: self.parked().remove(slot),
         }
     }
 
@@ -271,13 +269,13 @@ impl Dock {
         permits: &Arc<Semaphore>,
         tasks: &mut JoinSet<(String, Outcome)>,
     ) {
-        let stop = Arc::new(StopSignal::default());
-        let progress = SessionProgress::new();
         if self.wipes.holds(&a.slot) {
             // The camera before it waits for its wipe or is being wiped: taken once freed.
-            self.state.hold(a);
+            self.state.park(a);
             return;
         }
+        let stop = Arc::new(StopSignal::default());
+        let progress = SessionProgress::new();
         if !self
             .state
             .claim(&a, Slot::new(stop.clone(), progress.clone()))
@@ -458,13 +456,13 @@ mod tests {
     #[test]
     fn a_camera_docked_where_a_wipe_holds_the_slot_is_taken_when_it_is_freed() {
         let state = DockState::default();
-        state.hold(arrival("B"));
+        state.park(arrival("B"));
         assert!(state.released_by(|_| true).is_empty(), "still held");
         let taken = state.released_by(|_| false);
         assert_eq!(taken.len(), 1);
         assert!(state.released_by(|_| false).is_empty(), "taken once");
         // One that left again before the slot was freed is not taken.
-        state.hold(arrival("C"));
+        state.park(arrival("C"));
         state.departed("C");
         assert!(state.released_by(|_| false).is_empty());
     }
