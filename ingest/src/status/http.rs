@@ -4,7 +4,8 @@
 //! never slow acquisition down (the report is built on a blocking thread, at most every second)
 //! nor take the descriptors camera reads need ([`LIMITS`]). The hardening is `crate::web`'s.
 
-use super::{Report, StatusSettings};
+use super::Report;
+use crate::config::StatusSettings;
 use crate::web::{self, host::AllowedHosts, serve::Limits, token::TokenGuard};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};

@@ -9,10 +9,10 @@ pub mod http;
 mod metrics;
 pub mod page;
 
-pub use crate::config::{AlertsSection, StatusSection, StatusSettings};
 pub use alerts::notify;
 pub use metrics::metrics;
 
+use crate::config::StatusSettings;
 use crate::dock::daemon::SlotView;
 use crate::journal::UploadState;
 use crate::station::Station;
