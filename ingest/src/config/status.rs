@@ -107,12 +107,8 @@ impl StatusSection {
             Some(f) => {
                 let f = if f.is_absolute() { f } else { base.join(f) };
                 use std::os::unix::fs::PermissionsExt as _;
-                let meta = fs_err::metadata(&f).map_err(|e| {
-                    (
-                        "status.token_file".to_string(),
-                        format!("{}: {e}", f.display()),
-                    )
-                })?;
+                let meta = fs_err::metadata(&f)
+                    .map_err(|e| ("status.token_file".to_string(), e.to_string()))?;
                 if meta.permissions().mode() & 0o077 != 0 {
                     return Err((
                         "status.token_file".into(),
@@ -120,12 +116,7 @@ impl StatusSection {
                     ));
                 }
                 let t = fs_err::read_to_string(&f)
-                    .map_err(|e| {
-                        (
-                            "status.token_file".to_string(),
-                            format!("{}: {e}", f.display()),
-                        )
-                    })?
+                    .map_err(|e| ("status.token_file".to_string(), e.to_string()))?
                     .trim()
                     .to_string();
                 if t.len() < 16 {

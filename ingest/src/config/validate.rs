@@ -62,9 +62,8 @@ impl Config {
                     // Read now, not at the first time-stamp: a root that is not PEM is a
                     // configuration to fix, and `config check` must say so.
                     let key = format!("tsa.roots[{i}]");
-                    let pem = fs_err::read(r).map_err(|e| {
-                        invalid(&key, format!("{} is not a readable file: {e}", r.display()))
-                    })?;
+                    let pem = fs_err::read(r)
+                        .map_err(|e| invalid(&key, format!("not a readable file: {e}")))?;
                     match evidock_verify::trust::pem_certificates(&pem) {
                         Ok(c) if !c.is_empty() => {}
                         Ok(_) => {
@@ -228,8 +227,8 @@ fn validate_store(
     if let Some(f) = st.credentials_file {
         let f = if f.is_absolute() { f } else { base.join(f) };
         use std::os::unix::fs::PermissionsExt as _;
-        let meta = fs_err::metadata(&f)
-            .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
+        let meta =
+            fs_err::metadata(&f).map_err(|e| invalid("store.credentials_file", e.to_string()))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(invalid(
                 "store.credentials_file",
@@ -237,7 +236,7 @@ fn validate_store(
             ));
         }
         let text = fs_err::read_to_string(&f)
-            .map_err(|e| invalid("store.credentials_file", format!("{}: {e}", f.display())))?;
+            .map_err(|e| invalid("store.credentials_file", e.to_string()))?;
         let c: Credentials = toml::from_str(&text).map_err(|e| {
             // Never echo the file's content: it holds secrets.
             invalid(

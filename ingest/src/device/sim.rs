@@ -339,28 +339,25 @@ pub fn recording_name(serial: &str, officer: &str, at: NaiveDateTime, n: u32, ex
 pub fn create(dir: &Path, spec: &SimSpec) -> Result<PathBuf, String> {
     use std::io::Write as _;
     let card = dir.join("card");
-    fs_err::create_dir_all(&card).map_err(|e| format!("{}: {e}", card.display()))?;
+    fs_err::create_dir_all(&card).map_err(|e| e.to_string())?;
     let fw_path = std::path::absolute(dir.join("firmware.toml")).map_err(|e| e.to_string())?;
     spec.firmware.save(&fw_path)?;
     fs_err::write(
         card.join(MARKER),
         format!("firmware={}\n", fw_path.display()),
     )
-    .map_err(|e| format!("{}: {e}", card.display()))?;
+    .map_err(|e| e.to_string())?;
     // Files are stamped as the camera stamps them: its clock, read as station local time.
     let camera_now = spec.firmware.clock_at(chrono::Utc::now())?;
     for (rel, content) in &spec.files {
         let path = card.join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(rel));
         if let Some(parent) = path.parent() {
-            fs_err::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            fs_err::create_dir_all(parent).map_err(|e| e.to_string())?;
         }
         match content {
-            SimContent::Bytes(b) => {
-                fs_err::write(&path, b).map_err(|e| format!("{}: {e}", path.display()))?
-            }
+            SimContent::Bytes(b) => fs_err::write(&path, b).map_err(|e| e.to_string())?,
             SimContent::CopyOf(src) => {
-                fs_err::copy(src, &path)
-                    .map_err(|e| format!("{} → {}: {e}", src.display(), path.display()))?;
+                fs_err::copy(src, &path).map_err(|e| e.to_string())?;
             }
             SimContent::Generated { size, seed } => {
                 let mut f = std::io::BufWriter::with_capacity(

@@ -267,7 +267,7 @@ fn system_mounts(
 /// flags: the automounter's own mount may lack some; evidock reads only through its bind).
 fn bind_read_only(source: &Path, target: &Path) -> Result<(), String> {
     use rustix::mount::{MountFlags, mount_bind, mount_remount};
-    fs_err::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    fs_err::create_dir_all(target).map_err(|e| e.to_string())?;
     mount_bind(source, target).map_err(|e| {
         format!(
             "cannot bind {} at {}: {e}",
@@ -390,7 +390,7 @@ impl UsbCard {
 
     fn mount_ro(&mut self, dev: &str, fs: FsType, target: &Path) -> Result<(), String> {
         use rustix::mount::{MountFlags, mount};
-        fs_err::create_dir_all(target).map_err(|e| format!("{}: {e}", target.display()))?;
+        fs_err::create_dir_all(target).map_err(|e| e.to_string())?;
         let source = PathBuf::from(format!("/dev/{dev}"));
         let flags =
             MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
