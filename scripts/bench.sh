@@ -5,7 +5,9 @@
 #   scripts/bench.sh digest    1 GiB: evidock hash (SHA-256; +SM3) vs sha256sum, openssl, SM3 alone
 #   scripts/bench.sh custody   custody log appends/s, proofs at 1,000,000 entries
 #   scripts/bench.sh acquire   4 GiB of mixed files: evidock ingest vs cp -r + sha256sum, and hashing alone
-#   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once
+#   scripts/bench.sh card      1.2 GiB card: evidock ingest vs dd oflag=direct + dd iflag=direct of the same files, pair by pair
+#   scripts/bench.sh photos    200 photos: evidock ingest vs dd oflag=direct,dsync of each, pair by pair
+#   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once, vs the disk's floor
 #   scripts/bench.sh transcode 60 s 1080p30 H.264 → 720p playback copy, and remux: evidock vs the ffmpeg CLI
 #   scripts/bench.sh upload    the 4 GiB card to a local Ceph RGW: evidock upload (with read-back) vs rclone copy
 #   scripts/bench.sh burst     shift end: 8 cameras docked together vs one alone; release times, upload, RSS
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 DIR=${BENCH_DIR:-$PWD/target/bench}
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 mkdir -p "$DIR"
 command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
 cargo build --release --quiet --workspace --bins
@@ -70,6 +72,64 @@ acquire() {
   rm -rf "$DIR/acq" "$DIR/cp"
 }
 
+pairs() { # pairs N NAME_A CMD_A NAME_B CMD_B — A, B, A, B… after one warm-up each; A/B pair by pair
+  python3 - "$@" <<'PY'
+import subprocess, sys, time, statistics
+n, na, a, nb, b = int(sys.argv[1]), *sys.argv[2:6]
+def run(cmd):
+    t = time.monotonic(); subprocess.run(["sh", "-c", cmd], check=True, stdout=subprocess.DEVNULL); return time.monotonic() - t
+run(a); run(b)
+ta, tb = [], []
+for _ in range(n):
+    ta.append(run(a)); tb.append(run(b))
+r = [x / y for x, y in zip(ta, tb)]
+print(f"{na}: median {statistics.median(ta):.2f} s; {nb}: median {statistics.median(tb):.2f} s")
+print(f"{na} / {nb}, {n} pairs: median {statistics.median(r):.3f}x (min {min(r):.3f}, max {max(r):.3f})")
+PY
+}
+
+# The physical floor of acquiring FILES into OUT: each written with O_DIRECT, then read back
+# with O_DIRECT (what the spool copy and its re-read check ask of the disk).
+floor_cmd() { # floor_cmd OUT FILES…
+  local out=$1; shift
+  printf 'rm -rf %s && mkdir -p %s' "$out" "$out"
+  for f in "$@"; do printf ' && dd if=%s of=%s/%s bs=1M oflag=direct status=none' "$f" "$out" "$(basename "$f")"; done
+  for f in "$@"; do printf ' && dd if=%s/%s of=/dev/null bs=1M iflag=direct status=none' "$out" "$(basename "$f")"; done
+}
+
+card() { # 4 x 256 MiB + 50 photos of 1.2 MiB, page-cached
+  local card=$DIR/card1g
+  if [ ! -f "$card/.done" ]; then
+    rm -rf "$card"; mkdir -p "$card/DCIM/100MEDIA" "$card/PHOTO"
+    for i in 1 2 3 4; do gen "$card/DCIM/100MEDIA/ZFY0001_350201_2026112808${i}000_000$i.MP4" $((256 << 20)) "c$i"; done
+    for i in $(seq 1 50); do gen "$card/PHOTO/IMG_$i.JPG" $((1200 << 10)) "q$i"; done
+    touch "$card/.done"
+  fi
+  local files; mapfile -t files < <(find "$card" -type f ! -name .done | sort)
+  cat "${files[@]}" > /dev/null
+  echo "card: $(du -sh --apparent-size "$card" | cut -f1) in ${#files[@]} files"
+  local ingest="rm -rf $DIR/acq && $BIN/evidock --data-dir $DIR/acq station init >/dev/null && $BIN/evidock --data-dir $DIR/acq ingest $card --force --serial ZFY0001 --quiet --no-transcode --no-upload"
+  pairs "${PAIRS:-5}" "evidock ingest" "$ingest" "dd oflag=direct, then dd iflag=direct" "$(floor_cmd "$DIR/dd" "${files[@]}")"
+  pairs 3 "evidock ingest" "$ingest" "openssl dgst -sha256" "openssl dgst -sha256 ${files[*]}"
+  rm -rf "$DIR/acq" "$DIR/dd"
+  "$BIN/evidock" --data-dir "$DIR/acq" station init >/dev/null
+  echo "peak RSS of evidock ingest (KiB): $(peak_rss "$BIN/evidock" --data-dir "$DIR/acq" ingest "$card" --force --serial ZFY0001 --quiet --no-transcode --no-upload)"
+  rm -rf "$DIR/acq"
+}
+
+photos() { # 200 photos of 1.2 MiB: per-file costs (fsyncs), against a synchronous direct write of each
+  mixed
+  local card=$DIR/photos
+  if [ ! -d "$card/PHOTO" ]; then mkdir -p "$card"; cp -r "$DIR/card4g/PHOTO" "$card/"; fi
+  cat "$card"/PHOTO/* > /dev/null
+  local dd="rm -rf $DIR/dd && mkdir -p $DIR/dd"
+  for f in "$card"/PHOTO/*; do dd+=" && dd if=$f of=$DIR/dd/$(basename "$f") bs=1M oflag=direct,dsync status=none"; done
+  pairs "${PAIRS:-7}" "evidock ingest (200 photos)" \
+    "rm -rf $DIR/acq && $BIN/evidock --data-dir $DIR/acq station init >/dev/null && $BIN/evidock --data-dir $DIR/acq ingest $card --force --serial ZFY0001 --quiet --no-transcode --no-upload" \
+    "dd oflag=direct,dsync of each" "$dd"
+  rm -rf "$DIR/acq" "$DIR/dd"
+}
+
 cameras() {
   local n=${CAMERAS:-25} size=${CAMERA_MIB:-160} rate=${CAMERA_RATE:-40000000}
   local root=$DIR/cams
@@ -108,6 +168,22 @@ print(f"{n} cameras x {size} MiB at {rate/1e6:.0f} MB/s each: {total/2**30:.2f} 
 print(f"aggregate {total/wall/1e6:.0f} MB/s (the cameras could deliver {n*rate/1e6:.0f} MB/s); one camera alone would take {alone:.1f} s")
 print("peak RSS of the dock (KiB):", open(f"{root}/rss").read().strip())
 EOF
+  # The disk's floor for the same bytes, measured now: written with O_DIRECT, read back with it.
+  local big=$DIR/floor.bin total=$((n * size << 20))
+  gen "$big" "$total" floor
+  cat "$big" > /dev/null
+  local f0 f1 f2
+  f0=$(date +%s.%N); dd if="$big" of="$root/floor.out" bs=1M oflag=direct status=none
+  f1=$(date +%s.%N); dd if="$root/floor.out" of=/dev/null bs=1M iflag=direct status=none
+  f2=$(date +%s.%N)
+  python3 -c '
+import sys
+t0, t1, f0, f1, f2, total = (float(x) for x in sys.argv[1:])
+floor = total / (f2 - f0)
+print(f"floor: dd oflag=direct {total/(f1-f0)/1e6:.0f} MB/s, dd iflag=direct {total/(f2-f1)/1e6:.0f} MB/s: write then read back at {floor/1e6:.0f} MB/s")
+print(f"aggregate / floor: {total/(t1-t0)/floor:.2f}x (goal >= 0.9x)")
+' "$t0" "$t1" "$f0" "$f1" "$f2" "$total"
+  rm -f "$root/floor.out"
 }
 
 transcode() { # the playback copy: evidock (ffmpeg-next) vs the ffmpeg CLI, same settings
@@ -245,11 +321,13 @@ case "$what" in
   digest) digest ;;
   custody) custody ;;
   acquire) acquire ;;
+  card) card ;;
+  photos) photos ;;
   cameras) cameras ;;
   upload) upload ;;
   transcode) transcode ;;
   package) package ;;
   burst) burst ;;
-  all) digest; custody; acquire; cameras; upload; transcode; package; burst ;;
-  *) echo "usage: $0 [digest|custody|acquire|cameras|upload|transcode|package|burst|all]" >&2; exit 2 ;;
+  all) digest; custody; acquire; card; photos; cameras; upload; transcode; package; burst ;;
+  *) echo "usage: $0 [digest|custody|acquire|card|photos|cameras|upload|transcode|package|burst|all]" >&2; exit 2 ;;
 esac

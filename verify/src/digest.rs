@@ -190,8 +190,58 @@ impl Digests {
     }
 }
 
+/// The alignment of every pooled buffer: what `O_DIRECT` asks of memory on every block device a
+/// station meets (512-byte and 4 KiB sectors alike).
+pub const ALIGN: usize = 4096;
+
+/// A heap buffer whose bytes start at an [`ALIGN`]-byte boundary, made without `unsafe`: a
+/// `Vec` one alignment longer than asked, used from its first aligned byte on. (A `Vec`'s heap
+/// block never moves while the `Vec` is moved around, so the alignment holds for its life.)
+pub struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// `len` zeroed bytes at an aligned address.
+    pub fn new(len: usize) -> Self {
+        let raw = vec![0u8; len + ALIGN];
+        let start = (ALIGN - raw.as_ptr() as usize % ALIGN) % ALIGN;
+        AlignedBuf { raw, start, len }
+    }
+
+    /// Owned bytes as they are (aligned only by chance): for chunks that belong to no pool.
+    fn unaligned(raw: Vec<u8>) -> Self {
+        let len = raw.len();
+        AlignedBuf { raw, start: 0, len }
+    }
+}
+
+impl fmt::Debug for AlignedBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AlignedBuf({} bytes)", self.len)
+    }
+}
+
+impl Deref for AlignedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.raw[self.start..self.start + self.len]
+    }
+}
+
+impl std::ops::DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.start..self.start + self.len]
+    }
+}
+
 /// A fixed number of fixed-size buffers. Taking one blocks until a [`Chunk`] made from an earlier
 /// one has been dropped by every holder, which is what bounds memory in a copy pipeline.
+///
+/// Every buffer starts at an [`ALIGN`]-byte boundary and its size is a multiple of [`ALIGN`], so
+/// it can be handed to `O_DIRECT` reads and writes as it is.
 #[derive(Debug, Clone)]
 pub struct BufferPool {
     inner: Arc<PoolInner>,
@@ -200,19 +250,19 @@ pub struct BufferPool {
 #[derive(Debug)]
 struct PoolInner {
     size: usize,
-    free_tx: SyncSender<Vec<u8>>,
-    free_rx: Mutex<Receiver<Vec<u8>>>,
+    free_tx: SyncSender<AlignedBuf>,
+    free_rx: Mutex<Receiver<AlignedBuf>>,
 }
 
 impl BufferPool {
-    /// `count` buffers of `size` bytes each.
+    /// `count` buffers of `size` bytes each (rounded up to a multiple of [`ALIGN`]).
     pub fn new(count: usize, size: usize) -> Self {
         let count = count.max(1);
-        let size = size.max(1);
+        let size = size.max(1).next_multiple_of(ALIGN);
         let (free_tx, free_rx) = sync_channel(count);
         for _ in 0..count {
             // The channel has room for exactly `count` buffers.
-            let _ = free_tx.try_send(vec![0u8; size]);
+            let _ = free_tx.try_send(AlignedBuf::new(size));
         }
         BufferPool {
             inner: Arc::new(PoolInner {
@@ -237,7 +287,7 @@ impl BufferPool {
         let buf = match rx.recv() {
             Ok(buf) => buf,
             // Unreachable while `self` holds the sender; allocate rather than fail a copy.
-            Err(_) => vec![0u8; self.inner.size],
+            Err(_) => AlignedBuf::new(self.inner.size),
         };
         PoolBuf {
             buf: Some(buf),
@@ -248,10 +298,10 @@ impl BufferPool {
     /// Freeze the first `len` bytes of `buf` into a shareable chunk that returns the buffer to
     /// this pool when its last holder drops it.
     pub fn chunk(&self, mut buf: PoolBuf, len: usize) -> Chunk {
-        let v = buf.buf.take().unwrap_or_default();
+        let v = buf.buf.take().unwrap_or_else(|| AlignedBuf::new(0));
         let len = len.min(v.len());
         Chunk(Arc::new(ChunkInner {
-            buf: v,
+            buf: Some(v),
             len,
             home: Some(buf.home.clone()),
         }))
@@ -260,8 +310,8 @@ impl BufferPool {
 
 /// A buffer taken from a [`BufferPool`]; it finds its way back on every path, errors included.
 pub struct PoolBuf {
-    buf: Option<Vec<u8>>,
-    home: SyncSender<Vec<u8>>,
+    buf: Option<AlignedBuf>,
+    home: SyncSender<AlignedBuf>,
 }
 
 impl fmt::Debug for PoolBuf {
@@ -291,30 +341,30 @@ impl Drop for PoolBuf {
     }
 }
 
-/// A read-only, shared slice of a pooled buffer.
+/// A read-only, shared slice of a pooled buffer (aligned, as the pool's buffers are).
 #[derive(Clone)]
 pub struct Chunk(Arc<ChunkInner>);
 
 struct ChunkInner {
-    buf: Vec<u8>,
+    buf: Option<AlignedBuf>,
     len: usize,
-    home: Option<SyncSender<Vec<u8>>>,
+    home: Option<SyncSender<AlignedBuf>>,
 }
 
 impl Drop for ChunkInner {
     fn drop(&mut self) {
-        if let Some(home) = self.home.take() {
-            let _ = home.try_send(std::mem::take(&mut self.buf));
+        if let (Some(home), Some(buf)) = (self.home.take(), self.buf.take()) {
+            let _ = home.try_send(buf);
         }
     }
 }
 
 impl Chunk {
-    /// A chunk that owns its bytes and belongs to no pool.
+    /// A chunk that owns its bytes and belongs to no pool (not aligned).
     pub fn from_vec(buf: Vec<u8>) -> Self {
         let len = buf.len();
         Chunk(Arc::new(ChunkInner {
-            buf,
+            buf: Some(AlignedBuf::unaligned(buf)),
             len,
             home: None,
         }))
@@ -324,7 +374,10 @@ impl Chunk {
 impl Deref for Chunk {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0.buf[..self.0.len]
+        match &self.0.buf {
+            Some(b) => &b[..self.0.len],
+            None => &[],
+        }
     }
 }
 

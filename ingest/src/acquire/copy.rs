@@ -19,10 +19,10 @@ impl SourceFile for CameraFile {
         CameraFile::seek_to(self, offset)
     }
 }
-use evidock_verify::digest::{self, BufferPool, DigestAlgorithm, DigestSet, Digests, MultiHasher};
+use super::direct::{IoMode, SpoolReader, SpoolWriter};
+use evidock_verify::digest::{self, ALIGN, BufferPool, DigestAlgorithm, Digests, MultiHasher};
 use evidock_verify::id::Sha256;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Why a copy stopped.
@@ -70,25 +70,42 @@ pub struct Copied {
     pub changed: bool,
     /// The copy continued an interrupted one from this offset.
     pub resumed_at: Option<u64>,
+    /// How the spool file was written: `Direct` unless the filesystem refused `O_DIRECT`.
+    pub io: IoMode,
+}
+
+/// Where and how a copy is made: the spool file, the buffers, and how it becomes durable.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub part: &'a Path,
+    /// fsync and record the offset every this many bytes.
+    pub sync_every: u64,
+    /// Write with `O_DIRECT` where the filesystem allows it.
+    pub direct: bool,
+    pub pool: &'a BufferPool,
 }
 
 /// Copy `src` into `part`, starting at `resume_at` (bytes before it are already in `part` and
 /// durable: they are re-hashed from the spool, never trusted blindly, and not read from the
 /// camera again). `durable(offset)` is called after each fsync so the journal can record how far
 /// a resume may start; `progress(n)` after each chunk.
+///
+/// A resume starts at `resume_at` rounded down to [`ALIGN`] (every offset this copy records is
+/// aligned already: it copies in whole pool buffers): the few bytes before it are read from
+/// the camera again rather than written at an offset `O_DIRECT` refuses.
 #[allow(clippy::too_many_arguments)]
 pub fn copy(
     src: &mut dyn SourceFile,
     before: FileMeta,
-    part: &Path,
+    to: Target<'_>,
     resume_at: u64,
-    sync_every: u64,
-    pool: &BufferPool,
     hasher: &mut MultiHasher,
     durable: &mut dyn FnMut(u64) -> Result<(), String>,
     progress: &mut dyn FnMut(u64),
     stop: &dyn Fn() -> Option<&'static str>,
 ) -> Result<Copied, CopyError> {
+    let part = to.part;
+    let pool = to.pool;
     let spool_err = |op: &'static str| {
         move |source: io::Error| CopyError::Spool {
             op,
@@ -100,40 +117,38 @@ pub fn copy(
         evidock_store::fsutil::create_dir_all(dir)
             .map_err(|e| spool_err("create directory")(e.source))?;
     }
-    let mut out = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(part)
-        .map_err(spool_err("open"))?;
+    let mut out = SpoolWriter::open(part, to.direct).map_err(spool_err("open"))?;
     // Resume: keep exactly the durable prefix, and feed it to the digests from the spool.
     let mut offset = 0u64;
     if resume_at > 0 {
-        let have = out.metadata().map_err(spool_err("stat"))?.len();
-        let start = resume_at.min(have);
-        out.set_len(start).map_err(spool_err("truncate"))?;
-        out.seek(SeekFrom::Start(0)).map_err(spool_err("seek"))?;
-        let mut left = start;
-        while left > 0 {
-            let mut buf = pool.take();
-            let want = (buf.len() as u64).min(left) as usize;
-            out.read_exact(&mut buf[..want])
-                .map_err(spool_err("re-read for resume"))?;
-            hasher.update(&pool.chunk(buf, want))?;
-            left -= want as u64;
+        let have = out.size().map_err(spool_err("stat"))?;
+        let start = resume_at.min(have) / ALIGN as u64 * ALIGN as u64;
+        out.truncate_to(start).map_err(spool_err("truncate"))?;
+        if start > 0 {
+            let mut back = SpoolReader::open(part, to.direct).map_err(spool_err("open"))?;
+            while offset < start {
+                let mut buf = pool.take();
+                let want = (buf.len() as u64).min(start - offset) as usize;
+                let n = back
+                    .read_at(&mut buf[..want], offset)
+                    .map_err(spool_err("re-read for resume"))?;
+                if n < want {
+                    return Err(spool_err("re-read for resume")(
+                        io::ErrorKind::UnexpectedEof.into(),
+                    ));
+                }
+                hasher.update(&pool.chunk(buf, n))?;
+                offset += n as u64;
+            }
         }
-        offset = start;
         src.seek_to(offset).map_err(|source| CopyError::Camera {
             what: "the file (seek to resume)",
             offset,
             source,
         })?;
     } else {
-        out.set_len(0).map_err(spool_err("truncate"))?;
+        out.truncate_to(0).map_err(spool_err("truncate"))?;
     }
-    out.seek(SeekFrom::Start(offset))
-        .map_err(spool_err("seek"))?;
     let resumed_at = (offset > 0).then_some(offset);
 
     let mut since_sync = 0u64;
@@ -168,11 +183,11 @@ pub fn copy(
         }
         let chunk = pool.chunk(buf, n);
         hasher.update(&chunk)?;
-        out.write_all(&chunk).map_err(spool_err("write"))?;
+        out.write(&chunk).map_err(spool_err("write"))?;
         offset += n as u64;
         since_sync += n as u64;
         progress(n as u64);
-        if since_sync >= sync_every {
+        if since_sync >= to.sync_every {
             out.sync_data().map_err(spool_err("fsync"))?;
             durable(offset).map_err(CopyError::Journal)?;
             since_sync = 0;
@@ -191,6 +206,7 @@ pub fn copy(
         size: offset,
         changed,
         resumed_at,
+        io: out.mode(),
     })
 }
 
@@ -201,12 +217,21 @@ pub struct Checked {
     pub mismatched: Vec<DigestAlgorithm>,
     /// SHA-256 of the first and last MiB (for recognising the file at the next docking).
     pub edge: Sha256,
+    /// How the re-read went: `Direct` unless the filesystem refused `O_DIRECT`.
+    pub io: IoMode,
 }
 
-/// Re-read `part` from the disk and compare its digests with `expected`. The page cache is
-/// dropped first (the file was fsynced, so its pages are clean and `POSIX_FADV_DONTNEED` evicts
-/// them): the bytes compared are the bytes on the disk.
-pub fn check(part: &Path, expected: &Digests, set: DigestSet) -> Result<Checked, CopyError> {
+/// Re-read `part` from the disk and compare its digests with `expected`: with `O_DIRECT` (or,
+/// where refused, buffered after dropping the file's clean pages), so the bytes compared are the
+/// bytes on the disk. Every digest of `hasher`'s set is computed again over the whole file, and
+/// the edge hash in the same pass.
+pub fn check(
+    part: &Path,
+    expected: &Digests,
+    direct: bool,
+    pool: &BufferPool,
+    hasher: &mut MultiHasher,
+) -> Result<Checked, CopyError> {
     let err = |op: &'static str| {
         move |source: io::Error| CopyError::Spool {
             op,
@@ -214,26 +239,75 @@ pub fn check(part: &Path, expected: &Digests, set: DigestSet) -> Result<Checked,
             source,
         }
     };
-    let mut f = File::open(part).map_err(err("open for re-read"))?;
-    drop_cache(&f);
-    let (digests, _) = digest::hash_stream(&mut f, set).map_err(|e| match e {
-        digest::HashError::Io(source) => CopyError::Spool {
-            op: "re-read",
-            path: part.to_path_buf(),
-            source,
-        },
-        digest::HashError::Stopped(s) => CopyError::Hasher(s),
-    })?;
-    let edge = edge_hash(&mut f).map_err(err("read edges"))?;
+    let mut f = SpoolReader::open(part, direct).map_err(err("open for re-read"))?;
+    let mut edge = EdgeHasher::new(f.size());
+    let mut offset = 0u64;
+    loop {
+        let mut buf = pool.take();
+        let n = f.read_at(&mut buf, offset).map_err(err("re-read"))?;
+        if n == 0 {
+            break;
+        }
+        edge.feed(offset, &buf[..n]);
+        hasher.update(&pool.chunk(buf, n))?;
+        offset += n as u64;
+    }
+    let digests = hasher.finish()?;
+    let mut mismatched = expected.mismatches(&digests);
+    if offset != f.size() && mismatched.is_empty() {
+        // Shorter than it was when opened: nothing to trust (the digests cannot match anyway).
+        mismatched.push(DigestAlgorithm::Sha256);
+    }
     Ok(Checked {
-        mismatched: expected.mismatches(&digests),
-        edge,
+        mismatched,
+        edge: edge.finish(),
+        io: f.mode(),
     })
 }
 
-/// Ask the kernel to drop a file's cached pages (best effort; the file must be synced).
-pub fn drop_cache(f: &File) {
-    let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
+/// [`edge_hash`] computed while the whole file streams past, from its length known up front.
+struct EdgeHasher {
+    len: u64,
+    /// The bytes hashed: `[0, head)` and `[tail, len)`.
+    head: u64,
+    tail: u64,
+    h: sha2::Sha256,
+}
+
+impl EdgeHasher {
+    fn new(len: u64) -> Self {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(len.to_be_bytes());
+        EdgeHasher {
+            len,
+            head: len.min(EDGE),
+            tail: if len > EDGE {
+                len.saturating_sub(EDGE).max(EDGE)
+            } else {
+                len
+            },
+            h,
+        }
+    }
+
+    /// `data` read at `offset` (chunks come in order).
+    fn feed(&mut self, offset: u64, data: &[u8]) {
+        use sha2::Digest as _;
+        let end = offset + data.len() as u64;
+        for (from, to) in [(0, self.head), (self.tail, self.len)] {
+            let (a, b) = (offset.max(from), end.min(to));
+            if a < b {
+                self.h
+                    .update(&data[(a - offset) as usize..(b - offset) as usize]);
+            }
+        }
+    }
+
+    fn finish(self) -> Sha256 {
+        use sha2::Digest as _;
+        Sha256(self.h.finalize().into())
+    }
 }
 
 /// The edge size hashed to recognise a file again.
@@ -259,203 +333,4 @@ pub fn edge_hash<R: io::Read + io::Seek>(r: &mut R) -> io::Result<Sha256> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::Cell;
-
-    /// A camera file in memory that can fail or change under the copy.
-    struct Fake {
-        data: Vec<u8>,
-        pos: usize,
-        fail_at: Option<usize>,
-        meta: Cell<FileMeta>,
-        change_meta_at: Option<usize>,
-    }
-
-    impl Fake {
-        fn new(data: Vec<u8>) -> Self {
-            let size = data.len() as u64;
-            Fake {
-                data,
-                pos: 0,
-                fail_at: None,
-                meta: Cell::new(FileMeta { size, mtime_ns: 1 }),
-                change_meta_at: None,
-            }
-        }
-    }
-
-    impl io::Read for Fake {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if let Some(f) = self.fail_at
-                && self.pos >= f
-            {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
-            if self.change_meta_at.is_some_and(|c| self.pos >= c) {
-                let m = self.meta.get();
-                self.meta.set(FileMeta {
-                    size: m.size + 10,
-                    mtime_ns: 2,
-                });
-            }
-            let end = (self.pos + buf.len().min(7000)).min(self.data.len());
-            let end = self.fail_at.map_or(end, |f| end.min(f.max(self.pos)));
-            let n = end - self.pos;
-            buf[..n].copy_from_slice(&self.data[self.pos..end]);
-            self.pos = end;
-            Ok(n)
-        }
-    }
-
-    impl SourceFile for Fake {
-        fn meta(&self) -> io::Result<FileMeta> {
-            Ok(self.meta.get())
-        }
-        fn seek_to(&mut self, offset: u64) -> io::Result<()> {
-            self.pos = offset as usize;
-            Ok(())
-        }
-    }
-
-    fn data(n: usize) -> Vec<u8> {
-        (0..n).map(|i| (i * 31 + i / 977) as u8).collect()
-    }
-
-    fn full_digests(d: &[u8], set: DigestSet) -> Digests {
-        digest::hash_reader(&mut &d[..], set).unwrap().0
-    }
-
-    struct Run {
-        durable: Vec<u64>,
-        progress: u64,
-    }
-
-    fn run(
-        src: &mut Fake,
-        part: &Path,
-        resume: u64,
-        stop_after: Option<u64>,
-    ) -> (Result<Copied, CopyError>, Run) {
-        let pool = BufferPool::new(3, 16 * 1024);
-        let mut hasher = MultiHasher::new(DigestSet::ALL, 3).unwrap();
-        let mut r = Run {
-            durable: vec![],
-            progress: 0,
-        };
-        let before = src.meta().unwrap();
-        let progressed = Cell::new(0u64);
-        let res = copy(
-            src,
-            before,
-            part,
-            resume,
-            40_000,
-            &pool,
-            &mut hasher,
-            &mut |o| {
-                r.durable.push(o);
-                Ok(())
-            },
-            &mut |n| progressed.set(progressed.get() + n),
-            &|| {
-                stop_after
-                    .filter(|s| progressed.get() >= *s)
-                    .map(|_| "the camera was undocked")
-            },
-        );
-        r.progress = progressed.get();
-        (res, r)
-    }
-
-    #[test]
-    fn copy_check_and_edges() {
-        let tmp = tempfile::tempdir().unwrap();
-        let part = tmp.path().join("p/a.part");
-        let d = data(300_000);
-        let mut src = Fake::new(d.clone());
-        let (res, r) = run(&mut src, &part, 0, None);
-        let c = res.unwrap();
-        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
-        assert_eq!(c.size, d.len() as u64);
-        assert!(!c.changed);
-        assert!(c.resumed_at.is_none());
-        assert_eq!(r.progress, d.len() as u64);
-        assert!(!r.durable.is_empty() && r.durable.iter().all(|o| *o <= d.len() as u64));
-        let checked = check(&part, &c.digests, DigestSet::ALL).unwrap();
-        assert!(checked.mismatched.is_empty());
-        assert_eq!(checked.edge, edge_hash(&mut io::Cursor::new(&d)).unwrap());
-
-        // A bit flipped on the disk after the copy is caught by the re-read.
-        let mut on_disk = fs_err::read(&part).unwrap();
-        on_disk[123_456] ^= 4;
-        fs_err::write(&part, &on_disk).unwrap();
-        let bad = check(&part, &c.digests, DigestSet::ALL).unwrap();
-        assert_eq!(
-            bad.mismatched,
-            vec![
-                DigestAlgorithm::Sha256,
-                DigestAlgorithm::Sm3,
-                DigestAlgorithm::Md5
-            ]
-        );
-    }
-
-    #[test]
-    fn interrupted_copy_resumes_from_the_durable_offset() {
-        let tmp = tempfile::tempdir().unwrap();
-        let part = tmp.path().join("b.part");
-        let d = data(500_000);
-        let mut src = Fake::new(d.clone());
-        let (res, r) = run(&mut src, &part, 0, Some(200_000));
-        let offset = match res {
-            Err(CopyError::Stopped { offset, .. }) => offset,
-            other => panic!("expected a stop, got {other:?}"),
-        };
-        assert_eq!(r.durable.last(), Some(&offset));
-        // Garbage past the durable offset (an unsynced tail) must not survive the resume.
-        let mut f = OpenOptions::new().append(true).open(&part).unwrap();
-        f.write_all(b"garbage after the durable offset").unwrap();
-        drop(f);
-        let mut again = Fake::new(d.clone());
-        let (res, r2) = run(&mut again, &part, offset, None);
-        let c = res.unwrap();
-        assert_eq!(c.resumed_at, Some(offset));
-        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
-        // The camera was read only for the bytes after the offset.
-        assert_eq!(r2.progress, d.len() as u64 - offset);
-        assert_eq!(fs_err::read(&part).unwrap(), d);
-    }
-
-    #[test]
-    fn read_errors_and_changing_files() {
-        let tmp = tempfile::tempdir().unwrap();
-        let d = data(100_000);
-        let mut src = Fake::new(d.clone());
-        src.fail_at = Some(50_000);
-        let (res, r) = run(&mut src, &tmp.path().join("c.part"), 0, None);
-        match res {
-            Err(CopyError::Camera { offset, source, .. }) => {
-                // Whole buffers before the failing read are kept, and durable for a resume.
-                assert!(offset <= 50_000 && offset > 30_000, "{offset}");
-                assert_eq!(source.raw_os_error(), Some(libc::EIO));
-                assert_eq!(r.durable.last(), Some(&offset));
-                let kept = fs_err::read(tmp.path().join("c.part")).unwrap();
-                assert_eq!(kept, &d[..offset as usize]);
-            }
-            other => panic!("expected EIO, got {other:?}"),
-        }
-
-        let mut growing = Fake::new(d.clone());
-        growing.change_meta_at = Some(30_000);
-        let (res, _) = run(&mut growing, &tmp.path().join("d.part"), 0, None);
-        let c = res.unwrap();
-        assert!(c.changed);
-        assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
-
-        // Zero bytes is a file too.
-        let mut empty = Fake::new(vec![]);
-        let (res, _) = run(&mut empty, &tmp.path().join("e.part"), 0, None);
-        assert_eq!(res.unwrap().size, 0);
-    }
-}
+mod tests;

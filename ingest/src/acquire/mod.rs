@@ -12,6 +12,7 @@
 //! | [`progress`] | live counters for progress bars and the status page |
 
 pub mod copy;
+pub mod direct;
 pub mod lock;
 pub mod progress;
 pub mod session;

@@ -62,6 +62,15 @@ impl Spool {
     /// came after (the copy is made read-only only once it is no longer a `.part` a resumed copy
     /// would open for writing).
     pub fn commit(&self, part: &Path, sha: &Sha256) -> Result<PathBuf, FsError> {
+        let mut dirs = Dirs::default();
+        let dest = self.link(part, sha, &mut dirs)?;
+        dirs.sync()?;
+        Ok(dest)
+    }
+
+    /// [`Spool::commit`] but for the directories' fsyncs, which `dirs` collects: a group of
+    /// commits then shares them ([`Dirs::sync`]). Nothing linked counts until they are synced.
+    pub fn link(&self, part: &Path, sha: &Sha256, dirs: &mut Dirs) -> Result<PathBuf, FsError> {
         let dest = self.object_path(sha);
         if let Some(dir) = dest.parent() {
             fsutil::create_dir_all(dir)?;
@@ -81,8 +90,8 @@ impl Spool {
         }
         let perms = std::os::unix::fs::PermissionsExt::from_mode(0o440);
         fs_err::set_permissions(&dest, perms).map_err(fsutil::err("make read-only", &dest))?;
-        fsutil::sync_dir(fsutil::parent_dir(&dest))?;
-        fsutil::sync_dir(fsutil::parent_dir(part))?;
+        dirs.0.insert(fsutil::parent_dir(&dest).to_path_buf());
+        dirs.0.insert(fsutil::parent_dir(part).to_path_buf());
         Ok(dest)
     }
 
@@ -90,6 +99,21 @@ impl Spool {
     pub fn free_bytes(&self) -> Option<u64> {
         let s = rustix::fs::statvfs(&self.root).ok()?;
         Some(s.f_bavail.saturating_mul(s.f_frsize))
+    }
+}
+
+/// Directories whose entries changed and must be synced before the change counts.
+#[derive(Debug, Default)]
+pub struct Dirs(std::collections::BTreeSet<PathBuf>);
+
+impl Dirs {
+    /// fsync each directory once (after a group of links, one journal commit of the filesystem
+    /// usually covers them all).
+    pub fn sync(self) -> Result<(), FsError> {
+        for d in &self.0 {
+            fsutil::sync_dir(d)?;
+        }
+        Ok(())
     }
 }
 

@@ -156,6 +156,13 @@ pub struct AcquireSection {
     /// Stop a camera rather than leave less than this free on the spool disk, MiB.
     #[serde(default = "default_min_free")]
     pub min_free_mib: u64,
+    /// Write spool copies and re-read them with `O_DIRECT`, bypassing the page cache (where the
+    /// filesystem refuses it, buffered I/O is used whatever this says).
+    #[serde(default = "default_direct_io")]
+    pub direct_io: bool,
+    /// Files of a session whose journal rows and custody events share one commit, at most.
+    #[serde(default = "default_group")]
+    pub group: usize,
 }
 
 fn default_buffer_kib() -> usize {
@@ -170,6 +177,12 @@ fn default_sync_every() -> u64 {
 fn default_min_free() -> u64 {
     256
 }
+fn default_direct_io() -> bool {
+    true
+}
+fn default_group() -> usize {
+    32
+}
 
 impl Default for AcquireSection {
     fn default() -> Self {
@@ -178,6 +191,8 @@ impl Default for AcquireSection {
             buffers: default_buffers(),
             sync_every_mib: default_sync_every(),
             min_free_mib: default_min_free(),
+            direct_io: default_direct_io(),
+            group: default_group(),
         }
     }
 }

@@ -112,11 +112,16 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if !(1..=1024).contains(&a.group) {
+            return Err(invalid("acquire.group", "must be 1..=1024".into()));
+        }
         let tuning = crate::acquire::session::Tuning {
             buffer_size: a.buffer_kib * 1024,
             buffers: a.buffers,
             sync_every: a.sync_every_mib << 20,
             min_free_bytes: a.min_free_mib << 20,
+            direct_io: a.direct_io,
+            group: a.group,
         };
         let store = match self.store {
             None => None,

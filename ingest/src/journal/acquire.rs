@@ -35,6 +35,26 @@ pub struct Shown<'a> {
     pub important: bool,
 }
 
+/// One file of [`Journal::set_checked_all`].
+#[derive(Debug, Clone)]
+pub struct CheckedRow<'a> {
+    pub path: &'a [u8],
+    pub recognised: Recognised<'a>,
+    pub digests: &'a Digests,
+    /// The `acquired` payload, JSON.
+    pub payload: &'a str,
+}
+
+/// One file of [`Journal::set_acquired_all`].
+#[derive(Debug, Clone)]
+pub struct AcquiredRow<'a> {
+    pub path: &'a [u8],
+    /// The `acquired` event's sequence number.
+    pub seq: u64,
+    pub shown: Shown<'a>,
+    pub upload: &'a NewUpload,
+}
+
 impl Journal {
     /// Acquired originals with no upload queued (left by a crash before the two were one
     /// transaction): evidence, SHA-256, size.
@@ -78,37 +98,30 @@ impl Journal {
         digests: &Digests,
         payload: &str,
     ) -> Result<(), JournalError> {
+        self.set_checked_all(
+            session,
+            device,
+            &[CheckedRow {
+                path,
+                recognised: recognised.clone(),
+                digests,
+                payload,
+            }],
+        )
+    }
+
+    /// [`Journal::set_checked`] for a group of files, in one transaction (one fsync): all or
+    /// none of them are checked.
+    pub fn set_checked_all(
+        &self,
+        session: &SessionId,
+        device: &DeviceSerial,
+        rows: &[CheckedRow<'_>],
+    ) -> Result<(), JournalError> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            tx.execute(
-                "DELETE FROM partials WHERE device = ?1 AND path = ?2",
-                params![device.as_str(), path],
-            )?;
-            tx.execute(
-                "INSERT OR REPLACE INTO acquired (device, path, size, mtime_ns, edge_sha256, evidence, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    device.as_str(),
-                    path,
-                    recognised.size as i64,
-                    recognised.mtime_ns.to_string(),
-                    recognised.edge.to_hex(),
-                    recognised.evidence.as_str(),
-                    recognised.sha256.to_hex()
-                ],
-            )?;
-            let n = tx.execute(
-                "UPDATE files SET state = 'checked', sha256 = ?3, sm3 = ?4, md5 = ?5, payload = ?6, error = NULL WHERE session = ?1 AND path = ?2",
-                params![
-                    session.as_str(),
-                    path,
-                    digests.sha256.to_hex(),
-                    digests.sm3.as_ref().map(|h| h.to_string()),
-                    digests.md5.as_ref().map(|h| h.to_string()),
-                    payload
-                ],
-            )?;
-            if n != 1 {
-                return Err(rusqlite::Error::StatementChangedRows(n));
+            for row in rows {
+                checked(&tx, session, device, row)?;
             }
             tx.commit()
         })
@@ -125,13 +138,34 @@ impl Journal {
         upload: &NewUpload,
         at: DateTime<Utc>,
     ) -> Result<(), JournalError> {
+        self.set_acquired_all(
+            session,
+            &[AcquiredRow {
+                path,
+                seq,
+                shown: shown.clone(),
+                upload,
+            }],
+            at,
+        )
+    }
+
+    /// [`Journal::set_acquired`] for a group of files, in one transaction (one fsync).
+    pub fn set_acquired_all(
+        &self,
+        session: &SessionId,
+        rows: &[AcquiredRow<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
         self.with(|db| {
             let tx = db.unchecked_transaction()?;
-            let n = update_acquired(&tx, session, path, seq, shown)?;
-            if n != 1 {
-                return Err(rusqlite::Error::StatementChangedRows(n));
+            for row in rows {
+                let n = update_acquired(&tx, session, row.path, row.seq, &row.shown)?;
+                if n != 1 {
+                    return Err(rusqlite::Error::StatementChangedRows(n));
+                }
+                super::uploads::insert_upload(&tx, row.upload, &ts(at))?;
             }
-            super::uploads::insert_upload(&tx, upload, &ts(at))?;
             tx.commit()
         })
     }
@@ -148,6 +182,47 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.with(|db| update_acquired(db, session, path, seq, shown).map(|_| ()))
     }
+}
+
+/// One file checked, inside the caller's transaction.
+fn checked(
+    tx: &rusqlite::Connection,
+    session: &SessionId,
+    device: &DeviceSerial,
+    row: &CheckedRow<'_>,
+) -> rusqlite::Result<()> {
+    let (path, recognised, digests) = (row.path, &row.recognised, row.digests);
+    tx.execute(
+        "DELETE FROM partials WHERE device = ?1 AND path = ?2",
+        params![device.as_str(), path],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO acquired (device, path, size, mtime_ns, edge_sha256, evidence, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            device.as_str(),
+            path,
+            recognised.size as i64,
+            recognised.mtime_ns.to_string(),
+            recognised.edge.to_hex(),
+            recognised.evidence.as_str(),
+            recognised.sha256.to_hex()
+        ],
+    )?;
+    let n = tx.execute(
+        "UPDATE files SET state = 'checked', sha256 = ?3, sm3 = ?4, md5 = ?5, payload = ?6, error = NULL WHERE session = ?1 AND path = ?2",
+        params![
+            session.as_str(),
+            path,
+            digests.sha256.to_hex(),
+            digests.sm3.as_ref().map(|h| h.to_string()),
+            digests.md5.as_ref().map(|h| h.to_string()),
+            row.payload
+        ],
+    )?;
+    if n != 1 {
+        return Err(rusqlite::Error::StatementChangedRows(n));
+    }
+    Ok(())
 }
 
 /// State `acquired` with what the evidence list shows; the rows changed.

@@ -76,26 +76,42 @@ impl Journal {
         digests: Option<&Digests>,
         error: Option<&str>,
     ) -> Result<(), JournalError> {
+        let row = NewFileRow {
+            session,
+            path,
+            evidence,
+            size,
+            mtime_ns,
+        };
+        self.with(|db| put_file(db, &row, state, digests, error))
+    }
+
+    /// Record a file's row as `copying` without waiting for the disk: the row becomes durable
+    /// with the journal's next durable commit (the WAL keeps commits in order), at the latest
+    /// the copy's first resume point or its `checked` step. A crash may lose it harmlessly: a
+    /// file with no row is copied as a new one. Spares every small file one fsync.
+    pub fn put_copying(
+        &self,
+        session: &SessionId,
+        path: &[u8],
+        evidence: &EvidenceId,
+        size: u64,
+        mtime_ns: i128,
+    ) -> Result<(), JournalError> {
+        let row = NewFileRow {
+            session,
+            path,
+            evidence,
+            size,
+            mtime_ns,
+        };
         self.with(|db| {
-            db.execute(
-                "INSERT INTO files (session, path, evidence, size, mtime_ns, state, sha256, sm3, md5, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (session, path) DO UPDATE SET size = ?4, mtime_ns = ?5, state = ?6,
-                   sha256 = COALESCE(?7, sha256), sm3 = COALESCE(?8, sm3), md5 = COALESCE(?9, md5), error = ?10",
-                params![
-                    session.as_str(),
-                    path,
-                    evidence.as_str(),
-                    size as i64,
-                    mtime_ns.to_string(),
-                    state.as_str(),
-                    digests.map(|d| d.sha256.to_hex()),
-                    digests.and_then(|d| d.sm3.as_ref()).map(|h| h.to_string()),
-                    digests.and_then(|d| d.md5.as_ref()).map(|h| h.to_string()),
-                    error,
-                ],
-            )
-            .map(|_| ())
+            // On this connection only, and only for this statement; the lock is held throughout,
+            // so no other commit runs without its fsync.
+            db.pragma_update(None, "synchronous", "NORMAL")?;
+            let put = put_file(db, &row, FileState::Copying, None, None);
+            db.pragma_update(None, "synchronous", "FULL")?;
+            put
         })
     }
 
@@ -270,4 +286,41 @@ impl Journal {
             .map(|_| ())
         })
     }
+}
+
+/// A file's identity in the `files` table.
+struct NewFileRow<'a> {
+    session: &'a SessionId,
+    path: &'a [u8],
+    evidence: &'a EvidenceId,
+    size: u64,
+    mtime_ns: i128,
+}
+
+fn put_file(
+    db: &rusqlite::Connection,
+    row: &NewFileRow<'_>,
+    state: FileState,
+    digests: Option<&Digests>,
+    error: Option<&str>,
+) -> rusqlite::Result<()> {
+    db.execute(
+        "INSERT INTO files (session, path, evidence, size, mtime_ns, state, sha256, sm3, md5, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (session, path) DO UPDATE SET size = ?4, mtime_ns = ?5, state = ?6,
+           sha256 = COALESCE(?7, sha256), sm3 = COALESCE(?8, sm3), md5 = COALESCE(?9, md5), error = ?10",
+        params![
+            row.session.as_str(),
+            row.path,
+            row.evidence.as_str(),
+            row.size as i64,
+            row.mtime_ns.to_string(),
+            state.as_str(),
+            digests.map(|d| d.sha256.to_hex()),
+            digests.and_then(|d| d.sm3.as_ref()).map(|h| h.to_string()),
+            digests.and_then(|d| d.md5.as_ref()).map(|h| h.to_string()),
+            error,
+        ],
+    )
+    .map(|_| ())
 }

@@ -21,7 +21,7 @@ mod sessions;
 mod transcodes;
 mod uploads;
 mod wipe;
-pub use acquire::{Recognised, Shown};
+pub use acquire::{AcquiredRow, CheckedRow, Recognised, Shown};
 pub use transcodes::TranscodeState;
 pub use uploads::{Multipart, NewUpload, UploadRow, UploadState};
 pub use wipe::OpenWipe;

@@ -68,11 +68,25 @@ impl SharedLog {
 
     /// Append several events with one fsync.
     pub fn append_batch(&self, evs: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
+        self.batch(evs, CustodyLog::write_unsynced)
+    }
+
+    /// Append several events with one fsync, each unless its key is already logged (then that
+    /// event is returned, whatever it holds): a group of files of a resumed session.
+    pub fn append_batch_once(&self, evs: Vec<NewEvent>) -> Result<Vec<Appended>, LogError> {
+        self.batch(evs, CustodyLog::write_unsynced_once)
+    }
+
+    fn batch(
+        &self,
+        evs: Vec<NewEvent>,
+        write: fn(&mut CustodyLog, NewEvent) -> Result<Appended, LogError>,
+    ) -> Result<Vec<Appended>, LogError> {
         let mut out = Vec::with_capacity(evs.len());
         {
             let mut log = self.lock();
             for ev in evs {
-                out.push(log.write_unsynced(ev)?);
+                out.push(write(&mut log, ev)?);
             }
         }
         if let Some(max) = out.iter().map(|a| a.event.seq + 1).max() {

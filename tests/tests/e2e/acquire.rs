@@ -532,10 +532,13 @@ fn a_disk_filling_mid_copy_is_a_clear_spool_error() {
     let err = copy::copy(
         &mut f,
         meta,
-        &part,
+        copy::Target {
+            part: &part,
+            sync_every: 1 << 20,
+            direct: true,
+            pool: &pool,
+        },
         0,
-        1 << 20,
-        &pool,
         &mut h,
         &mut |_| Ok(()),
         &mut |_| {},

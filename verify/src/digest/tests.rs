@@ -89,3 +89,24 @@ fn pool_bounds_buffers() {
         let _b = pool.take();
     }
 }
+
+/// Every pooled buffer, and every chunk made from one, starts at an `ALIGN` boundary and is a
+/// whole number of `ALIGN`s long, whatever size was asked: what `O_DIRECT` needs of memory.
+#[test]
+fn pooled_buffers_are_aligned_for_direct_io() {
+    for size in [1, 100, ALIGN - 1, ALIGN, ALIGN + 1, (1 << 20) + 17] {
+        let pool = BufferPool::new(3, size);
+        assert_eq!(pool.buffer_size() % ALIGN, 0, "size {size}");
+        assert!(pool.buffer_size() >= size);
+        let bufs: Vec<PoolBuf> = (0..3).map(|_| pool.take()).collect();
+        for b in &bufs {
+            assert_eq!(b.as_ptr() as usize % ALIGN, 0, "size {size}");
+            assert_eq!(b.len(), pool.buffer_size());
+        }
+        for b in bufs {
+            let c = pool.chunk(b, 3);
+            assert_eq!(c.as_ptr() as usize % ALIGN, 0);
+            assert_eq!(c.len(), 3);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Copying every file of the card, two threads per camera: the copy of one file and the re-read
-//! check of the previous one at the same time; a copy whose re-read did not match is copied once
-//! more and checked inline. Apart because it is the one place with threads and channels.
+//! check of the files before it (in groups, see check.rs) at the same time; a copy whose
+//! re-read did not match is copied once more and checked inline. Apart because it is the one place with threads and channels.
 
 use super::listing::Listing;
 use super::{Acquirer, CheckJob, DockedCamera, FileCtx, Stop, StopSignal, Stopped, fail};
@@ -34,18 +34,35 @@ impl Acquirer {
         let pool = BufferPool::new(self.tuning.buffers, self.tuning.buffer_size);
         let mut hasher = MultiHasher::new(self.digests, self.tuning.buffers)
             .map_err(|e| fail(s, format!("cannot start digest threads: {e}")))?;
+        // The checker's own buffers and digest threads: the re-read of one file runs while the
+        // next is copied, and neither waits for the other's buffers.
+        let check_pool = BufferPool::new(self.tuning.buffers, self.tuning.buffer_size);
+        let mut check_hasher = MultiHasher::new(self.digests, self.tuning.buffers)
+            .map_err(|e| fail(s, format!("cannot start digest threads: {e}")))?;
         let checker_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-        let (job_tx, job_rx) = sync_channel::<CheckJob>(1);
+        // Room for a whole group: what the copier finishes while the checker commits the group
+        // before is committed together next.
+        let group = self.tuning.group.max(1);
+        let (job_tx, job_rx) = sync_channel::<CheckJob>(group);
         let (redo_tx, redo_rx) = std::sync::mpsc::channel::<CheckJob>();
 
         let result: Result<(), Stop> = std::thread::scope(|scope| {
-            // The checker: re-read from disk, commit, log — while the next file copies.
+            // The checker: re-read from disk, commit, log — while the next files copy.
             let checker = scope.spawn(|| {
-                for job in job_rx {
-                    match self.check_and_log(session, device, job, progress) {
-                        Ok(None) => {}
-                        Ok(Some(redo)) => {
-                            let _ = redo_tx.send(redo);
+                let job_rx = job_rx; // the receiver moves to this thread (it is not `Sync`)
+                while let Ok(first) = job_rx.recv() {
+                    let mut jobs = vec![first];
+                    while jobs.len() < group
+                        && let Ok(job) = job_rx.try_recv()
+                    {
+                        jobs.push(job);
+                    }
+                    let bufs = (&check_pool, &mut check_hasher);
+                    match self.check_and_log(session, device, jobs, bufs, progress) {
+                        Ok(redo) => {
+                            for job in redo {
+                                let _ = redo_tx.send(job);
+                            }
                         }
                         Err(e) => {
                             *checker_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -119,8 +136,15 @@ impl Acquirer {
                 .copy_one(cam, volume, &ctx, &pool, &mut hasher, progress, stop)
                 .map_err(|e| (Some(session.clone()), e))?
                 && let Some(again) = self
-                    .check_and_log(session, device, job, progress)
+                    .check_and_log(
+                        session,
+                        device,
+                        vec![job],
+                        (&check_pool, &mut check_hasher),
+                        progress,
+                    )
                     .map_err(|e| fail(s, e))?
+                    .pop()
             {
                 let _ = fs_err::remove_file(&again.part);
                 self.record_failure(

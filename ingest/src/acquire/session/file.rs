@@ -39,7 +39,7 @@ impl Acquirer {
             }
             if r.state == FileState::Checked {
                 // Crashed between the spool commit and the event: log exactly what was checked.
-                self.log_checked(f.session, f.device, f.path, progress)
+                self.log_checked(f.session, &[f.path.as_slice()], progress)
                     .map_err(Stop::Failed)?;
                 return Ok(None);
             }
@@ -74,16 +74,7 @@ impl Acquirer {
             _ => 0,
         };
         self.journal
-            .put_file(
-                f.session,
-                f.path,
-                &evidence,
-                f.meta.size,
-                f.meta.mtime_ns,
-                FileState::Copying,
-                None,
-                None,
-            )
+            .put_copying(f.session, f.path, &evidence, f.meta.size, f.meta.mtime_ns)
             .map_err(jerr)?;
         evidock_store::crash_point!("acquire.copying");
         let mut src = match volume.open(f.path) {
@@ -135,13 +126,17 @@ impl Acquirer {
                 .map_err(|e| e.to_string())
         };
         let mut bytes = |n: u64| progress.add(&progress.bytes_done, n);
+        let target = copy::Target {
+            part: &part_path,
+            sync_every: self.tuning.sync_every,
+            direct: self.tuning.direct_io,
+            pool,
+        };
         let copied = match copy::copy(
             &mut src,
             before,
-            &part_path,
+            target,
             resume_at,
-            self.tuning.sync_every,
-            pool,
             hasher,
             &mut durable,
             &mut bytes,

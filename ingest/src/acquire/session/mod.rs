@@ -1,11 +1,13 @@
 //! One camera session: identify → read and sync the clock → acquire every file → release.
 //!
-//! The copy of one file and the re-read check of the previous one run at the same time (two
-//! threads per camera), so the check from disk costs little extra wall time. Everything that
-//! matters is durable before it is acknowledged, in this order: spool copy fsynced → journal
-//! offset; spool copy re-read and committed → journal `checked` with the exact event payload →
-//! `acquired` custody event → journal `acquired`. A crash anywhere resumes from the journal and
-//! appends nothing twice.
+//! The copy of one file and the re-read check of the ones before it run at the same time (two
+//! threads per camera), so the check from disk costs little extra wall time; both bypass the
+//! page cache (`acquire::direct`). Everything that matters is durable before it is
+//! acknowledged, in this order: spool copy fsynced → journal offset; spool copy re-read and
+//! committed → journal `checked` with the exact event payload → `acquired` custody event →
+//! journal `acquired`. The checker takes the files finished meanwhile as one group, each step
+//! once for the group (one fsync each). A crash anywhere resumes from the journal and appends
+//! nothing twice.
 //!
 //! This file holds the types, the order of the steps ([`Acquirer::acquire`] and `run`) and the
 //! release; the steps are beside it: `docking.rs` (the session opened, the docking record,
@@ -50,6 +52,11 @@ pub struct Tuning {
     pub sync_every: u64,
     /// Stop a camera rather than fill the spool disk beyond this.
     pub min_free_bytes: u64,
+    /// Spool copies written and re-read with `O_DIRECT` (where the filesystem allows it).
+    pub direct_io: bool,
+    /// Checked files committed together, at most: their spool entries, journal rows and custody
+    /// events share each fsync. Each is durable before it counts and before the release.
+    pub group: usize,
 }
 
 impl Default for Tuning {
@@ -59,6 +66,8 @@ impl Default for Tuning {
             buffers: 4,
             sync_every: 64 << 20,
             min_free_bytes: 256 << 20,
+            direct_io: true,
+            group: 32,
         }
     }
 }
