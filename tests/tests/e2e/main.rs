@@ -19,6 +19,7 @@ mod dir_fsync;
 mod dock;
 mod exit_codes;
 mod export;
+mod group_commit;
 mod keys;
 mod s3control;
 mod status;
