@@ -21,7 +21,7 @@ DIR=${BENCH_DIR:-$PWD/target/bench}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 mkdir -p "$DIR"
 command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
-cargo build --release --quiet --workspace --bins
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --workspace --bins
 
 gen() { # gen FILE BYTES SEED — incompressible deterministic data
   [ -f "$1" ] && [ "$(stat -c %s "$1")" = "$2" ] && return
@@ -118,9 +118,12 @@ card() { # 4 x 256 MiB + 50 photos of 1.2 MiB, page-cached
 }
 
 photos() { # 200 photos of 1.2 MiB: per-file costs (fsyncs), against a synchronous direct write of each
-  mixed
   local card=$DIR/photos
-  if [ ! -d "$card/PHOTO" ]; then mkdir -p "$card"; cp -r "$DIR/card4g/PHOTO" "$card/"; fi
+  if [ ! -f "$card/.done" ]; then
+    rm -rf "$card"; mkdir -p "$card/PHOTO"
+    for i in $(seq 1 200); do gen "$card/PHOTO/IMG_$i.JPG" $((1200 << 10)) "p$i"; done
+    touch "$card/.done"
+  fi
   cat "$card"/PHOTO/* > /dev/null
   local dd="rm -rf $DIR/dd && mkdir -p $DIR/dd"
   for f in "$card"/PHOTO/*; do dd+=" && dd if=$f of=$DIR/dd/$(basename "$f") bs=1M oflag=direct,dsync status=none"; done
