@@ -3,8 +3,8 @@
 //! remuxing because it is the one part that decodes and encodes.
 
 use super::{
-    MediaError, Written, check_stop, escape_drawtext, faststart, fferr, init, output,
-    playback_size, unusable,
+    MediaError, Opening, Written, check_stop, escape_drawtext, faststart, fferr, init, open,
+    output, playback_size, unusable,
 };
 use crate::transcode::settings::TranscodeSettings;
 use ff::{Rational, codec, filter, format, frame, media};
@@ -351,7 +351,7 @@ pub fn transcode(
     stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
-    let mut ictx = format::input(&input).map_err(fferr(input, "open"))?;
+    let mut ictx = open(input, Opening::Decode).map_err(fferr(input, "open"))?;
     let v_idx = ictx.streams().best(media::Type::Video).map(|s| s.index());
     let a_idx = ictx.streams().best(media::Type::Audio).map(|s| s.index());
     if v_idx.is_none() && a_idx.is_none() {
@@ -493,7 +493,7 @@ pub fn transcode_packets(
     stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
-    let rctx = format::input(&reference).map_err(fferr(reference, "open the reference"))?;
+    let rctx = open(reference, Opening::Header).map_err(fferr(reference, "open the reference"))?;
     let st = rctx
         .streams()
         .best(media::Type::Video)

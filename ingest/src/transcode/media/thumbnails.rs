@@ -1,7 +1,7 @@
 //! Thumbnails: a poster frame and a contact sheet sampled from a video (or the picture itself),
 //! scaled and written as JPEG. Apart because it is a still-image path of its own.
 
-use super::{MediaError, fferr, init, unusable};
+use super::{MediaError, Opening, fferr, init, open, unusable};
 use ff::{Rational, codec, filter, format, frame, media};
 use ffmpeg_next as ff;
 use std::path::Path;
@@ -16,7 +16,7 @@ pub fn thumbnails(
 ) -> Result<(), MediaError> {
     init();
     let duration = {
-        let ictx = format::input(&input).map_err(fferr(input, "open"))?;
+        let ictx = open(input, Opening::Header).map_err(fferr(input, "open"))?;
         ictx.duration().max(0)
     };
     // The poster: a frame a tenth of the way in (the first second is often black).
@@ -87,7 +87,7 @@ pub fn thumbnails(
 
 /// The first decodable frame at or after `at` (AV_TIME_BASE units), scaled to `width`.
 fn grab(input: &Path, at: i64, width: u32) -> Result<frame::Video, MediaError> {
-    let mut ictx = format::input(&input).map_err(fferr(input, "open"))?;
+    let mut ictx = open(input, Opening::Decode).map_err(fferr(input, "open"))?;
     let st = ictx
         .streams()
         .best(media::Type::Video)
