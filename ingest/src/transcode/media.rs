@@ -5,8 +5,9 @@
 //! Memory stays bounded: packets and frames stream through; the only buffers are FFmpeg's own
 //! (decoder/encoder look-ahead, the muxer's interleaving queue).
 //!
-//! This file holds probing, remuxing and what they share; the playback copy (`playback.rs`) and
-//! thumbnails (`thumbnails.rs`) are beside it.
+//! This file holds probing, remuxing and what they share; the playback copy (`playback.rs`),
+//! thumbnails from a file (`thumbnails.rs`) and the poster and contact sheet taken from the
+//! playback copy's own decode (`samples.rs`) are beside it.
 
 use evidock_verify::media::{MediaInfo, StreamInfo};
 use ff::{Rational, codec, format, media};
@@ -16,9 +17,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod playback;
+mod samples;
 mod thumbnails;
 
 pub use playback::{VideoIn, transcode, transcode_packets};
+pub use samples::Stills;
 pub use thumbnails::thumbnails;
 
 /// What a file is opened for: its header and index only, to copy its packets, or to decode it.
@@ -201,6 +204,9 @@ pub struct Written {
     pub audio_frames: u64,
     /// Packets the decoder refused (corrupt data skipped).
     pub decode_errors: u64,
+    /// The poster and contact sheet asked for were written from this decode ([`Stills`]);
+    /// `false` when none were asked for, or a sample time was never reached.
+    pub stills: bool,
 }
 
 fn output(path: &Path, muxer: &str) -> Result<format::context::Output, MediaError> {
@@ -246,6 +252,7 @@ pub fn remux(input: &Path, out: &Path) -> Result<Written, MediaError> {
         video_frames: 0,
         audio_frames: 0,
         decode_errors: 0,
+        stills: false,
     };
     for (st, mut pkt) in ictx.packets() {
         let Some(o) = map[st.index()] else { continue };

@@ -48,11 +48,11 @@ mod jobs {
     fn acquired(dir: &Path, clip: &Path, name: &str) -> (Station, EvidenceRow) {
         let settings = crate::config::Settings::embedded().unwrap();
         let st = Station::open(&dir.join("data"), settings, Create::IfMissing).unwrap();
-        let bytes = std::fs::read(clip).unwrap();
+        let bytes = fs_err::read(clip).unwrap();
         let sha = Sha256::digest(&bytes);
         let at = st.spool.object_path(&sha);
-        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
-        std::fs::write(&at, &bytes).unwrap();
+        fs_err::create_dir_all(at.parent().unwrap()).unwrap();
+        fs_err::write(&at, &bytes).unwrap();
         let j = &st.journal;
         let s = SessionId::new("s1").unwrap();
         let d = DeviceSerial::new("ZFY0001").unwrap();
