@@ -19,7 +19,7 @@ what=${1:-all}
 DIR=${BENCH_DIR:-$PWD/target/bench}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 mkdir -p "$DIR"
-command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
+[ "$what" = derive ] || command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
 # BENCH_BUILD narrows the build, e.g. "-p evidock-tests --bin bench-transcode" for `derive`.
 cargo build --release --quiet ${BENCH_BUILD:---workspace --bins}
 
