@@ -20,7 +20,8 @@ DIR=${BENCH_DIR:-$PWD/target/bench}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 mkdir -p "$DIR"
 [ "$what" = derive ] || command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
-# BENCH_BUILD narrows the build, e.g. "-p evidock-tests --bin bench-transcode" for `derive`.
+# BENCH_BUILD narrows the build, e.g. "-p evidock-tests --bin bench-transcode --features
+# evidock-ingest/transcode" for `derive` (the tests crate alone builds ingest without FFmpeg).
 cargo build --release --quiet ${BENCH_BUILD:---workspace --bins}
 
 gen() { # gen FILE BYTES SEED — incompressible deterministic data
