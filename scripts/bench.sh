@@ -9,6 +9,7 @@
 #   scripts/bench.sh photos    200 photos: evidock ingest vs dd oflag=direct,dsync of each, pair by pair
 #   scripts/bench.sh cameras   25 simulated cameras at USB 2.0 speed, docked at once, vs the disk's floor
 #   scripts/bench.sh transcode 60 s 1080p30 H.264 → 720p playback copy, and remux: evidock vs the ffmpeg CLI
+#   scripts/bench.sh derive    the same clip's derivative job (copy + poster + contact sheet) vs one ffmpeg CLI command, pair by pair
 #   scripts/bench.sh upload    the 4 GiB card to a local Ceph RGW: evidock upload (with read-back) vs rclone copy
 #   scripts/bench.sh burst     shift end: 8 cameras docked together vs one alone; release times, upload, RSS
 #   scripts/bench.sh package   evidock-verify on a 3.2 GiB disclosure package vs sha256sum -c on it
@@ -20,8 +21,11 @@ what=${1:-all}
 DIR=${BENCH_DIR:-$PWD/target/bench}
 BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 mkdir -p "$DIR"
-command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet --workspace --bins
+[ "$what" = derive ] || command -v hyperfine >/dev/null || { echo "bench: apt-get install hyperfine" >&2; exit 1; }
+# BENCH_BUILD narrows the build, e.g. "-p evidock-tests --bin bench-transcode --features
+# evidock-ingest/transcode" for `derive` (the tests crate alone builds ingest without FFmpeg);
+# BENCH_NO_BUILD=1 uses the release binaries as they are.
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --quiet ${BENCH_BUILD:---workspace --bins}
 
 gen() { # gen FILE BYTES SEED — incompressible deterministic data
   [ -f "$1" ] && [ "$(stat -c %s "$1")" = "$2" ] && return
@@ -206,6 +210,42 @@ transcode() { # the playback copy: evidock (ffmpeg-next) vs the ffmpeg CLI, same
   echo "peak RSS (KiB): evidock transcode $(peak_rss "$BIN/bench-transcode" transcode "$src" "$DIR/t-evidock.mp4"), ffmpeg CLI $(peak_rss ffmpeg -loglevel error -y -i "$src" -vf "$vf" $x264 "$DIR/t-cli.mp4")"
 }
 
+derive() { # the derivative job: playback copy + poster + contact sheet, one decode each side
+  local src=$DIR/1080p60s.mp4 pairs=${PAIRS:-3}
+  [ -f "$src" ] || ffmpeg -loglevel error -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=60" \
+    -f lavfi -i "sine=frequency=440:duration=60" -c:v libx264 -preset veryfast -pix_fmt yuv420p \
+    -b:v 8M -c:a aac "$src"
+  # evidock's sample times (thumbnails.rs): the poster at duration/10, tile k of n=16 at
+  # duration*(2k+1)/(2n), each the first frame at or after it; 320 wide; 4x4 tiles.
+  local d; d=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$src")
+  local sel; sel=$(python3 -c "d=$d; n=16; print('+'.join(f'gte(t,{d*(2*k+1)/(2*n):.6f})*not(gte(prev_selected_t,{d*(2*k+1)/(2*n):.6f}))' for k in range(n)))")
+  local poster_at; poster_at=$(python3 -c "print(f'{$d/10:.6f}')")
+  local fc="[0:v]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=3[pb][a][b];"
+  fc+="[a]select='isnan(prev_selected_t)*gte(t,$poster_at)',scale=320:-2:flags=bicubic[po];"
+  fc+="[b]select='$sel',scale=320:-2:flags=bicubic,drawtext=text='%{pts\\:hms}':x=6:y=h-th-6:fontsize=h/9:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=3,tile=4x4:padding=4:margin=4[sh]"
+  local x264="-c:v libx264 -preset veryfast -crf 23 -profile:v high -c:a aac -b:a 128k -movflags +faststart"
+  local jpg="-frames:v 1 -qmin 2 -qmax 4 -update 1"
+  mkdir -p "$DIR/d-evidock" "$DIR/d-cli"
+  ev() { "$BIN/bench-transcode" derive "$src" "$DIR/d-evidock" 2>/dev/null; }
+  # shellcheck disable=SC2086
+  cli() { ffmpeg -loglevel error -y -i "$src" -filter_complex "$fc" -map "[pb]" -map 0:a $x264 "$DIR/d-cli/playback.mp4" \
+    -map "[po]" $jpg "$DIR/d-cli/poster.jpg" -map "[sh]" $jpg "$DIR/d-cli/contact-sheet.jpg"; }
+  wall() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); python3 -c "print($t1 - $t0)"; }
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  ev; cli # warm-up (page cache, fonts)
+  local ratios=() e c
+  for i in $(seq 1 "$pairs"); do
+    e=$(wall ev); c=$(wall cli)
+    echo "pair $i: evidock ${e} s, ffmpeg CLI ${c} s, ratio $(python3 -c "print(f'{$e/$c:.3f}')")"
+    ratios+=("$(python3 -c "print($e/$c)")")
+  done
+  python3 -c "import statistics as s; r=[float(x) for x in '${ratios[*]}'.split()]; print(f'derivative job / ffmpeg CLI: median {s.median(r):.3f}x (min {min(r):.3f}, max {max(r):.3f}, {len(r)} pairs)')"
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  for f in poster contact-sheet; do
+    echo "$f: evidock $(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$DIR/d-evidock/$f.jpg"), CLI $(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$DIR/d-cli/$f.jpg")"
+  done
+}
+
 upload() { # the acquired 4 GiB card to a local Ceph RGW: evidock upload vs rclone copy, one run each
   mixed
   local card=$DIR/card4g root=$DIR/up
@@ -329,8 +369,9 @@ case "$what" in
   cameras) cameras ;;
   upload) upload ;;
   transcode) transcode ;;
+  derive) derive ;;
   package) package ;;
   burst) burst ;;
-  all) digest; custody; acquire; card; photos; cameras; upload; transcode; package; burst ;;
-  *) echo "usage: $0 [digest|custody|acquire|card|photos|cameras|upload|transcode|package|burst|all]" >&2; exit 2 ;;
+  all) digest; custody; acquire; card; photos; cameras; upload; transcode; derive; package; burst ;;
+  *) echo "usage: $0 [digest|custody|acquire|card|photos|cameras|upload|transcode|derive|package|burst|all]" >&2; exit 2 ;;
 esac

@@ -5,8 +5,9 @@
 //! Memory stays bounded: packets and frames stream through; the only buffers are FFmpeg's own
 //! (decoder/encoder look-ahead, the muxer's interleaving queue).
 //!
-//! This file holds probing, remuxing and what they share; the playback copy (`playback.rs`) and
-//! thumbnails (`thumbnails.rs`) are beside it.
+//! This file holds probing, remuxing and what they share; the playback copy (`playback.rs`),
+//! thumbnails from a file (`thumbnails.rs`) and the poster and contact sheet taken from the
+//! playback copy's own decode (`samples.rs`) are beside it.
 
 use evidock_verify::media::{MediaInfo, StreamInfo};
 use ff::{Rational, codec, format, media};
@@ -16,10 +17,42 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod playback;
+mod samples;
 mod thumbnails;
 
 pub use playback::{VideoIn, transcode, transcode_packets};
+pub use samples::Stills;
 pub use thumbnails::thumbnails;
+
+/// What a file is opened for: its header and index only, to copy its packets, or to decode it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    Header,
+    Copy,
+    Decode,
+}
+
+/// Every file opened as media goes through here (tests count the decodes of a job).
+fn open(path: &Path, how: Opening) -> Result<format::context::Input, ff::Error> {
+    #[cfg(test)]
+    OPENED.with(|o| o.borrow_mut().push((path.to_path_buf(), how)));
+    #[cfg(not(test))]
+    let _ = how;
+    format::input(&path)
+}
+
+#[cfg(test)]
+thread_local! {
+    static OPENED: std::cell::RefCell<Vec<(std::path::PathBuf, Opening)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The files this thread opened as media since the last call, and what for (tests only: a job
+/// runs on the thread that calls it).
+#[cfg(test)]
+pub fn opened() -> Vec<(std::path::PathBuf, Opening)> {
+    OPENED.with(|o| std::mem::take(&mut *o.borrow_mut()))
+}
 
 /// What went wrong reading or writing media, with the file it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +132,7 @@ fn ratio(r: Rational) -> Option<String> {
 /// Read a file's container and streams (header and index only).
 pub fn probe(path: &Path) -> Result<MediaInfo, MediaError> {
     init();
-    let ictx = format::input(&path).map_err(fferr(path, "open as media"))?;
+    let ictx = open(path, Opening::Header).map_err(fferr(path, "open as media"))?;
     let md = ictx.metadata();
     let location = [
         "location",
@@ -171,6 +204,9 @@ pub struct Written {
     pub audio_frames: u64,
     /// Packets the decoder refused (corrupt data skipped).
     pub decode_errors: u64,
+    /// The poster and contact sheet asked for were written from this decode ([`Stills`]);
+    /// `false` when none were asked for, or a sample time was never reached.
+    pub stills: bool,
 }
 
 fn output(path: &Path, muxer: &str) -> Result<format::context::Output, MediaError> {
@@ -187,7 +223,7 @@ fn faststart() -> ff::Dictionary<'static> {
 /// Copy the audio and video streams into an MP4 (no re-encode).
 pub fn remux(input: &Path, out: &Path) -> Result<Written, MediaError> {
     init();
-    let mut ictx = format::input(&input).map_err(fferr(input, "open"))?;
+    let mut ictx = open(input, Opening::Copy).map_err(fferr(input, "open"))?;
     let mut octx = output(out, "mp4")?;
     let mut map = vec![None; ictx.nb_streams() as usize];
     let mut in_tb = vec![Rational(0, 1); ictx.nb_streams() as usize];
@@ -216,6 +252,7 @@ pub fn remux(input: &Path, out: &Path) -> Result<Written, MediaError> {
         video_frames: 0,
         audio_frames: 0,
         decode_errors: 0,
+        stills: false,
     };
     for (st, mut pkt) in ictx.packets() {
         let Some(o) = map[st.index()] else { continue };

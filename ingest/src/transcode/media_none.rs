@@ -25,6 +25,14 @@ pub struct Written {
     pub video_frames: u64,
     pub audio_frames: u64,
     pub decode_errors: u64,
+    pub stills: bool,
+}
+
+/// Where a video's poster and contact sheet would be written.
+#[derive(Debug, Clone, Copy)]
+pub struct Stills<'a> {
+    pub poster: &'a Path,
+    pub sheet: &'a Path,
 }
 
 pub fn versions() -> serde_json::Value {
@@ -44,6 +52,7 @@ pub fn transcode(
     _out: &Path,
     _s: &TranscodeSettings,
     _overlay: Option<&str>,
+    _stills: Option<Stills<'_>>,
     _stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     none(input)

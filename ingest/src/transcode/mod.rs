@@ -306,12 +306,19 @@ impl Transcoder {
                     "m4a"
                 };
                 let out = self.partial(&row.sha256, "playback", ext);
+                let poster = self.partial(&row.sha256, "poster", "jpg");
+                let sheet = self.partial(&row.sha256, "contact-sheet", "jpg");
+                let stills = (kind == MediaKind::Video).then_some(media::Stills {
+                    poster: &poster,
+                    sheet: &sheet,
+                });
                 let (written, salvaged) = match media::probe(&original) {
                     Ok(info) => {
-                        let w = if self.can_remux(&info, kind) {
+                        let w = if s.can_remux(&info, kind) {
                             media::remux(&original, &out)
                         } else {
-                            media::transcode(&original, &out, s, overlay.as_deref(), &self.stop)
+                            let o = overlay.as_deref();
+                            media::transcode(&original, &out, s, o, stills, &self.stop)
                         };
                         (w.map_err(|e| e.to_string())?, None)
                     }
@@ -351,11 +358,13 @@ impl Transcoder {
                     job,
                 )?;
                 if kind == MediaKind::Video {
-                    let poster = self.partial(&row.sha256, "poster", "jpg");
-                    let sheet = self.partial(&row.sha256, "contact-sheet", "jpg");
                     let [c, r] = s.contact_sheet;
-                    media::thumbnails(&playback, &poster, Some((&sheet, c, r)), s.thumbnail_width)
-                        .map_err(|e| format!("thumbnails: {e}"))?;
+                    // Remuxed or salvaged (or a sample time never reached): from the copy.
+                    if !written.stills {
+                        let sheet = Some((sheet.as_path(), c, r));
+                        media::thumbnails(&playback, &poster, sheet, s.thumbnail_width)
+                            .map_err(|e| format!("thumbnails: {e}"))?;
+                    }
                     let thumb = Recorded {
                         mode: "thumbnail",
                         video_frames: u64::from(c * r),
@@ -385,33 +394,6 @@ impl Transcoder {
             }
         }
         Ok(())
-    }
-
-    fn can_remux(&self, info: &MediaInfo, kind: MediaKind) -> bool {
-        let s = &self.settings;
-        if !s.remux_when_possible || s.burn_in || kind != MediaKind::Video {
-            return false;
-        }
-        let Some(v) = info.stream("video") else {
-            return false;
-        };
-        let mp4 = info.container.split(',').any(|c| c == "mp4" || c == "mov");
-        let audio_ok = info
-            .streams
-            .iter()
-            .all(|st| st.kind != "audio" || st.codec == "aac");
-        let profile_ok = v.profile.as_deref().is_none_or(|p| {
-            p.contains("Baseline")
-                || p.contains("Main")
-                || p.contains("High")
-                    && !p.contains("10")
-                    && !p.contains("422")
-                    && !p.contains("444")
-        });
-        mp4 && v.codec == "h264"
-            && audio_ok
-            && profile_ok
-            && v.height.is_some_and(|h| h <= s.max_height)
     }
 
     /// A truncated recording: the codec parameters from a healthy recording of the same

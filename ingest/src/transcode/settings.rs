@@ -1,5 +1,7 @@
 //! `[transcode]` in `evidock.toml`: how playback copies and thumbnails are made.
 
+use super::kind::MediaKind;
+use evidock_verify::media::MediaInfo;
 use serde::{Deserialize, Serialize};
 
 /// The configuration section (every key has a default).
@@ -133,6 +135,37 @@ impl Default for TranscodeSettings {
             threads: d.threads,
             jobs: d.jobs,
         }
+    }
+}
+
+impl TranscodeSettings {
+    /// Whether a recording (`info`, probed) is copied into the playback MP4 as it is: H.264 a
+    /// court PC plays (8-bit 4:2:0, within the height cap), AAC or no audio, in MP4/MOV, and
+    /// neither burn-in nor re-encoding asked for.
+    pub fn can_remux(&self, info: &MediaInfo, kind: MediaKind) -> bool {
+        if !self.remux_when_possible || self.burn_in || kind != MediaKind::Video {
+            return false;
+        }
+        let Some(v) = info.stream("video") else {
+            return false;
+        };
+        let mp4 = info.container.split(',').any(|c| c == "mp4" || c == "mov");
+        let audio_ok = info
+            .streams
+            .iter()
+            .all(|st| st.kind != "audio" || st.codec == "aac");
+        let profile_ok = v.profile.as_deref().is_none_or(|p| {
+            p.contains("Baseline")
+                || p.contains("Main")
+                || p.contains("High")
+                    && !p.contains("10")
+                    && !p.contains("422")
+                    && !p.contains("444")
+        });
+        mp4 && v.codec == "h264"
+            && audio_ok
+            && profile_ok
+            && v.height.is_some_and(|h| h <= self.max_height)
     }
 }
 

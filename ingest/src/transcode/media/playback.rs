@@ -2,9 +2,10 @@
 //! decode loops that feed them from a file or from salvaged packets. Apart from probing and
 //! remuxing because it is the one part that decodes and encodes.
 
+use super::samples::{Samples, Stills};
 use super::{
-    MediaError, Written, check_stop, escape_drawtext, faststart, fferr, init, output,
-    playback_size, unusable,
+    MediaError, Opening, Written, check_stop, escape_drawtext, faststart, fferr, init, open,
+    output, playback_size, unusable,
 };
 use crate::transcode::settings::TranscodeSettings;
 use ff::{Rational, codec, filter, format, frame, media};
@@ -134,15 +135,24 @@ impl VideoOut {
         })
     }
 
+    /// A frame through; the pictures it becomes are offered to `samples` (the stills) as they
+    /// are encoded: scaled, with the burn-in, as the playback copy shows them.
     fn push(
         &mut self,
         f: Option<&frame::Video>,
         octx: &mut format::context::Output,
         out_tb: Rational,
         out: &Path,
+        mut samples: Option<&mut Samples<'_>>,
     ) -> Result<(), MediaError> {
-        // The decoder's picture types must not force the encoder's choice of key frames.
-        let prep = |v: &mut frame::Video| v.set_kind(ff::picture::Type::None);
+        let prep = |v: &mut frame::Video| {
+            // The decoder's picture types must not force the encoder's choice of key frames.
+            v.set_kind(ff::picture::Type::None);
+            if let Some(s) = samples.as_mut() {
+                s.offer(v);
+            }
+            Ok(())
+        };
         self.feed(
             f.map(|f| &**f),
             &mut frame::Video::empty(),
@@ -253,7 +263,7 @@ impl AudioOut {
         self.feed(
             f.map(|f| &**f),
             &mut frame::Audio::empty(),
-            |_| {},
+            |_| Ok(()),
             octx,
             out_tb,
             out,
@@ -273,7 +283,7 @@ where
         &mut self,
         input: Option<&ff::Frame>,
         filtered: &mut F,
-        prep: impl Fn(&mut F),
+        mut prep: impl FnMut(&mut F) -> Result<(), MediaError>,
         octx: &mut format::context::Output,
         out_tb: Rational,
         out: &Path,
@@ -299,7 +309,7 @@ where
             if got.is_err() {
                 break;
             }
-            prep(filtered);
+            prep(filtered)?;
             self.enc
                 .send_frame(filtered)
                 .map_err(fferr(out, "encode a frame"))?;
@@ -342,16 +352,18 @@ fn threaded(ctx: &mut codec::context::Context, threads: usize) {
 }
 
 /// Decode `input` and encode the playback copy: H.264 + AAC in MP4 (`muxer` `mp4`), or AAC
-/// alone in M4A (`ipod`) when there is no video. Corrupt packets are skipped and counted.
+/// alone in M4A (`ipod`) when there is no video. Corrupt packets are skipped and counted. With
+/// `stills`, a video's poster and contact sheet come from the same decode (`Written::stills`).
 pub fn transcode(
     input: &Path,
     out: &Path,
     s: &TranscodeSettings,
     overlay: Option<&str>,
+    stills: Option<Stills<'_>>,
     stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
-    let mut ictx = format::input(&input).map_err(fferr(input, "open"))?;
+    let mut ictx = open(input, Opening::Decode).map_err(fferr(input, "open"))?;
     let v_idx = ictx.streams().best(media::Type::Video).map(|s| s.index());
     let a_idx = ictx.streams().best(media::Type::Audio).map(|s| s.index());
     if v_idx.is_none() && a_idx.is_none() {
@@ -361,6 +373,7 @@ pub fn transcode(
 
     let mut vdec = None;
     let mut vout = None;
+    let mut samples = None;
     if let Some(i) = v_idx {
         let st = ictx
             .stream(i)
@@ -385,6 +398,18 @@ pub fn transcode(
         }
         vout = Some(VideoOut::new(&mut octx, out, vin, s, overlay)?);
         vdec = Some(dec);
+        // The sample times from the container's duration, known before a frame is decoded.
+        let (duration, start) = (ictx.duration(), st.start_time());
+        samples = stills.map(|to| {
+            Samples::new(
+                to,
+                duration,
+                vin.time_base,
+                start,
+                s.contact_sheet,
+                s.thumbnail_width,
+            )
+        });
     }
     let mut adec = None;
     let mut aout = None;
@@ -428,7 +453,7 @@ pub fn transcode(
             while dec.receive_frame(&mut vf).is_ok() {
                 let ts = vf.timestamp();
                 vf.set_pts(ts);
-                vo.push(Some(&vf), &mut octx, v_tb, out)?;
+                vo.push(Some(&vf), &mut octx, v_tb, out, samples.as_mut())?;
             }
         } else if Some(st.index()) == a_idx
             && let (Some(dec), Some(ao)) = (adec.as_mut(), aout.as_mut())
@@ -453,9 +478,9 @@ pub fn transcode(
         while dec.receive_frame(&mut vf).is_ok() {
             let ts = vf.timestamp();
             vf.set_pts(ts);
-            vo.push(Some(&vf), &mut octx, v_tb, out)?;
+            vo.push(Some(&vf), &mut octx, v_tb, out, samples.as_mut())?;
         }
-        vo.push(None, &mut octx, v_tb, out)?;
+        vo.push(None, &mut octx, v_tb, out, samples.as_mut())?;
     }
     if let (Some(dec), Some(ao)) = (adec.as_mut(), aout.as_mut()) {
         let _ = dec.send_eof();
@@ -478,6 +503,7 @@ pub fn transcode(
         video_frames,
         audio_frames,
         decode_errors: errors,
+        stills: samples.is_some_and(Samples::finish),
     })
 }
 
@@ -493,7 +519,7 @@ pub fn transcode_packets(
     stop: &AtomicBool,
 ) -> Result<Written, MediaError> {
     init();
-    let rctx = format::input(&reference).map_err(fferr(reference, "open the reference"))?;
+    let rctx = open(reference, Opening::Header).map_err(fferr(reference, "open the reference"))?;
     let st = rctx
         .streams()
         .best(media::Type::Video)
@@ -537,7 +563,7 @@ pub fn transcode_packets(
             // The salvaged samples carry no timestamps: frames are numbered in output order.
             vf.set_pts(Some(n));
             n += 1;
-            vo.push(Some(&vf), octx, out_tb, out)?;
+            vo.push(Some(&vf), octx, out_tb, out, None)?;
         }
         Ok(())
     };
@@ -553,7 +579,7 @@ pub fn transcode_packets(
     }
     let _ = dec.send_eof();
     emit(&mut dec, &mut vo, &mut octx)?;
-    vo.push(None, &mut octx, out_tb, out)?;
+    vo.push(None, &mut octx, out_tb, out, None)?;
     if vo.frames == 0 {
         return Err(unusable(out, "no salvaged frame could be decoded"));
     }
@@ -564,5 +590,6 @@ pub fn transcode_packets(
         video_frames: vo.frames,
         audio_frames: 0,
         decode_errors: errors,
+        stills: false,
     })
 }
