@@ -146,6 +146,9 @@ cameras() {
 slots = $n
 max_cameras = $n
 
+[acquire]
+direct_io = ${DIRECT_IO:-true}
+
 [[camera]]
 name = "simulated ZFY"
 driver = "zfy-sim"
