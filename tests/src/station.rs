@@ -70,6 +70,21 @@ impl TestStation {
         self.cmd_bare(args)
     }
 
+    /// [`Self::cmd`] run under another program (`strace -f … --`): `program ARGS… evidock …`,
+    /// with the environment [`Self::cmd`] gives the station's command.
+    pub fn cmd_under(&self, program: &str, args: &[&std::ffi::OsStr], station: &[&str]) -> Command {
+        let inner = self.cmd(station);
+        let mut c = Command::new(program);
+        c.args(args).arg(inner.get_program()).args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
+
     /// `evidock --data-dir … [--config …] ARGS` as it is, whether or not there is a station.
     pub fn cmd_bare(&self, args: &[&str]) -> Command {
         let mut c = bins::cmd("evidock");

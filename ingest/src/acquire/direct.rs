@@ -240,4 +240,4 @@ impl Drop for SpoolReader {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

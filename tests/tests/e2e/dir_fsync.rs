@@ -138,20 +138,13 @@ fn unsynced(ops: &[Op], root: &Path) -> Vec<PathBuf> {
 
 fn traced(st: &TestStation, args: &[&str]) -> Vec<Op> {
     let trace = st.dir.path().join(format!("strace-{}.txt", args[0]));
-    let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-qq", "-y", "-s", "4096", "-e", "status=successful", "-e"])
-        .arg("trace=mkdir,mkdirat,open,openat,creat,rename,renameat,renameat2,link,linkat,fsync,fdatasync")
-        .arg("-o")
-        .arg(&trace);
-    let inner = st.cmd(args);
-    c.arg(inner.get_program()).args(inner.get_args());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    let out = c.output().unwrap();
+    let opts: Vec<&std::ffi::OsStr> = ["-f", "-qq", "-y", "-s", "4096", "-e", "status=successful", "-e",
+        "trace=mkdir,mkdirat,open,openat,creat,rename,renameat,renameat2,link,linkat,fsync,fdatasync", "-o"]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([trace.as_os_str()])
+        .collect();
+    let out = st.cmd_under("strace", &opts, args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -16,27 +16,23 @@ const PHOTOS: usize = 60;
 fn syncs_of_ingest(config: &str, card: &Path) -> (u64, u64, usize) {
     let st = TestStation::with_config(config);
     let trace = st.dir.path().join("strace-c.txt");
-    let mut c = std::process::Command::new("strace");
-    c.args(["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"])
-        .arg(&trace);
-    let inner = st.cmd(&[
+    let opts: Vec<&std::ffi::OsStr> = ["-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o"]
+        .iter()
+        .map(std::ffi::OsStr::new)
+        .chain([trace.as_os_str()])
+        .collect();
+    let card = card.to_str().unwrap();
+    let ingest = [
         "ingest",
-        card.to_str().unwrap(),
+        card,
         "--serial",
         "ZFY0601",
         "--force",
         "--no-transcode",
         "--no-upload",
         "--quiet",
-    ]);
-    c.arg(inner.get_program()).args(inner.get_args());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    let out = c.output().unwrap();
+    ];
+    let out = st.cmd_under("strace", &opts, &ingest).output().unwrap();
     assert!(
         out.status.success(),
         "ingest: {}",

@@ -2,6 +2,7 @@
 //! the copy, the re-read check; apart so the copy reads on its own.
 
 use super::*;
+use crate::acquire::direct::tests::cached_bytes;
 use evidock_verify::digest::DigestSet;
 use std::cell::Cell;
 use std::fs::OpenOptions;
@@ -220,17 +221,6 @@ fn read_errors_and_changing_files() {
     let mut empty = Fake::new(vec![]);
     let (res, _) = run(&mut empty, &tmp.path().join("e.part"), 0, None);
     assert_eq!(res.unwrap().size, 0);
-}
-
-/// Bytes of `path` in the page cache, as `fincore` (util-linux) counts them.
-fn cached_bytes(path: &Path) -> u64 {
-    let out = std::process::Command::new("fincore")
-        .args(["--bytes", "--noheadings", "--output", "RES"])
-        .arg(path)
-        .output()
-        .expect("fincore (util-linux) runs");
-    assert!(out.status.success(), "fincore: {out:?}");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 /// Whether the filesystem of `dir` takes `O_DIRECT` (tmpfs before Linux 6.6 does not).

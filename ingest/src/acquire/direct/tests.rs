@@ -4,12 +4,14 @@
 use super::*;
 use evidock_verify::digest::BufferPool;
 
-fn cached_bytes(path: &Path) -> u64 {
+/// Bytes of `path` in the page cache, as `fincore` (util-linux) counts them.
+pub(crate) fn cached_bytes(path: &Path) -> u64 {
     let out = std::process::Command::new("fincore")
         .args(["--bytes", "--noheadings", "--output", "RES"])
         .arg(path)
         .output()
         .expect("fincore (util-linux) runs");
+    assert!(out.status.success(), "fincore: {out:?}");
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
