@@ -117,6 +117,16 @@ pub fn copy(
         evidock_store::fsutil::create_dir_all(dir)
             .map_err(|e| spool_err("create directory")(e.source))?;
     }
+    // A `.part` that is also linked elsewhere is an original already committed (a crash came
+    // between its link into the spool and the removal of the `.part`): writing into it would
+    // change content-addressed bytes. Unlink it and copy afresh.
+    let mut resume_at = resume_at;
+    if let Ok(m) = fs_err::metadata(part)
+        && std::os::unix::fs::MetadataExt::nlink(&m) > 1
+    {
+        fs_err::remove_file(part).map_err(spool_err("unlink a committed copy's name"))?;
+        resume_at = 0;
+    }
     let mut out = SpoolWriter::open(part, to.direct).map_err(spool_err("open"))?;
     // Resume: keep exactly the durable prefix, and feed it to the digests from the spool.
     let mut offset = 0u64;

@@ -310,3 +310,23 @@ fn tails_and_unaligned_resume_offsets_give_the_exact_bytes() {
     assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
     assert_eq!(fs_err::read(&part).unwrap(), d);
 }
+
+/// A crash between the spool link and the removal of the `.part` leaves one inode under both
+/// names. The next copy of that file (a resume, or afresh) must not write into it: the original
+/// under its content address keeps its bytes.
+#[test]
+fn a_copy_never_writes_into_an_original_its_part_is_still_linked_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let part = tmp.path().join("h.part");
+    let original = tmp.path().join("original");
+    let d = data(200_000);
+    fs_err::write(&part, &d).unwrap();
+    fs_err::hard_link(&part, &original).unwrap();
+    // The camera's file changed since: the copy truncates and writes new bytes.
+    let other = data(100_000).iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>();
+    let (res, _) = run(&mut Fake::new(other.clone()), &part, 65_536, None);
+    let c = res.unwrap();
+    assert_eq!(c.resumed_at, None, "nothing of a committed original is resumed from");
+    assert_eq!(fs_err::read(&part).unwrap(), other);
+    assert_eq!(fs_err::read(&original).unwrap(), d, "the original was written into");
+}
