@@ -43,7 +43,7 @@ fn open(opts: &mut OpenOptions, path: &Path, direct: bool) -> io::Result<(File, 
         match opts.clone().custom_flags(libc::O_DIRECT).open(path) {
             Ok(f) => return Ok((f, IoMode::Direct)),
             Err(e) if is_refusal(&e) => {
-                tracing::debug!(file = %path.display(), "the filesystem refuses O_DIRECT: buffered I/O, pages evicted after each sync");
+                tracing::warn!(file = %path.display(), "the filesystem refuses O_DIRECT: buffered I/O, pages evicted after each sync");
             }
             Err(e) => return Err(e),
         }
@@ -226,6 +226,8 @@ impl SpoolReader {
 
     fn go_buffered(&mut self) -> io::Result<()> {
         leave_direct(&self.file)?;
+        // What is read from here on must still be the disk's bytes.
+        evict(&self.file);
         self.mode = IoMode::Buffered;
         Ok(())
     }

@@ -147,7 +147,8 @@ pub struct AcquireSection {
     /// Size of each copy buffer, KiB.
     #[serde(default = "default_buffer_kib")]
     pub buffer_kib: usize,
-    /// Copy buffers per camera (bounds memory: buffers × buffer size).
+    /// Copy buffers per camera, as many again for the re-read check (bounds memory: 2 × buffers ×
+    /// buffer size).
     #[serde(default = "default_buffers")]
     pub buffers: usize,
     /// Make a copy resumable (fsync + journal) every this many MiB.

@@ -326,7 +326,14 @@ fn a_copy_never_writes_into_an_original_its_part_is_still_linked_to() {
     let other = data(100_000).iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>();
     let (res, _) = run(&mut Fake::new(other.clone()), &part, 65_536, None);
     let c = res.unwrap();
-    assert_eq!(c.resumed_at, None, "nothing of a committed original is resumed from");
+    assert_eq!(
+        c.resumed_at, None,
+        "nothing of a committed original is resumed from"
+    );
     assert_eq!(fs_err::read(&part).unwrap(), other);
-    assert_eq!(fs_err::read(&original).unwrap(), d, "the original was written into");
+    assert_eq!(
+        fs_err::read(&original).unwrap(),
+        d,
+        "the original was written into"
+    );
 }

@@ -45,6 +45,16 @@ impl Acquirer {
                 good.push((job, checked.edge));
             } else {
                 tracing::error!(file = %job.payload.path, mismatched = ?checked.mismatched, "spool copy differs from the bytes read off the camera; copying again");
+                // At once, not when the copy is made again: a session stopped before then must
+                // not leave a resume point into bytes the check has just refused.
+                self.journal
+                    .remove_partial(device, &job.path)
+                    .map_err(|e| e.to_string())?;
+                if let Err(e) = fs_err::remove_file(&job.part)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    return Err(e.to_string());
+                }
                 redo.push(job);
             }
         }
