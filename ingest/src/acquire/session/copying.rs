@@ -1,6 +1,7 @@
 //! Copying every file of the card, two threads per camera: the copy of one file and the re-read
 //! check of the files before it (in groups, see check.rs) at the same time; a copy whose
-//! re-read did not match is copied once more and checked inline. Apart because it is the one place with threads and channels.
+//! re-read did not match is copied once more and checked inline. Apart because it is the one
+//! place with threads and channels.
 
 use super::listing::Listing;
 use super::{Acquirer, CheckJob, DockedCamera, FileCtx, Stop, StopSignal, Stopped, fail};
