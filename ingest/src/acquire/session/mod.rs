@@ -529,3 +529,6 @@ fn camera_left(cam: &DockedCamera, stop: &StopSignal) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests;
