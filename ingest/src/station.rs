@@ -36,6 +36,8 @@ pub struct Station {
     pub store: evidock_store::objects::EvidenceStore,
     /// Whether this run created the station key.
     pub key_created: bool,
+    /// The cameras being copied now: upload and transcode give way to them.
+    pub acquiring: Arc<crate::acquire::foreground::Acquiring>,
     /// One runtime for the network calls of synchronous commands (export, verify), made at
     /// the first of them: never one per file.
     runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
@@ -256,6 +258,7 @@ impl Station {
             derivatives,
             store,
             key_created,
+            acquiring: Arc::default(),
             runtime: std::sync::OnceLock::new(),
         })
     }
@@ -347,6 +350,7 @@ impl Station {
             clock: self.clock.clone(),
             digests: self.settings.digests,
             tuning: self.settings.tuning,
+            acquiring: self.acquiring.clone(),
         }
     }
 
@@ -364,6 +368,15 @@ impl Station {
                 .map(|s| s.upload.clone())
                 .unwrap_or_default(),
         )
+        .giving_way(self.give_way())
+    }
+
+    /// What upload and transcode give way to: this station's cameras being copied.
+    pub fn give_way(&self) -> crate::acquire::foreground::GiveWay {
+        crate::acquire::foreground::GiveWay {
+            acquiring: self.acquiring.clone(),
+            max: self.settings.tuning.background_wait,
+        }
     }
 
     /// Makes this station's playback copies and thumbnails.
@@ -377,6 +390,7 @@ impl Station {
             clock: self.clock.clone(),
             settings: self.settings.transcode.clone(),
             stop: Arc::default(),
+            give_way: self.give_way(),
         }
     }
 

@@ -1,6 +1,8 @@
-//! Spool I/O that bypasses the page cache: the copy is written with `O_DIRECT` and re-read with
-//! `O_DIRECT`, so each byte crosses memory once on its way to the disk and the re-read check
-//! compares the bytes the disk gives back, not a cached copy of what was written.
+//! Spool I/O that bypasses the page cache: the copy is re-read with `O_DIRECT`, so the re-read
+//! check compares the bytes the disk gives back, not a cached copy of what was written; and, with
+//! `acquire.direct_write`, written with it too, so each byte crosses memory once on its way to
+//! the disk. Written buffered (the default: the kernel's writeback makes large requests of many
+//! cameras' small writes, which measured faster), a copy's pages are evicted after each sync.
 //!
 //! `O_DIRECT` asks for aligned memory, lengths and offsets ([`ALIGN`]): the pool's buffers are
 //! aligned and a copy proceeds in whole buffers, so only a file's last few bytes (its tail past

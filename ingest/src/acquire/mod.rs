@@ -10,9 +10,11 @@
 //! | [`walk`] | listing a card without following links |
 //! | [`times`] | correcting recording times for clock drift and resets |
 //! | [`progress`] | live counters for progress bars and the status page |
+//! | [`foreground`] | upload and transcode give way while cameras are copied |
 
 pub mod copy;
 pub mod direct;
+pub mod foreground;
 pub mod lock;
 pub mod progress;
 pub mod session;

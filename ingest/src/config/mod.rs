@@ -157,13 +157,21 @@ pub struct AcquireSection {
     /// Stop a camera rather than leave less than this free on the spool disk, MiB.
     #[serde(default = "default_min_free")]
     pub min_free_mib: u64,
-    /// Write spool copies and re-read them with `O_DIRECT`, bypassing the page cache (where the
-    /// filesystem refuses it, buffered I/O is used whatever this says).
+    /// Re-read spool copies with `O_DIRECT`, bypassing the page cache (where the filesystem
+    /// refuses it, buffered I/O is used whatever this says).
     #[serde(default = "default_direct_io")]
     pub direct_io: bool,
+    /// Write spool copies with `O_DIRECT` too (needs `direct_io`); by default they are written
+    /// through the page cache and evicted after each sync.
+    #[serde(default)]
+    pub direct_write: bool,
     /// Files of a session whose journal rows and custody events share one commit, at most.
     #[serde(default = "default_group")]
     pub group: usize,
+    /// While cameras are copied, upload and transcode start nothing new for at most this many
+    /// seconds of uninterrupted copying (0: they run alongside).
+    #[serde(default = "default_background_wait")]
+    pub background_wait_s: u64,
 }
 
 fn default_buffer_kib() -> usize {
@@ -184,6 +192,9 @@ fn default_direct_io() -> bool {
 fn default_group() -> usize {
     32
 }
+fn default_background_wait() -> u64 {
+    300
+}
 
 impl Default for AcquireSection {
     fn default() -> Self {
@@ -193,7 +204,9 @@ impl Default for AcquireSection {
             sync_every_mib: default_sync_every(),
             min_free_mib: default_min_free(),
             direct_io: default_direct_io(),
+            direct_write: false,
             group: default_group(),
+            background_wait_s: default_background_wait(),
         }
     }
 }

@@ -115,13 +115,27 @@ impl Config {
         if !(1..=1024).contains(&a.group) {
             return Err(invalid("acquire.group", "must be 1..=1024".into()));
         }
+        if a.direct_write && !a.direct_io {
+            return Err(invalid(
+                "acquire.direct_write",
+                "needs acquire.direct_io = true".into(),
+            ));
+        }
+        if a.background_wait_s > 86_400 {
+            return Err(invalid(
+                "acquire.background_wait_s",
+                "must be 0..=86400 (a day)".into(),
+            ));
+        }
         let tuning = crate::acquire::session::Tuning {
             buffer_size: a.buffer_kib * 1024,
             buffers: a.buffers,
             sync_every: a.sync_every_mib << 20,
             min_free_bytes: a.min_free_mib << 20,
             direct_io: a.direct_io,
+            direct_write: a.direct_write,
             group: a.group,
+            background_wait: std::time::Duration::from_secs(a.background_wait_s),
         };
         let store = match self.store {
             None => None,

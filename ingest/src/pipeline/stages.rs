@@ -113,11 +113,17 @@ impl Stage for Upload {
         if let Err(e) = self.cases.sync_holds(&self.uploader.store).await {
             tracing::warn!(error = %e, "legal holds not applied to the store yet");
         }
-        let due_in = self
+        let retry_in = self
             .uploader
             .next_retry()
             .await
             .and_then(|at| (at - self.uploader.clock.now()).to_std().ok());
+        // Held back for cameras being copied: their release wakes this stage, and the hold
+        // ends by itself after `acquire.background_wait_s`.
+        let due_in = match (retry_in, run.held_back) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(Pass {
             done: run.uploaded.len(),
             due_in,

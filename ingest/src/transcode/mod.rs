@@ -91,6 +91,8 @@ pub struct Transcoder {
     /// Set when the station shuts down: the backlog stops between jobs and a job stops between
     /// packets, recording nothing (it is made again at the next start).
     pub stop: Arc<AtomicBool>,
+    /// Cameras being copied: no new job starts meanwhile (the backlog keeps it).
+    pub give_way: crate::acquire::foreground::GiveWay,
 }
 
 impl std::fmt::Debug for Transcoder {
@@ -135,7 +137,7 @@ impl Transcoder {
         let done = std::sync::Mutex::new(Vec::new());
         let work = || {
             loop {
-                if stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) || self.give_way.hold_back().is_some() {
                     break;
                 }
                 let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();

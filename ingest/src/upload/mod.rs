@@ -11,6 +11,7 @@
 //! Only after the read-back matches is the `uploaded` custody event appended — and only that
 //! event allows a camera to be wiped (see [`crate::wipe`]).
 
+use crate::acquire::foreground::GiveWay;
 use crate::journal::{Journal, Multipart, NewUpload, UploadRow};
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
@@ -42,6 +43,9 @@ pub struct UploadRun {
     pub failed: Vec<(EvidenceId, String, String)>,
     /// Outside the upload windows: nothing was sent.
     pub outside_window: bool,
+    /// Cameras are being copied: uploads not yet begun were held back, this much longer at
+    /// most (they stay queued; the release that ends the copying starts the next pass).
+    pub held_back: Option<std::time::Duration>,
     /// The custody log is published up to this size.
     pub published: u64,
     /// Why the custody log could not be published, if it could not.
@@ -58,6 +62,7 @@ pub struct Uploader {
     pub clock: Arc<dyn Clock>,
     pub settings: UploadSettings,
     limiter: Arc<RateLimiter>,
+    give_way: GiveWay,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -112,7 +117,15 @@ impl Uploader {
             clock,
             settings,
             limiter,
+            give_way: GiveWay::default(),
         }
+    }
+
+    /// Start no upload while `g` says cameras are being copied (an operator's `run_now` still
+    /// does).
+    pub fn giving_way(mut self, g: GiveWay) -> Self {
+        self.give_way = g;
+        self
     }
 
     /// Upload everything due, then publish the custody log.
@@ -138,6 +151,10 @@ impl Uploader {
             run.outside_window = true;
             return run;
         }
+        if !now_regardless && let Some(wait) = self.give_way.hold_back() {
+            run.held_back = Some(wait);
+            return run;
+        }
         let horizon = if now_regardless {
             now + chrono::Duration::days(3650)
         } else {
@@ -160,8 +177,12 @@ impl Uploader {
             let sem = sem.clone();
             tasks.spawn(async move {
                 let _permit = sem.acquire_owned().await;
+                // Checked again at each start: a camera docked while the pass runs.
+                if let Some(wait) = this.give_way.hold_back().filter(|_| !now_regardless) {
+                    return (row, Err(wait));
+                }
                 let r = this.upload_one(&row).await;
-                (row, r)
+                (row, Ok(r))
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -170,6 +191,13 @@ impl Uploader {
                 // Not swallowed: the stage running this pass sees the panic and stops the dock.
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => continue,
+            };
+            let result = match result {
+                Ok(r) => r,
+                Err(wait) => {
+                    run.held_back = Some(run.held_back.map_or(wait, |w| w.min(wait)));
+                    continue;
+                }
             };
             match result {
                 Ok(()) => run.uploaded.push((row.evidence.clone(), row.role.clone())),

@@ -129,7 +129,7 @@ impl Acquirer {
         let target = copy::Target {
             part: &part_path,
             sync_every: self.tuning.sync_every,
-            direct: self.tuning.direct_io,
+            direct: self.tuning.direct_io && self.tuning.direct_write,
             pool,
         };
         let copied = match copy::copy(

@@ -52,11 +52,17 @@ pub struct Tuning {
     pub sync_every: u64,
     /// Stop a camera rather than fill the spool disk beyond this.
     pub min_free_bytes: u64,
-    /// Spool copies written and re-read with `O_DIRECT` (where the filesystem allows it).
+    /// Spool copies re-read with `O_DIRECT` (where the filesystem allows it).
     pub direct_io: bool,
+    /// Spool copies written with `O_DIRECT` too; else through the page cache, evicted after
+    /// each sync (the kernel's writeback makes large requests of many small streams).
+    pub direct_write: bool,
     /// Checked files committed together, at most: their spool entries, journal rows and custody
     /// events share each fsync. Each is durable before it counts and before the release.
     pub group: usize,
+    /// While cameras are copied, upload and transcode start nothing new for at most this long
+    /// (zero: they run alongside).
+    pub background_wait: std::time::Duration,
 }
 
 impl Default for Tuning {
@@ -67,7 +73,9 @@ impl Default for Tuning {
             sync_every: 64 << 20,
             min_free_bytes: 256 << 20,
             direct_io: true,
+            direct_write: false,
             group: 32,
+            background_wait: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -82,6 +90,8 @@ pub struct Acquirer {
     pub clock: Arc<dyn Clock>,
     pub digests: DigestSet,
     pub tuning: Tuning,
+    /// The cameras being copied now, which upload and transcode give way to.
+    pub acquiring: Arc<super::foreground::Acquiring>,
 }
 
 impl std::fmt::Debug for Acquirer {
@@ -378,6 +388,8 @@ impl Acquirer {
         self.sync_clock(cam, &session, &device, &docking, &dk, &history)?;
         let volume = self.mount(cam, &session, &device)?;
 
+        // From the listing to the durable release: the background gives way meanwhile.
+        let _copying = self.acquiring.enter();
         let entries = self.list_card(&session, &volume, progress)?;
         let listing = listing::listing(cam, &entries, &dk, &history, &session, &device, progress);
         self.record_unreadable(&session, &device, &entries, progress)?;

@@ -1,5 +1,5 @@
 //! The checker's side of a session, driven directly: what a group leaves when the disk gives
-//! back other bytes than were written.
+//! back other bytes than were written; and upload and transcode giving way to a copy.
 
 use super::CheckJob;
 use crate::acquire::progress::SessionProgress;
@@ -55,6 +55,44 @@ fn copied(st: &Station, s: &SessionId, d: &DeviceSerial, name: &str, read: &[u8]
         part,
         payload,
     }
+}
+
+/// A station with session `s1` of camera ZFY0001 copying.
+fn station(dir: &std::path::Path) -> (Station, SessionId, DeviceSerial) {
+    let settings = crate::config::Settings::embedded().unwrap();
+    let st = Station::open(&dir.join("data"), settings, Create::IfMissing).unwrap();
+    let (s, d) = (
+        SessionId::new("s1").unwrap(),
+        DeviceSerial::new("ZFY0001").unwrap(),
+    );
+    st.journal
+        .create_session(
+            &s,
+            &d,
+            None,
+            "zfy-sim",
+            SessionState::Copying,
+            st.clock.now(),
+        )
+        .unwrap();
+    (st, s, d)
+}
+
+/// `job` re-read, committed and logged as acquired (its original queued for upload).
+fn acquire(st: &Station, s: &SessionId, d: &DeviceSerial, job: CheckJob) {
+    let pool = BufferPool::new(2, 64 << 10);
+    let mut hasher = MultiHasher::new(st.settings.digests, 2).unwrap();
+    let redo = st
+        .acquirer()
+        .check_and_log(
+            s,
+            d,
+            vec![job],
+            (&pool, &mut hasher),
+            &SessionProgress::new(),
+        )
+        .unwrap();
+    assert!(redo.is_empty());
 }
 
 /// One group, one copy the disk gave back altered: that copy loses its resume point and its
@@ -128,4 +166,40 @@ fn a_copy_the_reread_refuses_loses_its_resume_point_and_part_at_once() {
         vec![good_path],
         "only the good copy is logged as acquired"
     );
+}
+
+/// While a camera is being copied, the background starts nothing new: the upload queue and the
+/// transcode backlog keep their work, and the end of the copying lets it go.
+#[test]
+fn upload_and_transcode_give_way_while_a_camera_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (st, s, d) = station(tmp.path());
+    acquire(
+        &st,
+        &s,
+        &d,
+        copied(&st, &s, &d, "FIRST.MP4", &vec![3u8; 200_000]),
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (uploader, transcoder) = (st.uploader(), st.transcoder());
+
+    let copying = st.acquiring.enter();
+    let run = rt.block_on(uploader.run_once());
+    assert!(run.uploaded.is_empty(), "{:?}", run.uploaded);
+    let wait = run.held_back.expect("held back");
+    assert!(wait <= st.settings.tuning.background_wait);
+    assert!(
+        transcoder.run_pending().unwrap().is_empty(),
+        "no job starts"
+    );
+    assert_eq!(st.journal.transcode_backlog().unwrap().len(), 1, "kept");
+
+    drop(copying);
+    let run = rt.block_on(uploader.run_once());
+    assert_eq!(run.uploaded.len(), 1, "{run:?}");
+    assert_eq!(run.held_back, None);
+    assert_eq!(transcoder.run_pending().unwrap().len(), 1);
 }
