@@ -80,8 +80,11 @@ pub struct Target<'a> {
     pub part: &'a Path,
     /// fsync and record the offset every this many bytes.
     pub sync_every: u64,
-    /// Write with `O_DIRECT` where the filesystem allows it.
-    pub direct: bool,
+    /// Write with `O_DIRECT` where the filesystem allows it (else through the page cache, the
+    /// pages evicted after each sync).
+    pub direct_write: bool,
+    /// Read the spool back (a resume's durable prefix) with `O_DIRECT` where allowed.
+    pub direct_read: bool,
     pub pool: &'a BufferPool,
 }
 
@@ -127,7 +130,7 @@ pub fn copy(
         fs_err::remove_file(part).map_err(spool_err("unlink a committed copy's name"))?;
         resume_at = 0;
     }
-    let mut out = SpoolWriter::open(part, to.direct).map_err(spool_err("open"))?;
+    let mut out = SpoolWriter::open(part, to.direct_write).map_err(spool_err("open"))?;
     // Resume: keep exactly the durable prefix, and feed it to the digests from the spool.
     let mut offset = 0u64;
     if resume_at > 0 {
@@ -135,7 +138,7 @@ pub fn copy(
         let start = resume_at.min(have) / ALIGN as u64 * ALIGN as u64;
         out.truncate_to(start).map_err(spool_err("truncate"))?;
         if start > 0 {
-            let mut back = SpoolReader::open(part, to.direct).map_err(spool_err("open"))?;
+            let mut back = SpoolReader::open(part, to.direct_read).map_err(spool_err("open"))?;
             while offset < start {
                 let mut buf = pool.take();
                 let want = (buf.len() as u64).min(start - offset) as usize;
@@ -176,10 +179,16 @@ pub fn copy(
                 // Keep what is good for a resume before reporting.
                 // (The camera's error is the one reported; a resume point not recorded only
                 // means the next docking copies this file again from an earlier offset.)
-                if out.sync_data().is_ok()
-                    && let Err(e) = durable(offset)
-                {
-                    tracing::error!(file = %part.display(), offset, error = %e, "journal: the resume point was not recorded");
+                match out.sync_data() {
+                    Ok(()) => {
+                        if let Err(e) = durable(offset) {
+                            tracing::error!(file = %part.display(), offset, error = %e, "journal: the resume point was not recorded");
+                        }
+                    }
+                    // Not the error reported (the camera's is), but a disk error all the same.
+                    Err(e) => {
+                        tracing::error!(file = %part.display(), offset, error = %e, "spool fsync failed after the camera's read error: no resume point recorded")
+                    }
                 }
                 return Err(CopyError::Camera {
                     what: "the file",

@@ -5,11 +5,13 @@
 //! cameras' small writes, which measured faster), a copy's pages are evicted after each sync.
 //!
 //! `O_DIRECT` asks for aligned memory, lengths and offsets ([`ALIGN`]): the pool's buffers are
-//! aligned and a copy proceeds in whole buffers, so only a file's last few bytes (its tail past
-//! the last [`ALIGN`]) and whatever a filesystem refuses go through the page cache. Those are
-//! written buffered and evicted with `POSIX_FADV_DONTNEED` once synced. A filesystem that
-//! refuses `O_DIRECT` (`EINVAL` at open or at the first write: tmpfs on some kernels, some
-//! FUSE mounts) gets the same buffered path for the whole file; the digests are the same.
+//! aligned and a copy proceeds in whole buffers, so a direct write sends only a file's last few
+//! bytes (its tail past the last [`ALIGN`]) through the page cache, evicted with
+//! `POSIX_FADV_DONTNEED` once synced. A filesystem that refuses `O_DIRECT` (`EINVAL` at open
+//! or at the first write: tmpfs on some kernels, some FUSE mounts) gets the buffered path for
+//! the whole file, its pages evicted before a re-read; the digests are the same. (Some
+//! filesystems take `O_DIRECT` and still serve reads from their own caches: btrfs compressed
+//! extents, `data=journal` ext4, NFS. The spool belongs on a plain ext4 or XFS disk.)
 
 use evidock_verify::digest::ALIGN;
 use std::fs::{File, OpenOptions};
@@ -22,7 +24,8 @@ use std::path::Path;
 pub enum IoMode {
     /// `O_DIRECT`: no page cache.
     Direct,
-    /// Through the page cache, evicted after each sync (the fallback).
+    /// Through the page cache, evicted after each sync (spool writes by default; reads where a
+    /// filesystem refuses `O_DIRECT`).
     Buffered,
 }
 

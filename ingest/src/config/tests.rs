@@ -75,7 +75,7 @@ fn errors_name_the_key() {
     assert!(e.to_string().contains("`dock.slots`"), "{e}");
     let e = Settings::parse("[acquire]\ndirect_io = false\ndirect_write = true\n", p).unwrap_err();
     assert!(e.to_string().contains("`acquire.direct_write`"), "{e}");
-    let e = Settings::parse("[acquire]\nbackground_wait_s = 90000\n", p).unwrap_err();
+    let e = Settings::parse("[acquire]\nbackground_wait_s = 3601\n", p).unwrap_err();
     assert!(e.to_string().contains("`acquire.background_wait_s`"), "{e}");
     let e = Settings::parse("colour = 1\n", p).unwrap_err();
     assert!(e.to_string().contains("colour"), "{e}");

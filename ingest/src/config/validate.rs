@@ -121,10 +121,10 @@ impl Config {
                 "needs acquire.direct_io = true".into(),
             ));
         }
-        if a.background_wait_s > 86_400 {
+        if a.background_wait_s > 3600 {
             return Err(invalid(
                 "acquire.background_wait_s",
-                "must be 0..=86400 (a day)".into(),
+                "must be 0..=3600 (an hour)".into(),
             ));
         }
         let tuning = crate::acquire::session::Tuning {

@@ -99,6 +99,11 @@ pub async fn run(
     );
     let (stop_tx, shutdown) = Shutdown::new();
     let wakes = Wakes::default();
+    // Upload and transcode hold back while cameras are copied; the end of the copying (a
+    // release, or a session that failed or was cut off) wakes them.
+    for wake in [wakes.upload.clone(), wakes.transcode.clone()] {
+        st.acquiring.on_idle(move || wake.bump());
+    }
     let wipes = wipe::WipeQueue::default();
     let mut stages = tokio::task::JoinSet::new();
     // Each stage its task, woken by its own counter.

@@ -118,8 +118,8 @@ impl Stage for Upload {
             .next_retry()
             .await
             .and_then(|at| (at - self.uploader.clock.now()).to_std().ok());
-        // Held back for cameras being copied: their release wakes this stage, and the hold
-        // ends by itself after `acquire.background_wait_s`.
+        // Held back for cameras being copied: the end of the copying wakes this stage, and the
+        // hold ends by itself after `acquire.background_wait_s`.
         let due_in = match (retry_in, run.held_back) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -138,6 +138,8 @@ pub struct Transcode {
     jobs: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<usize, String>>>,
     /// Bumped when derivatives were made: the uploader has objects to send.
     made: Wake,
+    /// What the worker gives way to: a pass that held back comes again when the hold ends.
+    give_way: crate::acquire::foreground::GiveWay,
 }
 
 impl Transcode {
@@ -148,6 +150,7 @@ impl Transcode {
     ) -> std::io::Result<(Transcode, std::thread::JoinHandle<()>)> {
         let (jobs, rx) =
             std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<usize, String>>>();
+        let give_way = t.give_way.clone();
         let thread = std::thread::Builder::new()
             .name("transcode".into())
             .spawn(move || {
@@ -171,7 +174,14 @@ impl Transcode {
                     let _ = reply.send(r);
                 }
             })?;
-        Ok((Transcode { jobs, made }, thread))
+        Ok((
+            Transcode {
+                jobs,
+                made,
+                give_way,
+            },
+            thread,
+        ))
     }
 }
 
@@ -197,7 +207,10 @@ impl Stage for Transcode {
         if made > 0 {
             self.made.bump();
         }
-        Ok(Pass::did(made))
+        Ok(Pass {
+            done: made,
+            due_in: self.give_way.hold_back(),
+        })
     }
 }
 

@@ -151,19 +151,29 @@ impl Uploader {
             run.outside_window = true;
             return run;
         }
-        if !now_regardless && let Some(wait) = self.give_way.hold_back() {
+        // Held back: nothing is started, but the log is still sealed and published below.
+        let held = self.give_way.hold_back().filter(|_| !now_regardless);
+        if let Some(wait) = held {
+            tracing::info!(
+                cameras = self.give_way.acquiring.copying(),
+                wait_s = wait.as_secs(),
+                "uploads wait while cameras are copied"
+            );
             run.held_back = Some(wait);
-            return run;
         }
         let horizon = if now_regardless {
             now + chrono::Duration::days(3650)
         } else {
             now
         };
-        let due = match self
-            .in_journal(move |j| j.due_uploads(horizon, 10_000))
-            .await
-        {
+        let due = match held {
+            Some(_) => Ok(Vec::new()),
+            None => {
+                self.in_journal(move |j| j.due_uploads(horizon, 10_000))
+                    .await
+            }
+        };
+        let due = match due {
             Ok(d) => d,
             Err(e) => {
                 run.publish_error = Some(e.to_string());

@@ -535,7 +535,8 @@ fn a_disk_filling_mid_copy_is_a_clear_spool_error() {
         copy::Target {
             part: &part,
             sync_every: 1 << 20,
-            direct: true,
+            direct_write: true,
+            direct_read: true,
             pool: &pool,
         },
         0,

@@ -82,7 +82,7 @@ fn run(
     resume: u64,
     stop_after: Option<u64>,
 ) -> (Result<Copied, CopyError>, Run) {
-    run_with(src, part, resume, stop_after, true)
+    run_with(src, part, resume, stop_after, (true, true))
 }
 
 fn run_with(
@@ -90,7 +90,7 @@ fn run_with(
     part: &Path,
     resume: u64,
     stop_after: Option<u64>,
-    direct: bool,
+    (direct_write, direct_read): (bool, bool),
 ) -> (Result<Copied, CopyError>, Run) {
     let pool = BufferPool::new(3, 16 * 1024);
     let mut hasher = MultiHasher::new(DigestSet::ALL, 3).unwrap();
@@ -106,7 +106,8 @@ fn run_with(
         Target {
             part,
             sync_every: 40_000,
-            direct,
+            direct_write,
+            direct_read,
             pool: &pool,
         },
         resume,
@@ -257,6 +258,54 @@ fn copy_and_reread_bypass_the_page_cache() {
     assert_eq!(fs_err::read(&part).unwrap(), d);
 }
 
+/// The default: written through the page cache (evicted at each sync), resumed and re-read past
+/// it. An interrupted copy leaves no page cached, the resume gives the exact bytes, and the
+/// re-read is `O_DIRECT` where the filesystem takes it.
+#[test]
+fn the_default_writes_through_the_cache_and_rereads_past_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let direct = takes_direct(tmp.path());
+    let part = tmp.path().join("h.part");
+    let d = data(3 << 20);
+    let (res, r) = run_with(
+        &mut Fake::new(d.clone()),
+        &part,
+        0,
+        Some(1 << 20),
+        (false, true),
+    );
+    assert!(matches!(res, Err(CopyError::Stopped { .. })), "{res:?}");
+    assert_eq!(
+        cached_bytes(&part),
+        0,
+        "an interrupted copy's pages are evicted"
+    );
+    let resume = *r.durable.last().unwrap();
+    let (res, _) = run_with(
+        &mut Fake::new(d.clone()),
+        &part,
+        resume,
+        None,
+        (false, true),
+    );
+    let c = res.unwrap();
+    assert_eq!(c.io, IoMode::Buffered);
+    assert_eq!(c.resumed_at, Some(resume / ALIGN as u64 * ALIGN as u64));
+    assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));
+    assert_eq!(
+        cached_bytes(&part),
+        0,
+        "the finished copy's pages are evicted"
+    );
+    let checked = recheck(&part, &c.digests, true);
+    assert!(checked.mismatched.is_empty());
+    if direct {
+        assert_eq!(checked.io, IoMode::Direct);
+    }
+    assert_eq!(cached_bytes(&part), 0, "the re-read leaves nothing cached");
+    assert_eq!(fs_err::read(&part).unwrap(), d);
+}
+
 /// Forced buffered (what a filesystem refusing `O_DIRECT` gets): the same bytes and digests,
 /// and the pages are still evicted once synced and re-read.
 #[test]
@@ -264,7 +313,7 @@ fn a_filesystem_refusing_direct_io_gets_buffered_io_with_evicted_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let part = tmp.path().join("g.part");
     let d = data(1 << 20);
-    let (res, _) = run_with(&mut Fake::new(d.clone()), &part, 0, None, false);
+    let (res, _) = run_with(&mut Fake::new(d.clone()), &part, 0, None, (false, false));
     let c = res.unwrap();
     assert_eq!(c.io, IoMode::Buffered);
     assert_eq!(c.digests, full_digests(&d, DigestSet::ALL));

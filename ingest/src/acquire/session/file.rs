@@ -129,7 +129,8 @@ impl Acquirer {
         let target = copy::Target {
             part: &part_path,
             sync_every: self.tuning.sync_every,
-            direct: self.tuning.direct_io && self.tuning.direct_write,
+            direct_write: self.tuning.direct_io && self.tuning.direct_write,
+            direct_read: self.tuning.direct_io,
             pool,
         };
         let copied = match copy::copy(
