@@ -102,22 +102,7 @@ fn acquire(st: &Station, s: &SessionId, d: &DeviceSerial, job: CheckJob) {
 #[test]
 fn a_copy_the_reread_refuses_loses_its_resume_point_and_part_at_once() {
     let tmp = tempfile::tempdir().unwrap();
-    let settings = crate::config::Settings::embedded().unwrap();
-    let st = Station::open(&tmp.path().join("data"), settings, Create::IfMissing).unwrap();
-    let (s, d) = (
-        SessionId::new("s1").unwrap(),
-        DeviceSerial::new("ZFY0001").unwrap(),
-    );
-    st.journal
-        .create_session(
-            &s,
-            &d,
-            None,
-            "zfy-sim",
-            SessionState::Copying,
-            st.clock.now(),
-        )
-        .unwrap();
+    let (st, s, d) = station(tmp.path());
     let good = copied(&st, &s, &d, "GOOD.MP4", &vec![1u8; 300_000]);
     let read = vec![2u8; 300_000];
     let bad = copied(&st, &s, &d, "BAD.MP4", &read);
