@@ -44,7 +44,7 @@ pub struct UploadRun {
     /// Outside the upload windows: nothing was sent.
     pub outside_window: bool,
     /// Cameras are being copied: uploads not yet begun were held back, this much longer at
-    /// most (they stay queued; the release that ends the copying starts the next pass).
+    /// most (they stay queued; the end of the copying starts the next pass).
     pub held_back: Option<std::time::Duration>,
     /// The custody log is published up to this size.
     pub published: u64,
