@@ -233,6 +233,13 @@ impl Station {
                 "the custody log had a torn tail from an interrupted write; it was cut off and kept"
             );
         }
+        if let Some(r) = &report.reindexed {
+            tracing::warn!(
+                reason = %r.reason,
+                kept = ?r.kept,
+                "the custody log's index did not match events.jsonl; it was rebuilt from the file and the old index kept"
+            );
+        }
         let journal = Arc::new(Journal::open(&data_dir.join("journal.db"))?);
         let spool = Spool::open(&data_dir.join("spool"))?;
         let derivatives = Spool::open(&data_dir.join("derivatives"))?;

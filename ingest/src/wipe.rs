@@ -137,6 +137,7 @@ impl Acquirer {
             let logged = self
                 .log
                 .with(|l| l.seq_of_key(&format!("uploaded/{}/original", prev.evidence)))
+                .map_err(|e| e.to_string())?
                 .is_some();
             if uploaded != Some(UploadState::Uploaded) || !logged {
                 let why = match uploaded {
@@ -214,7 +215,11 @@ impl Acquirer {
         for open in self.journal.open_wipes(device).map_err(|e| e.to_string())? {
             let request: WipeRequestedPayload = serde_json::from_str(&open.request)
                 .map_err(|e| format!("journal: wipe request {}: {e}", open.key))?;
-            let Some(requested) = self.log.with(|l| l.seq_of_key(&open.key)) else {
+            let Some(requested) = self
+                .log
+                .with(|l| l.seq_of_key(&open.key))
+                .map_err(|e| e.to_string())?
+            else {
                 self.journal
                     .forget_wipe(&open.key)
                     .map_err(|e| e.to_string())?;

@@ -69,7 +69,7 @@ impl SharedLog {
     /// Sign a checkpoint at `at`, if the policy signs one there and anything is unsealed.
     pub fn seal(&self, at: Moment) -> Result<Option<SignedCheckpoint>, LogError> {
         self.with(|l| {
-            if at == Moment::Publish && l.only_time_records(l.last_checkpoint(), l.size()) {
+            if at == Moment::Publish && l.only_time_records(l.last_checkpoint(), l.size())? {
                 return Ok(None);
             }
             l.checkpoint()

@@ -49,7 +49,7 @@ pub fn pending(log: &SharedLog) -> Result<Vec<u64>, LogError> {
         let mut out = Vec::new();
         let mut prev = 0;
         for s in sizes {
-            if l.seq_of_key(&event_key(s)).is_none() && !l.only_time_records(prev, s) {
+            if l.seq_of_key(&event_key(s))?.is_none() && !l.only_time_records(prev, s)? {
                 out.push(s);
             }
             prev = s;

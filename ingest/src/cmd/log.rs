@@ -113,7 +113,7 @@ fn prove(
         if from == 0 || from > to {
             crate::exit::bad_input(format!("--from {from} must be between 1 and the checkpoint size {to}"))?;
         }
-        let tree = l.tree();
+        let tree = l.index();
         let path = tree
             .consistency_proof(from, to)
             .map_err(|e| anyhow::anyhow!("consistency proof {from}→{to}: {e:?}"))?;
@@ -211,6 +211,19 @@ pub(crate) fn station_trust(st: &Station) -> anyhow::Result<Trust> {
 fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
     let trust = station_trust(st)?;
     let dir = st.log_path();
+    // The station's index of the log is checked in full too, and rebuilt if it is damaged:
+    // proofs for packages come from it.
+    let reindexed = st.log.with(|l| l.check_index())?;
+    if let Some(r) = &reindexed {
+        eprintln!(
+            "the custody log's index did not match events.jsonl ({}); rebuilt from the file{}",
+            r.reason,
+            r.kept
+                .as_ref()
+                .map(|p| format!(", the old index kept in {}", p.display()))
+                .unwrap_or_default()
+        );
+    }
     // The check reads the directory while this process holds the log lock: fine, it only reads.
     let check = logcheck::check_log_dir(&dir, &trust);
     if ctx.json {
@@ -219,6 +232,7 @@ fn verify(ctx: &Ctx, st: &Station) -> anyhow::Result<u8> {
             "integrity_proven": check.integrity_proven(),
             "time_attested": check.time_attested(),
             "findings": check.report,
+            "index_rebuilt": reindexed.map(|r| r.reason),
         }))?;
     } else {
         for f in &check.report.findings {

@@ -95,22 +95,39 @@ pub(super) fn write_custody(
     let note = |size: u64| cp.note(size);
     let token = |size: u64| cp.token(size);
     let mut lines = Vec::new();
+    let mut leaves = Vec::with_capacity(events.len());
     for ev in events {
-        lines.extend_from_slice(
-            &ev.to_canonical()
-                .map_err(|e| ExportError::Other(e.to_string()))?,
-        );
+        let line = ev
+            .to_canonical()
+            .map_err(|e| ExportError::Other(e.to_string()))?;
+        leaves.push(evidock_verify::merkle::leaf_hash(&line));
+        lines.extend_from_slice(&line);
         lines.push(b'\n');
     }
     w.bytes(package::EVENTS, FileRole::Events, &lines)?;
     let mut covering: BTreeSet<u64> = BTreeSet::new();
-    for ev in events {
+    for (ev, leaf) in events.iter().zip(&leaves) {
         let path = st
             .log
-            .with(|l| l.tree().inclusion_proof(ev.seq, latest))
+            .with(|l| l.index().inclusion_proof(ev.seq, latest))
             .map_err(|e| {
                 ExportError::Other(format!("inclusion proof of event #{}: {e}", ev.seq))
             })?;
+        // The proofs come from the station's index, a cache: each is checked as the receiver
+        // will check it before it goes into a package.
+        evidock_verify::merkle::verify_inclusion(
+            leaf,
+            ev.seq,
+            latest,
+            &path,
+            &latest_sc.checkpoint.root,
+        )
+        .map_err(|e| {
+            ExportError::Other(format!(
+                "the inclusion proof of event #{} from the custody log's index does not hold ({e}); `evidock log verify` checks the index in full and rebuilds it",
+                ev.seq
+            ))
+        })?;
         let proof = InclusionProof {
             index: ev.seq,
             path,
@@ -151,7 +168,7 @@ pub(super) fn write_custody(
             )?;
             let path = st
                 .log
-                .with(|l| l.tree().consistency_proof(*size, latest))
+                .with(|l| l.index().consistency_proof(*size, latest))
                 .map_err(|e| {
                     ExportError::Other(format!("consistency proof {size}→{latest}: {e}"))
                 })?;
@@ -182,7 +199,7 @@ pub(super) fn write_custody(
                 earlier
                     .iter()
                     .map(|&old| {
-                        let tree = l.tree();
+                        let tree = l.index();
                         Ok((
                             old,
                             tree.root_at(old)

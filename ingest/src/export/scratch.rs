@@ -221,7 +221,7 @@ pub(super) fn logged(
     };
     let sha = Sha256::digest(&bytes);
     let found = st.log.with(|l| {
-        l.seq_of_key(&event_key(&sha, out))
+        l.seq_of_key(&event_key(&sha, out))?
             .map(|seq| l.read_event(seq))
             .transpose()
     })?;

@@ -506,7 +506,11 @@ impl Uploader {
             .ok_or_else(|| self.local_err(format!("no acquired event recorded for {evidence}")))?;
         let acquired: AcquiredPayload =
             serde_json::from_str(&payload).map_err(|e| self.local_err(e.to_string()))?;
-        let leaf = self.log.with(|l| l.tree().leaf(seq)).unwrap_or_default();
+        let leaf = self
+            .log
+            .with(|l| l.index().leaf(seq))
+            .map_err(|e| self.local_err(e.to_string()))?
+            .ok_or_else(|| self.local_err(format!("event #{seq} is not in the custody log")))?;
         // The record is written once: its media metadata is read now, from the spool copy
         // (milliseconds: only the container's header and index are read).
         let media = {

@@ -94,7 +94,7 @@ impl CustodyLog {
                         dir: log.dir.clone(),
                         reason: "the key rotation was logged already".into(),
                     })?;
-            let seq = log.tree.size() - 1;
+            let seq = log.index.size() - 1;
             log.rotated_to = Some((seq, new.verifier().clone()));
             log.signer = new;
             Ok(signed)
@@ -111,7 +111,7 @@ impl CustodyLog {
                 return Ok(false);
             };
             let size = seq + 1;
-            if log.tree.size() != size || log.last_checkpoint >= size {
+            if log.index.size() != size || log.last_checkpoint >= size {
                 return Ok(false);
             }
             // Signed by the current key and by `old`, as rotate_key would have.
@@ -129,7 +129,7 @@ impl CustodyLog {
         &mut self,
         also: &[&dyn NoteSigner],
     ) -> Result<Option<SignedCheckpoint>, LogError> {
-        let size = self.tree.size();
+        let size = self.index.size();
         if size == 0 || size == self.last_checkpoint {
             return Ok(None);
         }
@@ -138,7 +138,7 @@ impl CustodyLog {
         let cp = Checkpoint {
             origin: checkpoint::origin(&self.station),
             size,
-            root: self.tree.root(),
+            root: self.index.root(),
             time: Some(
                 chrono::DateTime::from_timestamp(self.clock.now().timestamp(), 0)
                     .unwrap_or_else(|| self.clock.now()),

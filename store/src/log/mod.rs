@@ -8,30 +8,38 @@
 //! - **Crash-safe**: a crash mid-append leaves a torn tail (a partial or garbled last line). On
 //!   open it is cut off — the bytes are kept in `quarantine/` — unless a signed checkpoint covers
 //!   it, in which case the damage is not a torn append and opening fails loudly instead.
-//! - **Single writer**: an exclusive lock on `.lock` keeps a second process out.
+//! - **One writer at a time**: an exclusive lock on `.lock` serialises the processes of a station.
+//! - **Constant-time**: what appending and proving need (offsets, keys, subtree hashes) is kept in
+//!   an index beside the events (`index.rs`), so opening a log reads only what was appended since
+//!   the last signed checkpoint, not its whole history.
 //!
 //! This file holds the log's state, appending and reading; opening and catching up (`open.rs`),
-//! checkpoints and key rotation (`checkpoints.rs`) and the log shared by threads (`shared.rs`)
-//! are beside it.
+//! checkpoints and key rotation (`checkpoints.rs`), the index (`index.rs`) and the log shared by
+//! threads (`shared.rs`) are beside it.
 
 use crate::clock::Clock;
 use crate::fsutil::{self, FsError};
 use crate::key::NoteSigner;
-use evidock_verify::event::{CustodyEvent, EventError, NewEvent};
+use evidock_verify::event::payload::KeyRotatedPayload;
+use evidock_verify::event::{CustodyEvent, EventError, EventKind, NewEvent};
 use evidock_verify::id::{Sha256, StationId};
 use evidock_verify::layout;
-use evidock_verify::merkle::{self, Hash, MemoryTree};
+use evidock_verify::merkle::{self, Hash};
 use evidock_verify::note::VerifierKey;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use index::Entry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error(transparent)]
     Fs(#[from] FsError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
     #[error(
         "custody log {dir}: event #{seq} is damaged ({reason}) and a signed checkpoint covers it; not repairing — restore the log from the evidence store or a backup"
     )]
@@ -103,6 +111,16 @@ pub struct OpenReport {
     pub events: u64,
     /// Bytes of a torn tail that were cut off and where they were kept.
     pub repaired: Option<(u64, PathBuf)>,
+    /// Whether the index was rebuilt from the events file because it was ahead of the file or
+    /// did not match it.
+    pub reindexed: Option<Reindexed>,
+}
+
+/// An index rebuilt on open: why, and where the index it replaced was kept.
+#[derive(Debug, Clone)]
+pub struct Reindexed {
+    pub reason: String,
+    pub kept: Option<PathBuf>,
 }
 
 /// One station's custody log, open for appending.
@@ -118,18 +136,12 @@ pub struct CustodyLog {
     unsealed_here: bool,
     clock: Arc<dyn Clock>,
     file: File,
-    /// Length of the file up to the last complete line written.
-    len: u64,
-    tree: MemoryTree,
-    keys: HashMap<[u8; 16], u64>,
+    /// Every event's offset, leaf and key, and the tree's nodes: the file up to `index.len()`.
+    index: LogIndex,
     last_checkpoint: u64,
     poisoned: Option<String>,
     /// A torn tail cut off since the last look (reported by `open`).
     last_repair: Option<(u64, PathBuf)>,
-    /// Per event: whether it is a `timestamped` event (a record about time, not evidence).
-    about_time: Vec<bool>,
-    /// Per event: where its line starts in the events file (for reading from an event on).
-    starts: Vec<u64>,
     lock: File,
 }
 
@@ -138,7 +150,7 @@ impl std::fmt::Debug for CustodyLog {
         f.debug_struct("CustodyLog")
             .field("dir", &self.dir)
             .field("station", &self.station)
-            .field("size", &self.tree.size())
+            .field("size", &self.index.size())
             .finish()
     }
 }
@@ -150,10 +162,22 @@ fn key_hash(key: &str) -> [u8; 16] {
     out
 }
 
+/// The new key a `key-rotated` event names.
+fn rotation_of(ev: &CustodyEvent) -> Option<VerifierKey> {
+    if ev.kind != EventKind::KeyRotated {
+        return None;
+    }
+    ev.payload::<KeyRotatedPayload>()
+        .ok()
+        .and_then(|p| VerifierKey::parse(&p.new_key).ok())
+}
+
 mod checkpoints;
+mod index;
 mod open;
 mod shared;
 
+pub use index::{INDEX_FILE, IndexError, LogIndex};
 pub use shared::SharedLog;
 
 impl CustodyLog {
@@ -171,28 +195,28 @@ impl CustodyLog {
 
     /// Number of events.
     pub fn size(&self) -> u64 {
-        self.tree.size()
+        self.index.size()
     }
 
     pub fn root(&self) -> Hash {
-        self.tree.root()
+        self.index.root()
     }
 
-    pub fn tree(&self) -> &MemoryTree {
-        &self.tree
+    /// The index: leaves, roots and proofs of the tree.
+    pub fn index(&self) -> &LogIndex {
+        &self.index
     }
 
     /// Whether every event in `from..to` is a `timestamped` event. A checkpoint that adds only
     /// those needs no token of its own: they record time, and stamping them would only log
     /// another one.
-    pub fn only_time_records(&self, from: u64, to: u64) -> bool {
-        let (from, to) = (from as usize, (to as usize).min(self.about_time.len()));
-        from >= to || self.about_time[from..to].iter().all(|t| *t)
+    pub fn only_time_records(&self, from: u64, to: u64) -> Result<bool, LogError> {
+        Ok(!self.index.any_evidence(from, to)?)
     }
 
-    /// The seq of the event with this idempotency key, if any.
-    pub fn seq_of_key(&self, key: &str) -> Option<u64> {
-        self.keys.get(&key_hash(key)).copied()
+    /// The seq of the first event with this idempotency key, if any.
+    pub fn seq_of_key(&self, key: &str) -> Result<Option<u64>, LogError> {
+        Ok(self.index.seq_of_key(&key_hash(key))?)
     }
 
     /// Append one event and make it durable.
@@ -247,7 +271,7 @@ impl CustodyLog {
                 reason: reason.clone(),
             });
         }
-        if let Some(seq) = self.seq_of_key(&ev.key) {
+        if let Some(seq) = self.seq_of_key(&ev.key)? {
             let existing = self.read_event(seq)?;
             // Another kind or subject under a key is a different act: refused in either mode.
             // A replay that keeps returns what was logged first, whatever it reads now.
@@ -263,14 +287,14 @@ impl CustodyLog {
                     seq,
                 });
             }
-            let leaf = self.tree.leaf(seq).unwrap_or_default();
+            let leaf = self.index.leaf(seq)?.unwrap_or_default();
             return Ok(Appended {
                 event: existing,
                 leaf,
                 new: false,
             });
         }
-        let seq = self.tree.size();
+        let seq = self.index.size();
         let (time, offset) = self.clock.stamp();
         let key = ev.key.clone();
         let event = ev.into_event(self.station.clone(), seq, time, offset);
@@ -285,18 +309,20 @@ impl CustodyLog {
         if let Err(e) = self.file.write_all(&line) {
             // Take back a partial line so the file stays a sequence of whole events.
             let err = FsError::new("append to", &path, e);
-            if self.file.set_len(self.len).is_err() {
+            if self.file.set_len(self.index.len()).is_err() {
                 self.poisoned = Some(err.to_string());
             }
             return Err(err.into());
         }
-        self.starts.push(self.len);
-        self.len += line.len() as u64;
         let leaf = merkle::leaf_hash(&bytes);
-        self.tree.push(leaf);
-        self.keys.insert(key_hash(&key), seq);
-        self.about_time
-            .push(event.kind == evidock_verify::event::EventKind::Timestamped);
+        self.index.push(Entry {
+            start: self.index.len(),
+            len: line.len() as u64,
+            leaf,
+            key: key_hash(&key),
+            time_record: event.kind == EventKind::Timestamped,
+            rotation: rotation_of(&event),
+        });
         self.unsealed_here = true;
         Ok(Appended {
             event,
@@ -305,8 +331,9 @@ impl CustodyLog {
         })
     }
 
-    /// fsync the events file. After a failed fsync the log refuses further work: the kernel may
-    /// have dropped the dirty pages, so only a reopen (which re-reads the disk) tells the truth.
+    /// fsync the events file, then commit what it made durable to the index. After a failed
+    /// fsync the log refuses further work: the kernel may have dropped the dirty pages, so only
+    /// a reopen (which re-reads the disk) tells the truth.
     pub fn sync(&mut self) -> Result<(), LogError> {
         let path = self.dir.join(layout::EVENTS_FILE);
         if let Err(e) = self.file.sync_data() {
@@ -314,27 +341,52 @@ impl CustodyLog {
             self.poisoned = Some(err.to_string());
             return Err(err.into());
         }
+        self.commit_index(self.index.size());
         Ok(())
     }
 
-    /// Read event `seq` back from disk.
-    pub fn read_event(&self, seq: u64) -> Result<CustodyEvent, LogError> {
-        let path = self.dir.join(layout::EVENTS_FILE);
-        let f = File::open(&path).map_err(fsutil::err("open", &path))?;
-        let reader = BufReader::new(f);
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line.map_err(fsutil::err("read", &path))?;
-            if i as u64 == seq {
-                return CustodyEvent::parse(&line).map_err(|source| LogError::Event {
-                    dir: self.dir.clone(),
-                    source,
-                });
+    /// Commit the index through `size` events, whose lines are durable. A failure only leaves
+    /// the index behind the file (the events are safe, and kept pending in memory until a later
+    /// commit succeeds or the next open catches up), so it is reported, not returned.
+    fn commit_index(&mut self, size: u64) -> bool {
+        match self.index.commit_through(size) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(log = %self.dir.display(), error = %e, "custody log index not updated; the events are durable and the index catches up later");
+                false
             }
         }
-        Err(LogError::Corrupt {
+    }
+
+    /// Read event `seq` back from disk, checking it is the event the index holds.
+    pub fn read_event(&self, seq: u64) -> Result<CustodyEvent, LogError> {
+        let path = self.dir.join(layout::EVENTS_FILE);
+        let (start, len, leaf) = self.index.entry(seq)?.ok_or_else(|| LogError::Corrupt {
             dir: self.dir.clone(),
             seq,
-            reason: "not found on disk".into(),
+            reason: "not in the log".into(),
+        })?;
+        let mut line = vec![0u8; len as usize];
+        self.file
+            .read_exact_at(&mut line, start)
+            .map_err(fsutil::err("read", &path))?;
+        self.parse_checked(seq, &line, &leaf)
+    }
+
+    /// Parse a line read from the events file, refusing one that is not the event the index
+    /// recorded when it was written (the file was changed under the log).
+    fn parse_checked(&self, seq: u64, line: &[u8], leaf: &Hash) -> Result<CustodyEvent, LogError> {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        if merkle::leaf_hash(body) != *leaf {
+            return Err(LogError::Corrupt {
+                dir: self.dir.clone(),
+                seq,
+                reason: "events.jsonl no longer holds the event indexed when it was written".into(),
+            });
+        }
+        CustodyEvent::parse(body).map_err(|source| LogError::Event {
+            dir: self.dir.clone(),
+            source,
         })
     }
 
@@ -350,32 +402,35 @@ impl CustodyLog {
         self.for_each_event_from(0, f)
     }
 
-    /// Stream the events from `seq` on, from disk (nothing when `seq` is the log's size).
+    /// Stream the events from `seq` on, from disk (nothing when `seq` is the log's size), each
+    /// checked against the index.
     pub fn for_each_event_from(
         &self,
         seq: u64,
         mut f: impl FnMut(CustodyEvent),
     ) -> Result<(), LogError> {
-        let Some(&start) = self.starts.get(seq as usize) else {
+        let Some((start, _, _)) = self.index.entry(seq)? else {
             return Ok(());
         };
         let path = self.dir.join(layout::EVENTS_FILE);
         let mut file = File::open(&path).map_err(fsutil::err("open", &path))?;
         file.seek(SeekFrom::Start(start))
             .map_err(fsutil::err("seek", &path))?;
-        let reader = BufReader::with_capacity(1 << 16, file.take(self.len - start));
-        for line in reader.split(b'\n') {
-            let line = line.map_err(fsutil::err("read", &path))?;
-            f(
-                CustodyEvent::parse(&line).map_err(|source| LogError::Event {
-                    dir: self.dir.clone(),
-                    source,
-                })?,
-            );
-        }
-        Ok(())
+        let mut reader = BufReader::with_capacity(1 << 16, file.take(self.index.len() - start));
+        let mut line = Vec::with_capacity(1024);
+        self.index
+            .for_each_leaf(seq, self.index.size(), |at, leaf| {
+                line.clear();
+                reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(fsutil::err("read", &path))?;
+                f(self.parse_checked(at, &line, &leaf)?);
+                Ok(())
+            })
     }
 }
 
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod tests;

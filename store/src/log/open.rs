@@ -1,19 +1,19 @@
-//! Opening a log and catching up with it: the lock file, the key beside the log, reading the
+//! Opening a log and catching up with it: the lock file, the key beside the log, bringing the
+//! index up to the events file and checking it against the last signed checkpoint, reading the
 //! lines other processes appended, and cutting a torn tail into `quarantine/`. Apart because it
 //! is the one place that reads the events file back and decides what is damage.
 
 use super::checkpoints::latest_checkpoint_size;
-use super::{CustodyLog, LogError, OpenReport, key_hash};
+use super::index::{Entry, LogIndex};
+use super::{CustodyLog, LogError, OpenReport, Reindexed, key_hash, rotation_of};
 use crate::clock::Clock;
 use crate::fsutil;
 use crate::key::NoteSigner;
-use evidock_verify::checkpoint;
-use evidock_verify::event::payload::KeyRotatedPayload;
-use evidock_verify::event::{CustodyEvent, EventError};
+use evidock_verify::checkpoint::{self, SignedCheckpoint};
+use evidock_verify::event::{CustodyEvent, EventError, EventKind};
 use evidock_verify::layout;
-use evidock_verify::merkle::MemoryTree;
+use evidock_verify::merkle;
 use evidock_verify::note::VerifierKey;
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -56,6 +56,7 @@ impl CustodyLog {
             .map_err(fsutil::err("open", &events_path))?;
         // Either may have just been created: their entries made durable before any event is.
         fsutil::sync_dir(dir)?;
+        let index = LogIndex::open(dir)?;
         let mut log = CustodyLog {
             dir: dir.to_path_buf(),
             station: station.clone(),
@@ -65,17 +66,13 @@ impl CustodyLog {
             unsealed_here: false,
             clock,
             file,
-            len: 0,
-            tree: MemoryTree::new(),
-            keys: HashMap::new(),
+            index,
             last_checkpoint: 0,
             poisoned: None,
             last_repair: None,
-            about_time: Vec::new(),
-            starts: Vec::new(),
             lock,
         };
-        let repaired = log.locked(|log| {
+        let (repaired, reindexed) = log.locked_without_catch_up(|log| {
             // The public key beside the log, so the directory can be checked on its own.
             // It is the log's first key; later keys are named by `key-rotated` events.
             let key_line = format!("{}\n", log.signer.verifier());
@@ -106,25 +103,190 @@ impl CustodyLog {
                     log.genesis_key = Some(log.signer.verifier().clone());
                 }
             }
+            let reindexed = log.bring_index_up()?;
             log.check_signer()?;
-            log.last_checkpoint = latest_checkpoint_size(&log.dir)?;
-            Ok(log.last_repair.take())
+            Ok((log.last_repair.take(), reindexed))
         })?;
-        if log.last_checkpoint > log.tree.size() {
-            return Err(LogError::Corrupt {
-                dir: dir.to_path_buf(),
-                seq: log.tree.size(),
-                reason: format!(
-                    "checkpoint {} covers more events than the log holds",
-                    log.last_checkpoint
-                ),
-            });
-        }
         let report = OpenReport {
-            events: log.tree.size(),
+            events: log.index.size(),
             repaired,
+            reindexed,
         };
         Ok((log, report))
+    }
+
+    /// Bring the index up to the events file and check the two against the last signed
+    /// checkpoint: its root from the index's nodes, and every event since it re-hashed from the
+    /// file. An index that is ahead of the file or does not match it is rebuilt from the file
+    /// (returning why); a file that does not match its own signed checkpoint is damage.
+    fn bring_index_up(&mut self) -> Result<Option<Reindexed>, LogError> {
+        let events_path = self.dir.join(layout::EVENTS_FILE);
+        let file_len = self
+            .file
+            .metadata()
+            .map_err(fsutil::err("stat", &events_path))?
+            .len();
+        let mut reindexed = None;
+        if self.index.len() > file_len {
+            reindexed = Some(format!(
+                "the index covers {} bytes of events, the file holds {file_len}",
+                self.index.len()
+            ));
+        }
+        if reindexed.is_none() {
+            // The index's last event must be the file's line where the index says, before the
+            // file is read on from there: reading from the middle of a line would look like a
+            // torn tail.
+            let last = self.index.size().checked_sub(1);
+            let checked = match last {
+                Some(seq) => self.rehash_from(seq, seq + 1),
+                None => Ok(()),
+            };
+            match checked {
+                Ok(()) => {}
+                Err(LogError::Index(e)) => reindexed = Some(e.to_string()),
+                Err(LogError::Corrupt { reason, .. }) => reindexed = Some(reason),
+                Err(e) => return Err(e),
+            }
+        }
+        if reindexed.is_none() {
+            self.catch_up_and_note_repair()?;
+            match self.check_against_checkpoint() {
+                Ok(()) => return Ok(None),
+                Err(LogError::Index(e)) => reindexed = Some(e.to_string()),
+                Err(LogError::Corrupt { reason, .. }) => reindexed = Some(reason),
+                Err(e) => return Err(e),
+            }
+        }
+        self.rebuild_index(reindexed.unwrap_or_default()).map(Some)
+    }
+
+    /// Keep the index aside in `quarantine/` and build it again from the events file.
+    fn rebuild_index(&mut self, reason: String) -> Result<Reindexed, LogError> {
+        let qdir = self.dir.join("quarantine");
+        fsutil::create_dir_all(&qdir)?;
+        let kept = match self.index.set_aside(&qdir) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(log = %self.dir.display(), error = %e, "the replaced custody log index could not be kept");
+                None
+            }
+        };
+        tracing::warn!(log = %self.dir.display(), %reason, kept = ?kept, "custody log index rebuilt from events.jsonl");
+        self.index.reset()?;
+        self.rotated_to = None;
+        self.catch_up_and_note_repair()?;
+        self.check_against_checkpoint()?;
+        Ok(Reindexed { reason, kept })
+    }
+
+    /// Check the whole index against the whole events file — every leaf re-hashed, every
+    /// subtree recomputed — and rebuild it if it does not match. The full check of
+    /// `evidock log verify`; opening checks only what the last checkpoint does not cover.
+    pub fn check_index(&mut self) -> Result<Option<Reindexed>, LogError> {
+        self.locked(|log| {
+            let checked = log
+                .rehash_from(0, log.index.size())
+                .and_then(|()| log.index.check_nodes());
+            match checked {
+                Ok(()) => Ok(None),
+                Err(LogError::Index(e)) => log.rebuild_index(e.to_string()).map(Some),
+                Err(LogError::Corrupt { reason, .. }) => log.rebuild_index(reason).map(Some),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn catch_up_and_note_repair(&mut self) -> Result<(), LogError> {
+        if let Some(r) = self.catch_up()? {
+            self.last_repair = Some(r);
+        }
+        self.rotated_to = self.index.rotation_before(self.index.size())?;
+        Ok(())
+    }
+
+    /// The index and the file against the latest signed checkpoint: its signature by the key in
+    /// force at its size, its root from the index, and the events since re-hashed from the file.
+    fn check_against_checkpoint(&mut self) -> Result<(), LogError> {
+        self.last_checkpoint = latest_checkpoint_size(&self.dir)?;
+        let size = self.last_checkpoint;
+        let corrupt = |seq: u64, reason: String| LogError::Corrupt {
+            dir: self.dir.clone(),
+            seq,
+            reason,
+        };
+        if size > self.index.size() {
+            return Err(corrupt(
+                self.index.size(),
+                format!("checkpoint {size} covers more events than the log holds"),
+            ));
+        }
+        if size == 0 {
+            return Ok(());
+        }
+        let path = self
+            .dir
+            .join(layout::CHECKPOINTS_DIR)
+            .join(layout::checkpoint_file(size));
+        let bytes = std::fs::read(&path).map_err(fsutil::err("read", &path))?;
+        let signed = SignedCheckpoint::parse(&bytes)
+            .map_err(|e| corrupt(size, format!("checkpoint {size} is unreadable: {e}")))?;
+        let key = match self.index.rotation_before(size)? {
+            Some((_, k)) => Some(k),
+            None => self.genesis_key.clone(),
+        };
+        if let Some(key) = &key
+            && !signed.verify(key)
+        {
+            return Err(corrupt(
+                size,
+                format!("checkpoint {size} is not signed by the key in force ({key})"),
+            ));
+        }
+        if signed.checkpoint.size != size {
+            return Err(corrupt(
+                size,
+                format!(
+                    "checkpoint {size} says it is of {} events",
+                    signed.checkpoint.size
+                ),
+            ));
+        }
+        if self.index.root_at(size)? != signed.checkpoint.root {
+            return Err(corrupt(
+                size - 1,
+                format!("the events do not lead to the root signed in checkpoint {size}"),
+            ));
+        }
+        self.rehash_from(size - 1, self.index.size())
+    }
+
+    /// Re-read the events `seq..to` and compare each with the leaf the index holds.
+    fn rehash_from(&self, seq: u64, to: u64) -> Result<(), LogError> {
+        let events_path = self.dir.join(layout::EVENTS_FILE);
+        let Some((start, _, _)) = self.index.entry(seq)? else {
+            return Ok(());
+        };
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(start))
+            .map_err(fsutil::err("seek", &events_path))?;
+        let mut reader = BufReader::with_capacity(1 << 16, f.take(self.index.len() - start));
+        let mut line = Vec::with_capacity(1024);
+        self.index.for_each_leaf(seq, to, |at, leaf| {
+            line.clear();
+            reader
+                .read_until(b'\n', &mut line)
+                .map_err(fsutil::err("read", &events_path))?;
+            let whole = line.strip_suffix(b"\n");
+            if whole.is_none_or(|l| merkle::leaf_hash(l) != leaf) {
+                return Err(LogError::Corrupt {
+                    dir: self.dir.clone(),
+                    seq: at,
+                    reason: format!("event #{at} in events.jsonl is not the event indexed"),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Run `f` holding the log's exclusive lock (`.lock`), after reading whatever other
@@ -135,14 +297,21 @@ impl CustodyLog {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<R, LogError>,
     ) -> Result<R, LogError> {
+        self.locked_without_catch_up(|log| {
+            if let Some(r) = log.catch_up()? {
+                log.last_repair = Some(r);
+            }
+            f(log)
+        })
+    }
+
+    fn locked_without_catch_up<R>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<R, LogError>,
+    ) -> Result<R, LogError> {
         let lock_path = self.dir.join(".lock");
         self.lock.lock().map_err(fsutil::err("lock", &lock_path))?;
-        let result = self.catch_up().and_then(|repaired| {
-            if repaired.is_some() {
-                self.last_repair = repaired;
-            }
-            f(self)
-        });
+        let result = f(self);
         let unlocked = self
             .lock
             .unlock()
@@ -152,23 +321,46 @@ impl CustodyLog {
         Ok(r)
     }
 
-    /// Read complete events appended after `self.len`; cut off a torn tail (keeping its bytes
-    /// in `quarantine/`) unless a signed checkpoint covers it. Call with the lock held.
+    /// Read complete events appended after the index's end, indexing them; cut off a torn tail
+    /// (keeping its bytes in `quarantine/`) unless a signed checkpoint covers it. Call with the
+    /// lock held.
     pub(super) fn catch_up(&mut self) -> Result<Option<(u64, PathBuf)>, LogError> {
+        /// Events committed to the index at a time while catching up: bounds the memory of a
+        /// rebuild of a long log.
+        const BATCH: u64 = 8192;
         let events_path = self.dir.join(layout::EVENTS_FILE);
         let file_len = self
             .file
             .metadata()
             .map_err(fsutil::err("stat", &events_path))?
             .len();
-        if file_len == self.len {
+        let from = self.index.len();
+        if file_len == from {
             return Ok(None);
         }
-        let mut good_len = self.len;
+        if file_len < from {
+            return Err(LogError::Corrupt {
+                dir: self.dir.clone(),
+                seq: self.index.size(),
+                reason: format!(
+                    "events.jsonl shrank to {file_len} bytes under the log, which had read {from}"
+                ),
+            });
+        }
+        // What is in the file now is made durable before the index counts it.
+        self.file
+            .sync_data()
+            .map_err(fsutil::err("fsync", &events_path))?;
+        let mut good_len = from;
+        let mut index_ok = true;
         let mut damage: Option<(u64, String)> = None;
         {
-            let mut f = &self.file;
-            f.seek(SeekFrom::Start(self.len))
+            // A handle of its own, so the index can commit batches while it is read.
+            let mut f = self
+                .file
+                .try_clone()
+                .map_err(fsutil::err("dup", &events_path))?;
+            f.seek(SeekFrom::Start(from))
                 .map_err(fsutil::err("seek", &events_path))?;
             let mut reader = BufReader::with_capacity(1 << 16, f);
             let mut line = Vec::with_capacity(1024);
@@ -180,7 +372,7 @@ impl CustodyLog {
                 if n == 0 {
                     break;
                 }
-                let seq = self.tree.size();
+                let seq = self.index.size();
                 let problem = if line.last() != Some(&b'\n') {
                     Some("incomplete last line".to_string())
                 } else {
@@ -194,17 +386,18 @@ impl CustodyLog {
                             });
                         }
                         Ok(ev) => {
-                            if ev.kind == evidock_verify::event::EventKind::KeyRotated
-                                && let Some(new) = ev
-                                    .payload::<KeyRotatedPayload>()
-                                    .ok()
-                                    .and_then(|p| VerifierKey::parse(&p.new_key).ok())
-                            {
-                                self.rotated_to = Some((seq, new));
+                            let rotation = rotation_of(&ev);
+                            if let Some(new) = &rotation {
+                                self.rotated_to = Some((seq, new.clone()));
                             }
-                            self.keys.insert(key_hash(&ev.key), seq);
-                            self.about_time
-                                .push(ev.kind == evidock_verify::event::EventKind::Timestamped);
+                            self.index.push(Entry {
+                                start: good_len,
+                                len: n as u64,
+                                leaf: merkle::leaf_hash(&line[..line.len() - 1]),
+                                key: key_hash(&ev.key),
+                                time_record: ev.kind == EventKind::Timestamped,
+                                rotation,
+                            });
                             None
                         }
                         Err(e) => Some(e.to_string()),
@@ -214,12 +407,13 @@ impl CustodyLog {
                     damage = Some((seq, reason));
                     break;
                 }
-                self.tree.push_entry(&line[..line.len() - 1]);
-                self.starts.push(good_len);
                 good_len += n as u64;
+                if index_ok && self.index.size() - self.index.committed() >= BATCH {
+                    index_ok = self.commit_index(self.index.size());
+                }
             }
         }
-        self.len = good_len;
+        self.commit_index(self.index.size());
         let Some((seq, reason)) = damage else {
             return Ok(None);
         };

@@ -127,6 +127,8 @@ impl SharedLog {
             return Err(err.into());
         }
         self.inner.durable.fetch_max(written, Ordering::AcqRel);
+        // Only now may the index count them.
+        self.lock().commit_index(written);
         Ok(())
     }
 

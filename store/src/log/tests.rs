@@ -9,7 +9,7 @@ use evidock_verify::event::{Actor, Subject};
 use evidock_verify::id::{DeviceSerial, OfficerId};
 use evidock_verify::trust::Trust;
 
-fn setup(dir: &Path) -> (Arc<StationKey>, Arc<ManualClock>) {
+pub(super) fn setup(dir: &Path) -> (Arc<StationKey>, Arc<ManualClock>) {
     let st = StationId::new("dock-01").unwrap();
     let (key, _) = StationKey::load_or_create(&dir.join("station.key"), None, &st).unwrap();
     let clock = Arc::new(ManualClock::new(
@@ -19,7 +19,7 @@ fn setup(dir: &Path) -> (Arc<StationKey>, Arc<ManualClock>) {
     (Arc::new(key), clock)
 }
 
-fn ev(i: u32) -> NewEvent {
+pub(super) fn ev(i: u32) -> NewEvent {
     let dev = DeviceSerial::new(format!("ZFY{i:04}")).unwrap();
     NewEvent::new(
         Actor {
@@ -118,7 +118,7 @@ fn append_checkpoint_reopen_verify() {
     let (log, rep) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
     assert_eq!(rep.events, 9);
     assert!(rep.repaired.is_none());
-    assert_eq!(log.seq_of_key("assign/11"), Some(6));
+    assert_eq!(log.seq_of_key("assign/11").unwrap(), Some(6));
     assert_eq!(log.events().unwrap().len(), 9);
     let mut tail = Vec::new();
     log.for_each_event_from(6, |e| tail.push((e.seq, e.key)))
@@ -221,10 +221,23 @@ fn torn_tail_is_cut_and_kept() {
     assert_eq!(log.append(ev(3)).unwrap().event.seq, 3);
     drop(log);
 
-    // Damage under a signed checkpoint is not "torn": opening refuses.
+    // Damage under a signed checkpoint is not "torn". Opening re-reads only what the last
+    // checkpoint does not cover, but reading the damaged event refuses...
     let mut bytes = std::fs::read(&events).unwrap();
     bytes[10] ^= 0x20;
     std::fs::write(&events, &bytes).unwrap();
+    let (log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    assert!(matches!(
+        log.read_event(0),
+        Err(LogError::Corrupt { seq: 0, .. })
+    ));
+    assert!(matches!(
+        log.for_each_event(|_| {}),
+        Err(LogError::Corrupt { seq: 0, .. })
+    ));
+    drop(log);
+    // ...and so does rebuilding the index from the file.
+    std::fs::remove_file(dir.join(INDEX_FILE)).unwrap();
     assert!(matches!(
         CustodyLog::open(&dir, key, clock),
         Err(LogError::Corrupt { seq: 0, .. })

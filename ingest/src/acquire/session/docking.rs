@@ -29,6 +29,7 @@ impl Acquirer {
             && self
                 .log
                 .with(|l| l.seq_of_key(&format!("released/{s}")))
+                .map_err(|e| fail(Some(&s), e.to_string()))?
                 .is_some()
         {
             let counts = self.journal.session_counts(&s).map_err(journal_err(None))?;
@@ -175,7 +176,13 @@ impl Acquirer {
         let pw = cam.profile.password.clone();
         let s = Some(session);
         let sync_key = format!("clock-synced/{session}");
-        if docking.camera_clock.is_some() && self.log.with(|l| l.seq_of_key(&sync_key)).is_none() {
+        if docking.camera_clock.is_some()
+            && self
+                .log
+                .with(|l| l.seq_of_key(&sync_key))
+                .map_err(|e| fail(s, e.to_string()))?
+                .is_none()
+        {
             let now = self.clock.now();
             let local = now
                 .with_timezone(&self.clock.offset_at(now).0)

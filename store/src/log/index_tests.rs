@@ -1,0 +1,326 @@
+//! Attacks on the log's index: proofs from it against the whole tree in memory, and an index
+//! that is missing, behind, ahead of the file or altered, or a file altered under it. An index
+//! is a cache: a wrong one must be caught and rebuilt, never trusted, and never cut the file.
+
+use super::tests::{ev, setup};
+use super::*;
+use evidock_verify::merkle::MemoryTree;
+use evidock_verify::trust::Trust;
+
+fn lines(dir: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(dir.join(layout::EVENTS_FILE))
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn memory_tree(dir: &Path) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    for l in lines(dir) {
+        t.push_entry(&l);
+    }
+    t
+}
+
+fn db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(INDEX_FILE)).unwrap()
+}
+
+/// Every root and proof of a log of `n` events equals the tree's in memory.
+fn assert_same_tree(log: &CustodyLog, n: u64) {
+    let t = memory_tree(log.dir());
+    assert_eq!(log.size(), n);
+    assert_eq!(t.size(), n);
+    assert_eq!(log.root(), t.root());
+    let ix = log.index();
+    for size in 1..=n {
+        assert_eq!(
+            ix.root_at(size).unwrap(),
+            t.root_at(size).unwrap(),
+            "root at {size}"
+        );
+        for index in [0, size / 3, size / 2, size - 1] {
+            assert_eq!(
+                ix.inclusion_proof(index, size).unwrap(),
+                t.inclusion_proof(index, size).unwrap(),
+                "inclusion {index} in {size}"
+            );
+        }
+        for old in [1, size / 2, size - 1] {
+            assert_eq!(
+                ix.consistency_proof(old, size).unwrap(),
+                t.consistency_proof(old, size).unwrap(),
+                "consistency {old}→{size}"
+            );
+        }
+    }
+}
+
+#[test]
+fn roots_and_proofs_from_the_index_are_the_trees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..37 {
+        log.append(ev(i)).unwrap();
+    }
+    // Some events committed, some pending: written but not yet fsynced.
+    for i in 37..45 {
+        log.write_unsynced(ev(i)).unwrap();
+    }
+    assert_eq!(log.index().committed(), 37);
+    assert_same_tree(&log, 45);
+    log.sync().unwrap();
+    assert_eq!(log.index().committed(), 45);
+    log.checkpoint().unwrap();
+    drop(log);
+    // Reopened, everything comes from the database and the frontier.
+    let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none());
+    assert_same_tree(&log, 45);
+    assert_eq!(log.seq_of_key("assign/44").unwrap(), Some(44));
+    assert_eq!(log.seq_of_key("assign/45").unwrap(), None);
+    assert_eq!(log.append(ev(45)).unwrap().event.seq, 45);
+    assert_same_tree(&log, 46);
+}
+
+#[test]
+fn a_missing_or_behind_index_is_caught_up_from_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..10 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    drop(log);
+    let behind = tmp.path().join("behind.sqlite");
+    db(&dir)
+        .execute("VACUUM INTO ?1", [behind.to_string_lossy()])
+        .unwrap();
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 10..25 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    let root = log.root();
+    drop(log);
+
+    // Behind (a commit lost to a power cut): caught up, not rebuilt.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", dir.join(INDEX_FILE).display()));
+    }
+    std::fs::copy(&behind, dir.join(INDEX_FILE)).unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    assert!(rep.reindexed.is_none(), "{:?}", rep.reindexed);
+    assert_eq!((log.size(), log.root()), (25, root));
+    assert_eq!(log.seq_of_key("assign/20").unwrap(), Some(20));
+    drop(log);
+
+    // Missing: built from the file.
+    std::fs::remove_file(dir.join(INDEX_FILE)).unwrap();
+    let (log, _) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert_eq!((log.size(), log.root()), (25, root));
+    assert_same_tree(&log, 25);
+}
+
+#[test]
+fn an_index_ahead_of_the_file_is_kept_aside_and_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..6 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    for i in 6..9 {
+        log.append(ev(i)).unwrap();
+    }
+    drop(log);
+    // The file loses its last two events (no checkpoint covers them).
+    let all = lines(&dir);
+    let mut cut = Vec::new();
+    for l in &all[..7] {
+        cut.extend_from_slice(l);
+        cut.push(b'\n');
+    }
+    std::fs::write(dir.join(layout::EVENTS_FILE), &cut).unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    let r = rep.reindexed.expect("rebuilt");
+    assert!(r.reason.contains("bytes"), "{}", r.reason);
+    // What the index knew is kept: it records the two events the file lost.
+    let kept = rusqlite::Connection::open(r.kept.unwrap()).unwrap();
+    let n: i64 = kept
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 9);
+    assert_eq!(log.size(), 7);
+    assert_eq!(log.seq_of_key("assign/8").unwrap(), None);
+    assert_same_tree(&log, 7);
+}
+
+#[test]
+fn an_altered_index_is_caught_and_never_cuts_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..20 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    for i in 20..23 {
+        log.append(ev(i)).unwrap();
+    }
+    let root = log.root();
+    drop(log);
+    let file = std::fs::read(dir.join(layout::EVENTS_FILE)).unwrap();
+    let attacks = [
+        // A node the signed root is made from.
+        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0",
+        // A leaf since the checkpoint.
+        "UPDATE events SET leaf = zeroblob(32) WHERE seq = 21",
+        // The last event's leaf, so the frontier is wrong.
+        "UPDATE events SET leaf = zeroblob(32) WHERE seq = 22",
+        // The end of the indexed bytes in the middle of a line: reading on from there would
+        // look like a torn tail, to be cut off.
+        "UPDATE meta SET value = value - 30 WHERE name = 'len'",
+        // An event said to start elsewhere.
+        "UPDATE events SET start = start + 1 WHERE seq = 22",
+        // Fewer events than the checkpoint, with the end mid-file.
+        "DELETE FROM events WHERE seq >= 15; UPDATE meta SET value = 15 WHERE name = 'size'",
+    ];
+    for attack in attacks {
+        db(&dir).execute_batch(attack).unwrap();
+        let (log, rep) = CustodyLog::open(&dir, key.clone(), clock.clone())
+            .unwrap_or_else(|e| panic!("{attack}: {e}"));
+        assert!(rep.repaired.is_none(), "{attack}: cut {:?}", rep.repaired);
+        assert!(rep.reindexed.is_some(), "{attack}");
+        assert_eq!((log.size(), log.root()), (23, root), "{attack}");
+        assert_eq!(
+            std::fs::read(dir.join(layout::EVENTS_FILE)).unwrap(),
+            file,
+            "{attack}"
+        );
+        assert_same_tree(&log, 23);
+        drop(log);
+    }
+}
+
+#[test]
+fn an_event_altered_since_the_checkpoint_is_seen_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..12 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    for i in 12..15 {
+        log.append(ev(i)).unwrap();
+    }
+    let original = log.index().leaf(13).unwrap().unwrap();
+    drop(log);
+    // Same length, other officer: a quiet edit of an event no checkpoint signs yet.
+    let path = dir.join(layout::EVENTS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = {
+        let (before, from13) = text.split_at(text.match_indices('\n').nth(12).unwrap().0 + 1);
+        let (line, rest) = from13.split_at(from13.find('\n').unwrap() + 1);
+        format!("{before}{}{rest}", line.replace("350201", "350209"))
+    };
+    assert_eq!(edited.len(), text.len());
+    std::fs::write(&path, &edited).unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    let r = rep.reindexed.expect("the edit is seen");
+    assert!(r.reason.contains("#13"), "{}", r.reason);
+    // The index that recorded what was written is kept, with the original leaf.
+    let kept = rusqlite::Connection::open(r.kept.unwrap()).unwrap();
+    let leaf: Vec<u8> = kept
+        .query_row("SELECT leaf FROM events WHERE seq = 13", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(leaf, original.0.to_vec());
+    assert_ne!(log.index().leaf(13).unwrap().unwrap(), original);
+    drop(log);
+
+    // Under the checkpoint the same edit is damage: reading it refuses, and a full check
+    // (`evidock log verify`) names it.
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("350201", "350208", 1)).unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none(), "open re-reads only the tail");
+    assert!(matches!(
+        log.read_event(0),
+        Err(LogError::Corrupt { seq: 0, .. })
+    ));
+    let check = evidock_verify::logcheck::check_log_dir(&dir, &Trust::none());
+    assert!(!check.integrity_consistent(), "{:?}", check.report);
+}
+
+#[test]
+fn opening_reads_only_the_tail_since_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    let batch: Vec<_> = (0..3000).map(ev).collect();
+    log.append_batch(batch).unwrap();
+    log.checkpoint().unwrap();
+    log.append(ev(3000)).unwrap();
+    drop(log);
+    // Garble every event the checkpoint covers but its last: an open that re-read them would
+    // fail; one that reads the tail does not notice.
+    let path = dir.join(layout::EVENTS_FILE);
+    let all = lines(&dir);
+    let mut out = Vec::new();
+    for (i, l) in all.iter().enumerate() {
+        if i < 2999 {
+            out.extend(std::iter::repeat_n(b'x', l.len()));
+        } else {
+            out.extend_from_slice(l);
+        }
+        out.push(b'\n');
+    }
+    std::fs::write(&path, &out).unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none() && rep.repaired.is_none());
+    assert_eq!(log.size(), 3001);
+    assert_eq!(log.read_event(3000).unwrap().seq, 3000);
+}
+
+#[test]
+fn the_full_check_finds_a_node_opening_does_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    for i in 0..20 {
+        log.append(ev(i)).unwrap();
+    }
+    log.checkpoint().unwrap();
+    drop(log);
+    // Inside the left subtree: the signed root is made from its parent, not from it.
+    db(&dir)
+        .execute_batch("UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0")
+        .unwrap();
+    let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none());
+    let t = memory_tree(&dir);
+    assert_ne!(
+        log.index().inclusion_proof(3, 20).unwrap(),
+        t.inclusion_proof(3, 20).unwrap()
+    );
+    let r = log.check_index().unwrap().expect("found");
+    assert!(r.reason.contains("1/0"), "{}", r.reason);
+    assert_same_tree(&log, 20);
+    assert!(log.check_index().unwrap().is_none());
+}
