@@ -8,8 +8,8 @@
 //!   timestamps/<size>.tsr        RFC 3161 TimeStampResp over SHA-256 of the checkpoint note's bytes
 //! ```
 //!
-//! Everything else in the directory (caches, locks, the timestamp queue) is the station's and
-//! is not evidence.
+//! Everything else in the directory (caches such as the station's `.index.sqlite`, locks, the
+//! timestamp queue, `quarantine/`) is the station's and is not evidence: checks skip dotfiles.
 
 pub const KEY_FILE: &str = "station.pub";
 pub const EVENTS_FILE: &str = "events.jsonl";

@@ -38,12 +38,16 @@ pub enum IndexError {
 const LONGEST_RECORDING_HOURS: i64 = 8;
 
 /// Bumped whenever the tables below change.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS positions (station TEXT PRIMARY KEY, next_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_refs (
+  subject TEXT NOT NULL, station TEXT NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (subject, station, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS items (
   evidence TEXT PRIMARY KEY, station TEXT NOT NULL, seq INTEGER NOT NULL, acquired_at TEXT NOT NULL,
   sha256 TEXT NOT NULL, size INTEGER NOT NULL, device TEXT NOT NULL, officer TEXT, officer_source TEXT,
@@ -175,7 +179,7 @@ impl Index {
             .map_err(err)?;
         if version != SCHEMA_VERSION {
             db.execute_batch(
-                "DROP TABLE IF EXISTS positions; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS objects;
+                "DROP TABLE IF EXISTS positions; DROP TABLE IF EXISTS event_refs; DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS objects;
                  DROP TABLE IF EXISTS cases; DROP TABLE IF EXISTS case_windows; DROP TABLE IF EXISTS links;
                  DROP TABLE IF EXISTS assignments; DROP TABLE IF EXISTS holds_applied;",
             )
@@ -205,7 +209,7 @@ impl Index {
     pub fn clear(&self) -> Result<(), IndexError> {
         self.with(|db| {
             db.execute_batch(
-                "DELETE FROM positions; DELETE FROM items; DELETE FROM objects; DELETE FROM cases;
+                "DELETE FROM positions; DELETE FROM event_refs; DELETE FROM items; DELETE FROM objects; DELETE FROM cases;
                  DELETE FROM case_windows; DELETE FROM links; DELETE FROM assignments;
                  DELETE FROM holds_applied;",
             )
@@ -231,13 +235,48 @@ impl Index {
             l.refresh()?;
             Ok::<_, IndexError>((l.station().clone(), l.size()))
         })?;
-        let at = self.position(&station)?;
-        if at >= from {
-            return Ok(0);
+        /// Events read and applied at a time: a rebuild over a long log holds no more.
+        const BATCH: usize = 4096;
+        let mut at = self.position(&station)?;
+        let mut applied = 0;
+        while at < from {
+            let mut events = Vec::with_capacity(BATCH);
+            log.with(|l| {
+                l.scan_from(at, |e| {
+                    events.push(e);
+                    events.len() < BATCH
+                })
+            })?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                break;
+            };
+            applied += self.apply_all(&station, &events)?;
+            at = last + 1;
         }
-        let mut events = Vec::new();
-        log.with(|l| l.for_each_event_from(at, |e| events.push(e)))?;
-        self.apply_all(&station, &events)
+        Ok(applied)
+    }
+
+    /// The seqs of this station's events about an evidence item or a session, in order: an
+    /// event whose subject it is, or whose payload names it.
+    pub fn events_about(
+        &self,
+        station: &StationId,
+        subjects: &[String],
+    ) -> Result<Vec<u64>, IndexError> {
+        self.with(|db| {
+            let mut stmt = db
+                .prepare_cached("SELECT seq FROM event_refs WHERE subject = ?1 AND station = ?2")?;
+            let mut out = Vec::new();
+            for s in subjects {
+                let rows = stmt.query_map(params![s, station.as_str()], |r| r.get::<_, i64>(0))?;
+                for r in rows {
+                    out.push(r? as u64);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        })
     }
 
     /// Apply events of `station`'s log, in order; those before the index's position are skipped.

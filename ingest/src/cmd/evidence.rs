@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use evidock_verify::event::payload::{AccessedPayload, ObjectRole, TranscodedPayload};
 use evidock_verify::event::{Actor, CustodyEvent, EventKind, NewEvent, Role, Subject};
-use evidock_verify::id::{EvidenceId, SessionId, Sha256};
+use evidock_verify::id::{EvidenceId, Sha256};
 use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
@@ -123,19 +123,19 @@ pub fn run(ctx: &Ctx, cmd: EvidenceCmd) -> anyhow::Result<u8> {
                     legal_hold,
                 });
             }
-            let session = SessionId::new(item.session.clone()).ok();
-            let mut custody = Vec::new();
-            st.log.with(|l| {
-                l.for_each_event(|e| {
-                    let about = match &e.subject {
-                        Subject::Evidence(x) => *x == id,
-                        Subject::Session(s) => Some(s) == session.as_ref(),
-                        _ => false,
-                    } || e.payload.to_string().contains(id.as_str());
-                    if about {
-                        custody.push(e);
-                    }
-                })
+            // The events about the item and its session, found in the case index and read
+            // one by one from the log (each checked against the log's index): no scan.
+            let seqs = cases.index.events_about(
+                st.id(),
+                &[
+                    format!("evidence:{id}"),
+                    format!("session:{}", item.session),
+                ],
+            )?;
+            let custody = st.log.with(|l| {
+                seqs.iter()
+                    .map(|s| l.read_event(*s))
+                    .collect::<Result<Vec<_>, _>>()
             })?;
             let shown = Shown {
                 item,
@@ -332,8 +332,12 @@ fn get(
     }
     let (role, sha, key, local) = if derivative {
         let mut playback = None;
+        let seqs = cases
+            .index
+            .events_about(st.id(), &[format!("evidence:{id}")])?;
         st.log.with(|l| {
-            l.for_each_event(|e| {
+            for seq in seqs {
+                let e = l.read_event(seq)?;
                 if e.kind == EventKind::Transcoded
                     && let Ok(p) = e.payload::<TranscodedPayload>()
                     && p.parent_sha256 == item.sha256
@@ -341,7 +345,8 @@ fn get(
                 {
                     playback = Some(p.sha256);
                 }
-            })
+            }
+            Ok::<_, evidock_store::log::LogError>(())
         })?;
         let sha = playback.ok_or_else(|| {
             crate::exit::BadInput(format!(

@@ -17,9 +17,16 @@ pub enum LogCmd {
         /// First event to show.
         #[arg(long, default_value_t = 0)]
         from: u64,
-        /// At most this many events.
+        /// At most this many events (of those the filters let through).
         #[arg(long)]
         limit: Option<u64>,
+        /// Only events at or after this time: RFC 3339 (`2026-11-28T09:00:00+08:00`), or a
+        /// date (`2026-11-28`) in each event's own local time, as the list shows it.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<Since>,
+        /// Only events of this kind (`acquired`, `exported`, …); repeat for several.
+        #[arg(long = "kind", value_parser = parse_kind)]
+        kinds: Vec<evidock_verify::event::EventKind>,
     },
     /// Sign a checkpoint over every event now, and time-stamp it if a TSA is configured.
     Checkpoint,
@@ -46,7 +53,21 @@ pub enum LogCmd {
 pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
     let st = ctx.station()?;
     match cmd {
-        LogCmd::Show { from, limit } => show(ctx, &st, from, limit),
+        LogCmd::Show {
+            from,
+            limit,
+            since,
+            kinds,
+        } => show(
+            ctx,
+            &st,
+            &Filter {
+                from,
+                limit,
+                since,
+                kinds,
+            },
+        ),
         LogCmd::Checkpoint => {
             let cp = st.log.seal(evidock_store::checkpoints::Moment::Asked)?;
             match &cp {
@@ -70,30 +91,105 @@ pub fn run(ctx: &Ctx, cmd: LogCmd) -> anyhow::Result<u8> {
     }
 }
 
-fn show(ctx: &Ctx, st: &Station, from: u64, limit: Option<u64>) -> anyhow::Result<u8> {
-    let mut events = Vec::new();
+/// A `--since` value.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    Instant(chrono::DateTime<chrono::Utc>),
+    LocalDate(chrono::NaiveDate),
+}
+
+fn parse_since(s: &str) -> Result<Since, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::Instant(t.with_timezone(&chrono::Utc)));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(Since::LocalDate)
+        .map_err(|_| format!("{s:?} is neither an RFC 3339 time (2026-11-28T09:00:00+08:00) nor a date (2026-11-28)"))
+}
+
+fn parse_kind(s: &str) -> Result<evidock_verify::event::EventKind, String> {
+    use evidock_verify::event::EventKind;
+    let kind = EventKind::parse(s);
+    if kind.is_known() {
+        return Ok(kind);
+    }
+    let known: Vec<&str> = EventKind::KNOWN.iter().map(EventKind::as_str).collect();
+    Err(format!(
+        "{s:?} is not a kind of custody event; the kinds are: {}",
+        known.join(", ")
+    ))
+}
+
+/// Which events `log show` prints.
+struct Filter {
+    from: u64,
+    limit: Option<u64>,
+    since: Option<Since>,
+    kinds: Vec<evidock_verify::event::EventKind>,
+}
+
+impl Filter {
+    fn admits(&self, ev: &evidock_verify::event::CustodyEvent) -> bool {
+        let recent = match self.since {
+            None => true,
+            Some(Since::Instant(t)) => ev.time.0 >= t,
+            Some(Since::LocalDate(d)) => ev.local_time().date_naive() >= d,
+        };
+        recent && (self.kinds.is_empty() || self.kinds.contains(&ev.kind))
+    }
+}
+
+/// Events are streamed from disk as they are printed: memory does not grow with the log.
+fn show(ctx: &Ctx, st: &Station, filter: &Filter) -> anyhow::Result<u8> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut shown = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    if ctx.json {
+        out.write_all(b"[")?;
+    }
     st.log.with(|l| {
-        l.for_each_event(|ev| {
-            if ev.seq >= from && limit.is_none_or(|n| ev.seq < from.saturating_add(n)) {
-                events.push(ev);
+        l.scan_from(filter.from, |ev| {
+            if !filter.admits(&ev) {
+                return true;
+            }
+            if filter.limit.is_some_and(|n| shown >= n) {
+                return false;
+            }
+            let written = if ctx.json {
+                let sep = if shown == 0 { "\n" } else { ",\n" };
+                serde_json::to_string(&ev)
+                    .map_err(std::io::Error::other)
+                    .and_then(|j| write!(out, "{sep}{j}"))
+            } else {
+                writeln!(
+                    out,
+                    "#{:<6} {}  {:<16} {:<38} by {} {}",
+                    ev.seq,
+                    ev.local_time().format("%Y-%m-%d %H:%M:%S%:z"),
+                    ev.kind,
+                    ev.subject.to_string(),
+                    ev.actor.role,
+                    ev.actor.id
+                )
+            };
+            shown += 1;
+            match written {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             }
         })
     })?;
-    if ctx.json {
-        ctx.print_json(&events)?;
-    } else {
-        for ev in &events {
-            println!(
-                "#{:<6} {}  {:<16} {:<38} by {} {}",
-                ev.seq,
-                ev.local_time().format("%Y-%m-%d %H:%M:%S%:z"),
-                ev.kind,
-                ev.subject.to_string(),
-                ev.actor.role,
-                ev.actor.id
-            );
-        }
+    if let Some(e) = failed {
+        return Err(e.into());
     }
+    if ctx.json {
+        out.write_all(b"\n]\n")?;
+    }
+    out.flush()?;
     Ok(exit::OK)
 }
 

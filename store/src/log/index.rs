@@ -9,7 +9,7 @@
 //! processes of one station write it; each commits the rows it read or wrote, and rows are the
 //! same whoever computes them (`INSERT OR IGNORE`).
 
-use evidock_verify::merkle::{self, Hash, NodeSource, ProofRequestError};
+use evidock_verify::merkle::{self, Hash, NodeSource};
 use evidock_verify::note::VerifierKey;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// The index file in a log directory (a dotfile: log checks skip it, as the lock).
 pub const INDEX_FILE: &str = ".index.sqlite";
+
+mod tree;
 
 /// Bumped when the schema changes: an index of another format is rebuilt.
 const FORMAT: i64 = 1;
@@ -427,11 +429,12 @@ impl LogIndex {
     }
 
     /// The leaf hashes of events `from..to` (within the index), in order, one at a time.
+    /// Stops early, without an error, when `f` returns `false`.
     pub(super) fn for_each_leaf(
         &self,
         from: u64,
         to: u64,
-        mut f: impl FnMut(u64, Hash) -> Result<(), super::LogError>,
+        mut f: impl FnMut(u64, Hash) -> Result<bool, super::LogError>,
     ) -> Result<(), super::LogError> {
         let to = to.min(self.size());
         let db_to = to.min(self.committed);
@@ -452,7 +455,9 @@ impl LogIndex {
                 let leaf = hash_of(leaf)
                     .filter(|_| seq as u64 == expect)
                     .ok_or_else(|| self.damaged(format!("event #{expect} is missing")))?;
-                f(expect, leaf)?;
+                if !f(expect, leaf)? {
+                    return Ok(());
+                }
                 expect += 1;
             }
             if expect != db_to {
@@ -460,10 +465,12 @@ impl LogIndex {
             }
         }
         for seq in from.max(self.committed)..to {
-            f(
+            if !f(
                 seq,
                 self.pending[(seq - self.committed) as usize].entry.leaf,
-            )?;
+            )? {
+                break;
+            }
         }
         Ok(())
     }
@@ -522,118 +529,5 @@ impl LogIndex {
                 Ok(Some((seq as u64, key)))
             }
         }
-    }
-
-    /// Recompute every subtree hash from the leaves and compare it with the one stored: the
-    /// whole index, not just what the last checkpoint's root is made from (`evidock log verify`).
-    pub(super) fn check_nodes(&self) -> Result<(), super::LogError> {
-        let mut frontier: Vec<(u32, Hash)> = Vec::new();
-        self.for_each_leaf(0, self.size(), |seq, leaf| {
-            let (mut hash, mut level) = (leaf, 0u32);
-            while let Some(&(l, left)) = frontier.last() {
-                if l != level {
-                    break;
-                }
-                frontier.pop();
-                hash = merkle::node_hash(&left, &hash);
-                level += 1;
-                if self.node(level, seq >> level)? != hash {
-                    return Err(self
-                        .damaged(format!(
-                            "subtree {level}/{} is not its leaves' hash",
-                            seq >> level
-                        ))
-                        .into());
-                }
-            }
-            frontier.push((level, hash));
-            Ok(())
-        })?;
-        if frontier != self.frontier {
-            return Err(self.damaged("the frontier is not the tree's".into()).into());
-        }
-        Ok(())
-    }
-
-    /// The root hash of the whole tree, from the frontier.
-    pub fn root(&self) -> Hash {
-        let mut it = self.frontier.iter().rev();
-        let Some(&(_, mut acc)) = it.next() else {
-            return merkle::empty_root();
-        };
-        for (_, left) in it {
-            acc = merkle::node_hash(left, &acc);
-        }
-        acc
-    }
-
-    /// The leaf hash of event `seq`.
-    pub fn leaf(&self, seq: u64) -> Result<Option<Hash>, IndexError> {
-        Ok(self.entry(seq)?.map(|(_, _, leaf)| leaf))
-    }
-
-    /// The root hash of the first `size` events.
-    pub fn root_at(&self, size: u64) -> Result<Hash, IndexError> {
-        if size > self.size() {
-            return Err(self.beyond(size));
-        }
-        merkle::root(self, size)
-    }
-
-    pub fn inclusion_proof(
-        &self,
-        index: u64,
-        size: u64,
-    ) -> Result<Vec<Hash>, ProofRequestError<IndexError>> {
-        if size > self.size() {
-            return Err(ProofRequestError::Source(self.beyond(size)));
-        }
-        merkle::inclusion_proof(self, index, size)
-    }
-
-    pub fn consistency_proof(
-        &self,
-        old: u64,
-        new: u64,
-    ) -> Result<Vec<Hash>, ProofRequestError<IndexError>> {
-        if new > self.size() {
-            return Err(ProofRequestError::Source(self.beyond(new)));
-        }
-        merkle::consistency_proof(self, old, new)
-    }
-}
-
-impl NodeSource for LogIndex {
-    type Error = IndexError;
-
-    fn node(&self, level: u32, index: u64) -> Result<Hash, IndexError> {
-        // The leaf that completed this subtree.
-        let last = ((index + 1) << level) - 1;
-        if last >= self.size() {
-            return Err(self.beyond(last + 1));
-        }
-        if level == 0 {
-            return self
-                .leaf(index)?
-                .ok_or_else(|| self.damaged(format!("event #{index} is missing")));
-        }
-        if last >= self.committed {
-            let p = &self.pending[(last - self.committed) as usize];
-            return p
-                .nodes
-                .get(level as usize - 1)
-                .copied()
-                .ok_or_else(|| self.damaged(format!("subtree {level}/{index} was not built")));
-        }
-        let hash: Option<Vec<u8>> = self
-            .db
-            .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![level, index as i64], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(|e| self.db_err(e))?;
-        hash.and_then(hash_of)
-            .ok_or_else(|| self.damaged(format!("subtree {level}/{index} is missing")))
     }
 }

@@ -409,6 +409,18 @@ impl CustodyLog {
         seq: u64,
         mut f: impl FnMut(CustodyEvent),
     ) -> Result<(), LogError> {
+        self.scan_from(seq, |ev| {
+            f(ev);
+            true
+        })
+    }
+
+    /// Like [`CustodyLog::for_each_event_from`], until `f` returns `false`.
+    pub fn scan_from(
+        &self,
+        seq: u64,
+        mut f: impl FnMut(CustodyEvent) -> bool,
+    ) -> Result<(), LogError> {
         let Some((start, _, _)) = self.index.entry(seq)? else {
             return Ok(());
         };
@@ -424,8 +436,7 @@ impl CustodyLog {
                 reader
                     .read_until(b'\n', &mut line)
                     .map_err(fsutil::err("read", &path))?;
-                f(self.parse_checked(at, &line, &leaf)?);
-                Ok(())
+                Ok(f(self.parse_checked(at, &line, &leaf)?))
             })
     }
 }

@@ -285,7 +285,7 @@ impl CustodyLog {
                     reason: format!("event #{at} in events.jsonl is not the event indexed"),
                 });
             }
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -406,6 +406,28 @@ fn import_auto_link_override_reimport_retention_and_rebuild() {
     ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
+    // Found through the case index, they are every event a scan of the whole log finds: about
+    // the item or its session, or naming it in the payload.
+    let three_id = id("ZFY1001#3").to_string();
+    let session = three["item"]["session"].as_str().unwrap().to_string();
+    let scanned: Vec<u64> = st
+        .events()
+        .iter()
+        .filter(|e| {
+            let subject = e["subject"].to_string();
+            subject.contains(&three_id)
+                || subject.contains(&session)
+                || e["payload"].to_string().contains(&three_id)
+        })
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let shown: Vec<u64> = three["custody"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(shown, scanned);
 
     // Back and forth: every change of retention is its own event (a return to an earlier state
     // too), and the index follows.

@@ -20,6 +20,7 @@ mod dock;
 mod exit_codes;
 mod export;
 mod group_commit;
+mod history;
 mod keys;
 mod s3control;
 mod status;

@@ -14,6 +14,7 @@ use rusqlite::{Transaction, params};
 /// Apply one event. Events of kinds the index does not track, and malformed payloads (the
 /// verifier reports those), change nothing.
 pub(super) fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
+    refer(tx, ev)?;
     let actor = format!("{}:{}", role_name(ev), ev.actor.id);
     match &ev.kind {
         EventKind::Acquired => {
@@ -174,6 +175,49 @@ pub(super) fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result
     Ok(())
 }
 
+/// What an event is about, for `evidence show`: its subject when that is an evidence item or a
+/// session, and every evidence item its payload names (a link, an export, a wipe).
+fn refer(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
+    let mut subjects = std::collections::BTreeSet::new();
+    match &ev.subject {
+        Subject::Evidence(id) => {
+            subjects.insert(format!("evidence:{id}"));
+        }
+        Subject::Session(s) => {
+            subjects.insert(format!("session:{s}"));
+        }
+        _ => {}
+    }
+    for id in evidence_ids_in(&ev.payload.to_string()) {
+        subjects.insert(format!("evidence:{id}"));
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO event_refs (subject, station, seq) VALUES (?1, ?2, ?3)",
+    )?;
+    for s in subjects {
+        stmt.execute(params![s, ev.station.as_str(), ev.seq as i64])?;
+    }
+    Ok(())
+}
+
+/// Every evidence ID (`ev-` and 20 hex digits) in a text: each one that occurs in it, as a
+/// substring search for that ID would find it.
+pub(super) fn evidence_ids_in(text: &str) -> Vec<&str> {
+    const HEX: usize = 20;
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("ev-") {
+        let id = &text[at..];
+        if id.len() >= 3 + HEX
+            && id.as_bytes()[3..3 + HEX]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        {
+            out.push(&id[..3 + HEX]);
+        }
+    }
+    out
+}
+
 fn role_name(ev: &CustodyEvent) -> String {
     ev.actor.role.as_str().to_string()
 }
@@ -193,4 +237,19 @@ fn recording_end(p: &AcquiredPayload, ev: &CustodyEvent) -> Option<DateTime<Utc>
     } else {
         rec.corrected.0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::evidence_ids_in;
+
+    #[test]
+    fn evidence_ids_are_found_wherever_they_occur() {
+        let a = "ev-0123456789abcdef0123";
+        let text = format!(
+            r#"{{"evidence":"{a}","key":"evidence/2026/{a}.mp4","short":"ev-0123","upper":"ev-0123456789ABCDEF0123","tail":"ev-"}}"#
+        );
+        assert_eq!(evidence_ids_in(&text), vec![a, a]);
+        assert!(evidence_ids_in("").is_empty());
+    }
 }
