@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh digest    1 GiB: evidock hash (SHA-256; +SM3) vs sha256sum, openssl, SM3 alone
 #   scripts/bench.sh custody   custody log appends/s, proofs at 1,000,000 entries
+#   scripts/bench.sh history   a log of 2,000,000 events against one of 200: open, append, proofs, station show, log show
 #   scripts/bench.sh acquire   4 GiB of mixed files: evidock ingest vs cp -r + sha256sum, and hashing alone
 #   scripts/bench.sh card      1.2 GiB card: evidock ingest vs dd oflag=direct + dd iflag=direct of the same files, pair by pair
 #   scripts/bench.sh photos    200 photos: evidock ingest vs dd oflag=direct,dsync of each, pair by pair
@@ -47,6 +48,25 @@ digest() {
     -n "SM3 alone (sm3 crate, one thread)" "$BIN/bench-digest sm3 $DIR/1g.bin" \
     -n "sha256sum" "sha256sum $DIR/1g.bin" \
     -n "openssl dgst -sha256" "openssl dgst -sha256 $DIR/1g.bin"
+}
+
+history() { # a long custody log against a short one: the log itself, then whole commands
+  local n=${HISTORY_EVENTS:-2000000}
+  "$BIN/bench-log-history" "$DIR" "$n" 200
+  local big=$DIR/hist-big small=$DIR/hist-small
+  if [ ! -f "$big/.filled-$n" ]; then
+    rm -rf "$big" "$small"
+    for d in "$big" "$small"; do "$BIN/evidock" --data-dir "$d" station init --station-id hist-01 >/dev/null; done
+    "$BIN/bench-log-history" --fill "$big" hist-01 "$n"
+    "$BIN/bench-log-history" --fill "$small" hist-01 200
+    touch "$big/.filled-$n"
+  fi
+  hyperfine --warmup 2 --runs 10 \
+    -n "station show, $n events" "$BIN/evidock --data-dir $big station show" \
+    -n "station show, 200 events" "$BIN/evidock --data-dir $small station show" \
+    -n "log show --kind key-rotated, $n events (a full streamed scan)" "$BIN/evidock --data-dir $big log show --kind key-rotated"
+  echo "peak RSS (KiB): station show $(peak_rss "$BIN/evidock" --data-dir "$big" station show)," \
+    "log show $(peak_rss "$BIN/evidock" --data-dir "$big" log show), log show --json $(peak_rss "$BIN/evidock" --data-dir "$big" log show --json)"
 }
 
 custody() {
@@ -376,6 +396,7 @@ package() { # the card's six recordings linked to one case and exported; the off
 case "$what" in
   digest) digest ;;
   custody) custody ;;
+  history) history ;;
   acquire) acquire ;;
   card) card ;;
   photos) photos ;;

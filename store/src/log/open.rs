@@ -54,9 +54,10 @@ impl CustodyLog {
             .append(true)
             .open(&events_path)
             .map_err(fsutil::err("open", &events_path))?;
-        // Either may have just been created: their entries made durable before any event is.
-        fsutil::sync_dir(dir)?;
+        // The index is opened (and so created) first: every entry the log keeps is made durable
+        // before any event is.
         let index = LogIndex::open(dir)?;
+        fsutil::sync_dir(dir)?;
         let mut log = CustodyLog {
             dir: dir.to_path_buf(),
             station: station.clone(),

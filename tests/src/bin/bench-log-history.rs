@@ -6,6 +6,8 @@
 //!
 //! usage: bench-log-history <scratch dir> [large, default 2000000] [small, default 200]
 //!        bench-log-history --open <log dir>   (one open, in this process: prints ms and KiB)
+//!        bench-log-history --fill <station data dir> <station id> <events>
+//!                                             (a station's own log grown to <events>, sealed)
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use evidock_store::clock::SystemClock;
@@ -163,6 +165,28 @@ fn main() {
         let ms = t.elapsed().as_secs_f64() * 1e3;
         assert!(log.size() > 0);
         println!("{ms:.2} {}", peak_rss_kib());
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--fill") {
+        let data = Path::new(&args[2]);
+        let st = StationId::new(args[3].clone()).unwrap();
+        let n: u64 = args[4].parse().unwrap();
+        let (key, created) =
+            StationKey::load_or_create(&data.join("station.key"), Some(&st), &st).unwrap();
+        assert!(!created, "no station in {}", data.display());
+        let (mut log, _) = CustodyLog::open(
+            &data.join("custody").join(st.as_str()),
+            Arc::new(key),
+            Arc::new(SystemClock::default()),
+        )
+        .unwrap();
+        let mut i = log.size();
+        while i < n {
+            let end = (i + 8192).min(n);
+            log.append_batch((i..end).map(event).collect()).unwrap();
+            i = end;
+        }
+        log.checkpoint().unwrap();
         return;
     }
     let scratch = Path::new(&args[1]);
