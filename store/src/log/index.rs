@@ -75,6 +75,8 @@ pub struct LogIndex {
     pending_keys: HashMap<[u8; 16], u64>,
     /// Bytes of `events.jsonl` the committed events take.
     committed_len: u64,
+    /// Why the index as loaded cannot be right, if it cannot.
+    suspect: Option<String>,
 }
 
 impl std::fmt::Debug for LogIndex {
@@ -183,6 +185,7 @@ impl LogIndex {
             pending: VecDeque::new(),
             pending_keys: HashMap::new(),
             committed_len: 0,
+            suspect: None,
         };
         ix.load()?;
         Ok(ix)
@@ -200,7 +203,32 @@ impl LogIndex {
                 .map_err(|e| self.db_err(e))?;
             Ok(v.unwrap_or(0).max(0) as u64)
         };
-        let (size, len) = (meta("size")?, meta("len")?);
+        // One read transaction: another process may commit between two reads, and a size from
+        // before its commit with a length from after would start the next read mid-history.
+        self.db.execute_batch("BEGIN").map_err(|e| self.db_err(e))?;
+        let read = (|| -> Result<(u64, u64, Option<(i64, i64)>), IndexError> {
+            let size = meta("size")?;
+            let last: Option<(i64, i64)> = self
+                .db
+                .query_row(
+                    "SELECT start, len FROM events WHERE seq = ?1",
+                    [size as i64 - 1],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(|e| self.db_err(e))?;
+            Ok((size, meta("len")?, last))
+        })();
+        let _ = self.db.execute_batch("COMMIT");
+        let (size, len, last) = read?;
+        // The length is where the last event ends, whatever the meta row says.
+        // Not an error here: the log rebuilds it, keeping this one aside.
+        self.suspect = (size > 0 && last.map(|(s, l)| (s + l) as u64) != Some(len)).then(|| {
+            format!(
+                "the index says it covers {len} bytes, but its event #{} ends elsewhere",
+                size - 1
+            )
+        });
         self.committed = size;
         self.committed_len = len;
         self.pending.clear();
@@ -256,6 +284,11 @@ impl LogIndex {
 
     pub fn is_empty(&self) -> bool {
         self.size() == 0
+    }
+
+    /// Why the index as loaded cannot be right, if it cannot.
+    pub(super) fn suspect(&self) -> Option<&str> {
+        self.suspect.as_deref()
     }
 
     /// Events the database holds (the rest wait for an fsync).

@@ -127,8 +127,8 @@ impl CustodyLog {
             .metadata()
             .map_err(fsutil::err("stat", &events_path))?
             .len();
-        let mut reindexed = None;
-        if self.index.len() > file_len {
+        let mut reindexed = self.index.suspect().map(str::to_string);
+        if reindexed.is_none() && self.index.len() > file_len {
             reindexed = Some(format!(
                 "the index covers {} bytes of events, the file holds {file_len}",
                 self.index.len()
