@@ -206,7 +206,8 @@ impl LogIndex {
         // One read transaction: another process may commit between two reads, and a size from
         // before its commit with a length from after would start the next read mid-history.
         self.db.execute_batch("BEGIN").map_err(|e| self.db_err(e))?;
-        let read = (|| -> Result<(u64, u64, Option<(i64, i64)>), IndexError> {
+        type Read = (u64, u64, Option<(i64, i64)>);
+        let read = (|| -> Result<Read, IndexError> {
             let size = meta("size")?;
             let last: Option<(i64, i64)> = self
                 .db
