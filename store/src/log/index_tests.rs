@@ -24,6 +24,33 @@ fn memory_tree(dir: &Path) -> MemoryTree {
     t
 }
 
+/// A log of `n` events, closed, the first `sealed` under a signed checkpoint.
+struct Written {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    key: Arc<crate::key::StationKey>,
+    clock: Arc<crate::clock::ManualClock>,
+    root: Hash,
+}
+
+fn written(sealed: u32, n: u32) -> Written {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    log.append_batch((0..sealed).map(ev).collect()).unwrap();
+    log.checkpoint().unwrap();
+    log.append_batch((sealed..n).map(ev).collect()).unwrap();
+    let root = log.root();
+    Written {
+        tmp,
+        dir,
+        key,
+        clock,
+        root,
+    }
+}
+
 fn db(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join(INDEX_FILE)).unwrap()
 }
@@ -89,15 +116,13 @@ fn roots_and_proofs_from_the_index_are_the_trees() {
 
 #[test]
 fn a_missing_or_behind_index_is_caught_up_from_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for i in 0..10 {
-        log.append(ev(i)).unwrap();
-    }
-    log.checkpoint().unwrap();
-    drop(log);
+    let Written {
+        tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(10, 10);
     let behind = tmp.path().join("behind.sqlite");
     db(&dir)
         .execute("VACUUM INTO ?1", [behind.to_string_lossy()])
@@ -130,18 +155,13 @@ fn a_missing_or_behind_index_is_caught_up_from_the_file() {
 
 #[test]
 fn an_index_ahead_of_the_file_is_kept_aside_and_rebuilt() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for i in 0..6 {
-        log.append(ev(i)).unwrap();
-    }
-    log.checkpoint().unwrap();
-    for i in 6..9 {
-        log.append(ev(i)).unwrap();
-    }
-    drop(log);
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(6, 9);
     // The file loses its last two events (no checkpoint covers them).
     let all = lines(&dir);
     let mut cut = Vec::new();
@@ -166,19 +186,13 @@ fn an_index_ahead_of_the_file_is_kept_aside_and_rebuilt() {
 
 #[test]
 fn an_altered_index_is_caught_and_never_cuts_the_file() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for i in 0..20 {
-        log.append(ev(i)).unwrap();
-    }
-    log.checkpoint().unwrap();
-    for i in 20..23 {
-        log.append(ev(i)).unwrap();
-    }
-    let root = log.root();
-    drop(log);
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        root,
+    } = written(20, 23);
     let file = std::fs::read(dir.join(layout::EVENTS_FILE)).unwrap();
     let attacks = [
         // A node the signed root is made from.
@@ -214,19 +228,14 @@ fn an_altered_index_is_caught_and_never_cuts_the_file() {
 
 #[test]
 fn an_event_altered_since_the_checkpoint_is_seen_on_open() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for i in 0..12 {
-        log.append(ev(i)).unwrap();
-    }
-    log.checkpoint().unwrap();
-    for i in 12..15 {
-        log.append(ev(i)).unwrap();
-    }
-    let original = log.index().leaf(13).unwrap().unwrap();
-    drop(log);
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(12, 15);
+    let original = merkle::leaf_hash(&lines(&dir)[13]);
     // Same length, other officer: a quiet edit of an event no checkpoint signs yet.
     let path = dir.join(layout::EVENTS_FILE);
     let text = std::fs::read_to_string(&path).unwrap();
@@ -268,15 +277,13 @@ fn an_event_altered_since_the_checkpoint_is_seen_on_open() {
 
 #[test]
 fn opening_reads_only_the_tail_since_the_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    let batch: Vec<_> = (0..3000).map(ev).collect();
-    log.append_batch(batch).unwrap();
-    log.checkpoint().unwrap();
-    log.append(ev(3000)).unwrap();
-    drop(log);
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(3000, 3001);
     // Garble every event the checkpoint covers but its last: an open that re-read them would
     // fail; one that reads the tail does not notice.
     let path = dir.join(layout::EVENTS_FILE);
@@ -299,15 +306,13 @@ fn opening_reads_only_the_tail_since_the_checkpoint() {
 
 #[test]
 fn the_full_check_finds_a_node_opening_does_not_read() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (key, clock) = setup(tmp.path());
-    let dir = tmp.path().join("log");
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for i in 0..20 {
-        log.append(ev(i)).unwrap();
-    }
-    log.checkpoint().unwrap();
-    drop(log);
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(20, 20);
     // Inside the left subtree: the signed root is made from its parent, not from it.
     db(&dir)
         .execute_batch("UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0")

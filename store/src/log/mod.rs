@@ -421,6 +421,20 @@ impl CustodyLog {
         seq: u64,
         mut f: impl FnMut(CustodyEvent) -> bool,
     ) -> Result<(), LogError> {
+        self.for_each_line(seq, self.index.size(), |at, line, leaf| {
+            Ok(f(self.parse_checked(at, line, leaf)?))
+        })
+    }
+
+    /// The lines of events `seq..to` (newline included, if the file has it), each with the
+    /// leaf the index holds for it, read in one pass from where the index says `seq` starts;
+    /// until `f` returns `false`.
+    fn for_each_line(
+        &self,
+        seq: u64,
+        to: u64,
+        mut f: impl FnMut(u64, &[u8], &Hash) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
         let Some((start, _, _)) = self.index.entry(seq)? else {
             return Ok(());
         };
@@ -430,14 +444,13 @@ impl CustodyLog {
             .map_err(fsutil::err("seek", &path))?;
         let mut reader = BufReader::with_capacity(1 << 16, file.take(self.index.len() - start));
         let mut line = Vec::with_capacity(1024);
-        self.index
-            .for_each_leaf(seq, self.index.size(), |at, leaf| {
-                line.clear();
-                reader
-                    .read_until(b'\n', &mut line)
-                    .map_err(fsutil::err("read", &path))?;
-                Ok(f(self.parse_checked(at, &line, &leaf)?))
-            })
+        self.index.for_each_leaf(seq, to, |at, leaf| {
+            line.clear();
+            reader
+                .read_until(b'\n', &mut line)
+                .map_err(fsutil::err("read", &path))?;
+            f(at, &line, &leaf)
+        })
     }
 }
 

@@ -121,12 +121,7 @@ impl CustodyLog {
     /// file. An index that is ahead of the file or does not match it is rebuilt from the file
     /// (returning why); a file that does not match its own signed checkpoint is damage.
     fn bring_index_up(&mut self) -> Result<Option<Reindexed>, LogError> {
-        let events_path = self.dir.join(layout::EVENTS_FILE);
-        let file_len = self
-            .file
-            .metadata()
-            .map_err(fsutil::err("stat", &events_path))?
-            .len();
+        let file_len = self.file_len()?;
         let mut reindexed = self.index.suspect().map(str::to_string);
         if reindexed.is_none() && self.index.len() > file_len {
             reindexed = Some(format!(
@@ -262,24 +257,21 @@ impl CustodyLog {
         self.rehash_from(size - 1, self.index.size())
     }
 
+    /// The events file's length now.
+    fn file_len(&self) -> Result<u64, LogError> {
+        let path = self.dir.join(layout::EVENTS_FILE);
+        Ok(self
+            .file
+            .metadata()
+            .map_err(fsutil::err("stat", &path))?
+            .len())
+    }
+
     /// Re-read the events `seq..to` and compare each with the leaf the index holds.
     fn rehash_from(&self, seq: u64, to: u64) -> Result<(), LogError> {
-        let events_path = self.dir.join(layout::EVENTS_FILE);
-        let Some((start, _, _)) = self.index.entry(seq)? else {
-            return Ok(());
-        };
-        let mut f = &self.file;
-        f.seek(SeekFrom::Start(start))
-            .map_err(fsutil::err("seek", &events_path))?;
-        let mut reader = BufReader::with_capacity(1 << 16, f.take(self.index.len() - start));
-        let mut line = Vec::with_capacity(1024);
-        self.index.for_each_leaf(seq, to, |at, leaf| {
-            line.clear();
-            reader
-                .read_until(b'\n', &mut line)
-                .map_err(fsutil::err("read", &events_path))?;
+        self.for_each_line(seq, to, |at, line, leaf| {
             let whole = line.strip_suffix(b"\n");
-            if whole.is_none_or(|l| merkle::leaf_hash(l) != leaf) {
+            if whole.is_none_or(|l| merkle::leaf_hash(l) != *leaf) {
                 return Err(LogError::Corrupt {
                     dir: self.dir.clone(),
                     seq: at,
@@ -330,11 +322,7 @@ impl CustodyLog {
         /// rebuild of a long log.
         const BATCH: u64 = 8192;
         let events_path = self.dir.join(layout::EVENTS_FILE);
-        let file_len = self
-            .file
-            .metadata()
-            .map_err(fsutil::err("stat", &events_path))?
-            .len();
+        let file_len = self.file_len()?;
         let from = self.index.len();
         if file_len == from {
             return Ok(None);
