@@ -329,3 +329,52 @@ fn the_full_check_finds_a_node_opening_does_not_read() {
     assert_same_tree(&log, 20);
     assert!(log.check_index().unwrap().is_none());
 }
+
+#[test]
+fn a_node_since_the_checkpoint_is_checked_before_the_next_one_signs_it() {
+    // 20 signed, 4 not: the nodes of leaves 16..24 are made since the checkpoint, and the next
+    // checkpoint's root is made from them.
+    for attack in [
+        // In the frontier: the next root is made from it.
+        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 3 AND idx = 2",
+        // Under it: proofs of events 20 and 21 are made from it.
+        "UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 10",
+    ] {
+        let Written {
+            tmp: _tmp,
+            dir,
+            key,
+            clock,
+            root,
+        } = written(20, 24);
+        db(&dir).execute_batch(attack).unwrap();
+        let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+        let r = rep.reindexed.expect(attack);
+        assert!(
+            r.reason.contains("subtree") || r.reason.contains("frontier"),
+            "{attack}: {}",
+            r.reason
+        );
+        assert_eq!(log.root(), root, "{attack}");
+        let signed = log.checkpoint().unwrap().expect("signed");
+        assert_eq!(signed.checkpoint.root, memory_tree(&dir).root(), "{attack}");
+        assert_same_tree(&log, 24);
+    }
+}
+
+#[test]
+fn a_log_never_signed_is_checked_whole_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    log.append_batch((0..6).map(ev).collect()).unwrap();
+    let root = log.root();
+    drop(log);
+    db(&dir)
+        .execute_batch("UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0")
+        .unwrap();
+    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_some());
+    assert_eq!(log.root(), root);
+}

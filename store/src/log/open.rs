@@ -202,7 +202,8 @@ impl CustodyLog {
     }
 
     /// The index and the file against the latest signed checkpoint: its signature by the key in
-    /// force at its size, its root from the index, and the events since re-hashed from the file.
+    /// force at its size, its root from the index, the events since re-hashed from the file and
+    /// the subtree hashes since recomputed from them.
     fn check_against_checkpoint(&mut self) -> Result<(), LogError> {
         self.last_checkpoint = latest_checkpoint_size(&self.dir)?;
         let size = self.last_checkpoint;
@@ -218,7 +219,9 @@ impl CustodyLog {
             ));
         }
         if size == 0 {
-            return Ok(());
+            // Nothing signed yet: all of it is the tail.
+            self.rehash_from(0, self.index.size())?;
+            return self.index.check_nodes_from(0);
         }
         let path = self
             .dir
@@ -254,7 +257,9 @@ impl CustodyLog {
                 format!("the events do not lead to the root signed in checkpoint {size}"),
             ));
         }
-        self.rehash_from(size - 1, self.index.size())
+        // The nodes since are checked too: the next checkpoint signs what they make.
+        self.rehash_from(size - 1, self.index.size())?;
+        self.index.check_nodes_from(size)
     }
 
     /// The events file's length now.

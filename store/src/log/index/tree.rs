@@ -11,8 +11,24 @@ impl LogIndex {
     /// Recompute every subtree hash from the leaves and compare it with the one stored: the
     /// whole index, not just what the last checkpoint's root is made from (`evidock log verify`).
     pub(in crate::log) fn check_nodes(&self) -> Result<(), crate::log::LogError> {
+        self.check_nodes_from(0)
+    }
+
+    /// Recompute the subtree hashes the events from `from` on completed, starting from the
+    /// subtrees the first `from` events decompose into, and compare them and the frontier with
+    /// what the index holds. Those subtrees are what a root of size `from` is made from: once
+    /// that root is checked against a signed checkpoint, this checks every node the next
+    /// checkpoint's root and the proofs since are made from, reading only the tail.
+    pub(in crate::log) fn check_nodes_from(&self, from: u64) -> Result<(), crate::log::LogError> {
         let mut frontier: Vec<(u32, Hash)> = Vec::new();
-        self.for_each_leaf(0, self.size(), |seq, leaf| {
+        let mut before = 0u64;
+        for level in (0..64u32).rev() {
+            if from & (1u64 << level) != 0 {
+                frontier.push((level, self.node(level, before >> level)?));
+                before += 1u64 << level;
+            }
+        }
+        self.for_each_leaf(from, self.size(), |seq, leaf| {
             let (mut hash, mut level) = (leaf, 0u32);
             while let Some(&(l, left)) = frontier.last() {
                 if l != level {
