@@ -6,8 +6,8 @@
 //! It is a cache of `events.jsonl`, never evidence: a row is committed only after the event's
 //! line is fsynced, so the index is never ahead of the durable events; when it is missing, behind
 //! or does not match the file it is caught up or rebuilt from the file (`open.rs`). Several
-//! processes of one station write it; each commits the rows it read or wrote, and rows are the
-//! same whoever computes them (`INSERT OR IGNORE`).
+//! processes of one station write it; each commits the rows it read or wrote, and a row another
+//! process committed first is compared with its own: a disagreement rebuilds the index.
 
 use evidock_verify::merkle::{self, Hash, NodeSource};
 use evidock_verify::note::VerifierKey;
@@ -18,7 +18,15 @@ use std::path::{Path, PathBuf};
 /// The index file in a log directory (a dotfile: log checks skip it, as the lock).
 pub const INDEX_FILE: &str = ".index.sqlite";
 
+mod read;
 mod tree;
+
+/// Events read or written but not committed that a log holds before it refuses more: a database
+/// that cannot be written must not grow memory with history (invariant 6).
+#[cfg(not(test))]
+pub(super) const PENDING_CAP: u64 = 65_536;
+#[cfg(test)]
+pub(super) const PENDING_CAP: u64 = 64;
 
 /// Bumped when the schema changes: an index of another format is rebuilt.
 const FORMAT: i64 = 1;
@@ -77,6 +85,15 @@ pub struct LogIndex {
     committed_len: u64,
     /// Why the index as loaded cannot be right, if it cannot.
     suspect: Option<String>,
+    /// How many times the database was reset, when it was loaded: another process that resets
+    /// and rebuilds it leaves rows this one counted as committed missing for a while.
+    generation: u64,
+    /// A row this process was to commit that another had committed otherwise: the index is
+    /// rebuilt from the file before anything more is written.
+    disagreed: Option<String>,
+    /// The database file's inode when it was opened: another process that found it unreadable
+    /// replaces it.
+    inode: Option<u64>,
 }
 
 impl std::fmt::Debug for LogIndex {
@@ -109,6 +126,29 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE TABLE IF NOT EXISTS rotations (seq INTEGER PRIMARY KEY, key TEXT NOT NULL);
 ";
 
+fn inode_of(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+impl IndexError {
+    /// The database file is not a database (or not one of ours): start it afresh. Any other
+    /// error (busy, out of space, permissions) is reported, and the file left alone.
+    fn unreadable(&self) -> bool {
+        match self {
+            IndexError::Db {
+                source: rusqlite::Error::SqliteFailure(f, _),
+                ..
+            } => matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            ),
+            IndexError::Damaged { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn hash_of(blob: Vec<u8>) -> Option<Hash> {
     Some(evidock_verify::id::Sha256(blob.try_into().ok()?))
 }
@@ -120,6 +160,7 @@ impl LogIndex {
         let path = dir.join(INDEX_FILE);
         match Self::open_at(&path) {
             Ok(ix) => Ok(ix),
+            Err(e) if !e.unreadable() => Err(e),
             Err(e) => {
                 tracing::warn!(index = %path.display(), error = %e, "custody log index unreadable; starting it afresh");
                 for suffix in ["", "-wal", "-shm"] {
@@ -186,6 +227,9 @@ impl LogIndex {
             pending_keys: HashMap::new(),
             committed_len: 0,
             suspect: None,
+            generation: 0,
+            disagreed: None,
+            inode: inode_of(path),
         };
         ix.load()?;
         Ok(ix)
@@ -206,8 +250,9 @@ impl LogIndex {
         // One read transaction: another process may commit between two reads, and a size from
         // before its commit with a length from after would start the next read mid-history.
         self.db.execute_batch("BEGIN").map_err(|e| self.db_err(e))?;
-        type Read = (u64, u64, Option<(i64, i64)>);
+        type Read = (u64, u64, u64, Option<(i64, i64)>);
         let read = (|| -> Result<Read, IndexError> {
+            let generation = meta("generation")?;
             let size = meta("size")?;
             let last: Option<(i64, i64)> = self
                 .db
@@ -218,10 +263,11 @@ impl LogIndex {
                 )
                 .optional()
                 .map_err(|e| self.db_err(e))?;
-            Ok((size, meta("len")?, last))
+            Ok((generation, size, meta("len")?, last))
         })();
         let _ = self.db.execute_batch("COMMIT");
-        let (size, len, last) = read?;
+        let (generation, size, len, last) = read?;
+        self.generation = generation;
         // The length is where the last event ends, whatever the meta row says.
         // Not an error here: the log rebuilds it, keeping this one aside.
         self.suspect = (size > 0 && last.map(|(s, l)| (s + l) as u64) != Some(len)).then(|| {
@@ -235,11 +281,18 @@ impl LogIndex {
         self.pending.clear();
         self.pending_keys.clear();
         self.frontier.clear();
+        self.disagreed = None;
         let mut before = 0u64;
         for level in (0..64u32).rev() {
             if size & (1u64 << level) != 0 {
-                let hash = self.node(level, before >> level)?;
-                self.frontier.push((level, hash));
+                match self.node(level, before >> level) {
+                    Ok(hash) => self.frontier.push((level, hash)),
+                    // Kept for the log to set aside before it rebuilds.
+                    Err(IndexError::Damaged { what, .. }) => {
+                        self.suspect.get_or_insert(what);
+                    }
+                    Err(e) => return Err(e),
+                }
                 before += 1u64 << level;
             }
         }
@@ -292,6 +345,11 @@ impl LogIndex {
         self.suspect.as_deref()
     }
 
+    /// Why a commit found the database disagreeing with what this process read, if one did.
+    pub(super) fn disagreed(&self) -> Option<&str> {
+        self.disagreed.as_deref()
+    }
+
     /// Events the database holds (the rest wait for an fsync).
     pub(super) fn committed(&self) -> u64 {
         self.committed
@@ -310,14 +368,42 @@ impl LogIndex {
         Ok(to)
     }
 
-    /// Forget everything: the index is rebuilt from the events file.
+    /// Forget everything: the index is rebuilt from the events file. The generation it bumps
+    /// tells every other process of the station to read the index afresh.
     pub(super) fn reset(&mut self) -> Result<(), IndexError> {
         self.db
             .execute_batch(
                 "BEGIN IMMEDIATE; DELETE FROM events; DELETE FROM nodes; DELETE FROM rotations;
-                 DELETE FROM meta WHERE name IN ('size', 'len'); COMMIT;",
+                 DELETE FROM meta WHERE name IN ('size', 'len');
+                 INSERT INTO meta (name, value) VALUES ('generation', 1)
+                     ON CONFLICT (name) DO UPDATE SET value = value + 1;
+                 COMMIT;",
             )
             .map_err(|e| self.db_err(e))?;
+        self.load()
+    }
+
+    /// Whether another process reset the database, or replaced its file, since this one loaded
+    /// it: then what this one holds in memory (the frontier, how far the rows go) is stale.
+    pub(super) fn changed_elsewhere(&self) -> Result<bool, IndexError> {
+        if inode_of(&self.path) != self.inode {
+            return Ok(true);
+        }
+        let generation: Option<i64> = self
+            .db
+            .prepare_cached("SELECT value FROM meta WHERE name = 'generation'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+            .map_err(|e| self.db_err(e))?;
+        Ok(generation.unwrap_or(0).max(0) as u64 != self.generation)
+    }
+
+    /// Read the database afresh (reopening its file if it was replaced), dropping the rows that
+    /// wait for an fsync: their lines are in the events file, and the log reads them again.
+    pub(super) fn reload(&mut self) -> Result<(), IndexError> {
+        if inode_of(&self.path) != self.inode {
+            *self = Self::open_at(&self.path)?;
+            return Ok(());
+        }
         self.load()
     }
 
@@ -364,42 +450,94 @@ impl LogIndex {
         {
             let mut events = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO events (seq, start, len, leaf, key, time_record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO events (seq, start, len, leaf, key, time_record)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 )
                 .map_err(db_err)?;
             let mut nodes = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                 )
                 .map_err(db_err)?;
             let mut rotations = tx
-                .prepare_cached("INSERT OR IGNORE INTO rotations (seq, key) VALUES (?1, ?2)")
+                .prepare_cached(
+                    "INSERT INTO rotations (seq, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
                 .map_err(db_err)?;
+            // A row another process committed first must be the row this one read: both read
+            // the same durable lines. One that is not means the index or the file changed under
+            // one of them.
+            let mut event_was = tx
+                .prepare_cached(
+                    "SELECT start, len, leaf, key, time_record FROM events WHERE seq = ?1",
+                )
+                .map_err(db_err)?;
+            let mut node_was = tx
+                .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")
+                .map_err(db_err)?;
+            let mut rotation_was = tx
+                .prepare_cached("SELECT key FROM rotations WHERE seq = ?1")
+                .map_err(db_err)?;
+            let mut disagree = None;
             for (i, p) in self.pending.iter().take(n).enumerate() {
                 let seq = self.committed + i as u64;
                 let e = &p.entry;
-                events
-                    .execute(params![
-                        seq as i64,
-                        e.start as i64,
-                        e.len as i64,
-                        &e.leaf.0[..],
-                        &e.key[..],
-                        e.time_record
-                    ])
+                let row = (
+                    e.start as i64,
+                    e.len as i64,
+                    e.leaf.0.to_vec(),
+                    e.key.to_vec(),
+                    e.time_record,
+                );
+                let added = events
+                    .execute(params![seq as i64, row.0, row.1, row.2, row.3, row.4])
                     .map_err(db_err)?;
+                if added == 0 {
+                    let was: (i64, i64, Vec<u8>, Vec<u8>, bool) = event_was
+                        .query_row([seq as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                        })
+                        .map_err(db_err)?;
+                    if was != row {
+                        disagree.get_or_insert(format!("event #{seq}"));
+                    }
+                }
                 for (l, h) in p.nodes.iter().enumerate() {
                     let level = l as u32 + 1;
-                    nodes
+                    let at = params![level, (seq >> level) as i64];
+                    let added = nodes
                         .execute(params![level, (seq >> level) as i64, &h.0[..]])
                         .map_err(db_err)?;
+                    if added == 0 {
+                        let was: Vec<u8> = node_was.query_row(at, |r| r.get(0)).map_err(db_err)?;
+                        if was != h.0 {
+                            disagree.get_or_insert(format!("subtree {level}/{}", seq >> level));
+                        }
+                    }
                 }
                 if let Some(k) = &e.rotation {
-                    rotations
+                    let added = rotations
                         .execute(params![seq as i64, k.to_string()])
                         .map_err(db_err)?;
+                    if added == 0 {
+                        let was: String = rotation_was
+                            .query_row([seq as i64], |r| r.get(0))
+                            .map_err(db_err)?;
+                        if was != k.to_string() {
+                            disagree.get_or_insert(format!("the key rotation at event #{seq}"));
+                        }
+                    }
                 }
+            }
+            if let Some(what) = disagree {
+                // Nothing of this commit is kept; the log rebuilds the index from the file.
+                drop((events, nodes, rotations, event_was, node_was, rotation_was));
+                drop(tx);
+                let what = format!(
+                    "{what} as another process committed it is not what this one read from events.jsonl"
+                );
+                self.disagreed = Some(what.clone());
+                return Err(self.damaged(what));
             }
             let mut meta = tx
                 .prepare_cached(
@@ -423,145 +561,5 @@ impl LogIndex {
         self.committed += n as u64;
         self.committed_len = end_len;
         Ok(())
-    }
-
-    /// The first event under this key hash, if any.
-    pub(super) fn seq_of_key(&self, key: &[u8; 16]) -> Result<Option<u64>, IndexError> {
-        let found: Option<i64> = self
-            .db
-            .prepare_cached("SELECT seq FROM events WHERE key = ?1 ORDER BY seq LIMIT 1")
-            .and_then(|mut s| s.query_row([&key[..]], |r| r.get(0)).optional())
-            .map_err(|e| self.db_err(e))?;
-        // Another process may have committed events this one has not read yet.
-        match found.map(|s| s as u64).filter(|s| *s < self.committed) {
-            Some(seq) => Ok(Some(seq)),
-            None => Ok(self.pending_keys.get(key).copied()),
-        }
-    }
-
-    /// Event `seq`: where its line starts, its length and its leaf hash.
-    pub(super) fn entry(&self, seq: u64) -> Result<Option<(u64, u64, Hash)>, IndexError> {
-        if seq >= self.size() {
-            return Ok(None);
-        }
-        if seq >= self.committed {
-            let e = &self.pending[(seq - self.committed) as usize].entry;
-            return Ok(Some((e.start, e.len, e.leaf)));
-        }
-        let row: Option<(i64, i64, Vec<u8>)> = self
-            .db
-            .prepare_cached("SELECT start, len, leaf FROM events WHERE seq = ?1")
-            .and_then(|mut s| {
-                s.query_row([seq as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-            })
-            .map_err(|e| self.db_err(e))?;
-        let (start, len, leaf) =
-            row.ok_or_else(|| self.damaged(format!("event #{seq} is missing")))?;
-        let leaf = hash_of(leaf).ok_or_else(|| self.damaged(format!("event #{seq}'s leaf")))?;
-        Ok(Some((start as u64, len as u64, leaf)))
-    }
-
-    /// The leaf hashes of events `from..to` (within the index), in order, one at a time.
-    /// Stops early, without an error, when `f` returns `false`.
-    pub(super) fn for_each_leaf(
-        &self,
-        from: u64,
-        to: u64,
-        mut f: impl FnMut(u64, Hash) -> Result<bool, super::LogError>,
-    ) -> Result<(), super::LogError> {
-        let to = to.min(self.size());
-        let db_to = to.min(self.committed);
-        if from < db_to {
-            let mut stmt = self
-                .db
-                .prepare_cached(
-                    "SELECT seq, leaf FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-                )
-                .map_err(|e| self.db_err(e))?;
-            let mut rows = stmt
-                .query([from as i64, db_to as i64])
-                .map_err(|e| self.db_err(e))?;
-            let mut expect = from;
-            while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
-                let seq: i64 = row.get(0).map_err(|e| self.db_err(e))?;
-                let leaf: Vec<u8> = row.get(1).map_err(|e| self.db_err(e))?;
-                let leaf = hash_of(leaf)
-                    .filter(|_| seq as u64 == expect)
-                    .ok_or_else(|| self.damaged(format!("event #{expect} is missing")))?;
-                if !f(expect, leaf)? {
-                    return Ok(());
-                }
-                expect += 1;
-            }
-            if expect != db_to {
-                return Err(self.damaged(format!("event #{expect} is missing")).into());
-            }
-        }
-        for seq in from.max(self.committed)..to {
-            if !f(
-                seq,
-                self.pending[(seq - self.committed) as usize].entry.leaf,
-            )? {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether some event in `from..to` is not a `timestamped` event.
-    pub(super) fn any_evidence(&self, from: u64, to: u64) -> Result<bool, IndexError> {
-        let to = to.min(self.size());
-        let db_to = to.min(self.committed);
-        if from < db_to {
-            let found: bool = self
-                .db
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE seq >= ?1 AND seq < ?2 AND time_record = 0)",
-                )
-                .and_then(|mut s| s.query_row([from as i64, db_to as i64], |r| r.get(0)))
-                .map_err(|e| self.db_err(e))?;
-            if found {
-                return Ok(true);
-            }
-        }
-        Ok((from.max(self.committed)..to).any(|seq| {
-            !self.pending[(seq - self.committed) as usize]
-                .entry
-                .time_record
-        }))
-    }
-
-    /// The last key rotation among the first `size` events: (its seq, the new key).
-    pub(super) fn rotation_before(
-        &self,
-        size: u64,
-    ) -> Result<Option<(u64, VerifierKey)>, IndexError> {
-        let size = size.min(self.size());
-        for seq in (self.committed..size).rev() {
-            if let Some(k) = &self.pending[(seq - self.committed) as usize].entry.rotation {
-                return Ok(Some((seq, k.clone())));
-            }
-        }
-        let row: Option<(i64, String)> = self
-            .db
-            .prepare_cached(
-                "SELECT seq, key FROM rotations WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
-            )
-            .and_then(|mut s| {
-                s.query_row([size.min(self.committed) as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(|e| self.db_err(e))?;
-        match row {
-            None => Ok(None),
-            Some((seq, k)) => {
-                let key = VerifierKey::parse(&k)
-                    .map_err(|_| self.damaged(format!("the key rotated to at event #{seq}")))?;
-                Ok(Some((seq as u64, key)))
-            }
-        }
     }
 }

@@ -348,11 +348,19 @@ impl CustodyLog {
     /// Commit the index through `size` events, whose lines are durable. A failure only leaves
     /// the index behind the file (the events are safe, and kept pending in memory until a later
     /// commit succeeds or the next open catches up), so it is reported, not returned.
+    ///
+    /// Past [`index::PENDING_CAP`] uncommitted events the log refuses more work instead: memory
+    /// must not grow with what the index could not take.
     fn commit_index(&mut self, size: u64) -> bool {
         match self.index.commit_through(size) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(log = %self.dir.display(), error = %e, "custody log index not updated; the events are durable and the index catches up later");
+                if self.index.size() - self.index.committed() >= index::PENDING_CAP {
+                    self.poisoned.get_or_insert_with(|| {
+                        format!("{} events wait for an index that cannot be written ({e}); reopen the log", self.index.size() - self.index.committed())
+                    });
+                }
                 false
             }
         }

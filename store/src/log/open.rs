@@ -55,8 +55,12 @@ impl CustodyLog {
             .open(&events_path)
             .map_err(fsutil::err("open", &events_path))?;
         // The index is opened (and so created) first: every entry the log keeps is made durable
-        // before any event is.
-        let index = LogIndex::open(dir)?;
+        // before any event is. Under the lock: an unreadable index is replaced, and no other
+        // process may be reading it then.
+        lock.lock().map_err(fsutil::err("lock", &lock_path))?;
+        let index = LogIndex::open(dir);
+        lock.unlock().map_err(fsutil::err("unlock", &lock_path))?;
+        let index = index?;
         fsutil::sync_dir(dir)?;
         let mut log = CustodyLog {
             dir: dir.to_path_buf(),
@@ -147,6 +151,10 @@ impl CustodyLog {
         }
         if reindexed.is_none() {
             self.catch_up_and_note_repair()?;
+            if let Some(what) = self.index.disagreed() {
+                let reason = what.to_string();
+                return self.rebuild_index(reason).map(Some);
+            }
             match self.check_against_checkpoint() {
                 Ok(()) => return Ok(None),
                 Err(LogError::Index(e)) => reindexed = Some(e.to_string()),
@@ -296,6 +304,17 @@ impl CustodyLog {
         f: impl FnOnce(&mut Self) -> Result<R, LogError>,
     ) -> Result<R, LogError> {
         self.locked_without_catch_up(|log| {
+            if let Some(what) = log.index.disagreed() {
+                let reason = what.to_string();
+                log.rebuild_index(reason)?;
+            } else if log.index.changed_elsewhere()? {
+                // Another process rebuilt the index (or was stopped rebuilding it): what this
+                // one holds of it is stale. Read it afresh and check it as on open.
+                log.index.reload()?;
+                if let Some(r) = log.bring_index_up()? {
+                    tracing::warn!(log = %log.dir.display(), reason = %r.reason, "custody log index rebuilt again after another process rebuilt it");
+                }
+            }
             if let Some(r) = log.catch_up()? {
                 log.last_repair = Some(r);
             }
@@ -402,8 +421,14 @@ impl CustodyLog {
                     break;
                 }
                 good_len += n as u64;
-                if index_ok && self.index.size() - self.index.committed() >= BATCH {
+                let waiting = self.index.size() - self.index.committed();
+                if index_ok && waiting >= BATCH {
                     index_ok = self.commit_index(self.index.size());
+                }
+                if waiting >= super::index::PENDING_CAP {
+                    // The index cannot be written: stop reading rather than hold the file in
+                    // memory. The events are safe; the next open catches up.
+                    self.index.commit_through(self.index.size())?;
                 }
             }
         }

@@ -1,0 +1,150 @@
+//! Reading the index's rows: an event by seq or by key, leaves in order, whether a range holds
+//! evidence, the key in force. Each read of the database is limited to what this process has
+//! committed or read itself: rows another process committed since are read from the file first.
+
+use super::{IndexError, LogIndex, hash_of};
+use evidock_verify::merkle::Hash;
+use evidock_verify::note::VerifierKey;
+use rusqlite::OptionalExtension;
+
+impl LogIndex {
+    /// The first event under this key hash, if any.
+    pub(in crate::log) fn seq_of_key(&self, key: &[u8; 16]) -> Result<Option<u64>, IndexError> {
+        let found: Option<i64> = self
+            .db
+            .prepare_cached("SELECT seq FROM events WHERE key = ?1 ORDER BY seq LIMIT 1")
+            .and_then(|mut s| s.query_row([&key[..]], |r| r.get(0)).optional())
+            .map_err(|e| self.db_err(e))?;
+        // Another process may have committed events this one has not read yet.
+        match found.map(|s| s as u64).filter(|s| *s < self.committed) {
+            Some(seq) => Ok(Some(seq)),
+            None => Ok(self.pending_keys.get(key).copied()),
+        }
+    }
+
+    /// Event `seq`: where its line starts, its length and its leaf hash.
+    pub(in crate::log) fn entry(&self, seq: u64) -> Result<Option<(u64, u64, Hash)>, IndexError> {
+        if seq >= self.size() {
+            return Ok(None);
+        }
+        if seq >= self.committed {
+            let e = &self.pending[(seq - self.committed) as usize].entry;
+            return Ok(Some((e.start, e.len, e.leaf)));
+        }
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .db
+            .prepare_cached("SELECT start, len, leaf FROM events WHERE seq = ?1")
+            .and_then(|mut s| {
+                s.query_row([seq as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| self.db_err(e))?;
+        let (start, len, leaf) =
+            row.ok_or_else(|| self.damaged(format!("event #{seq} is missing")))?;
+        let leaf = hash_of(leaf).ok_or_else(|| self.damaged(format!("event #{seq}'s leaf")))?;
+        Ok(Some((start as u64, len as u64, leaf)))
+    }
+
+    /// The leaf hashes of events `from..to` (within the index), in order, one at a time.
+    /// Stops early, without an error, when `f` returns `false`.
+    pub(in crate::log) fn for_each_leaf(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, Hash) -> Result<bool, crate::log::LogError>,
+    ) -> Result<(), crate::log::LogError> {
+        let to = to.min(self.size());
+        let db_to = to.min(self.committed);
+        if from < db_to {
+            let mut stmt = self
+                .db
+                .prepare_cached(
+                    "SELECT seq, leaf FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+                )
+                .map_err(|e| self.db_err(e))?;
+            let mut rows = stmt
+                .query([from as i64, db_to as i64])
+                .map_err(|e| self.db_err(e))?;
+            let mut expect = from;
+            while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
+                let seq: i64 = row.get(0).map_err(|e| self.db_err(e))?;
+                let leaf: Vec<u8> = row.get(1).map_err(|e| self.db_err(e))?;
+                let leaf = hash_of(leaf)
+                    .filter(|_| seq as u64 == expect)
+                    .ok_or_else(|| self.damaged(format!("event #{expect} is missing")))?;
+                if !f(expect, leaf)? {
+                    return Ok(());
+                }
+                expect += 1;
+            }
+            if expect != db_to {
+                return Err(self.damaged(format!("event #{expect} is missing")).into());
+            }
+        }
+        for seq in from.max(self.committed)..to {
+            if !f(
+                seq,
+                self.pending[(seq - self.committed) as usize].entry.leaf,
+            )? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some event in `from..to` is not a `timestamped` event.
+    pub(in crate::log) fn any_evidence(&self, from: u64, to: u64) -> Result<bool, IndexError> {
+        let to = to.min(self.size());
+        let db_to = to.min(self.committed);
+        if from < db_to {
+            let found: bool = self
+                .db
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE seq >= ?1 AND seq < ?2 AND time_record = 0)",
+                )
+                .and_then(|mut s| s.query_row([from as i64, db_to as i64], |r| r.get(0)))
+                .map_err(|e| self.db_err(e))?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok((from.max(self.committed)..to).any(|seq| {
+            !self.pending[(seq - self.committed) as usize]
+                .entry
+                .time_record
+        }))
+    }
+
+    /// The last key rotation among the first `size` events: (its seq, the new key).
+    pub(in crate::log) fn rotation_before(
+        &self,
+        size: u64,
+    ) -> Result<Option<(u64, VerifierKey)>, IndexError> {
+        let size = size.min(self.size());
+        for seq in (self.committed..size).rev() {
+            if let Some(k) = &self.pending[(seq - self.committed) as usize].entry.rotation {
+                return Ok(Some((seq, k.clone())));
+            }
+        }
+        let row: Option<(i64, String)> = self
+            .db
+            .prepare_cached(
+                "SELECT seq, key FROM rotations WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row([size.min(self.committed) as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.db_err(e))?;
+        match row {
+            None => Ok(None),
+            Some((seq, k)) => {
+                let key = VerifierKey::parse(&k)
+                    .map_err(|_| self.damaged(format!("the key rotated to at event #{seq}")))?;
+                Ok(Some((seq as u64, key)))
+            }
+        }
+    }
+}
