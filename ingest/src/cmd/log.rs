@@ -209,14 +209,10 @@ fn prove(
         if from == 0 || from > to {
             crate::exit::bad_input(format!("--from {from} must be between 1 and the checkpoint size {to}"))?;
         }
-        let tree = l.index();
-        let path = tree
-            .consistency_proof(from, to)
-            .map_err(|e| anyhow::anyhow!("consistency proof {from}→{to}: {e:?}"))?;
-        let roots = (
-            tree.root_at(from).map_err(|e| anyhow::anyhow!("root at {from}: {e:?}"))?,
-            tree.root_at(to).map_err(|e| anyhow::anyhow!("root at {to}: {e:?}"))?,
-        );
+        // Checked against the signed root before it is handed out: the index is a cache.
+        let to_root = l.signed_checkpoint(to)?.checkpoint.root;
+        let (from_root, path) = l.proved_consistency(from, to, &to_root)?;
+        let roots = (from_root, to_root);
         Ok((evidock_verify::checkpoint::ConsistencyProof { old: from, new: to, path }, roots))
     })?;
     let (p, (from_root, to_root)) = proof;

@@ -42,8 +42,16 @@ impl Checkpoints {
             return Err(ExportError::Unsealed(ev.seq));
         }
         let latest_note = note(&notes_dir, latest)?;
-        let latest_sc = SignedCheckpoint::parse(&latest_note)
+        // Signed by the key in force, and the note is the one the log checks.
+        let latest_sc = st
+            .log
+            .with(|l| l.signed_checkpoint(latest))
             .map_err(|e| ExportError::Other(format!("checkpoint {latest}: {e}")))?;
+        if SignedCheckpoint::parse(&latest_note).ok().as_ref() != Some(&latest_sc) {
+            return Err(ExportError::Other(format!(
+                "checkpoint {latest} changed while it was read; export again"
+            )));
+        }
         let tokened: Vec<u64> = sizes
             .iter()
             .copied()
@@ -107,27 +115,21 @@ pub(super) fn write_custody(
     w.bytes(package::EVENTS, FileRole::Events, &lines)?;
     let mut covering: BTreeSet<u64> = BTreeSet::new();
     for (ev, leaf) in events.iter().zip(&leaves) {
-        let path = st
-            .log
-            .with(|l| l.index().inclusion_proof(ev.seq, latest))
-            .map_err(|e| {
-                ExportError::Other(format!("inclusion proof of event #{}: {e}", ev.seq))
-            })?;
         // The proofs come from the station's index, a cache: each is checked as the receiver
         // will check it before it goes into a package.
-        evidock_verify::merkle::verify_inclusion(
-            leaf,
-            ev.seq,
-            latest,
-            &path,
-            &latest_sc.checkpoint.root,
-        )
-        .map_err(|e| {
-            ExportError::Other(format!(
-                "the inclusion proof of event #{} from the custody log's index does not hold ({e}); `evidock log verify` checks the index in full and rebuilds it",
-                ev.seq
-            ))
-        })?;
+        let path = st
+            .log
+            .with(|l| {
+                if l.index().leaf(ev.seq)?.as_ref() != Some(leaf) {
+                    return Err(evidock_store::log::LogError::Corrupt {
+                        dir: l.dir().to_path_buf(),
+                        seq: ev.seq,
+                        reason: "the event read is not the event indexed".into(),
+                    });
+                }
+                l.proved_inclusion(ev.seq, latest, &latest_sc.checkpoint.root)
+            })
+            .map_err(|e| ExportError::Other(e.to_string()))?;
         let proof = InclusionProof {
             index: ev.seq,
             path,
@@ -161,17 +163,23 @@ pub(super) fn write_custody(
     let included: BTreeSet<u64> = covering.union(&handovers).copied().collect();
     for size in &included {
         if *size != latest {
+            let old_note = note(*size)?;
+            let (old_root, path) = st
+                .log
+                .with(|l| l.proved_consistency(*size, latest, &latest_sc.checkpoint.root))
+                .map_err(|e| ExportError::Other(e.to_string()))?;
+            if SignedCheckpoint::parse(&old_note).map(|sc| sc.checkpoint.root).ok()
+                != Some(old_root)
+            {
+                return Err(ExportError::Other(format!(
+                    "checkpoint {size} of the custody log is not a root of the log its latest checkpoint signs; run `evidock log verify`"
+                )));
+            }
             w.bytes(
                 &package::checkpoint_path(*size),
                 FileRole::Checkpoint,
-                &note(*size)?,
+                &old_note,
             )?;
-            let path = st
-                .log
-                .with(|l| l.index().consistency_proof(*size, latest))
-                .map_err(|e| {
-                    ExportError::Other(format!("consistency proof {size}→{latest}: {e}"))
-                })?;
             let proof = ConsistencyProof {
                 old: *size,
                 new: latest,
@@ -199,18 +207,13 @@ pub(super) fn write_custody(
                 earlier
                     .iter()
                     .map(|&old| {
-                        let tree = l.index();
-                        Ok((
-                            old,
-                            tree.root_at(old)
-                                .map_err(|e| format!("root at {old}: {e:?}"))?,
-                            tree.consistency_proof(old, latest)
-                                .map_err(|e| format!("consistency proof {old}→{latest}: {e:?}"))?,
-                        ))
+                        let (root, path) =
+                            l.proved_consistency(old, latest, &latest_sc.checkpoint.root)?;
+                        Ok((old, root, path))
                     })
-                    .collect::<Result<Vec<_>, String>>()
+                    .collect::<Result<Vec<_>, evidock_store::log::LogError>>()
             })
-            .map_err(ExportError::Other)?;
+            .map_err(|e| ExportError::Other(e.to_string()))?;
         w.bytes(
             package::CONSISTENCY_BUNDLE,
             FileRole::Consistency,

@@ -494,3 +494,52 @@ fn an_index_that_cannot_be_written_stops_the_log_before_memory_grows() {
     assert_eq!(log.size(), 10 + index::PENDING_CAP);
     assert_eq!(log.index().root_at(10).unwrap(), root);
 }
+
+#[test]
+fn a_proof_the_index_makes_wrongly_is_refused_before_it_leaves_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, clock) = setup(tmp.path());
+    let dir = tmp.path().join("log");
+    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    log.append_batch((0..5).map(ev).collect()).unwrap();
+    log.checkpoint().unwrap();
+    log.append_batch((5..20).map(ev).collect()).unwrap();
+    log.checkpoint().unwrap();
+    drop(log);
+    // Under the last checkpoint, where opening does not look.
+    db(&dir)
+        .execute_batch(
+            "UPDATE nodes SET hash = zeroblob(32) WHERE level < 4 AND (idx << level) < 16;
+             UPDATE events SET leaf = zeroblob(32) WHERE seq < 16",
+        )
+        .unwrap();
+    let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none());
+    let root = log.signed_checkpoint(20).unwrap().checkpoint.root;
+    let t = memory_tree(&dir);
+    // The index hands out wrong proofs…
+    assert_ne!(
+        log.index().consistency_proof(5, 20).unwrap(),
+        t.consistency_proof(5, 20).unwrap()
+    );
+    // …which the log refuses, naming them.
+    let e = log.proved_consistency(5, 20, &root).unwrap_err();
+    assert!(
+        matches!(&e, LogError::Unproved { what, .. } if what.contains("5→20")),
+        "{e}"
+    );
+    let e = log.proved_inclusion(3, 20, &root).unwrap_err();
+    assert!(
+        matches!(&e, LogError::Unproved { what, .. } if what.contains("#3")),
+        "{e}"
+    );
+    // Once the full check has rebuilt the index, they hold.
+    assert!(log.check_index().unwrap().is_some());
+    let (old_root, path) = log.proved_consistency(5, 20, &root).unwrap();
+    assert_eq!(path, t.consistency_proof(5, 20).unwrap());
+    assert_eq!(old_root, log.signed_checkpoint(5).unwrap().checkpoint.root);
+    assert_eq!(
+        log.proved_inclusion(3, 20, &root).unwrap(),
+        t.inclusion_proof(3, 20).unwrap()
+    );
+}

@@ -78,6 +78,16 @@ pub enum LogError {
         signer: String,
         current: String,
     },
+    /// A proof made from the index does not hold against the signed root it is for: the index
+    /// is wrong where open does not look. Nothing is handed out.
+    #[error(
+        "custody log {dir}: the {what} from the log's index does not hold ({why}); run `evidock log verify`, which checks the index in full and rebuilds it, then try again"
+    )]
+    Unproved {
+        dir: PathBuf,
+        what: String,
+        why: String,
+    },
 }
 
 impl LogError {
@@ -175,6 +185,7 @@ fn rotation_of(ev: &CustodyEvent) -> Option<VerifierKey> {
 mod checkpoints;
 mod index;
 mod open;
+mod proofs;
 mod shared;
 
 pub use index::{INDEX_FILE, IndexError, LogIndex};

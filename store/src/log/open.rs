@@ -9,7 +9,7 @@ use super::{CustodyLog, LogError, OpenReport, Reindexed, key_hash, rotation_of};
 use crate::clock::Clock;
 use crate::fsutil;
 use crate::key::NoteSigner;
-use evidock_verify::checkpoint::{self, SignedCheckpoint};
+use evidock_verify::checkpoint;
 use evidock_verify::event::{CustodyEvent, EventError, EventKind};
 use evidock_verify::layout;
 use evidock_verify::merkle;
@@ -231,34 +231,7 @@ impl CustodyLog {
             self.rehash_from(0, self.index.size())?;
             return self.index.check_nodes_from(0);
         }
-        let path = self
-            .dir
-            .join(layout::CHECKPOINTS_DIR)
-            .join(layout::checkpoint_file(size));
-        let bytes = std::fs::read(&path).map_err(fsutil::err("read", &path))?;
-        let signed = SignedCheckpoint::parse(&bytes)
-            .map_err(|e| corrupt(size, format!("checkpoint {size} is unreadable: {e}")))?;
-        let key = match self.index.rotation_before(size)? {
-            Some((_, k)) => Some(k),
-            None => self.genesis_key.clone(),
-        };
-        if let Some(key) = &key
-            && !signed.verify(key)
-        {
-            return Err(corrupt(
-                size,
-                format!("checkpoint {size} is not signed by the key in force ({key})"),
-            ));
-        }
-        if signed.checkpoint.size != size {
-            return Err(corrupt(
-                size,
-                format!(
-                    "checkpoint {size} says it is of {} events",
-                    signed.checkpoint.size
-                ),
-            ));
-        }
+        let signed = self.signed_checkpoint(size)?;
         if self.index.root_at(size)? != signed.checkpoint.root {
             return Err(corrupt(
                 size - 1,
