@@ -168,7 +168,9 @@ pub(super) fn write_custody(
                 .log
                 .with(|l| l.proved_consistency(*size, latest, &latest_sc.checkpoint.root))
                 .map_err(|e| ExportError::Other(e.to_string()))?;
-            if SignedCheckpoint::parse(&old_note).map(|sc| sc.checkpoint.root).ok()
+            if SignedCheckpoint::parse(&old_note)
+                .map(|sc| sc.checkpoint.root)
+                .ok()
                 != Some(old_root)
             {
                 return Err(ExportError::Other(format!(

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub const INDEX_FILE: &str = ".index.sqlite";
 
 mod read;
+mod rebuild;
+pub(super) use read::Row;
 mod tree;
 
 /// Events read or written but not committed that a log holds before it refuses more: a database
@@ -132,6 +134,12 @@ fn inode_of(path: &Path) -> Option<u64> {
 }
 
 impl IndexError {
+    /// The index is wrong (not the disk or the database engine failing): rebuilding it from
+    /// the file is the answer.
+    pub(super) fn rebuilds(&self) -> bool {
+        matches!(self, IndexError::Damaged { .. } | IndexError::Beyond { .. }) || self.unreadable()
+    }
+
     /// The database file is not a database (or not one of ours): start it afresh. Any other
     /// error (busy, out of space, permissions) is reported, and the file left alone.
     fn unreadable(&self) -> bool {
@@ -353,58 +361,6 @@ impl LogIndex {
     /// Events the database holds (the rest wait for an fsync).
     pub(super) fn committed(&self) -> u64 {
         self.committed
-    }
-
-    /// Keep a copy of the index as it is in `dir` (before a rebuild replaces what it says: an
-    /// index that disagrees with the file may be the only record of what the file held).
-    pub(super) fn set_aside(&self, dir: &Path) -> Result<PathBuf, IndexError> {
-        let to = dir.join(format!(
-            "index-{}.sqlite",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-        ));
-        self.db
-            .execute("VACUUM INTO ?1", [to.to_string_lossy()])
-            .map_err(|e| self.db_err(e))?;
-        Ok(to)
-    }
-
-    /// Forget everything: the index is rebuilt from the events file. The generation it bumps
-    /// tells every other process of the station to read the index afresh.
-    pub(super) fn reset(&mut self) -> Result<(), IndexError> {
-        self.db
-            .execute_batch(
-                "BEGIN IMMEDIATE; DELETE FROM events; DELETE FROM nodes; DELETE FROM rotations;
-                 DELETE FROM meta WHERE name IN ('size', 'len');
-                 INSERT INTO meta (name, value) VALUES ('generation', 1)
-                     ON CONFLICT (name) DO UPDATE SET value = value + 1;
-                 COMMIT;",
-            )
-            .map_err(|e| self.db_err(e))?;
-        self.load()
-    }
-
-    /// Whether another process reset the database, or replaced its file, since this one loaded
-    /// it: then what this one holds in memory (the frontier, how far the rows go) is stale.
-    pub(super) fn changed_elsewhere(&self) -> Result<bool, IndexError> {
-        if inode_of(&self.path) != self.inode {
-            return Ok(true);
-        }
-        let generation: Option<i64> = self
-            .db
-            .prepare_cached("SELECT value FROM meta WHERE name = 'generation'")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
-            .map_err(|e| self.db_err(e))?;
-        Ok(generation.unwrap_or(0).max(0) as u64 != self.generation)
-    }
-
-    /// Read the database afresh (reopening its file if it was replaced), dropping the rows that
-    /// wait for an fsync: their lines are in the events file, and the log reads them again.
-    pub(super) fn reload(&mut self) -> Result<(), IndexError> {
-        if inode_of(&self.path) != self.inode {
-            *self = Self::open_at(&self.path)?;
-            return Ok(());
-        }
-        self.load()
     }
 
     /// Add the next event.

@@ -2,12 +2,13 @@
 //! that is missing, behind, ahead of the file or altered, or a file altered under it. An index
 //! is a cache: a wrong one must be caught and rebuilt, never trusted, and never cut the file.
 
-use super::tests::{ev, setup};
+pub(super) use super::tests::ev;
+use super::tests::setup;
 use super::*;
 use evidock_verify::merkle::MemoryTree;
 use evidock_verify::trust::Trust;
 
-fn lines(dir: &Path) -> Vec<Vec<u8>> {
+pub(super) fn lines(dir: &Path) -> Vec<Vec<u8>> {
     std::fs::read(dir.join(layout::EVENTS_FILE))
         .unwrap()
         .split(|b| *b == b'\n')
@@ -16,7 +17,7 @@ fn lines(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn memory_tree(dir: &Path) -> MemoryTree {
+pub(super) fn memory_tree(dir: &Path) -> MemoryTree {
     let mut t = MemoryTree::new();
     for l in lines(dir) {
         t.push_entry(&l);
@@ -25,15 +26,15 @@ fn memory_tree(dir: &Path) -> MemoryTree {
 }
 
 /// A log of `n` events, closed, the first `sealed` under a signed checkpoint.
-struct Written {
-    tmp: tempfile::TempDir,
-    dir: PathBuf,
-    key: Arc<crate::key::StationKey>,
-    clock: Arc<crate::clock::ManualClock>,
-    root: Hash,
+pub(super) struct Written {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub key: Arc<crate::key::StationKey>,
+    pub clock: Arc<crate::clock::ManualClock>,
+    pub root: Hash,
 }
 
-fn written(sealed: u32, n: u32) -> Written {
+pub(super) fn written(sealed: u32, n: u32) -> Written {
     let tmp = tempfile::tempdir().unwrap();
     let (key, clock) = setup(tmp.path());
     let dir = tmp.path().join("log");
@@ -51,12 +52,12 @@ fn written(sealed: u32, n: u32) -> Written {
     }
 }
 
-fn db(dir: &Path) -> rusqlite::Connection {
+pub(super) fn db(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join(INDEX_FILE)).unwrap()
 }
 
 /// Every root and proof of a log of `n` events equals the tree's in memory.
-fn assert_same_tree(log: &CustodyLog, n: u64) {
+pub(super) fn assert_same_tree(log: &CustodyLog, n: u64) {
     let t = memory_tree(log.dir());
     assert_eq!(log.size(), n);
     assert_eq!(t.size(), n);
@@ -206,6 +207,15 @@ fn an_altered_index_is_caught_and_never_cuts_the_file() {
         "UPDATE meta SET value = value - 30 WHERE name = 'len'",
         // An event said to start elsewhere.
         "UPDATE events SET start = start + 1 WHERE seq = 22",
+        // An event since the checkpoint said to be longer, its successor to start later:
+        // read one by one, both would be wrong.
+        "UPDATE events SET len = len + 1 WHERE seq = 20; UPDATE events SET start = start + 1 WHERE seq = 21",
+        // An event's key: a replay of it would be appended a second time.
+        "UPDATE events SET key = zeroblob(16) WHERE seq = 21",
+        // An event said to record time only.
+        "UPDATE events SET time_record = 1 WHERE seq = 21",
+        // A key rotation no event made.
+        "INSERT INTO rotations (seq, key) SELECT 21, key FROM rotations UNION ALL SELECT 21, 'x' LIMIT 1",
         // Fewer events than the checkpoint, with the end mid-file.
         "DELETE FROM events WHERE seq >= 15; UPDATE meta SET value = 15 WHERE name = 'size'",
     ];
@@ -380,122 +390,6 @@ fn a_log_never_signed_is_checked_whole_on_open() {
 }
 
 #[test]
-fn a_process_sees_another_rebuild_the_index_under_it() {
-    let Written {
-        tmp: _tmp,
-        dir,
-        key,
-        clock,
-        root,
-    } = written(6, 10);
-    let (mut a, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    // Another process starts a rebuild and is stopped after forgetting every row.
-    let (mut b, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    b.index.reset().unwrap();
-    drop(b);
-    // A replay of an event already logged is still that event, not a second one.
-    let again = a.append(ev(3)).unwrap();
-    assert!(!again.new);
-    assert_eq!(again.event.seq, 3);
-    assert_eq!(a.size(), 10);
-    assert_eq!(a.root(), root);
-    let next = a.append(ev(10)).unwrap();
-    assert_eq!(next.event.seq, 10);
-    assert_same_tree(&a, 11);
-    drop(a);
-
-    // Another process replaced the index file: the first follows it.
-    let (mut a, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", dir.join(INDEX_FILE).display()));
-    }
-    let (b, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    drop(b);
-    a.append(ev(11)).unwrap();
-    let n: i64 = db(&dir)
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        n, 12,
-        "the first process writes the index that is there now"
-    );
-}
-
-#[test]
-fn an_index_missing_a_node_of_its_frontier_is_kept_aside_and_rebuilt() {
-    let Written {
-        tmp: _tmp,
-        dir,
-        key,
-        clock,
-        root,
-    } = written(6, 10);
-    db(&dir)
-        .execute_batch("DELETE FROM nodes WHERE level = 3 AND idx = 0")
-        .unwrap();
-    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
-    let r = rep.reindexed.expect("rebuilt");
-    assert!(r.kept.is_some(), "the damaged index is kept: {r:?}");
-    assert_eq!(log.root(), root);
-}
-
-#[test]
-fn a_row_another_process_committed_otherwise_is_not_kept() {
-    let Written {
-        tmp: _tmp,
-        dir,
-        key,
-        clock,
-        ..
-    } = written(6, 10);
-    let (mut a, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    let (mut b, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    b.append_batch(vec![ev(10), ev(11)]).unwrap();
-    drop(b);
-    // What the other process committed for event #10 is not its line.
-    db(&dir)
-        .execute_batch("UPDATE events SET leaf = zeroblob(32) WHERE seq = 10")
-        .unwrap();
-    a.append(ev(12)).unwrap();
-    assert_eq!(a.read_event(10).unwrap().seq, 10);
-    a.refresh().unwrap();
-    let leaf: Vec<u8> = db(&dir)
-        .query_row("SELECT leaf FROM events WHERE seq = 10", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(leaf, merkle::leaf_hash(&lines(&dir)[10]).0.to_vec());
-    assert_same_tree(&a, 13);
-}
-
-#[test]
-fn an_index_that_cannot_be_written_stops_the_log_before_memory_grows() {
-    let Written {
-        tmp: _tmp,
-        dir,
-        key,
-        clock,
-        root,
-    } = written(6, 10);
-    let (mut log, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
-    db(&dir).execute_batch("DROP TABLE nodes").unwrap();
-    let mut refused = None;
-    for i in 10..10 + 2 * index::PENDING_CAP as u32 {
-        if let Err(e) = log.append(ev(i)) {
-            refused = Some((i, e));
-            break;
-        }
-    }
-    let (at, e) = refused.expect("the log refuses once the cap is reached");
-    assert!(matches!(e, LogError::Poisoned { .. }), "{e}");
-    assert_eq!(u64::from(at), 10 + index::PENDING_CAP);
-    drop(log);
-    // Every event written is durable, and the next open indexes them.
-    let (log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
-    assert!(rep.reindexed.is_some());
-    assert_eq!(log.size(), 10 + index::PENDING_CAP);
-    assert_eq!(log.index().root_at(10).unwrap(), root);
-}
-
-#[test]
 fn a_proof_the_index_makes_wrongly_is_refused_before_it_leaves_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let (key, clock) = setup(tmp.path());
@@ -542,4 +436,27 @@ fn a_proof_the_index_makes_wrongly_is_refused_before_it_leaves_the_log() {
         log.proved_inclusion(3, 20, &root).unwrap(),
         t.inclusion_proof(3, 20).unwrap()
     );
+}
+
+#[test]
+fn the_full_check_compares_every_column_with_the_file() {
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(20, 20);
+    // Under the checkpoint: opening does not look, so a replay of event #3 would be appended
+    // again until the full check finds it.
+    db(&dir)
+        .execute_batch("UPDATE events SET key = zeroblob(16) WHERE seq = 3")
+        .unwrap();
+    let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none());
+    assert_eq!(log.seq_of_key("assign/3").unwrap(), None);
+    let r = log.check_index().unwrap().expect("found");
+    assert!(r.reason.contains("#3"), "{}", r.reason);
+    assert_eq!(log.seq_of_key("assign/3").unwrap(), Some(3));
+    assert!(!log.append(ev(3)).unwrap().new);
 }

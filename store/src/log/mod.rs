@@ -440,19 +440,19 @@ impl CustodyLog {
         seq: u64,
         mut f: impl FnMut(CustodyEvent) -> bool,
     ) -> Result<(), LogError> {
-        self.for_each_line(seq, self.index.size(), |at, line, leaf| {
-            Ok(f(self.parse_checked(at, line, leaf)?))
+        self.for_each_line(seq, self.index.size(), |row, line| {
+            Ok(f(self.parse_checked(row.seq, line, &row.leaf)?))
         })
     }
 
     /// The lines of events `seq..to` (newline included, if the file has it), each with the
-    /// leaf the index holds for it, read in one pass from where the index says `seq` starts;
+    /// row the index holds for it, read in one pass from where the index says `seq` starts;
     /// until `f` returns `false`.
     fn for_each_line(
         &self,
         seq: u64,
         to: u64,
-        mut f: impl FnMut(u64, &[u8], &Hash) -> Result<bool, LogError>,
+        mut f: impl FnMut(&index::Row, &[u8]) -> Result<bool, LogError>,
     ) -> Result<(), LogError> {
         let Some((start, _, _)) = self.index.entry(seq)? else {
             return Ok(());
@@ -463,16 +463,18 @@ impl CustodyLog {
             .map_err(fsutil::err("seek", &path))?;
         let mut reader = BufReader::with_capacity(1 << 16, file.take(self.index.len() - start));
         let mut line = Vec::with_capacity(1024);
-        self.index.for_each_leaf(seq, to, |at, leaf| {
+        self.index.for_each_row(seq, to, |row| {
             line.clear();
             reader
                 .read_until(b'\n', &mut line)
                 .map_err(fsutil::err("read", &path))?;
-            f(at, &line, &leaf)
+            f(row, &line)
         })
     }
 }
 
+#[cfg(test)]
+mod index_rebuild_tests;
 #[cfg(test)]
 mod index_tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! is the one place that reads the events file back and decides what is damage.
 
 use super::checkpoints::latest_checkpoint_size;
-use super::index::{Entry, LogIndex};
+use super::index::{Entry, IndexError, LogIndex};
 use super::{CustodyLog, LogError, OpenReport, Reindexed, key_hash, rotation_of};
 use crate::clock::Clock;
 use crate::fsutil;
@@ -134,52 +134,54 @@ impl CustodyLog {
             ));
         }
         if reindexed.is_none() {
-            // The index's last event must be the file's line where the index says, before the
-            // file is read on from there: reading from the middle of a line would look like a
-            // torn tail.
-            let last = self.index.size().checked_sub(1);
-            let checked = match last {
-                Some(seq) => self.rehash_from(seq, seq + 1),
-                None => Ok(()),
-            };
+            let checked = (|| {
+                // The index's last event must be the file's line where the index says, before
+                // the file is read on from there: reading from the middle of a line would look
+                // like a torn tail.
+                if let Some(seq) = self.index.size().checked_sub(1) {
+                    self.rehash_from(seq, seq + 1)?;
+                }
+                // Damage of the file under a checkpoint, found reading on, is not the index's.
+                self.catch_up_and_note_repair().map_err(|e| match e {
+                    LogError::Corrupt { .. } => Outcome::Fails(e),
+                    e => e.into(),
+                })?;
+                if let Some(what) = self.index.disagreed() {
+                    return Err(Outcome::Rebuild(what.to_string()));
+                }
+                self.check_against_checkpoint()?;
+                Ok(())
+            })();
             match checked {
-                Ok(()) => {}
-                Err(LogError::Index(e)) => reindexed = Some(e.to_string()),
-                Err(LogError::Corrupt { reason, .. }) => reindexed = Some(reason),
-                Err(e) => return Err(e),
-            }
-        }
-        if reindexed.is_none() {
-            self.catch_up_and_note_repair()?;
-            if let Some(what) = self.index.disagreed() {
-                let reason = what.to_string();
-                return self.rebuild_index(reason).map(Some);
-            }
-            match self.check_against_checkpoint() {
                 Ok(()) => return Ok(None),
-                Err(LogError::Index(e)) => reindexed = Some(e.to_string()),
-                Err(LogError::Corrupt { reason, .. }) => reindexed = Some(reason),
-                Err(e) => return Err(e),
+                Err(Outcome::Rebuild(reason)) => reindexed = Some(reason),
+                Err(Outcome::Fails(e)) => return Err(e),
             }
         }
         self.rebuild_index(reindexed.unwrap_or_default()).map(Some)
     }
 
     /// Keep the index aside in `quarantine/` and build it again from the events file.
+    ///
+    /// An index this same rebuild made from the file as it is now (a restart after the file
+    /// itself failed its checkpoint) holds nothing the file does not: it is not kept again, so
+    /// a restart loop does not fill the disk. Any other index that cannot be kept is not
+    /// replaced: it may be the only record of what the file held.
     fn rebuild_index(&mut self, reason: String) -> Result<Reindexed, LogError> {
-        let qdir = self.dir.join("quarantine");
-        fsutil::create_dir_all(&qdir)?;
-        let kept = match self.index.set_aside(&qdir) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(log = %self.dir.display(), error = %e, "the replaced custody log index could not be kept");
-                None
-            }
+        let file_len = self.file_len()?;
+        let kept = if self.index.rebuilt_from(file_len)? {
+            tracing::warn!(log = %self.dir.display(), "the custody log index is one rebuilt from this same events.jsonl; not kept again");
+            None
+        } else {
+            let qdir = self.dir.join("quarantine");
+            fsutil::create_dir_all(&qdir)?;
+            Some(self.index.set_aside(&qdir)?)
         };
         tracing::warn!(log = %self.dir.display(), %reason, kept = ?kept, "custody log index rebuilt from events.jsonl");
         self.index.reset()?;
         self.rotated_to = None;
         self.catch_up_and_note_repair()?;
+        self.index.mark_rebuilt()?;
         self.check_against_checkpoint()?;
         Ok(Reindexed { reason, kept })
     }
@@ -253,19 +255,54 @@ impl CustodyLog {
             .len())
     }
 
-    /// Re-read the events `seq..to` and compare each with the leaf the index holds.
+    /// Re-read the events `seq..to` and compare each with the row the index holds: its leaf,
+    /// where it starts and ends, its key, whether it records time, and its key rotation. A leaf
+    /// that differs is a file changed under the index; any other column, an index that is wrong.
     fn rehash_from(&self, seq: u64, to: u64) -> Result<(), LogError> {
-        self.for_each_line(seq, to, |at, line, leaf| {
+        let mut rotations: std::collections::VecDeque<_> = self.index.rotations_in(seq, to)?.into();
+        let mut next_start = None;
+        let damaged = |what: String| {
+            LogError::Index(IndexError::Damaged {
+                path: self.index.path().to_path_buf(),
+                what,
+            })
+        };
+        self.for_each_line(seq, to, |row, line| {
+            let at = row.seq;
             let whole = line.strip_suffix(b"\n");
-            if whole.is_none_or(|l| merkle::leaf_hash(l) != *leaf) {
+            let Some(whole) = whole.filter(|l| merkle::leaf_hash(l) == row.leaf) else {
                 return Err(LogError::Corrupt {
                     dir: self.dir.clone(),
                     seq: at,
                     reason: format!("event #{at} in events.jsonl is not the event indexed"),
                 });
+            };
+            if next_start.is_some_and(|s| s != row.start) || row.len != line.len() as u64 {
+                return Err(damaged(format!("event #{at}'s place in events.jsonl")));
+            }
+            next_start = Some(row.start + row.len);
+            let ev =
+                CustodyEvent::parse(whole).map_err(|e| damaged(format!("event #{at}: {e}")))?;
+            if key_hash(&ev.key) != row.key
+                || (ev.kind == EventKind::Timestamped) != row.time_record
+            {
+                return Err(damaged(format!("event #{at}'s key or kind")));
+            }
+            let indexed = rotations.front().filter(|(s, _)| *s == at).map(|(_, k)| k);
+            if rotation_of(&ev).as_ref() != indexed {
+                return Err(damaged(format!("the key rotation at event #{at}")));
+            }
+            if indexed.is_some() {
+                rotations.pop_front();
             }
             Ok(true)
-        })
+        })?;
+        match rotations.front() {
+            Some((s, _)) => Err(damaged(format!(
+                "a key rotation at event #{s}, which rotates no key"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Run `f` holding the log's exclusive lock (`.lock`), after reading whatever other
@@ -429,6 +466,24 @@ impl CustodyLog {
             "custody log had a torn tail from an interrupted append; cut off and kept"
         );
         Ok(Some(kept))
+    }
+}
+
+/// What a check of the index on open leads to, when not to an index as it is.
+enum Outcome {
+    /// The index is wrong: rebuild it, for this reason.
+    Rebuild(String),
+    /// The file or the disk is: stop.
+    Fails(LogError),
+}
+
+impl From<LogError> for Outcome {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::Corrupt { reason, .. } => Outcome::Rebuild(reason),
+            LogError::Index(e) if e.rebuilds() => Outcome::Rebuild(e.to_string()),
+            e => Outcome::Fails(e),
+        }
     }
 }
 

@@ -7,6 +7,17 @@ use evidock_verify::merkle::Hash;
 use evidock_verify::note::VerifierKey;
 use rusqlite::OptionalExtension;
 
+/// One event's row, as the index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::log) struct Row {
+    pub seq: u64,
+    pub start: u64,
+    pub len: u64,
+    pub leaf: Hash,
+    pub key: [u8; 16],
+    pub time_record: bool,
+}
+
 impl LogIndex {
     /// The first event under this key hash, if any.
     pub(in crate::log) fn seq_of_key(&self, key: &[u8; 16]) -> Result<Option<u64>, IndexError> {
@@ -53,26 +64,58 @@ impl LogIndex {
         to: u64,
         mut f: impl FnMut(u64, Hash) -> Result<bool, crate::log::LogError>,
     ) -> Result<(), crate::log::LogError> {
+        self.for_each_row(from, to, |row| f(row.seq, row.leaf))
+    }
+
+    /// The rows of events `from..to` (within the index), in order, one at a time.
+    /// Stops early, without an error, when `f` returns `false`.
+    pub(in crate::log) fn for_each_row(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(&Row) -> Result<bool, crate::log::LogError>,
+    ) -> Result<(), crate::log::LogError> {
         let to = to.min(self.size());
         let db_to = to.min(self.committed);
         if from < db_to {
             let mut stmt = self
                 .db
                 .prepare_cached(
-                    "SELECT seq, leaf FROM events WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+                    "SELECT seq, start, len, leaf, key, time_record FROM events
+                     WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
                 )
                 .map_err(|e| self.db_err(e))?;
             let mut rows = stmt
                 .query([from as i64, db_to as i64])
                 .map_err(|e| self.db_err(e))?;
             let mut expect = from;
-            while let Some(row) = rows.next().map_err(|e| self.db_err(e))? {
-                let seq: i64 = row.get(0).map_err(|e| self.db_err(e))?;
-                let leaf: Vec<u8> = row.get(1).map_err(|e| self.db_err(e))?;
-                let leaf = hash_of(leaf)
-                    .filter(|_| seq as u64 == expect)
-                    .ok_or_else(|| self.damaged(format!("event #{expect} is missing")))?;
-                if !f(expect, leaf)? {
+            while let Some(r) = rows.next().map_err(|e| self.db_err(e))? {
+                let read = (|| -> rusqlite::Result<_> {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, bool>(5)?,
+                    ))
+                })();
+                let (seq, start, len, leaf, key, time_record) = read.map_err(|e| self.db_err(e))?;
+                if seq as u64 != expect {
+                    return Err(self.damaged(format!("event #{expect} is missing")).into());
+                }
+                let row = (|| {
+                    Some(Row {
+                        seq: expect,
+                        start: u64::try_from(start).ok()?,
+                        len: u64::try_from(len).ok()?,
+                        leaf: hash_of(leaf)?,
+                        key: key.try_into().ok()?,
+                        time_record,
+                    })
+                })()
+                .ok_or_else(|| self.damaged(format!("event #{expect}'s row")))?;
+                if !f(&row)? {
                     return Ok(());
                 }
                 expect += 1;
@@ -82,14 +125,56 @@ impl LogIndex {
             }
         }
         for seq in from.max(self.committed)..to {
-            if !f(
+            let e = &self.pending[(seq - self.committed) as usize].entry;
+            let row = Row {
                 seq,
-                self.pending[(seq - self.committed) as usize].entry.leaf,
-            )? {
+                start: e.start,
+                len: e.len,
+                leaf: e.leaf,
+                key: e.key,
+                time_record: e.time_record,
+            };
+            if !f(&row)? {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// The key rotations among events `from..to`, in order.
+    pub(in crate::log) fn rotations_in(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, VerifierKey)>, IndexError> {
+        let to = to.min(self.size());
+        let db_to = to.min(self.committed);
+        let mut out = Vec::new();
+        if from < db_to {
+            let mut stmt = self
+                .db
+                .prepare_cached(
+                    "SELECT seq, key FROM rotations WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+                )
+                .map_err(|e| self.db_err(e))?;
+            let rows = stmt
+                .query_map([from as i64, db_to as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| self.db_err(e))?;
+            for r in rows {
+                let (seq, k) = r.map_err(|e| self.db_err(e))?;
+                let key = VerifierKey::parse(&k)
+                    .map_err(|_| self.damaged(format!("the key rotated to at event #{seq}")))?;
+                out.push((seq as u64, key));
+            }
+        }
+        for seq in from.max(self.committed)..to {
+            if let Some(k) = &self.pending[(seq - self.committed) as usize].entry.rotation {
+                out.push((seq, k.clone()));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether some event in `from..to` is not a `timestamped` event.
