@@ -38,7 +38,7 @@ pub enum IndexError {
 const LONGEST_RECORDING_HOURS: i64 = 8;
 
 /// Bumped whenever the tables below change.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 PRAGMA journal_mode = WAL;

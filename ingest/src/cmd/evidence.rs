@@ -332,9 +332,11 @@ fn get(
     }
     let (role, sha, key, local) = if derivative {
         let mut playback = None;
-        let seqs = cases
-            .index
-            .events_about(st.id(), &[format!("evidence:{id}")])?;
+        // Made once per content: the copy may be another item's of the same bytes.
+        let seqs = cases.index.events_about(
+            st.id(),
+            &[format!("evidence:{id}"), format!("sha:{}", item.sha256)],
+        )?;
         st.log.with(|l| {
             for seq in seqs {
                 let e = l.read_event(seq)?;

@@ -540,3 +540,67 @@ fn a_shutdown_mid_transcode_records_nothing_and_the_job_is_made_at_the_next_star
         "no half-written copy is left"
     );
 }
+
+#[test]
+fn a_playback_copy_made_once_for_its_content_is_found_for_every_item_of_that_content() {
+    let st = TestStation::with_config(
+        "[transcode]\nmax_height = 240\n\n[[camera]]\nname = \"any\"\ndriver = \"mass-storage\"\nallow = [\"*\"]\n",
+    );
+    let dir = st.dir.path().join("card/DCIM");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("ZFY0003_0001.MP4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &testsrc("320x240", 15, 1),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        p.to_str().unwrap(),
+    ]);
+    let card = st.dir.path().join("card");
+    let ingest = |extra: &[&str]| {
+        let mut args = vec![
+            "ingest",
+            card.to_str().unwrap(),
+            "--serial",
+            "ZFY0003",
+            "--officer",
+            "350299",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let ran = st.run(&args);
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+    };
+    ingest(&[]);
+    // Read again: a second item of the same content, whose derivatives already exist.
+    ingest(&["--full"]);
+    let items = st.json(&["evidence", "list"]);
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["sha256"], items[1]["sha256"]);
+    let mut copies = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let out = st.dir.path().join(format!("watch-{i}.mp4"));
+        let ran = st.run(&[
+            "evidence",
+            "get",
+            item["id"].as_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--derivative",
+            "--by",
+            "法制员01",
+            "--purpose",
+            "法制审核",
+        ]);
+        assert_eq!(ran.code, 0, "{}: {}", item["id"], ran.stderr);
+        copies.push(sha256_file(&out));
+    }
+    assert_eq!(copies[0], copies[1], "one playback copy for one content");
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use evidock_verify::case::CaseRegisteredPayload;
 use evidock_verify::event::payload::{
     AcquiredPayload, CameraAssignedPayload, DisposedPayload, LinkedPayload,
-    RetentionChangedPayload, UnlinkedPayload, UploadedPayload,
+    RetentionChangedPayload, TranscodedPayload, UnlinkedPayload, UploadedPayload,
 };
 use evidock_verify::event::{CustodyEvent, EventKind, Subject};
 use rusqlite::{Transaction, params};
@@ -176,7 +176,8 @@ pub(super) fn apply(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result
 }
 
 /// What an event is about, for `evidence show`: its subject when that is an evidence item or a
-/// session, and every evidence item its payload names (a link, an export, a wipe).
+/// session, every evidence item its payload names (a link, an export, a wipe), and for a
+/// derivative the content it was made from (`sha:<digest>`).
 fn refer(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
     let mut subjects = std::collections::BTreeSet::new();
     match &ev.subject {
@@ -190,6 +191,12 @@ fn refer(tx: &Transaction<'_>, ev: &CustodyEvent) -> rusqlite::Result<()> {
     }
     for id in evidence_ids_in(&ev.payload.to_string()) {
         subjects.insert(format!("evidence:{id}"));
+    }
+    // A derivative is made once per content: every item of that content finds it by digest.
+    if ev.kind == EventKind::Transcoded
+        && let Ok(p) = ev.payload::<TranscodedPayload>()
+    {
+        subjects.insert(format!("sha:{}", p.parent_sha256));
     }
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO event_refs (subject, station, seq) VALUES (?1, ?2, ?3)",
