@@ -186,6 +186,9 @@ fn show(ctx: &Ctx, st: &Station, filter: &Filter) -> anyhow::Result<u8> {
     if let Some(e) = failed {
         return Err(e.into());
     }
+    // Only here is the array closed: a scan that failed part way (an event that does not read
+    // back as indexed) leaves JSON no parser accepts, beside the error and its exit code, so a
+    // partial history is never taken for the whole one.
     if ctx.json {
         out.write_all(b"\n]\n")?;
     }
