@@ -9,7 +9,7 @@ use clap::Parser as _;
 use cmd::cli::{Cli, Command};
 use evidock_ingest::{
     LOCAL_DATA_DIR, SYSTEM_CONFIG, SYSTEM_DATA_DIR, acquire, cases, config, device, dock, exit,
-    export, pipeline, review, station, status, transcode, upload, wipe,
+    export, journal, pipeline, review, station, status, transcode, upload, wipe,
 };
 use std::process::ExitCode;
 
@@ -44,10 +44,10 @@ fn prints_only(c: &Command) -> bool {
     use Command as C;
     use cmd::{case::CaseCmd, evidence::EvidenceCmd, log::LogCmd, station::StationCmd};
     match c {
-        C::Sessions | C::Status | C::Hash(_) => true,
+        C::Sessions(_) | C::Status | C::Hash(_) => true,
         C::Log(l) => matches!(l, LogCmd::Show { .. }),
-        C::Evidence(e) => matches!(e, EvidenceCmd::List | EvidenceCmd::Show { .. }),
-        C::Case(c) => matches!(c, CaseCmd::List | CaseCmd::Show { .. }),
+        C::Evidence(e) => matches!(e, EvidenceCmd::List(_) | EvidenceCmd::Show { .. }),
+        C::Case(c) => matches!(c, CaseCmd::List(_) | CaseCmd::Show { .. }),
         C::Station(s) => matches!(s, StationCmd::Show),
         _ => false,
     }

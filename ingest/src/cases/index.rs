@@ -7,6 +7,7 @@
 //! station's log published in the evidence store. Nothing is written here that the logs do not
 //! hold.
 
+use crate::journal::Page;
 use chrono::{DateTime, Utc};
 use evidock_store::log::SharedLog;
 use evidock_verify::case::{CaseRecord, CaseStatus};
@@ -380,12 +381,32 @@ impl Index {
 
     /// Every case, by ID.
     pub fn cases(&self) -> Result<Vec<CaseEntry>, IndexError> {
+        Ok(self.cases_page(None, u64::MAX)?.rows)
+    }
+
+    /// At most `limit` cases in the order of their IDs, after case `after`; `next` names the
+    /// last row read when there may be more.
+    pub fn cases_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<CaseEntry>, IndexError> {
         self.with(|db| {
-            let mut q = db.prepare(
-                "SELECT record, registered_at, registrations, source FROM cases ORDER BY case_id",
+            let mut q = db.prepare_cached(
+                "SELECT record, registered_at, registrations, source, case_id FROM cases
+                 WHERE ?1 IS NULL OR case_id > ?1 ORDER BY case_id LIMIT ?2",
             )?;
-            let rows = q.query_map([], case_row)?;
-            rows.filter_map(|r| r.transpose()).collect()
+            let mut rows = q.query(params![after, limit.min(i64::MAX as u64) as i64])?;
+            let (mut out, mut read, mut last) = (Vec::new(), 0u64, None);
+            while let Some(r) = rows.next()? {
+                read += 1;
+                last = Some(r.get::<_, String>(4)?);
+                out.extend(case_row(r)?);
+            }
+            Ok(Page {
+                rows: out,
+                next: last.filter(|_| read == limit),
+            })
         })
     }
 

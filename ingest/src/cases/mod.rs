@@ -17,6 +17,7 @@ pub mod register;
 mod retention;
 pub mod settings;
 
+use crate::journal::Page;
 use chrono::{DateTime, Utc};
 use evidock_store::clock::Clock;
 use evidock_store::log::SharedLog;
@@ -344,9 +345,19 @@ impl Cases {
 
     /// `evidock case list`.
     pub fn list(&self) -> Result<Vec<CaseSummary>, CaseError> {
+        Ok(self.list_page(None, u64::MAX)?.rows)
+    }
+
+    /// One page of `evidock case list`, in the order of case IDs, after case `after`.
+    pub fn list_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<CaseSummary>, CaseError> {
         self.catch_up()?;
+        let page = self.index.cases_page(after, limit)?;
         let mut out = Vec::new();
-        for c in self.index.cases()? {
+        for c in page.rows {
             let v = self.view_of(c)?;
             let r = &v.entry.record;
             out.push(CaseSummary {
@@ -360,7 +371,10 @@ impl Cases {
                 gaps: v.gaps,
             });
         }
-        Ok(out)
+        Ok(Page {
+            rows: out,
+            next: page.next,
+        })
     }
 }
 

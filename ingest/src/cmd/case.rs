@@ -8,7 +8,7 @@ use crate::exit;
 use crate::station::Station;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use evidock_verify::id::EvidenceId;
+use evidock_verify::id::{CaseId, EvidenceId};
 use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
@@ -27,8 +27,9 @@ pub enum CaseCmd {
         #[arg(long, value_parser = super::person)]
         by: String,
     },
-    /// Every case: status, windows, linked evidence, items to review, windows without footage.
-    List,
+    /// Every case, in the order of case IDs: status, windows, linked evidence, items to review,
+    /// windows without footage.
+    List(super::page::PageArgs),
     /// One case: its windows (and which have no footage), officers, linked evidence.
     Show {
         /// The case ID as the register writes it, e.g. 晋应急罚〔2023〕102号.
@@ -56,27 +57,35 @@ pub fn run(ctx: &Ctx, cmd: CaseCmd) -> anyhow::Result<u8> {
     let cases = st.cases()?;
     match cmd {
         CaseCmd::Import { file, format, by } => import(ctx, &st, &cases, &file, format, &by),
-        CaseCmd::List => {
-            let list = cases.list()?;
-            if ctx.json {
-                ctx.print_json(&list)?;
-                return Ok(exit::OK);
+        CaseCmd::List(paging) => {
+            if let Some(a) = &paging.after
+                && cases.index.case(&CaseId::new(a.clone())?)?.is_none()
+            {
+                crate::exit::bad_input(format!(
+                    "--after {a}: no such case in the register (give the last case of the previous page)"
+                ))?;
             }
-            if list.is_empty() {
+            let shown = super::page::stream(
+                ctx.json,
+                &paging,
+                |after, n| Ok(cases.list_page(after, n)?),
+                |out, c| {
+                    writeln!(
+                        out,
+                        "{}  {:<6}  {:<8}  {} window(s), {} evidence, {} to review, {} without footage  {}",
+                        c.case,
+                        c.status.as_str(),
+                        c.case_type,
+                        c.windows,
+                        c.evidence,
+                        c.review,
+                        c.gaps,
+                        c.title
+                    )
+                },
+            )?;
+            if shown == 0 && !ctx.json && paging.after.is_none() {
                 eprintln!("no cases: import the case register with `evidock case import FILE`");
-            }
-            for c in list {
-                println!(
-                    "{}  {:<6}  {:<8}  {} window(s), {} evidence, {} to review, {} without footage  {}",
-                    c.case,
-                    c.status.as_str(),
-                    c.case_type,
-                    c.windows,
-                    c.evidence,
-                    c.review,
-                    c.gaps,
-                    c.title
-                );
             }
             Ok(exit::OK)
         }

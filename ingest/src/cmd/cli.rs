@@ -50,8 +50,8 @@ pub enum Command {
     Hash(super::hash::HashArgs),
     /// Acquire a mounted camera folder once (read-only), with a progress bar.
     Ingest(super::ingest::IngestArgs),
-    /// Camera sessions (one per docking) and their states.
-    Sessions,
+    /// Camera sessions (one per docking) and their states, in the order they docked.
+    Sessions(super::page::PageArgs),
     /// Evidence items.
     #[command(subcommand)]
     Evidence(super::evidence::EvidenceCmd),

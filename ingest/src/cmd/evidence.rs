@@ -12,8 +12,9 @@ use serde::Serialize;
 
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCmd {
-    /// List acquired evidence items (JSON: an array of objects with `id`, `sha256`, …).
-    List,
+    /// List acquired evidence items in acquisition order (JSON: an array of objects with `id`,
+    /// `sha256`, …).
+    List(super::page::PageArgs),
     /// One item: what was acquired, its case links, category and retention, the objects in
     /// the store, and every custody event about it.
     Show {
@@ -69,23 +70,31 @@ struct ShownObject {
 
 pub fn run(ctx: &Ctx, cmd: EvidenceCmd) -> anyhow::Result<u8> {
     match cmd {
-        EvidenceCmd::List => {
+        EvidenceCmd::List(paging) => {
             let st = ctx.station()?;
-            let rows = st.journal.evidence()?;
-            if ctx.json {
-                ctx.print_json(&rows)?;
-            } else {
-                // Times in the station's offset, with the offset shown, as everywhere else.
-                let offset = st.clock.stamp().1;
-                let local = |t: &str| match chrono::DateTime::parse_from_rfc3339(t) {
-                    Ok(t) => t
-                        .with_timezone(&offset.0)
-                        .format("%Y-%m-%d %H:%M:%S%:z")
-                        .to_string(),
-                    Err(_) => t.to_string(),
-                };
-                for r in rows {
-                    println!(
+            if let Some(a) = &paging.after
+                && !st.journal.has_evidence(a)?
+            {
+                crate::exit::bad_input(format!(
+                    "--after {a}: no evidence item of that ID was acquired here (give the last item of the previous page)"
+                ))?;
+            }
+            // Times in the station's offset, with the offset shown, as everywhere else.
+            let offset = st.clock.stamp().1;
+            let local = |t: &str| match chrono::DateTime::parse_from_rfc3339(t) {
+                Ok(t) => t
+                    .with_timezone(&offset.0)
+                    .format("%Y-%m-%d %H:%M:%S%:z")
+                    .to_string(),
+                Err(_) => t.to_string(),
+            };
+            super::page::stream(
+                ctx.json,
+                &paging,
+                |after, n| Ok(st.journal.evidence_page(after, n)?),
+                |out, r| {
+                    writeln!(
+                        out,
                         "{}  {}  {:>12}  {:<10} {:<8} {:<25} {}{}",
                         r.id,
                         r.sha256,
@@ -95,9 +104,9 @@ pub fn run(ctx: &Ctx, cmd: EvidenceCmd) -> anyhow::Result<u8> {
                         r.recorded.as_deref().map_or_else(|| "-".to_string(), local),
                         r.path,
                         if r.important { "  [重要]" } else { "" }
-                    );
-                }
-            }
+                    )
+                },
+            )?;
         }
         EvidenceCmd::Show { evidence } => {
             let st = ctx.station()?;

@@ -12,6 +12,7 @@ pub mod index;
 pub mod ingest;
 pub mod interrupt;
 pub mod log;
+pub mod page;
 pub mod retention;
 pub mod sessions;
 pub mod simulate;
@@ -107,7 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Log(c) => log::run(&ctx, c),
         Command::Hash(a) => hash::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
-        Command::Sessions => sessions::run(&ctx),
+        Command::Sessions(paging) => sessions::run(&ctx, &paging),
         Command::Evidence(c) => evidence::run(&ctx, c),
         Command::Camera(c) => camera::run(&ctx, c),
         Command::Dock(a) => dock::run(&ctx, a),

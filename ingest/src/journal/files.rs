@@ -2,7 +2,7 @@
 //! and the copies an undock cut off (resumed at the next docking).
 
 use super::{EvidenceRow, FileRow, FileState, Partial};
-use super::{Journal, JournalError, Undecodable};
+use super::{Journal, JournalError, Page, Undecodable};
 use evidock_verify::digest::{Digests, HexBytes};
 use evidock_verify::id::{DeviceSerial, EvidenceId, SessionId, Sha256};
 use rusqlite::{OptionalExtension as _, params};
@@ -116,28 +116,63 @@ impl Journal {
     }
 
     pub fn evidence(&self) -> Result<Vec<EvidenceRow>, JournalError> {
-        self.evidence_where("")
+        Ok(self.evidence_where("", None, u64::MAX)?.rows)
+    }
+
+    /// Whether this evidence item was acquired here (a `--after` that names none is a typo,
+    /// not an empty page).
+    pub fn has_evidence(&self, id: &str) -> Result<bool, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE evidence = ?1 AND state = 'acquired')",
+                [id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// At most `limit` acquired items in acquisition order, after item `after`; `next` names
+    /// the last row read when there may be more.
+    pub fn evidence_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<EvidenceRow>, JournalError> {
+        self.evidence_where("", after, limit)
     }
 
     /// The transcode queue: acquired items whose content has no derivatives yet and no
     /// recorded failure (a job `started` and cut off is made again), in acquisition order. The
     /// query does the selecting, so a pass does not load every item the station ever acquired.
     pub fn transcode_backlog(&self) -> Result<Vec<EvidenceRow>, JournalError> {
-        self.evidence_where(
-            "AND NOT EXISTS (SELECT 1 FROM transcodes t
+        Ok(self
+            .evidence_where(
+                "AND NOT EXISTS (SELECT 1 FROM transcodes t
                              WHERE t.sha256 = f.sha256 AND t.state IN ('done', 'failed'))",
-        )
+                None,
+                u64::MAX,
+            )?
+            .rows)
     }
 
-    fn evidence_where(&self, and: &str) -> Result<Vec<EvidenceRow>, JournalError> {
+    /// The acquired items matching `and`, in acquisition order, after item `after`, at most
+    /// `limit`.
+    fn evidence_where(
+        &self,
+        and: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<EvidenceRow>, JournalError> {
         self.with(|db| {
             let mut st = db.prepare(&format!(
                 "SELECT f.evidence, f.sha256, f.sm3, f.md5, f.size, f.session, s.device, f.officer, f.path,
                         f.recorded_raw, f.recorded, f.time_rule, f.important, f.event_seq
                  FROM files f JOIN sessions s ON s.id = f.session
-                 WHERE f.state = 'acquired' {and} ORDER BY f.event_seq"
+                 WHERE f.state = 'acquired' {and}
+                   AND (?1 IS NULL OR f.event_seq > (SELECT event_seq FROM files WHERE evidence = ?1))
+                 ORDER BY f.event_seq LIMIT ?2"
             ))?;
-            let rows = st.query_map([], |r| {
+            let rows = st.query_map(params![after, limit.min(i64::MAX as u64) as i64], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -156,8 +191,11 @@ impl Journal {
                 ))
             })?;
             let mut out = Vec::new();
+            let (mut read, mut last) = (0u64, None);
             for row in rows {
                 let (id, sha, sm3, md5, size, session, device, officer, path, raw, rec, rule, imp, seq) = row?;
+                read += 1;
+                last = Some(id.clone());
                 let (Ok(eid), Ok(sha256), Ok(sid), Ok(dev)) = (
                     EvidenceId::new(id.clone()),
                     sha.parse::<Sha256>(),
@@ -206,7 +244,10 @@ impl Journal {
                     seq: seq.map(|s| s as u64),
                 });
             }
-            Ok(out)
+            Ok(Page {
+                rows: out,
+                next: last.filter(|_| read == limit),
+            })
         })
     }
 

@@ -34,6 +34,28 @@ pub struct JournalError {
     pub source: rusqlite::Error,
 }
 
+/// One page of a list read in its index's order: the rows, and the key of the last row read
+/// when the page was full (so there may be more after it). Rows that do not decode are noted
+/// and left out, but still move the page on.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Every session of the journal, counted (the status page's totals).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionTotals {
+    pub sessions: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub files_failed: u64,
+    pub sessions_failed: u64,
+    pub sessions_refused: u64,
+    /// Devices with failed sessions docked since the time asked, and how many.
+    pub failing_since: Vec<(String, u64)>,
+}
+
 /// The state of a camera session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -275,6 +297,7 @@ CREATE TABLE IF NOT EXISTS sessions (
   docking TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_device ON sessions(device, state);
+CREATE INDEX IF NOT EXISTS sessions_docked ON sessions(docked_at, id);
 CREATE TABLE IF NOT EXISTS files (
   session TEXT NOT NULL, path BLOB NOT NULL, evidence TEXT NOT NULL, size INTEGER NOT NULL,
   mtime_ns TEXT NOT NULL, state TEXT NOT NULL, sha256 TEXT, sm3 TEXT, md5 TEXT,
@@ -284,6 +307,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_evidence ON files(evidence);
 CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
+CREATE INDEX IF NOT EXISTS files_event_seq ON files(event_seq);
 CREATE TABLE IF NOT EXISTS partials (
   device TEXT NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL,
   spool_file TEXT NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (device, path)

@@ -1,7 +1,7 @@
 //! The `sessions` table: one row per docking of a camera, and where it stands.
 
-use super::{Journal, JournalError, Undecodable, parse_ts, ts};
-use super::{SessionRow, SessionState};
+use super::{Journal, JournalError, Page, Undecodable, parse_ts, ts};
+use super::{SessionRow, SessionState, SessionTotals};
 use chrono::{DateTime, Utc};
 use evidock_verify::id::{DeviceSerial, SessionId};
 use rusqlite::{OptionalExtension as _, params};
@@ -96,12 +96,76 @@ impl Journal {
         })
     }
 
+    /// Every session, in the order they docked.
     pub fn sessions(&self) -> Result<Vec<SessionRow>, JournalError> {
+        Ok(self.sessions_page(None, u64::MAX)?.rows)
+    }
+
+    /// Every session counted by the database (the status page): sessions, files and bytes
+    /// acquired, files failed, sessions failed and refused, and the devices whose sessions
+    /// failed since `since` with how many.
+    pub fn session_totals(&self, since: DateTime<Utc>) -> Result<SessionTotals, JournalError> {
         self.with(|db| {
-            let mut st = db.prepare(
-                "SELECT id, device, slot, driver, state, docked_at, released_at, clock_offset_ms, files, bytes, failed, skipped, error FROM sessions ORDER BY docked_at, id",
+            let mut t = db.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(files), 0), COALESCE(SUM(bytes), 0),
+                        COALESCE(SUM(failed), 0), COALESCE(SUM(state = 'failed'), 0),
+                        COALESCE(SUM(state = 'refused'), 0)
+                 FROM sessions",
+                [],
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(SessionTotals {
+                        sessions: n(0)?,
+                        files: n(1)?,
+                        bytes: n(2)?,
+                        files_failed: n(3)?,
+                        sessions_failed: n(4)?,
+                        sessions_refused: n(5)?,
+                        failing_since: Vec::new(),
+                    })
+                },
             )?;
-            let rows = st.query_map([], |r| {
+            let mut q = db.prepare_cached(
+                "SELECT device, COUNT(*) FROM sessions WHERE state = 'failed' AND docked_at >= ?1
+                 GROUP BY device ORDER BY device",
+            )?;
+            let rows = q.query_map([ts(since)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?;
+            for row in rows {
+                t.failing_since.push(row?);
+            }
+            Ok(t)
+        })
+    }
+
+    /// Whether the journal has this session (a `--after` that names none is a typo, not an
+    /// empty page).
+    pub fn has_session(&self, id: &str) -> Result<bool, JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// At most `limit` sessions in the order they docked, after session `after`; `next` names
+    /// the last row read when there may be more.
+    pub fn sessions_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<SessionRow>, JournalError> {
+        self.with(|db| {
+            let mut st = db.prepare_cached(
+                "SELECT id, device, slot, driver, state, docked_at, released_at, clock_offset_ms, files, bytes, failed, skipped, error
+                 FROM sessions
+                 WHERE ?1 IS NULL OR (docked_at, id) > (SELECT docked_at, id FROM sessions WHERE id = ?1)
+                 ORDER BY docked_at, id LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![after, limit.min(i64::MAX as u64) as i64], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -116,8 +180,11 @@ impl Journal {
                 ))
             })?;
             let mut out = Vec::new();
+            let (mut read, mut last) = (0u64, None);
             for row in rows {
                 let (id, device, slot, driver, state, docked, released, off, c, error) = row?;
+                read += 1;
+                last = Some(id.clone());
                 // A session this version cannot read is left out and noted, never read as
                 // some state: the other sessions (and the status page) stay readable.
                 let (Ok(sid), Ok(device), Some(docked_at), Some(state)) = (
@@ -152,7 +219,10 @@ impl Journal {
                     error,
                 });
             }
-            Ok(out)
+            Ok(Page {
+                rows: out,
+                next: last.filter(|_| read == limit),
+            })
         })
     }
 

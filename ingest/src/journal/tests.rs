@@ -160,3 +160,58 @@ fn sessions_files_partials_assignments() {
         None
     );
 }
+
+/// The status page's totals, counted by the database, are what adding up every session gives;
+/// and a page that holds a row that does not decode still leads to the next page.
+#[test]
+fn session_totals_and_pages_agree_with_the_whole_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = Journal::open(&tmp.path().join("journal.db")).unwrap();
+    let now: DateTime<Utc> = "2026-11-28T10:00:00Z".parse().unwrap();
+    let states = [
+        SessionState::Released,
+        SessionState::Failed,
+        SessionState::Refused,
+        SessionState::Failed,
+        SessionState::Released,
+        SessionState::Failed,
+    ];
+    for (i, state) in states.iter().enumerate() {
+        let s = SessionId::new(format!("s{i}")).unwrap();
+        let d = DeviceSerial::new(format!("ZFY000{}", i % 2)).unwrap();
+        let at = now - chrono::Duration::hours(10 * i as i64);
+        j.create_session(&s, &d, None, "zfy-sim", *state, at)
+            .unwrap();
+        j.with(|db| {
+            db.execute(
+                "UPDATE sessions SET files = ?2, bytes = ?3, failed = ?4 WHERE id = ?1",
+                params![s.as_str(), i as i64, 1000 * i as i64, (i % 3) as i64],
+            )
+        })
+        .unwrap();
+    }
+    let all = j.sessions().unwrap();
+    let t = j.session_totals(now - chrono::Duration::hours(24)).unwrap();
+    assert_eq!(t.sessions, all.len() as u64);
+    assert_eq!(t.files, all.iter().map(|s| s.files).sum::<u64>());
+    assert_eq!(t.bytes, all.iter().map(|s| s.bytes).sum::<u64>());
+    assert_eq!(t.files_failed, all.iter().map(|s| s.failed).sum::<u64>());
+    assert_eq!((t.sessions_failed, t.sessions_refused), (3, 1));
+    // Failed within the day: s1 (10 h ago) only; s3 and s5 are older.
+    assert_eq!(t.failing_since, vec![("ZFY0001".to_string(), 1)]);
+
+    j.with(|db| db.execute("UPDATE sessions SET state = 'paused' WHERE id = 's4'", []))
+        .unwrap();
+    let (mut paged, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let p = j.sessions_page(after.as_deref(), 2).unwrap();
+        paged.extend(p.rows.into_iter().map(|s| s.id));
+        match p.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let whole: Vec<SessionId> = j.sessions().unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(whole.len(), 5);
+    assert_eq!(paged, whole);
+}

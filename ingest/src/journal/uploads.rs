@@ -271,6 +271,28 @@ impl Journal {
         self.upload_rows("ORDER BY queued_at", &[])
     }
 
+    /// The uploads not done yet (waiting, under way, failed): the queue, which does not grow
+    /// with what was ever uploaded.
+    pub fn uploads_unfinished(&self) -> Result<Vec<UploadRow>, JournalError> {
+        self.upload_rows("WHERE state != 'uploaded' ORDER BY queued_at", &[])
+    }
+
+    /// How many uploads are done, and their bytes: counted by the database.
+    pub fn uploaded_totals(&self) -> Result<(u64, u64), JournalError> {
+        self.with(|db| {
+            db.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM uploads WHERE state = 'uploaded'",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
+            )
+        })
+    }
+
     /// The state of an upload, if queued.
     pub fn upload_state(
         &self,
