@@ -67,6 +67,30 @@ history() { # a long custody log against a short one: the log itself, then whole
     -n "log show --kind key-rotated, $n events (a full streamed scan)" "$BIN/evidock --data-dir $big log show --kind key-rotated"
   echo "peak RSS (KiB): station show $(peak_rss "$BIN/evidock" --data-dir "$big" station show)," \
     "log show $(peak_rss "$BIN/evidock" --data-dir "$big" log show), log show --json $(peak_rss "$BIN/evidock" --data-dir "$big" log show --json)"
+  # 1,000 cases of one window each, imported once into each station (one run each: an import
+  # is an act, logged), then the case queries against both.
+  local reg=$DIR/cases-1000.csv
+  if [ ! -f "$reg" ]; then
+    echo "case_id,case_type,title,unit,officers,window_start,window_end,place,status" > "$reg.tmp"
+    for i in $(seq 1 1000); do
+      printf '晋应急罚〔2026〕%d号,一般程序,检查 %d,执法一中队,%d,2026-03-%02dT09:00:00+08:00,2026-03-%02dT11:00:00+08:00,某镇,open\n' \
+        "$i" "$i" $((140100 + i % 44)) $((1 + i % 28)) $((1 + i % 28)) >> "$reg.tmp"
+    done
+    mv "$reg.tmp" "$reg"
+  fi
+  for d in "$big" "$small"; do
+    if [ ! -f "$d/.imported" ]; then
+      /usr/bin/time -f "case import of 1,000 cases into $(basename "$d"): %e s, peak RSS %M KiB" \
+        "$BIN/evidock" --data-dir "$d" case import "$reg" --by bench >/dev/null
+      touch "$d/.imported"
+    fi
+  done
+  hyperfine --warmup 1 --runs 5 \
+    -n "case list --limit 50, $n events" "$BIN/evidock --data-dir $big case list --limit 50" \
+    -n "case list --limit 50, 200 events" "$BIN/evidock --data-dir $small case list --limit 50" \
+    -n "case show, $n events" "$BIN/evidock --data-dir $big case show 晋应急罚〔2026〕500号" \
+    -n "case show, 200 events" "$BIN/evidock --data-dir $small case show 晋应急罚〔2026〕500号" \
+    -n "case list (all 1,000), $n events" "$BIN/evidock --data-dir $big case list"
 }
 
 custody() {
