@@ -548,20 +548,7 @@ fn a_playback_copy_made_once_for_its_content_is_found_for_every_item_of_that_con
     );
     let dir = st.dir.path().join("card/DCIM");
     std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join("ZFY0003_0001.MP4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &testsrc("320x240", 15, 1),
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-pix_fmt",
-        "yuv420p",
-        p.to_str().unwrap(),
-    ]);
+    evidock_tests::media::clip(&dir.join("ZFY0003_0001.MP4"), "320x240", 1, 0);
     let card = st.dir.path().join("card");
     let ingest = |extra: &[&str]| {
         let mut args = vec![
