@@ -181,7 +181,10 @@ impl CustodyLog {
         self.index.reset()?;
         self.rotated_to = None;
         self.catch_up_and_note_repair()?;
-        self.index.mark_rebuilt()?;
+        if let Err(e) = self.index.mark_rebuilt() {
+            // Only the next rebuild's copy is at stake; the index is caught up on the next open.
+            tracing::warn!(log = %self.dir.display(), error = %e, "the rebuilt custody log index could not be marked as rebuilt");
+        }
         self.check_against_checkpoint()?;
         Ok(Reindexed { reason, kept })
     }
