@@ -44,6 +44,12 @@ pub enum IndexError {
     /// A row the index should hold is not there, or is not what it should be.
     #[error("custody log index {path}: {what}; it is rebuilt from events.jsonl on the next open")]
     Damaged { path: PathBuf, what: String },
+    /// Another process rebuilt the index since this one read it: nothing was written, and the
+    /// log reads the index afresh before its next append.
+    #[error(
+        "custody log index {path}: another process rebuilt it; read afresh before the next write"
+    )]
+    Stale { path: PathBuf },
     /// A root or proof was asked of a larger tree than the log holds.
     #[error("the custody log holds {holds} events, fewer than {size}")]
     Beyond { size: u64, holds: u64 },
@@ -93,6 +99,8 @@ pub struct LogIndex {
     /// A row this process was to commit that another had committed otherwise: the index is
     /// rebuilt from the file before anything more is written.
     disagreed: Option<String>,
+    /// Why the index was started afresh when it was opened, and where the old one was kept.
+    started_afresh: Option<(String, PathBuf)>,
     /// The database file's inode when it was opened: another process that found it unreadable
     /// replaces it.
     inode: Option<u64>,
@@ -140,19 +148,40 @@ impl IndexError {
         matches!(self, IndexError::Damaged { .. } | IndexError::Beyond { .. }) || self.unreadable()
     }
 
-    /// The database file is not a database (or not one of ours): start it afresh. Any other
-    /// error (busy, out of space, permissions) is reported, and the file left alone.
+    /// The database file is not a database, or not one of ours (a value of the wrong type, a
+    /// table of another shape, a corrupt page): start it afresh. Only what the disk or the
+    /// engine does for a while (busy, locked, full, I/O, permissions) is reported, and the file
+    /// left alone.
     fn unreadable(&self) -> bool {
+        use rusqlite::ErrorCode as C;
         match self {
             IndexError::Db {
                 source: rusqlite::Error::SqliteFailure(f, _),
                 ..
-            } => matches!(
+            } => !matches!(
                 f.code,
-                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+                C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::DiskFull
+                    | C::SystemIoFailure
+                    | C::PermissionDenied
+                    | C::ReadOnly
+                    | C::CannotOpen
+                    | C::OutOfMemory
+                    | C::OperationInterrupted
+                    | C::FileLockingProtocolFailed
+            ),
+            IndexError::Db { source, .. } => matches!(
+                source,
+                rusqlite::Error::InvalidColumnType(..)
+                    | rusqlite::Error::FromSqlConversionFailure(..)
+                    | rusqlite::Error::IntegralValueOutOfRange(..)
+                    | rusqlite::Error::InvalidColumnName(..)
+                    | rusqlite::Error::InvalidColumnIndex(..)
+                    | rusqlite::Error::QueryReturnedNoRows
             ),
             IndexError::Damaged { .. } => true,
-            _ => false,
+            IndexError::Beyond { .. } | IndexError::Stale { .. } => false,
         }
     }
 }
@@ -170,21 +199,12 @@ impl LogIndex {
             Ok(ix) => Ok(ix),
             Err(e) if !e.unreadable() => Err(e),
             Err(e) => {
-                tracing::warn!(index = %path.display(), error = %e, "custody log index unreadable; starting it afresh");
-                for suffix in ["", "-wal", "-shm"] {
-                    let p = PathBuf::from(format!("{}{suffix}", path.display()));
-                    match std::fs::remove_file(&p) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(IndexError::Damaged {
-                                path: p,
-                                what: format!("cannot remove the unreadable index: {e}"),
-                            });
-                        }
-                    }
-                }
-                Self::open_at(&path)
+                // Kept, as every index replaced is: moved whole, nothing read or copied.
+                let kept = rebuild::move_aside(&path, &dir.join("quarantine"))?;
+                tracing::warn!(index = %path.display(), error = %e, kept = %kept.display(), "custody log index unreadable; starting it afresh");
+                let mut ix = Self::open_at(&path)?;
+                ix.started_afresh = Some((e.to_string(), kept));
+                Ok(ix)
             }
         }
     }
@@ -204,6 +224,23 @@ impl LogIndex {
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
         db.execute_batch(SCHEMA).map_err(db_err)?;
+        // Nothing but what SCHEMA makes: a trigger would rewrite every row a rebuild writes.
+        let foreign: Option<String> = db
+            .query_row(
+                "SELECT type || ' ' || name FROM sqlite_master
+                 WHERE name NOT IN ('meta', 'events', 'events_key', 'nodes', 'rotations')
+                   AND name NOT LIKE 'sqlite_autoindex_%' LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        if let Some(what) = foreign {
+            return Err(IndexError::Damaged {
+                path: path.to_path_buf(),
+                what: format!("it holds a {what} the log never made"),
+            });
+        }
         let format: Option<i64> = db
             .query_row("SELECT value FROM meta WHERE name = 'format'", [], |r| {
                 r.get(0)
@@ -237,6 +274,7 @@ impl LogIndex {
             suspect: None,
             generation: 0,
             disagreed: None,
+            started_afresh: None,
             inode: inode_of(path),
         };
         ix.load()?;
@@ -353,6 +391,11 @@ impl LogIndex {
         self.suspect.as_deref()
     }
 
+    /// Why the index was started afresh when it was opened, and where the old one is kept.
+    pub(super) fn take_started_afresh(&mut self) -> Option<(String, PathBuf)> {
+        self.started_afresh.take()
+    }
+
     /// Why a commit found the database disagreeing with what this process read, if one did.
     pub(super) fn disagreed(&self) -> Option<&str> {
         self.disagreed.as_deref()
@@ -403,6 +446,19 @@ impl LogIndex {
             last.start + last.len
         };
         let tx = self.db.transaction().map_err(db_err)?;
+        // Rows are counted from where this process last read the index; after another's rebuild
+        // that place may not be the database's, and rows written from it would leave a gap.
+        let generation: Option<i64> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'generation'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        if generation.unwrap_or(0).max(0) as u64 != self.generation {
+            return Err(IndexError::Stale { path });
+        }
         {
             let mut events = tx
                 .prepare_cached(

@@ -216,6 +216,26 @@ fn an_altered_index_is_caught_and_never_cuts_the_file() {
         "UPDATE events SET time_record = 1 WHERE seq = 21",
         // A key rotation no event made.
         "INSERT INTO rotations (seq, key) SELECT 21, key FROM rotations UNION ALL SELECT 21, 'x' LIMIT 1",
+        // Rows relabelled: the index ends at event #10's line, one row short of the file's
+        // last 12 events, which would read as a torn tail after the checkpoint…
+        "DELETE FROM events WHERE seq >= 22;
+         UPDATE events SET (start, len, leaf, key, time_record) =
+             (SELECT start, len, leaf, key, time_record FROM events WHERE seq = 10) WHERE seq = 21;
+         UPDATE meta SET value = 22 WHERE name = 'size';
+         UPDATE meta SET value = (SELECT start + len FROM events WHERE seq = 10) WHERE name = 'len'",
+        // …or as damage under it.
+        "DELETE FROM events WHERE seq >= 15;
+         UPDATE events SET (start, len, leaf, key, time_record) =
+             (SELECT start, len, leaf, key, time_record FROM events WHERE seq = 4) WHERE seq = 14;
+         UPDATE meta SET value = 15 WHERE name = 'size';
+         UPDATE meta SET value = (SELECT start + len FROM events WHERE seq = 4) WHERE name = 'len'",
+        // Values of the wrong type, or out of range.
+        "UPDATE meta SET value = 'x' WHERE name = 'size'",
+        "UPDATE events SET start = -1, len = len + start + 1 WHERE seq = 22",
+        // A trigger that would rewrite every row a rebuild writes.
+        "CREATE TRIGGER t AFTER INSERT ON events BEGIN
+             UPDATE events SET key = zeroblob(16) WHERE seq = NEW.seq;
+         END",
         // Fewer events than the checkpoint, with the end mid-file.
         "DELETE FROM events WHERE seq >= 15; UPDATE meta SET value = 15 WHERE name = 'size'",
     ];
@@ -459,4 +479,36 @@ fn the_full_check_compares_every_column_with_the_file() {
     assert!(r.reason.contains("#3"), "{}", r.reason);
     assert_eq!(log.seq_of_key("assign/3").unwrap(), Some(3));
     assert!(!log.append(ev(3)).unwrap().new);
+}
+
+#[test]
+fn a_row_that_points_elsewhere_is_never_read_as_its_event() {
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(20, 20);
+    // Under the checkpoint, where opening does not look: event #2 takes #3's key, and #5
+    // claims a length no event has.
+    db(&dir)
+        .execute_batch(
+            "UPDATE events SET key = (SELECT key FROM events WHERE seq = 3) WHERE seq = 2;
+             UPDATE events SET len = 1 << 40 WHERE seq = 5;
+             UPDATE events SET (start, len, leaf) =
+                 (SELECT start, len, leaf FROM events WHERE seq = 8) WHERE seq = 7",
+        )
+        .unwrap();
+    let (mut log, rep) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(rep.reindexed.is_none());
+    assert!(matches!(log.read_event(5), Err(LogError::Index(_))));
+    assert!(matches!(log.read_event(7), Err(LogError::Index(_))));
+    // A replay of event #3 is found as event #3: the index is rebuilt first.
+    let again = log.append(ev(3)).unwrap();
+    assert!(!again.new);
+    assert_eq!(again.event.seq, 3);
+    assert_eq!(log.read_event(7).unwrap().seq, 7);
+    assert_eq!(log.read_event(5).unwrap().seq, 5);
+    assert_same_tree(&log, 20);
 }

@@ -282,8 +282,32 @@ impl CustodyLog {
                 reason: reason.clone(),
             });
         }
-        if let Some(seq) = self.seq_of_key(&ev.key)? {
-            let existing = self.read_event(seq)?;
+        // The event the index finds under the key must be one with that key: a row pointing
+        // elsewhere is a damaged index, rebuilt from the file before anything is decided.
+        let mut found = None;
+        for attempt in 0..2 {
+            let Some(seq) = self.seq_of_key(&ev.key)? else {
+                break;
+            };
+            let problem = match self.read_event(seq) {
+                Ok(existing) if existing.key == ev.key => {
+                    found = Some((seq, existing));
+                    break;
+                }
+                Ok(_) => format!("event #{seq} is indexed under a key it does not have"),
+                Err(LogError::Index(e)) if e.rebuilds() => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            if attempt == 1 {
+                return Err(IndexError::Damaged {
+                    path: self.index.path().to_path_buf(),
+                    what: problem,
+                }
+                .into());
+            }
+            self.rebuild_index(problem)?;
+        }
+        if let Some((seq, existing)) = found {
             // Another kind or subject under a key is a different act: refused in either mode.
             // A replay that keeps returns what was logged first, whatever it reads now.
             let same_act = existing.kind == ev.kind && existing.subject == ev.subject;
@@ -403,10 +427,23 @@ impl CustodyLog {
                 reason: "events.jsonl no longer holds the event indexed when it was written".into(),
             });
         }
-        CustodyEvent::parse(body).map_err(|source| LogError::Event {
+        let ev = CustodyEvent::parse(body).map_err(|source| LogError::Event {
             dir: self.dir.clone(),
             source,
-        })
+        })?;
+        // The line the index points at must be this event of this station: an index whose rows
+        // were copied from other rows would otherwise hand out another event under this seq.
+        if ev.seq != seq || ev.station != self.station {
+            return Err(IndexError::Damaged {
+                path: self.index.path().to_path_buf(),
+                what: format!(
+                    "event #{seq} points at the line of event #{} of {}",
+                    ev.seq, ev.station
+                ),
+            }
+            .into());
+        }
+        Ok(ev)
     }
 
     /// Every event, in order, read from disk.

@@ -108,7 +108,13 @@ impl CustodyLog {
                     log.genesis_key = Some(log.signer.verifier().clone());
                 }
             }
-            let reindexed = log.bring_index_up()?;
+            let afresh = log.index.take_started_afresh();
+            let reindexed = log
+                .bring_index_up()?
+                .or(afresh.map(|(reason, kept)| Reindexed {
+                    reason,
+                    kept: Some(kept),
+                }));
             log.check_signer()?;
             Ok((log.last_repair.take(), reindexed))
         })?;
@@ -153,7 +159,10 @@ impl CustodyLog {
                 Ok(())
             })();
             match checked {
-                Ok(()) => return Ok(None),
+                Ok(()) => {
+                    self.index.clear_failed_rebuild()?;
+                    return Ok(None);
+                }
                 Err(Outcome::Rebuild(reason)) => reindexed = Some(reason),
                 Err(Outcome::Fails(e)) => return Err(e),
             }
@@ -163,29 +172,44 @@ impl CustodyLog {
 
     /// Keep the index aside in `quarantine/` and build it again from the events file.
     ///
-    /// An index this same rebuild made from the file as it is now (a restart after the file
-    /// itself failed its checkpoint) holds nothing the file does not: it is not kept again, so
-    /// a restart loop does not fill the disk. Any other index that cannot be kept is not
-    /// replaced: it may be the only record of what the file held.
-    fn rebuild_index(&mut self, reason: String) -> Result<Reindexed, LogError> {
+    /// Kept by a copy, or, when SQLite cannot read it whole, by moving its files (which also
+    /// replaces a database too damaged to empty). An index that cannot be kept either way is
+    /// not replaced: it may be the only record of what the file held. One that a rebuild made
+    /// from the file as it is now, before the file failed its checkpoint (a restart loop), is
+    /// not kept again.
+    pub(super) fn rebuild_index(&mut self, reason: String) -> Result<Reindexed, LogError> {
         let file_len = self.file_len()?;
-        let kept = if self.index.rebuilt_from(file_len)? {
+        let qdir = self.dir.join("quarantine");
+        fsutil::create_dir_all(&qdir)?;
+        let again = self.index.failed_rebuild_of(file_len).unwrap_or(false);
+        let kept = if again {
             tracing::warn!(log = %self.dir.display(), "the custody log index is one rebuilt from this same events.jsonl; not kept again");
             None
         } else {
-            let qdir = self.dir.join("quarantine");
-            fsutil::create_dir_all(&qdir)?;
-            Some(self.index.set_aside(&qdir)?)
+            match self.index.set_aside(&qdir) {
+                Ok(p) => Some(p),
+                Err(e) if e.rebuilds() => Some(self.index.replace(&qdir)?),
+                Err(e) => return Err(e.into()),
+            }
         };
         tracing::warn!(log = %self.dir.display(), %reason, kept = ?kept, "custody log index rebuilt from events.jsonl");
-        self.index.reset()?;
-        self.rotated_to = None;
-        self.catch_up_and_note_repair()?;
-        if let Err(e) = self.index.mark_rebuilt() {
-            // Only the next rebuild's copy is at stake; the index is caught up on the next open.
-            tracing::warn!(log = %self.dir.display(), error = %e, "the rebuilt custody log index could not be marked as rebuilt");
+        match self.index.reset() {
+            Ok(()) => {}
+            Err(e) if e.rebuilds() => {
+                self.index.replace(&qdir)?;
+            }
+            Err(e) => return Err(e.into()),
         }
-        self.check_against_checkpoint()?;
+        self.rotated_to = None;
+        let checked = self
+            .catch_up_and_note_repair()
+            .and_then(|()| self.check_against_checkpoint());
+        if let Err(e) = checked {
+            if let Err(m) = self.index.mark_failed_rebuild() {
+                tracing::warn!(log = %self.dir.display(), error = %m, "the rebuilt custody log index could not be marked as failed");
+            }
+            return Err(e);
+        }
         Ok(Reindexed { reason, kept })
     }
 
@@ -199,7 +223,9 @@ impl CustodyLog {
                 .and_then(|()| log.index.check_nodes());
             match checked {
                 Ok(()) => Ok(None),
-                Err(LogError::Index(e)) => log.rebuild_index(e.to_string()).map(Some),
+                Err(LogError::Index(e)) if e.rebuilds() => {
+                    log.rebuild_index(e.to_string()).map(Some)
+                }
                 Err(LogError::Corrupt { reason, .. }) => log.rebuild_index(reason).map(Some),
                 Err(e) => Err(e),
             }
@@ -286,6 +312,12 @@ impl CustodyLog {
             next_start = Some(row.start + row.len);
             let ev =
                 CustodyEvent::parse(whole).map_err(|e| damaged(format!("event #{at}: {e}")))?;
+            if ev.seq != at || ev.station != self.station {
+                return Err(damaged(format!(
+                    "event #{at} points at the line of event #{} of {}",
+                    ev.seq, ev.station
+                )));
+            }
             if key_hash(&ev.key) != row.key
                 || (ev.kind == EventKind::Timestamped) != row.time_record
             {
@@ -320,10 +352,21 @@ impl CustodyLog {
             if let Some(what) = log.index.disagreed() {
                 let reason = what.to_string();
                 log.rebuild_index(reason)?;
-            } else if log.index.changed_elsewhere()? {
+            } else if match log.index.changed_elsewhere() {
+                Ok(changed) => changed,
+                // Unreadable where it says how far it goes: read it afresh, and check it.
+                Err(e) if e.rebuilds() => true,
+                Err(e) => return Err(e.into()),
+            } {
                 // Another process rebuilt the index (or was stopped rebuilding it): what this
                 // one holds of it is stale. Read it afresh and check it as on open.
-                log.index.reload()?;
+                match log.index.reload() {
+                    Ok(()) => {}
+                    Err(e) if e.rebuilds() => {
+                        log.rebuild_index(e.to_string())?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 if let Some(r) = log.bring_index_up()? {
                     tracing::warn!(log = %log.dir.display(), reason = %r.reason, "custody log index rebuilt again after another process rebuilt it");
                 }
@@ -403,7 +446,29 @@ impl CustodyLog {
                     Some("incomplete last line".to_string())
                 } else {
                     match CustodyEvent::parse(&line[..line.len() - 1]) {
-                        Ok(ev) if ev.seq != seq => Some(format!("says it is event #{}", ev.seq)),
+                        // A whole line that is another event is no torn append: the index
+                        // does not end where the file's events do. Never cut it.
+                        Ok(ev) if ev.seq != seq && from == 0 => {
+                            // Read from the file's start: the file itself is out of order.
+                            return Err(LogError::Corrupt {
+                                dir: self.dir.clone(),
+                                seq,
+                                reason: format!(
+                                    "the line of event #{seq} says it is event #{}",
+                                    ev.seq
+                                ),
+                            });
+                        }
+                        Ok(ev) if ev.seq != seq => {
+                            return Err(IndexError::Damaged {
+                                path: self.index.path().to_path_buf(),
+                                what: format!(
+                                    "it ends where event #{seq} should start, but the line there is event #{}",
+                                    ev.seq
+                                ),
+                            }
+                            .into());
+                        }
                         Ok(ev) if ev.station != self.station => {
                             return Err(LogError::WrongStation {
                                 dir: self.dir.clone(),

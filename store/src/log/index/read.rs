@@ -53,7 +53,20 @@ impl LogIndex {
         let (start, len, leaf) =
             row.ok_or_else(|| self.damaged(format!("event #{seq} is missing")))?;
         let leaf = hash_of(leaf).ok_or_else(|| self.damaged(format!("event #{seq}'s leaf")))?;
-        Ok(Some((start as u64, len as u64, leaf)))
+        // A place inside the indexed bytes, of a length an event can have: a row that says
+        // otherwise would seek nowhere or allocate what it claims (invariant 6).
+        let place = u64::try_from(start)
+            .ok()
+            .zip(u64::try_from(len).ok())
+            .filter(|(s, l)| {
+                *l > 0
+                    && *l <= evidock_verify::event::MAX_EVENT_BYTES as u64 + 1
+                    && s.checked_add(*l)
+                        .is_some_and(|end| end <= self.committed_len)
+            });
+        let (start, len) =
+            place.ok_or_else(|| self.damaged(format!("event #{seq}'s place ({start}, {len})")))?;
+        Ok(Some((start, len, leaf)))
     }
 
     /// The leaf hashes of events `from..to` (within the index), in order, one at a time.

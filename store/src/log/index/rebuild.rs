@@ -6,61 +6,110 @@ use super::{IndexError, LogIndex, inode_of};
 use rusqlite::OptionalExtension;
 use std::path::{Path, PathBuf};
 
+fn aside_name(dir: &Path) -> PathBuf {
+    dir.join(format!(
+        "index-{}.sqlite",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    ))
+}
+
+/// Move the database at `path` and its write-ahead log into `dir`; its shared-memory file is
+/// only a cache of the log's state and is removed.
+pub(super) fn move_aside(path: &Path, dir: &Path) -> Result<PathBuf, IndexError> {
+    std::fs::create_dir_all(dir).map_err(|e| IndexError::Damaged {
+        path: path.to_path_buf(),
+        what: format!("cannot make {} to keep it in: {e}", dir.display()),
+    })?;
+    let to = aside_name(dir);
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let into = PathBuf::from(format!("{}{suffix}", to.display()));
+        let moved = if suffix == "-shm" {
+            std::fs::remove_file(&from)
+        } else {
+            std::fs::rename(&from, &into)
+        };
+        match moved {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(IndexError::Damaged {
+                    path: from,
+                    what: format!("cannot move it into {}: {e}", dir.display()),
+                });
+            }
+        }
+    }
+    Ok(to)
+}
+
 impl LogIndex {
     /// Keep a copy of the index as it is in `dir` (before a rebuild replaces what it says: an
     /// index that disagrees with the file may be the only record of what the file held). A
-    /// database too damaged to copy through SQLite is copied as its files are.
+    /// copy cut short is removed.
     pub(in crate::log) fn set_aside(&self, dir: &Path) -> Result<PathBuf, IndexError> {
-        let to = dir.join(format!(
-            "index-{}.sqlite",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
-        ));
-        let vacuumed = self.db.execute("VACUUM INTO ?1", [to.to_string_lossy()]);
-        if let Err(e) = vacuumed {
-            tracing::warn!(index = %self.path.display(), error = %e, "custody log index copied as its files: SQLite could not read it whole");
-            for suffix in ["", "-wal"] {
-                let from = PathBuf::from(format!("{}{suffix}", self.path.display()));
-                let into = PathBuf::from(format!("{}{suffix}", to.display()));
-                match std::fs::copy(&from, &into) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
-                    Err(e) => {
-                        return Err(self.damaged(format!(
-                            "it cannot be kept in {} before it is rebuilt ({e}); free space there and open the log again",
-                            into.display()
-                        )));
-                    }
-                }
-            }
+        let to = aside_name(dir);
+        if let Err(e) = self.db.execute("VACUUM INTO ?1", [to.to_string_lossy()]) {
+            let _ = std::fs::remove_file(&to);
+            return Err(self.db_err(e));
         }
         Ok(to)
     }
 
-    /// Whether this index is one a rebuild made from the events file as it is now
-    /// (`file_len` bytes), with nothing added since.
-    pub(in crate::log) fn rebuilt_from(&self, file_len: u64) -> Result<bool, IndexError> {
-        let rebuilt: Option<i64> = self
+    /// Move the index's files into `dir` as they are (kept whole, without reading or copying
+    /// them) and start a fresh index: for a database SQLite cannot copy or empty.
+    pub(in crate::log) fn replace(&mut self, dir: &Path) -> Result<PathBuf, IndexError> {
+        let kept = move_aside(&self.path, dir)?;
+        *self = Self::open_at(&self.path)?;
+        Ok(kept)
+    }
+
+    /// Whether this index is what a rebuild made from the events file as it is now
+    /// (`file_len` bytes) before the file failed its own checkpoint: it holds nothing the file
+    /// does not, and keeping it again on every restart would fill the disk.
+    pub(in crate::log) fn failed_rebuild_of(&self, file_len: u64) -> Result<bool, IndexError> {
+        let marked: Option<i64> = self
             .db
             .query_row(
-                "SELECT value FROM meta WHERE name = 'rebuilt_len'",
+                "SELECT value FROM meta WHERE name = 'failed_rebuild_len'",
                 [],
                 |r| r.get(0),
             )
             .optional()
             .map_err(|e| self.db_err(e))?;
-        Ok(rebuilt == Some(file_len as i64) && self.len() == file_len)
+        Ok(marked == Some(file_len as i64) && self.len() == file_len)
     }
 
-    /// Note that the index was just rebuilt from the events file as far as it goes now.
-    pub(in crate::log) fn mark_rebuilt(&mut self) -> Result<(), IndexError> {
+    /// Note that this index, just rebuilt from the events file as far as it goes, did not pass
+    /// the file's checkpoint.
+    pub(in crate::log) fn mark_failed_rebuild(&mut self) -> Result<(), IndexError> {
         self.commit_through(self.size())?;
         self.db
             .execute(
-                "INSERT INTO meta (name, value) VALUES ('rebuilt_len', ?1)
+                "INSERT INTO meta (name, value) VALUES ('failed_rebuild_len', ?1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 [self.len() as i64],
             )
             .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    /// The index passed its checks: forget a failed rebuild noted before (the file was put
+    /// back), so a later rebuild keeps what this index says.
+    pub(in crate::log) fn clear_failed_rebuild(&self) -> Result<(), IndexError> {
+        let marked: bool = self
+            .db
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM meta WHERE name = 'failed_rebuild_len')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db_err(e))?;
+        if marked {
+            self.db
+                .execute("DELETE FROM meta WHERE name = 'failed_rebuild_len'", [])
+                .map_err(|e| self.db_err(e))?;
+        }
         Ok(())
     }
 
