@@ -121,10 +121,10 @@ pub(super) fn write_custody(
             .log
             .with(|l| {
                 if l.index().leaf(ev.seq)?.as_ref() != Some(leaf) {
-                    return Err(evidock_store::log::LogError::Corrupt {
+                    return Err(evidock_store::log::LogError::Unproved {
                         dir: l.dir().to_path_buf(),
-                        seq: ev.seq,
-                        reason: "the event read is not the event indexed".into(),
+                        what: format!("inclusion proof of event #{}", ev.seq),
+                        why: "the event read is not the leaf the index holds".into(),
                     });
                 }
                 l.proved_inclusion(ev.seq, latest, &latest_sc.checkpoint.root)
@@ -164,14 +164,18 @@ pub(super) fn write_custody(
     for size in &included {
         if *size != latest {
             let old_note = note(*size)?;
-            let (old_root, path) = st
+            // Signed by the key in force at its size, as the receiver checks it.
+            let (old_sc, (old_root, path)) = st
                 .log
-                .with(|l| l.proved_consistency(*size, latest, &latest_sc.checkpoint.root))
+                .with(|l| {
+                    Ok::<_, evidock_store::log::LogError>((
+                        l.signed_checkpoint(*size)?,
+                        l.proved_consistency(*size, latest, &latest_sc.checkpoint.root)?,
+                    ))
+                })
                 .map_err(|e| ExportError::Other(e.to_string()))?;
-            if SignedCheckpoint::parse(&old_note)
-                .map(|sc| sc.checkpoint.root)
-                .ok()
-                != Some(old_root)
+            if SignedCheckpoint::parse(&old_note).ok().as_ref() != Some(&old_sc)
+                || old_sc.checkpoint.root != old_root
             {
                 return Err(ExportError::Other(format!(
                     "checkpoint {size} of the custody log is not a root of the log its latest checkpoint signs; run `evidock log verify`"

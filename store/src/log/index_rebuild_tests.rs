@@ -162,3 +162,30 @@ fn a_file_that_fails_its_checkpoint_does_not_fill_quarantine_on_every_restart() 
         assert_eq!(kept(), 1, "restart {restart}");
     }
 }
+
+#[test]
+fn rows_counted_from_before_another_process_rebuilt_are_not_committed() {
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        root,
+    } = written(6, 10);
+    let (mut a, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    a.write_unsynced(ev(10)).unwrap();
+    // Another process resets the index to rebuild it, and is stopped.
+    let (mut b, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    b.index.reset().unwrap();
+    drop(b);
+    // The first commits what it wrote: a row #10 in an index without #0..#9 would be a gap
+    // every later lookup falls into.
+    a.sync().unwrap();
+    let n: i64 = db(&dir)
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(!a.append(ev(3)).unwrap().new);
+    assert_eq!(a.index().root_at(10).unwrap(), root);
+    assert_same_tree(&a, 11);
+}
