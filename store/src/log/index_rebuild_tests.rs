@@ -189,3 +189,30 @@ fn rows_counted_from_before_another_process_rebuilt_are_not_committed() {
     assert_eq!(a.index().root_at(10).unwrap(), root);
     assert_same_tree(&a, 11);
 }
+
+#[test]
+fn a_process_that_held_a_replaced_index_leaves_the_new_ones_log_alone() {
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(6, 10);
+    let (mut a, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    let (mut b, _) = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap();
+    // Another process moves the index aside and indexes the file again: its rows are in the
+    // new index's write-ahead log.
+    b.index.replace(&dir.join("quarantine")).unwrap();
+    b.refresh().unwrap();
+    // The first follows it, closing what it held of the old one: SQLite removes a write-ahead
+    // log by name when its last connection closes, but not one of a database moved away.
+    a.refresh().unwrap();
+    assert!(dir.join(format!("{INDEX_FILE}-wal")).exists());
+    let n: i64 = db(&dir)
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 10);
+    assert!(!a.append(ev(4)).unwrap().new);
+    drop((a, b));
+}
