@@ -101,6 +101,9 @@ pub struct LogIndex {
     disagreed: Option<String>,
     /// Why the index was started afresh when it was opened, and where the old one was kept.
     started_afresh: Option<(String, PathBuf)>,
+    /// The first damage a read found (a row that is not what it points at): the log rebuilds
+    /// the index at its next write, unless another process's rebuild explains it.
+    damage_seen: std::sync::OnceLock<String>,
     /// The database file's inode when it was opened: another process that found it unreadable
     /// replaces it.
     inode: Option<u64>,
@@ -215,21 +218,18 @@ impl LogIndex {
             source,
         };
         let db = Connection::open(path).map_err(db_err)?;
-        // WAL: readers never block the writer. NORMAL: a commit lost to a power cut only leaves
-        // the index behind the events, which the next open catches up.
         db.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_err)?;
-        db.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
-        db.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_err)?;
-        db.execute_batch(SCHEMA).map_err(db_err)?;
-        // Nothing but what SCHEMA makes: a trigger would rewrite every row a rebuild writes.
+        // Nothing but what SCHEMA makes, each of its own type (a view named `events` would
+        // pass for the table), looked at before anything is written to the file: a trigger
+        // would rewrite every row a rebuild writes, and a file set aside is kept as it was.
         let foreign: Option<String> = db
             .query_row(
                 "SELECT type || ' ' || name FROM sqlite_master
-                 WHERE name NOT IN ('meta', 'events', 'events_key', 'nodes', 'rotations')
-                   AND name NOT LIKE 'sqlite_autoindex_%' LIMIT 1",
+                 WHERE NOT ((type = 'table' AND name IN ('meta', 'events', 'nodes', 'rotations'))
+                         OR (type = 'index' AND name = 'events_key')
+                         OR (type = 'index' AND name LIKE 'sqlite_autoindex_%'))
+                 LIMIT 1",
                 [],
                 |r| r.get(0),
             )
@@ -241,6 +241,13 @@ impl LogIndex {
                 what: format!("it holds a {what} the log never made"),
             });
         }
+        // WAL: readers never block the writer. NORMAL: a commit lost to a power cut only leaves
+        // the index behind the events, which the next open catches up.
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        db.execute_batch(SCHEMA).map_err(db_err)?;
         let format: Option<i64> = db
             .query_row("SELECT value FROM meta WHERE name = 'format'", [], |r| {
                 r.get(0)
@@ -275,6 +282,7 @@ impl LogIndex {
             generation: 0,
             disagreed: None,
             started_afresh: None,
+            damage_seen: std::sync::OnceLock::new(),
             inode: inode_of(path),
         };
         ix.load()?;
@@ -328,6 +336,7 @@ impl LogIndex {
         self.pending_keys.clear();
         self.frontier.clear();
         self.disagreed = None;
+        self.damage_seen.take();
         let mut before = 0u64;
         for level in (0..64u32).rev() {
             if size & (1u64 << level) != 0 {
@@ -352,7 +361,9 @@ impl LogIndex {
         }
     }
 
-    fn damaged(&self, what: String) -> IndexError {
+    /// A damage found, noted so that the log rebuilds the index at its next write.
+    pub(super) fn damaged(&self, what: String) -> IndexError {
+        let _ = self.damage_seen.set(what.clone());
         IndexError::Damaged {
             path: self.path.clone(),
             what,
@@ -394,6 +405,11 @@ impl LogIndex {
     /// Why the index was started afresh when it was opened, and where the old one is kept.
     pub(super) fn take_started_afresh(&mut self) -> Option<(String, PathBuf)> {
         self.started_afresh.take()
+    }
+
+    /// The first damage a read of this index found since it was loaded.
+    pub(super) fn damage_seen(&self) -> Option<&str> {
+        self.damage_seen.get().map(String::as_str)
     }
 
     /// Why a commit found the database disagreeing with what this process read, if one did.
@@ -456,7 +472,11 @@ impl LogIndex {
             )
             .optional()
             .map_err(db_err)?;
-        if generation.unwrap_or(0).max(0) as u64 != self.generation {
+        // And the file must still be the one this process opened: rows for one moved aside
+        // would land in the copy kept.
+        if generation.unwrap_or(0).max(0) as u64 != self.generation
+            || inode_of(&self.path) != self.inode
+        {
             return Err(IndexError::Stale { path });
         }
         {

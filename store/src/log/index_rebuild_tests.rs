@@ -161,6 +161,41 @@ fn a_file_that_fails_its_checkpoint_does_not_fill_quarantine_on_every_restart() 
         assert!(matches!(e, LogError::Corrupt { .. }), "{restart}: {e}");
         assert_eq!(kept(), 1, "restart {restart}");
     }
+    // An event in the middle garbled too: a rebuild stops there, short of the file's end, and
+    // is still not kept again.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.match_indices('\n').nth(4).unwrap().0 + 1;
+    assert!(text[at..].starts_with('{'));
+    std::fs::write(&path, format!("{}x{}", &text[..at], &text[at + 1..])).unwrap();
+    db(&dir)
+        .execute_batch("UPDATE events SET leaf = zeroblob(32) WHERE seq = 4")
+        .unwrap();
+    for restart in 0..3 {
+        let e = CustodyLog::open(&dir, key.clone(), clock.clone()).unwrap_err();
+        assert!(matches!(e, LogError::Corrupt { .. }), "{restart}: {e}");
+        assert_eq!(kept(), 1, "restart {restart}");
+    }
+}
+
+#[test]
+fn a_row_a_read_found_wrong_is_rebuilt_before_the_next_write() {
+    let Written {
+        tmp: _tmp,
+        dir,
+        key,
+        clock,
+        ..
+    } = written(20, 20);
+    db(&dir)
+        .execute_batch(
+            "UPDATE events SET (start, len, leaf) =
+                 (SELECT start, len, leaf FROM events WHERE seq = 8) WHERE seq = 7",
+        )
+        .unwrap();
+    let (mut log, _) = CustodyLog::open(&dir, key, clock).unwrap();
+    assert!(matches!(log.read_event(7), Err(LogError::Index(_))));
+    log.append(ev(20)).unwrap();
+    assert_eq!(log.read_event(7).unwrap().seq, 7);
 }
 
 #[test]

@@ -434,14 +434,13 @@ impl CustodyLog {
         // The line the index points at must be this event of this station: an index whose rows
         // were copied from other rows would otherwise hand out another event under this seq.
         if ev.seq != seq || ev.station != self.station {
-            return Err(IndexError::Damaged {
-                path: self.index.path().to_path_buf(),
-                what: format!(
+            return Err(self
+                .index
+                .damaged(format!(
                     "event #{seq} points at the line of event #{} of {}",
                     ev.seq, ev.station
-                ),
-            }
-            .into());
+                ))
+                .into());
         }
         Ok(ev)
     }

@@ -108,6 +108,11 @@ impl CustodyLog {
                     log.genesis_key = Some(log.signer.verifier().clone());
                 }
             }
+            // The lock was let go after the index was opened: another process may have replaced
+            // it since.
+            if log.index.changed_elsewhere().unwrap_or(true) {
+                log.index = LogIndex::open(&log.dir)?;
+            }
             let afresh = log.index.take_started_afresh();
             let reindexed = log
                 .bring_index_up()?
@@ -160,7 +165,9 @@ impl CustodyLog {
             })();
             match checked {
                 Ok(()) => {
-                    self.index.clear_failed_rebuild()?;
+                    if let Err(e) = self.index.clear_failed_rebuild() {
+                        tracing::warn!(log = %self.dir.display(), error = %e, "custody log index: an old failed rebuild could not be forgotten");
+                    }
                     return Ok(None);
                 }
                 Err(Outcome::Rebuild(reason)) => reindexed = Some(reason),
@@ -205,7 +212,7 @@ impl CustodyLog {
             .catch_up_and_note_repair()
             .and_then(|()| self.check_against_checkpoint());
         if let Err(e) = checked {
-            if let Err(m) = self.index.mark_failed_rebuild() {
+            if let Err(m) = self.index.mark_failed_rebuild(file_len) {
                 tracing::warn!(log = %self.dir.display(), error = %m, "the rebuilt custody log index could not be marked as failed");
             }
             return Err(e);
@@ -349,33 +356,48 @@ impl CustodyLog {
         f: impl FnOnce(&mut Self) -> Result<R, LogError>,
     ) -> Result<R, LogError> {
         self.locked_without_catch_up(|log| {
-            if let Some(what) = log.index.disagreed() {
-                let reason = what.to_string();
-                log.rebuild_index(reason)?;
-            } else if match log.index.changed_elsewhere() {
-                Ok(changed) => changed,
-                // Unreadable where it says how far it goes: read it afresh, and check it.
-                Err(e) if e.rebuilds() => true,
-                Err(e) => return Err(e.into()),
-            } {
-                // Another process rebuilt the index (or was stopped rebuilding it): what this
-                // one holds of it is stale. Read it afresh and check it as on open.
-                match log.index.reload() {
-                    Ok(()) => {}
-                    Err(e) if e.rebuilds() => {
-                        log.rebuild_index(e.to_string())?;
-                    }
-                    Err(e) => return Err(e.into()),
+            log.follow_index()?;
+            match log.catch_up() {
+                Ok(Some(r)) => log.last_repair = Some(r),
+                Ok(None) => {}
+                // The index does not end where the file's events do: rebuilt, then read on.
+                Err(LogError::Index(e)) if e.rebuilds() => {
+                    log.rebuild_index(e.to_string())?;
                 }
-                if let Some(r) = log.bring_index_up()? {
-                    tracing::warn!(log = %log.dir.display(), reason = %r.reason, "custody log index rebuilt again after another process rebuilt it");
-                }
-            }
-            if let Some(r) = log.catch_up()? {
-                log.last_repair = Some(r);
+                Err(e) => return Err(e),
             }
             f(log)
         })
+    }
+
+    /// Before anything is decided under the lock: follow another process's rebuild (read the
+    /// index afresh and check it as on open), else rebuild an index this process found wrong
+    /// (a row committed otherwise, a row that points at another event).
+    fn follow_index(&mut self) -> Result<(), LogError> {
+        let changed = match self.index.changed_elsewhere() {
+            Ok(changed) => changed,
+            // Unreadable where it says how far it goes: read it afresh, and check it.
+            Err(e) if e.rebuilds() => true,
+            Err(e) => return Err(e.into()),
+        };
+        if changed {
+            match self.index.reload() {
+                Ok(()) => {}
+                // Opened afresh, never rebuilt through this handle: after a replacement it is
+                // the copy kept aside.
+                Err(e) if e.rebuilds() => self.index = LogIndex::open(&self.dir)?,
+                Err(e) => return Err(e.into()),
+            }
+            if let Some(r) = self.bring_index_up()? {
+                tracing::warn!(log = %self.dir.display(), reason = %r.reason, "custody log index rebuilt again after another process rebuilt it");
+            }
+            return Ok(());
+        }
+        if let Some(what) = self.index.disagreed().or(self.index.damage_seen()) {
+            let reason = what.to_string();
+            self.rebuild_index(reason)?;
+        }
+        Ok(())
     }
 
     fn locked_without_catch_up<R>(
@@ -550,6 +572,8 @@ impl From<LogError> for Outcome {
         match e {
             LogError::Corrupt { reason, .. } => Outcome::Rebuild(reason),
             LogError::Index(e) if e.rebuilds() => Outcome::Rebuild(e.to_string()),
+            // Another process rebuilt the index while this one read it: read it again.
+            LogError::Index(e @ IndexError::Stale { .. }) => Outcome::Rebuild(e.to_string()),
             e => Outcome::Fails(e),
         }
     }

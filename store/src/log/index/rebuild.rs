@@ -6,10 +6,15 @@ use super::{IndexError, LogIndex, inode_of};
 use rusqlite::OptionalExtension;
 use std::path::{Path, PathBuf};
 
+/// A name no other copy has: two kept within a millisecond (a move on open, then a copy) or by
+/// two processes must not meet, since a copy that fails removes what it wrote.
 fn aside_name(dir: &Path) -> PathBuf {
+    static KEPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     dir.join(format!(
-        "index-{}.sqlite",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+        "index-{}-{}-{n}.sqlite",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        std::process::id()
     ))
 }
 
@@ -77,18 +82,18 @@ impl LogIndex {
             )
             .optional()
             .map_err(|e| self.db_err(e))?;
-        Ok(marked == Some(file_len as i64) && self.len() == file_len)
+        Ok(marked == Some(file_len as i64))
     }
 
     /// Note that this index, just rebuilt from the events file as far as it goes, did not pass
     /// the file's checkpoint.
-    pub(in crate::log) fn mark_failed_rebuild(&mut self) -> Result<(), IndexError> {
-        self.commit_through(self.size())?;
+    pub(in crate::log) fn mark_failed_rebuild(&mut self, file_len: u64) -> Result<(), IndexError> {
+        // The file's length, not the index's: a rebuild that stopped at damage covers less.
         self.db
             .execute(
                 "INSERT INTO meta (name, value) VALUES ('failed_rebuild_len', ?1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [self.len() as i64],
+                [file_len as i64],
             )
             .map_err(|e| self.db_err(e))?;
         Ok(())
@@ -119,7 +124,7 @@ impl LogIndex {
         self.db
             .execute_batch(
                 "BEGIN IMMEDIATE; DELETE FROM events; DELETE FROM nodes; DELETE FROM rotations;
-                 DELETE FROM meta WHERE name IN ('size', 'len');
+                 DELETE FROM meta WHERE name IN ('size', 'len', 'failed_rebuild_len');
                  INSERT INTO meta (name, value) VALUES ('generation', 1)
                      ON CONFLICT (name) DO UPDATE SET value = value + 1;
                  COMMIT;",
