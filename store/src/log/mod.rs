@@ -186,6 +186,7 @@ mod checkpoints;
 mod index;
 mod open;
 mod proofs;
+mod reindex;
 mod shared;
 
 pub use index::{INDEX_FILE, IndexError, LogIndex};
