@@ -300,11 +300,7 @@ impl CustodyLog {
                 Err(e) => return Err(e),
             };
             if attempt == 1 {
-                return Err(IndexError::Damaged {
-                    path: self.index.path().to_path_buf(),
-                    what: problem,
-                }
-                .into());
+                return Err(self.index.damaged(problem).into());
             }
             self.rebuild_index(problem)?;
         }

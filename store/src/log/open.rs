@@ -55,12 +55,11 @@ impl CustodyLog {
             .open(&events_path)
             .map_err(fsutil::err("open", &events_path))?;
         // The index is opened (and so created) first: every entry the log keeps is made durable
-        // before any event is. Under the lock: an unreadable index is replaced, and no other
-        // process may be reading it then.
+        // before any event is. Under the lock, held until it is checked: an unreadable index is
+        // replaced, and no other process may replace it in between. (The lock goes with the
+        // file: an error before the checks closes it.)
         lock.lock().map_err(fsutil::err("lock", &lock_path))?;
-        let index = LogIndex::open(dir);
-        lock.unlock().map_err(fsutil::err("unlock", &lock_path))?;
-        let index = index?;
+        let index = LogIndex::open(dir)?;
         fsutil::sync_dir(dir)?;
         let mut log = CustodyLog {
             dir: dir.to_path_buf(),
@@ -107,11 +106,6 @@ impl CustodyLog {
                     fsutil::write_atomic(&key_path, key_line.as_bytes(), 0o644)?;
                     log.genesis_key = Some(log.signer.verifier().clone());
                 }
-            }
-            // The lock was let go after the index was opened: another process may have replaced
-            // it since.
-            if log.index.changed_elsewhere().unwrap_or(true) {
-                log.index = LogIndex::open(&log.dir)?;
             }
             let afresh = log.index.take_started_afresh();
             let reindexed = log
@@ -235,12 +229,7 @@ impl CustodyLog {
     pub(super) fn rehash_from(&self, seq: u64, to: u64) -> Result<(), LogError> {
         let mut rotations: std::collections::VecDeque<_> = self.index.rotations_in(seq, to)?.into();
         let mut next_start = None;
-        let damaged = |what: String| {
-            LogError::Index(IndexError::Damaged {
-                path: self.index.path().to_path_buf(),
-                what,
-            })
-        };
+        let damaged = |what: String| LogError::Index(self.index.damaged(what));
         self.for_each_line(seq, to, |row, line| {
             let at = row.seq;
             let whole = line.strip_suffix(b"\n");
@@ -390,14 +379,13 @@ impl CustodyLog {
                             });
                         }
                         Ok(ev) if ev.seq != seq => {
-                            return Err(IndexError::Damaged {
-                                path: self.index.path().to_path_buf(),
-                                what: format!(
+                            return Err(self
+                                .index
+                                .damaged(format!(
                                     "it ends where event #{seq} should start, but the line there is event #{}",
                                     ev.seq
-                                ),
-                            }
-                            .into());
+                                ))
+                                .into());
                         }
                         Ok(ev) if ev.station != self.station => {
                             return Err(LogError::WrongStation {
