@@ -343,11 +343,6 @@ impl Cases {
         })
     }
 
-    /// `evidock case list`.
-    pub fn list(&self) -> Result<Vec<CaseSummary>, CaseError> {
-        Ok(self.list_page(None, u64::MAX)?.rows)
-    }
-
     /// One page of `evidock case list`, in the order of case IDs, after case `after`.
     pub fn list_page(
         &self,
